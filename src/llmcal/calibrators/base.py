@@ -1,0 +1,122 @@
+"""What every post-hoc calibrator shares: fitted-state bookkeeping, persistence and the registry.
+
+Calibrators follow the scikit-learn contract: ``__init__`` stores hyperparameters only, ``fit`` returns
+``self`` and sets attributes ending in ``_``, and using an unfitted calibrator raises
+:class:`~llmcal.errors.NotFittedError`. The input kind is explicit in every signature (``logits=`` or
+``probs=`` for multi-class calibrators, ``confidences=`` for top-label ones); nothing is sniffed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from llmcal.errors import InputError, NotFittedError
+from llmcal.metrics.validation import as_logits, as_probabilities
+from llmcal.registry import Registry
+
+__all__ = ["CALIBRATORS", "Calibrator", "calibrator_from_dict", "log_scores"]
+
+CALIBRATORS: Registry[type[Calibrator]] = Registry("calibrator")
+
+_FORMAT_VERSION = 1
+
+
+class Calibrator(ABC):
+    """Base of all calibrators: persistence and the fitted check. Subclasses hold the maths."""
+
+    name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        CALIBRATORS.add(cls.name, cls)
+
+    @abstractmethod
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters, as accepted by ``__init__`` (JSON-serialisable)."""
+
+    @abstractmethod
+    def _get_state(self) -> dict[str, Any]:
+        """Fitted attributes as JSON-serialisable values."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Restores fitted attributes written by :meth:`_get_state`."""
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has been called (or state was loaded)."""
+        return getattr(self, "_fitted", False)
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(...) on held-out data first."
+            )
+
+    def _mark_fitted(self) -> None:
+        self._fitted = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable description: calibrator name, hyperparameters and fitted state.
+
+        Raises:
+            NotFittedError: If the calibrator has not been fitted.
+        """
+        self._require_fitted()
+        return {
+            "format": _FORMAT_VERSION,
+            "calibrator": self.name,
+            "params": self.get_params(),
+            "state": self._get_state(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Rebuilds a fitted calibrator from :meth:`to_dict` output.
+
+        Raises:
+            InputError: If ``data`` describes another calibrator or is malformed.
+        """
+        if not isinstance(data, dict) or data.get("calibrator") != cls.name:
+            found = data.get("calibrator") if isinstance(data, dict) else type(data).__name__
+            raise InputError(f"Expected a saved {cls.name!r} calibrator; got {found!r}.")
+        if data.get("format") != _FORMAT_VERSION:
+            raise InputError(
+                f"Saved calibrator has format {data.get('format')!r}; this llmcal reads format {_FORMAT_VERSION}."
+            )
+        try:
+            calibrator = cls(**data["params"])
+            calibrator._set_state(data["state"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"Saved {cls.name!r} calibrator is malformed: {error}") from None
+        calibrator._mark_fitted()
+        return calibrator
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
+    """Rebuilds any saved calibrator, dispatching on its ``"calibrator"`` name."""
+    if not isinstance(data, dict) or "calibrator" not in data:
+        raise InputError("A saved calibrator must be a dict with a 'calibrator' key (see Calibrator.to_dict).")
+    return CALIBRATORS.get(str(data["calibrator"])).from_dict(data)
+
+
+def log_scores(logits: ArrayLike | None, probs: ArrayLike | None) -> NDArray[np.float64]:
+    """The (n, K) log-score matrix from exactly one of ``logits=`` or ``probs=``.
+
+    Probabilities become log-probabilities, which softmax maps back to the same probabilities, so a
+    calibrator fitted on either gives the same result.
+    """
+    if (logits is None) == (probs is None):
+        raise InputError("Pass exactly one of `logits=` or `probs=`.")
+    if logits is not None:
+        return as_logits(logits)
+    p = as_probabilities(probs)
+    return np.log(np.maximum(p, np.finfo(np.float64).tiny))

@@ -1,0 +1,110 @@
+"""Temperature scaling (Guo et al., 2017): one scalar T divides every logit."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Self
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+
+from llmcal.calibrators.base import Calibrator, log_scores
+from llmcal.errors import CalibrationWarning, InputError
+from llmcal.metrics.validation import as_labels
+
+__all__ = ["TemperatureScaler", "mean_nll"]
+
+
+def mean_nll(log_scores: NDArray[np.float64], labels: NDArray[np.intp]) -> float:
+    """Mean negative log-likelihood of ``labels`` under ``softmax(log_scores)``."""
+    return float(-np.mean(log_softmax(log_scores, axis=1)[np.arange(len(labels)), labels]))
+
+
+class TemperatureScaler(Calibrator):
+    """Divides logits by one temperature T > 0 fitted by NLL on held-out data.
+
+    T > 1 softens overconfident predictions, T < 1 sharpens underconfident ones. Dividing by a positive
+    scalar never changes the argmax, so accuracy is unchanged.
+
+    Args:
+        bounds: Search interval for T. The NLL is convex in 1/T, so the bounded search finds the global
+            optimum inside it; hitting a bound (e.g. on perfectly separable data) warns.
+
+    Attributes:
+        temperature_: The fitted temperature.
+
+    References:
+        Guo et al., "On Calibration of Modern Neural Networks", ICML 2017.
+
+    Examples:
+        >>> import numpy as np
+        >>> logits = np.array([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [4.0, 0.0]])
+        >>> scaler = TemperatureScaler().fit(logits=logits, labels=[0, 1, 1, 0])
+        >>> scaler.temperature_ > 1.0   # one confident mistake: soften
+        True
+    """
+
+    name = "temperature"
+
+    def __init__(self, *, bounds: tuple[float, float] = (0.05, 20.0)) -> None:
+        self.bounds = (float(bounds[0]), float(bounds[1]))
+
+    def get_params(self) -> dict[str, Any]:  # noqa: D102
+        return {"bounds": list(self.bounds)}
+
+    def fit(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike) -> Self:
+        """Fits T by minimising the NLL of ``labels``.
+
+        Args:
+            logits: Unnormalised scores, shape ``(n, K)`` (logits or per-option log-likelihoods).
+            probs: Per-option probabilities, shape ``(n, K)``; give this or ``logits``, not both.
+            labels: Gold option index per item, shape ``(n,)``.
+
+        Returns:
+            self.
+
+        Raises:
+            InputError: On malformed inputs or invalid bounds.
+        """
+        low, high = self.bounds
+        if not 0.0 < low < high:
+            raise InputError(f"`bounds` must satisfy 0 < low < high; got {self.bounds}.")
+        scores = log_scores(logits, probs)
+        y = as_labels(labels, scores.shape[0], scores.shape[1])
+        result = minimize_scalar(
+            lambda log_t: mean_nll(scores / math.exp(log_t), y),
+            bounds=(math.log(low), math.log(high)),
+            method="bounded",
+            options={"xatol": 1e-7},
+        )
+        self.temperature_ = float(math.exp(result.x))
+        if min(abs(self.temperature_ / low - 1.0), abs(self.temperature_ / high - 1.0)) < 1e-3:
+            warnings.warn(
+                f"Fitted temperature {self.temperature_:.4g} is at the search bound {self.bounds}; the "
+                "held-out data may be (nearly) separable or too small. Widen `bounds` or add data.",
+                CalibrationWarning,
+                stacklevel=2,
+            )
+        self._mark_fitted()
+        return self
+
+    def transform_logits(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Scaled logits ``logits / T``, shape ``(n, K)``."""
+        self._require_fitted()
+        return log_scores(logits, probs) / self.temperature_
+
+    def transform(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Calibrated probabilities ``softmax(logits / T)``, shape ``(n, K)``."""
+        return np.asarray(softmax(self.transform_logits(logits=logits, probs=probs), axis=1))
+
+    def _get_state(self) -> dict[str, Any]:
+        return {"temperature": self.temperature_}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        temperature = float(state["temperature"])
+        if not temperature > 0.0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature_ = temperature

@@ -1,0 +1,55 @@
+"""The ``llmcal`` entry point: builds the typer app and maps input errors to exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from llmcal import __version__
+from llmcal.cli import metrics_command
+from llmcal.errors import InputError
+
+__all__ = ["app", "main"]
+
+EXIT_BAD_INPUT = 2
+
+app = typer.Typer(
+    name="llmcal",
+    help="Measure, explain and fix the calibration of large language models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("metrics", no_args_is_help=True)(metrics_command.metrics)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"llmcal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show version."),
+) -> None:
+    """Measure, explain and fix the calibration of large language models."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the exit code (2 for bad input, with the reason on stderr)."""
+    try:
+        # Standalone mode lets typer report usage errors itself (exit code 2) and ends in SystemExit.
+        app(args=argv, prog_name="llmcal")
+    except InputError as error:
+        Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        return EXIT_BAD_INPUT
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

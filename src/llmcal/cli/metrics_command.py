@@ -1,0 +1,93 @@
+"""``llmcal metrics FILE``: every calibration metric, with bootstrap intervals, for saved predictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmcal.atomic import write_text_atomic
+from llmcal.errors import InputError
+from llmcal.predictions import InputKind, read_predictions
+from llmcal.reports.summary import Summary, applicable_metrics, summarize
+
+__all__ = ["metrics"]
+
+
+def metrics(
+    file: Annotated[Path, typer.Argument(help="Predictions: .jsonl or .csv (see `llmcal.predictions`).")],
+    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
+    strategy: Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")] = "uniform",
+    n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
+    level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    input_kind: Annotated[str, typer.Option(help="probs | logits (softmax applied per item).")] = "probs",
+    probs_key: Annotated[str, typer.Option(help="Field (CSV: column prefix) with per-option values.")] = "probs",
+    label_key: Annotated[str, typer.Option(help="Field (CSV: column) with the gold option index.")] = "label",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None,
+) -> None:
+    """Print every calibration metric, with bootstrap intervals, for a file of per-item predictions."""
+    if strategy not in ("uniform", "quantile"):
+        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {strategy!r}.")
+    if input_kind not in ("probs", "logits"):
+        raise InputError(f"--input-kind must be 'probs' or 'logits'; got {input_kind!r}.")
+    kind: InputKind = "logits" if input_kind == "logits" else "probs"
+    predictions = read_predictions(file, probs_key=probs_key, label_key=label_key, input_kind=kind)
+
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task("bootstrapping", total=1 + len(applicable_metrics(predictions)))
+        summary = summarize(
+            predictions,
+            n_bins=n_bins,
+            strategy="quantile" if strategy == "quantile" else "uniform",
+            n_resamples=n_resamples,
+            level=level,
+            seed=seed,
+            on_metric_done=lambda name: progress.update(task, advance=1, description=name),
+        )
+
+    payload = json.dumps(summary.to_dict(), indent=2)
+    if out is not None:
+        write_text_atomic(out, payload + "\n")
+    if as_json:
+        typer.echo(payload)
+    else:
+        Console().print(_table(summary))
+
+
+def _table(summary: Summary) -> Table:
+    level = int(round(summary.settings["level"] * 100))
+    options = "top-label only" if summary.n_options is None else f"{summary.n_options} options"
+    table = Table(
+        title=f"{summary.source}: {summary.n_items:,} items, {options}",
+        caption=(
+            f"{summary.settings['n_bins']} {summary.settings['strategy']} bins; {level}% percentile bootstrap "
+            f"over {summary.settings['n_resamples']} resamples (seed {summary.settings['seed']})"
+        ),
+    )
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column(f"{level}% CI", justify="right")
+    table.add_column("what it measures", style="dim")
+    for metric in summary.metrics:
+        if metric.value != metric.value:  # NaN: undefined on this data
+            table.add_row(metric.name, "n/a", "", metric.summary)
+        else:
+            interval = f"[{metric.ci_low:.4f}, {metric.ci_high:.4f}]"
+            table.add_row(metric.name, f"{metric.value:.4f}", interval, metric.summary)
+    return table

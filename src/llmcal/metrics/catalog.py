@@ -1,0 +1,49 @@
+"""Every scalar metric by name, with what it consumes: the single list the CLI and reports iterate over."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from llmcal.metrics.calibration_error import ace, ece, mce, rms_ce, sce
+from llmcal.metrics.discrimination import auroc
+from llmcal.metrics.scoring_rules import brier, nll
+from llmcal.metrics.smooth_calibration import smooth_ece
+from llmcal.registry import Registry
+
+__all__ = ["METRICS", "MetricSpec"]
+
+MetricInput = Literal["top_label", "probabilities"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How to call one metric.
+
+    Attributes:
+        function: The metric; called as ``function(confidences, correct, **kw)`` for ``top_label``
+            metrics and ``function(probs, labels, **kw)`` for ``probabilities`` metrics.
+        inputs: Which pair of arrays it takes.
+        binned: Whether it accepts ``n_bins`` (and, for top-label metrics, ``strategy``).
+        higher_is_better: False for errors and losses, True for AUROC.
+        summary: One line for tables and ``--help``.
+    """
+
+    function: Callable[..., float]
+    inputs: MetricInput
+    binned: bool
+    higher_is_better: bool
+    summary: str
+
+
+METRICS: Registry[MetricSpec] = Registry("metric")
+METRICS.add("ece", MetricSpec(ece, "top_label", True, False, "expected calibration error (top label)"))
+METRICS.add("mce", MetricSpec(mce, "top_label", True, False, "maximum calibration error over bins"))
+METRICS.add("rms_ce", MetricSpec(rms_ce, "top_label", True, False, "root-mean-square calibration error"))
+METRICS.add("smooth_ece", MetricSpec(smooth_ece, "top_label", False, False, "smooth ECE, kernel-based"))
+METRICS.add("sce", MetricSpec(sce, "probabilities", True, False, "static (class-wise) calibration error"))
+METRICS.add("ace", MetricSpec(ace, "probabilities", True, False, "adaptive (equal-mass class-wise) CE"))
+METRICS.add("brier", MetricSpec(brier, "probabilities", False, False, "multi-class Brier score"))
+METRICS.add("nll", MetricSpec(nll, "probabilities", False, False, "negative log-likelihood of the gold"))
+METRICS.add("auroc", MetricSpec(auroc, "top_label", False, True, "AUROC of confidence for correctness"))

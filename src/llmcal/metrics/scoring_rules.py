@@ -1,0 +1,58 @@
+"""Proper scoring rules over the full (n, K) probability matrix: Brier score and negative log-likelihood."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from llmcal.metrics.validation import as_labels, as_probabilities
+
+__all__ = ["brier", "nll"]
+
+
+def brier(probs: ArrayLike, labels: ArrayLike) -> float:
+    r"""Multi-class Brier score: :math:`\frac{1}{n}\sum_i \sum_k (p_{ik} - \mathbb{1}[y_i = k])^2`.
+
+    Ranges over [0, 2]. For K = 2 this is twice the binary Brier score :math:`(p_i - y_i)^2`, the
+    convention of Brier (1950) and scikit-learn's multi-class ``brier_score_loss``.
+
+    Args:
+        probs: Per-option probabilities, shape ``(n, K)``, rows summing to 1.
+        labels: Gold option index per item, shape ``(n,)``.
+
+    Raises:
+        InputError: On malformed inputs.
+
+    Examples:
+        >>> round(brier([[0.8, 0.2], [0.3, 0.7]], [0, 1]), 6)
+        0.13
+    """
+    p = as_probabilities(probs)
+    y = as_labels(labels, p.shape[0], p.shape[1])
+    rows = np.arange(len(p))
+    gold = p[rows, y]
+    # sum_k (p_k - 1[k=y])^2 = sum_k p_k^2 - 2 p_y + 1, without materialising a one-hot matrix.
+    return float(np.mean(np.einsum("ij,ij->i", p, p) - 2.0 * gold + 1.0))
+
+
+def nll(probs: ArrayLike, labels: ArrayLike) -> float:
+    r"""Mean negative log-likelihood of the gold option: :math:`-\frac{1}{n}\sum_i \log p_{i,y_i}`.
+
+    Probabilities are clipped to ``[eps, 1]`` with float64 machine epsilon, as scikit-learn's ``log_loss``
+    does, so a zero on the gold option gives a large finite value instead of infinity.
+
+    Args:
+        probs: Per-option probabilities, shape ``(n, K)``, rows summing to 1.
+        labels: Gold option index per item, shape ``(n,)``.
+
+    Raises:
+        InputError: On malformed inputs.
+
+    Examples:
+        >>> round(nll([[0.5, 0.5], [0.9, 0.1]], [0, 0]), 6)
+        0.399254
+    """
+    p = as_probabilities(probs)
+    y = as_labels(labels, p.shape[0], p.shape[1])
+    gold = np.clip(p[np.arange(len(p)), y], np.finfo(np.float64).eps, 1.0)
+    return float(-np.mean(np.log(gold)))

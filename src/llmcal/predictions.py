@@ -1,0 +1,262 @@
+"""Per-item predictions read from a file: what ``llmcal metrics`` consumes.
+
+Two layouts, detected from the first record and then required of every record:
+
+- **probabilities**: each item has a vector of per-option probabilities (or logits, with
+  ``input_kind="logits"``) and the gold option index. JSONL: ``{"probs": [0.7, 0.2, 0.1], "label": 0}``.
+  CSV: a ``label`` column and one column per option, ``probs_0``, ``probs_1``, ...
+- **top-label**: only the confidence in the predicted answer and whether it was right, e.g. verbalised
+  confidences. JSONL: ``{"confidence": 0.8, "correct": true}``; CSV columns ``confidence``, ``correct``.
+
+Items may have different numbers of options (ARC has 3 to 5): shorter rows are padded with probability
+0, which leaves every top-label metric, the Brier score, the NLL and the SCE unchanged.
+
+Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from llmcal.errors import InputError
+from llmcal.metrics.calibration_error import top_label_confidence
+from llmcal.metrics.validation import ROW_SUM_TOLERANCE
+
+__all__ = ["InputKind", "Predictions", "read_predictions"]
+
+InputKind = Literal["probs", "logits"]
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-item predictions, aligned by index.
+
+    Attributes:
+        confidences: Confidence in the predicted option, shape ``(n,)``.
+        correct: 1.0 where the prediction was right, shape ``(n,)``.
+        probs: Per-option probabilities, shape ``(n, K)`` (zero-padded when K varies), or ``None`` for
+            top-label-only input.
+        labels: Gold option per item, shape ``(n,)``, or ``None`` for top-label-only input.
+        source: Where the predictions came from (a path), for messages and reports.
+    """
+
+    confidences: NDArray[np.float64]
+    correct: NDArray[np.float64]
+    probs: NDArray[np.float64] | None
+    labels: NDArray[np.intp] | None
+    source: str
+
+    @property
+    def n_items(self) -> int:
+        """Number of items."""
+        return len(self.confidences)
+
+    @property
+    def n_options(self) -> int | None:
+        """Largest number of options per item, or ``None`` for top-label-only input."""
+        return None if self.probs is None else int(self.probs.shape[1])
+
+
+class _Rows:
+    """Collects validated rows of one layout and turns them into :class:`Predictions`."""
+
+    def __init__(self, path: Path, probs_key: str, label_key: str, input_kind: InputKind) -> None:
+        self.path = path
+        self.probs_key = probs_key
+        self.label_key = label_key
+        self.input_kind = input_kind
+        self.layout: Literal["probabilities", "top_label"] | None = None
+        self.vectors: list[list[float]] = []
+        self.labels: list[int] = []
+        self.confidences: list[float] = []
+        self.correct: list[float] = []
+
+    def fail(self, line: int, field: str | None, problem: str) -> InputError:
+        where = f"{self.path}:{line}" + (f": field {field!r}" if field else "")
+        return InputError(f"{where}: {problem}")
+
+    def add(self, line: int, record: dict[str, Any]) -> None:
+        layout = self._layout_of(line, record)
+        if self.layout is None:
+            self.layout = layout
+        elif layout != self.layout:
+            raise self.fail(line, None, f"expected a {self.layout} record like the first one; got {layout}.")
+        if layout == "probabilities":
+            self._add_probabilities(line, record)
+        else:
+            self._add_top_label(line, record)
+
+    def _layout_of(self, line: int, record: dict[str, Any]) -> Literal["probabilities", "top_label"]:
+        if self.probs_key in record:
+            return "probabilities"
+        if "confidence" in record:
+            return "top_label"
+        raise self.fail(
+            line,
+            None,
+            f"expected either {self.probs_key!r} and {self.label_key!r} (per-option probabilities) or "
+            f"'confidence' and 'correct' (top-label); found fields {sorted(record)}.",
+        )
+
+    def _number(self, line: int, field: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self.fail(line, field, f"expected a number; found {value!r}.")
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.fail(line, field, f"expected a number; found {value!r}.") from None
+        if not math.isfinite(number):
+            raise self.fail(line, field, f"expected a finite number; found {value!r}.")
+        return number
+
+    def _add_probabilities(self, line: int, record: dict[str, Any]) -> None:
+        raw = record[self.probs_key]
+        if not isinstance(raw, list) or len(raw) < 2:
+            raise self.fail(line, self.probs_key, f"expected a list of at least 2 numbers; found {raw!r}.")
+        vector = np.array([self._number(line, self.probs_key, value) for value in raw])
+        if self.input_kind == "logits":
+            vector = np.exp(vector - vector.max())
+            vector /= vector.sum()
+        elif vector.min() < 0.0 or vector.max() > 1.0 or abs(vector.sum() - 1.0) > ROW_SUM_TOLERANCE:
+            raise self.fail(
+                line,
+                self.probs_key,
+                f"expected probabilities in [0, 1] summing to 1; found {raw!r} (sum {vector.sum():.6g}). "
+                "If these are logits or log-likelihoods, pass --input-kind logits.",
+            )
+        if self.label_key not in record:
+            raise self.fail(line, self.label_key, "missing; each item needs its gold option index.")
+        label = record[self.label_key]
+        if isinstance(label, str) and label.strip().lstrip("-").isdigit():
+            label = int(label)
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(vector):
+            raise self.fail(
+                line, self.label_key, f"expected an option index in 0..{len(vector) - 1}; found {label!r}."
+            )
+        self.vectors.append(vector.tolist())
+        self.labels.append(label)
+
+    def _add_top_label(self, line: int, record: dict[str, Any]) -> None:
+        confidence = self._number(line, "confidence", record["confidence"])
+        if not 0.0 <= confidence <= 1.0:
+            raise self.fail(line, "confidence", f"expected a value in [0, 1]; found {confidence!r}.")
+        if "correct" not in record:
+            raise self.fail(line, "correct", "missing; each item needs whether its answer was right.")
+        correct = record["correct"]
+        as_flag = {True: 1.0, False: 0.0, 1: 1.0, 0: 0.0, "1": 1.0, "0": 0.0, "true": 1.0, "false": 0.0}
+        key = correct.strip().lower() if isinstance(correct, str) else correct
+        if isinstance(key, float) or key not in as_flag:
+            raise self.fail(line, "correct", f"expected true/false or 1/0; found {correct!r}.")
+        self.confidences.append(confidence)
+        self.correct.append(as_flag[key])
+
+    def finish(self) -> Predictions:
+        if self.layout is None:
+            raise InputError(f"{self.path}: no predictions found; the file is empty.")
+        if self.layout == "top_label":
+            return Predictions(
+                np.array(self.confidences), np.array(self.correct), None, None, str(self.path)
+            )
+        width = max(len(vector) for vector in self.vectors)
+        probs = np.zeros((len(self.vectors), width))
+        for row, vector in enumerate(self.vectors):
+            probs[row, : len(vector)] = vector
+        # Tiny row-sum drift is tolerated on input; renormalise so downstream checks see exact sums.
+        probs /= probs.sum(axis=1, keepdims=True)
+        labels = np.array(self.labels, dtype=np.intp)
+        confidences, correct = top_label_confidence(probs, labels)
+        return Predictions(confidences, correct, probs, labels, str(self.path))
+
+
+def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open("rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            try:
+                text = raw_line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise rows.fail(line_number, None, f"not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise rows.fail(line_number, None, f"not valid JSON ({error.msg}, column {error.colno}).") from None
+            if not isinstance(record, dict):
+                raise rows.fail(line_number, None, f"expected a JSON object; found {type(record).__name__}.")
+            yield line_number, record
+
+
+def _csv_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise rows.fail(line, None, f"not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    prefix = f"{rows.probs_key}_"
+    option_columns = sorted(
+        (name for name in header if name.startswith(prefix) and name[len(prefix) :].isdigit()),
+        key=lambda name: int(name[len(prefix) :]),
+    )
+    for index, record in enumerate(reader):
+        line_number = index + 2  # the header is line 1
+        if None in record:
+            raise rows.fail(line_number, None, f"has more cells than the header's {len(header)} columns.")
+        converted: dict[str, Any] = {key: value for key, value in record.items() if value not in ("", None)}
+        if option_columns:
+            cells = [record[name] for name in option_columns]
+            # Trailing empty cells are options this item does not have (ragged option counts).
+            while cells and cells[-1] in ("", None):
+                cells.pop()
+            converted[rows.probs_key] = cells
+        yield line_number, converted
+
+
+def read_predictions(
+    path: str | Path,
+    *,
+    probs_key: str = "probs",
+    label_key: str = "label",
+    input_kind: InputKind = "probs",
+) -> Predictions:
+    """Reads per-item predictions from a ``.jsonl`` or ``.csv`` file (layouts in the module docstring).
+
+    Args:
+        path: The file; the format follows its suffix (``.jsonl``/``.json`` or ``.csv``).
+        probs_key: JSON field (or CSV column prefix) holding per-option values.
+        label_key: JSON field (or CSV column) holding the gold option index.
+        input_kind: ``"probs"`` if the vectors are probabilities, ``"logits"`` if they are unnormalised
+            scores such as per-option log-likelihoods (a softmax is applied per item).
+
+    Returns:
+        The predictions; nothing is returned from a half-read file.
+
+    Raises:
+        InputError: If the file is missing, unreadable, or any record is malformed.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file.")
+    if input_kind not in ("probs", "logits"):
+        raise InputError(f"`input_kind` must be 'probs' or 'logits'; got {input_kind!r}.")
+    rows = _Rows(file, probs_key, label_key, input_kind)
+    suffix = file.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        records = _jsonl_records(file, rows)
+    elif suffix == ".csv":
+        records = _csv_records(file, rows)
+    else:
+        raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl or .csv.")
+    for line_number, record in records:
+        rows.add(line_number, record)
+    return rows.finish()
