@@ -85,7 +85,7 @@ def as_correct(values: ArrayLike, n_items: int, name: str = "correct") -> NDArra
     if not np.isin(array, (0.0, 1.0)).all():
         bad = int(np.flatnonzero(~np.isin(array, (0.0, 1.0)))[0])
         raise InputError(
-            f"`{name}` must hold 0/1 or True/False; item {bad} is {array[bad]!r}. "
+            f"`{name}` must hold 0/1 or True/False; item {bad} is {float(array[bad])!r}. "
             "Pass correctness (prediction == label), not the labels themselves."
         )
     return array
@@ -153,7 +153,7 @@ def as_labels(values: ArrayLike, n_items: int, n_options: int, name: str = "labe
     if out_of_range.any():
         bad = int(np.flatnonzero(out_of_range)[0])
         raise InputError(
-            f"`{name}` must index the {n_options} options (0..{n_options - 1}); item {bad} has {labels[bad]}."
+            f"`{name}` must index the {n_options} options (0..{n_options - 1}); item {bad} has {int(labels[bad])}."
         )
     return labels
 

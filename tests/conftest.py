@@ -1,0 +1,34 @@
+"""Shared fixtures: synthetic model outputs with a known amount of miscalibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def synthetic_logits(
+    n_items: int, n_options: int, *, true_temperature: float = 2.0, scale: float = 3.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits whose labels are drawn from softmax(logits / true_temperature).
+
+    With ``true_temperature`` > 1 the raw softmax is overconfident and temperature scaling should
+    recover ``true_temperature``.
+    """
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0.0, scale, size=(n_items, n_options))
+    tempered = np.exp(logits / true_temperature)
+    tempered /= tempered.sum(axis=1, keepdims=True)
+    labels = (rng.uniform(size=(n_items, 1)) > tempered.cumsum(axis=1)).sum(axis=1)
+    return logits, np.minimum(labels, n_options - 1)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def overconfident_run() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(logits, probs, labels) for 4000 items x 4 options, overconfident by a temperature of 2."""
+    logits, labels = synthetic_logits(4000, 4, true_temperature=2.0, seed=1)
+    return logits, softmax(logits), labels

@@ -1,0 +1,76 @@
+"""Hand-computed values and the exact bin conventions DESIGN.md specifies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmcal.metrics import ace, brier, ece, mce, nll, reliability_bins, rms_ce, sce, smooth_ece, smooth_ece_bandwidth
+
+
+def test_ece_mce_rms_on_a_hand_computed_case():
+    # Four items, each alone in a 10-bin histogram: gaps 0.05, 0.85, 0.35, 0.45.
+    confidences, correct = [0.95, 0.85, 0.65, 0.55], [1, 0, 1, 1]
+    assert ece(confidences, correct, n_bins=10) == pytest.approx(1.7 / 4)
+    assert mce(confidences, correct, n_bins=10) == pytest.approx(0.85)
+    assert rms_ce(confidences, correct, n_bins=10) == pytest.approx(np.sqrt((0.05**2 + 0.85**2 + 0.35**2 + 0.45**2) / 4))
+
+
+def test_bins_are_right_closed_and_zero_goes_to_the_first_bin():
+    bins = reliability_bins([0.0, 0.2, 0.2000001, 1.0], [1, 1, 0, 0], n_bins=5)
+    # 0.0 and 0.2 fall in (0, 0.2] (0.0 by the first-bin rule); 0.2000001 in (0.2, 0.4]; 1.0 in (0.8, 1].
+    assert bins.counts.tolist() == [2, 1, 0, 0, 1]
+    assert bins.accuracy[0] == 1.0 and bins.accuracy[1] == 0.0
+    assert np.isnan(bins.accuracy[2]) and np.isnan(bins.mean_confidence[3])
+    rows = bins.to_rows()
+    assert rows[2] == {"bin": 2, "lower": 0.4, "upper": pytest.approx(0.6), "count": 0,
+                       "mean_confidence": None, "accuracy": None}
+
+
+def test_quantile_bins_hold_equal_mass():
+    confidences = np.linspace(0.3, 0.99, 1000)
+    bins = reliability_bins(confidences, np.ones(1000), n_bins=10, strategy="quantile")
+    assert bins.counts.min() >= 99 and bins.counts.max() <= 101
+    assert bins.edges[0] == pytest.approx(0.3) and bins.edges[-1] == pytest.approx(0.99)
+
+
+def test_sce_averages_class_wise_errors():
+    probs = [[0.8, 0.2], [0.3, 0.7]]
+    # class 0: |1 - 0.8| + |1 - 0.3| ; class 1: |0 - 0.2| + |0 - 0.7|; divided by n * K = 4.
+    assert sce(probs, [0, 0], n_bins=10) == pytest.approx(1.8 / 4)
+    # One bin per class: class 0 holds both items, net residual (1 + 1) - (0.8 + 0.3) = 0.9.
+    assert sce(probs, [0, 0], n_bins=1) == pytest.approx((0.9 + 0.9) / 4)
+
+
+def test_ace_uses_equal_mass_bins_per_class():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet([1, 1, 1], size=900)
+    labels = rng.integers(0, 3, size=900)
+    # With 1 bin, ACE and SCE agree (one bin per class either way).
+    assert ace(probs, labels, n_bins=1) == pytest.approx(sce(probs, labels, n_bins=1))
+    assert ace(probs, labels, n_bins=10) != pytest.approx(sce(probs, labels, n_bins=10))
+
+
+def test_brier_and_nll_known_values():
+    assert brier([[0.8, 0.2], [0.3, 0.7]], [0, 1]) == pytest.approx(0.13)
+    assert nll([[0.5, 0.5], [0.9, 0.1]], [0, 0]) == pytest.approx(-(np.log(0.5) + np.log(0.9)) / 2)
+    # A zero on the gold option is clipped, not infinite.
+    assert np.isfinite(nll([[1.0, 0.0]], [1]))
+
+
+def test_smooth_ece_is_the_fixed_point_of_its_bandwidth():
+    rng = np.random.default_rng(3)
+    confidences = rng.uniform(size=5000)
+    correct = (rng.uniform(size=5000) < confidences**2).astype(float)
+    sigma = smooth_ece_bandwidth(confidences, correct)
+    value = smooth_ece(confidences, correct)
+    assert value == pytest.approx(sigma, abs=1e-5)
+    assert smooth_ece(confidences, correct, bandwidth=sigma) == pytest.approx(value)
+    # Larger bandwidths smooth more and can only lower the error.
+    assert smooth_ece(confidences, correct, bandwidth=0.5) < value
+
+
+def test_smooth_ece_detects_constant_overconfidence():
+    confidences = np.full(1000, 0.9)
+    correct = np.r_[np.ones(600), np.zeros(400)]
+    assert smooth_ece(confidences, correct) == pytest.approx(0.3, abs=1e-3)
