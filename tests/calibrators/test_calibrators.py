@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.isotonic import IsotonicRegression
+
+from llmcal import CalibrationWarning, InputError, NotFittedError
+from llmcal.calibrators import (
+    CALIBRATORS,
+    HistogramBinning,
+    IsotonicCalibrator,
+    PlattScaler,
+    TemperatureScaler,
+    VectorScaler,
+    calibrator_from_dict,
+)
+from llmcal.metrics import ece, nll, top_label_confidence
+
+from ..conftest import softmax, synthetic_logits
+
+MULTICLASS = [TemperatureScaler, VectorScaler]
+TOP_LABEL = [PlattScaler, IsotonicCalibrator, HistogramBinning]
+
+
+def split(array, n_fit):
+    return array[:n_fit], array[n_fit:]
+
+
+@pytest.mark.parametrize("true_temperature", [0.5, 2.0, 4.0])
+def test_temperature_scaling_recovers_the_true_temperature(true_temperature):
+    logits, labels = synthetic_logits(20000, 4, true_temperature=true_temperature, seed=3)
+    scaler = TemperatureScaler().fit(logits=logits, labels=labels)
+    assert scaler.temperature_ == pytest.approx(true_temperature, rel=0.05)
+
+
+def test_temperature_scaling_lowers_held_out_ece_and_keeps_every_argmax(overconfident_run):
+    logits, probs, labels = overconfident_run
+    fit_logits, test_logits = split(logits, 2000)
+    fit_labels, test_labels = split(labels, 2000)
+    scaler = TemperatureScaler().fit(logits=fit_logits, labels=fit_labels)
+    assert scaler.temperature_ > 1.5  # moved, and in the right direction
+    calibrated = scaler.transform(logits=test_logits)
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), test_logits.argmax(axis=1))
+    before = ece(*top_label_confidence(softmax(test_logits), test_labels))
+    after = ece(*top_label_confidence(calibrated, test_labels))
+    assert after < before / 2
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0)
+
+
+def test_temperature_fit_on_probs_equals_fit_on_logits(overconfident_run):
+    logits, probs, labels = overconfident_run
+    from_logits = TemperatureScaler().fit(logits=logits, labels=labels)
+    from_probs = TemperatureScaler().fit(probs=probs, labels=labels)
+    assert from_probs.temperature_ == pytest.approx(from_logits.temperature_, rel=1e-5)
+    np.testing.assert_allclose(from_probs.transform(probs=probs), from_logits.transform(logits=logits), atol=1e-6)
+
+
+def test_temperature_is_the_nll_minimiser(overconfident_run):
+    logits, _, labels = overconfident_run
+    fitted = TemperatureScaler().fit(logits=logits, labels=labels).temperature_
+    best = nll(softmax(logits / fitted), labels)
+    for nearby in (fitted * 0.97, fitted * 1.03):
+        assert nll(softmax(logits / nearby), labels) > best
+
+
+def test_temperature_warns_when_it_hits_a_bound():
+    logits = np.array([[5.0, 0.0], [0.0, 5.0], [5.0, 0.0]])  # perfectly separable: T -> 0
+    with pytest.warns(CalibrationWarning, match="search bound"):
+        TemperatureScaler().fit(logits=logits, labels=[0, 1, 0])
+
+
+def test_vector_scaling_learns_a_position_bias():
+    logits, labels = synthetic_logits(8000, 4, true_temperature=1.0, seed=4)
+    biased = logits + np.array([2.0, 0.0, 0.0, 0.0])  # the model over-picks option A
+    fit_logits, test_logits = split(biased, 4000)
+    fit_labels, test_labels = split(labels, 4000)
+    vector = VectorScaler().fit(logits=fit_logits, labels=fit_labels)
+    temperature = TemperatureScaler().fit(logits=fit_logits, labels=fit_labels)
+    assert vector.biases_[0] - vector.biases_[1:].mean() == pytest.approx(-2.0, abs=0.3)
+    assert nll(vector.transform(logits=test_logits), test_labels) < nll(temperature.transform(logits=test_logits), test_labels)
+    with pytest.raises(InputError, match="fitted on 4 options; got 3"):
+        vector.transform(logits=test_logits[:, :3])
+
+
+@pytest.mark.parametrize("calibrator_class", TOP_LABEL)
+def test_top_label_calibrators_lower_held_out_ece(calibrator_class, overconfident_run):
+    _, probs, labels = overconfident_run
+    confidences, correct = top_label_confidence(probs, labels)
+    fit_c, test_c = split(confidences, 2000)
+    fit_y, test_y = split(correct, 2000)
+    calibrator = calibrator_class().fit(confidences=fit_c, correct=fit_y)
+    calibrated = calibrator.transform(confidences=test_c)
+    assert calibrated.shape == test_c.shape
+    assert calibrated.min() >= 0.0 and calibrated.max() <= 1.0
+    assert ece(calibrated, test_y) < ece(test_c, test_y) / 2
+
+
+def test_platt_is_monotone_and_shrinks_overconfidence(overconfident_run):
+    _, probs, labels = overconfident_run
+    platt = PlattScaler().fit(confidences=top_label_confidence(probs, labels)[0], correct=top_label_confidence(probs, labels)[1])
+    assert 0.0 < platt.slope_ < 1.0
+    grid = np.linspace(0.3, 0.999, 50)
+    assert np.all(np.diff(platt.transform(confidences=grid)) > 0)
+
+
+def test_platt_stays_finite_when_every_answer_is_right():
+    platt = PlattScaler().fit(confidences=[0.6, 0.7, 0.9], correct=[1, 1, 1])
+    assert np.all(np.isfinite([platt.slope_, platt.intercept_]))
+    assert platt.transform(confidences=[0.8])[0] < 1.0
+
+
+def test_isotonic_matches_scikit_learn(overconfident_run):
+    _, probs, labels = overconfident_run
+    confidences, correct = top_label_confidence(probs, labels)
+    confidences = np.round(confidences, 3)  # ties, which both must average
+    ours = IsotonicCalibrator().fit(confidences=confidences[:3000], correct=correct[:3000])
+    theirs = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(confidences[:3000], correct[:3000])
+    test = np.r_[confidences[3000:], 0.0, 1.0]
+    np.testing.assert_allclose(ours.transform(confidences=test), theirs.predict(test), atol=1e-12)
+
+
+def test_histogram_binning_makes_the_fit_set_perfectly_calibrated(overconfident_run):
+    _, probs, labels = overconfident_run
+    confidences, correct = top_label_confidence(probs, labels)
+    for strategy in ("uniform", "quantile"):
+        binning = HistogramBinning(n_bins=10, strategy=strategy).fit(confidences=confidences, correct=correct)
+        calibrated = binning.transform(confidences=confidences)
+        assert ece(calibrated, correct, n_bins=10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_histogram_binning_keeps_empty_bins_at_their_midpoint():
+    binning = HistogramBinning(n_bins=4).fit(confidences=[0.9, 0.95], correct=[1, 0])
+    np.testing.assert_allclose(binning.values_, [0.125, 0.375, 0.625, 0.5])
+
+
+@pytest.mark.parametrize("calibrator_class", MULTICLASS + TOP_LABEL)
+def test_unfitted_calibrators_refuse_to_transform_or_save(calibrator_class):
+    calibrator = calibrator_class()
+    assert not calibrator.is_fitted
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        if calibrator_class in MULTICLASS:
+            calibrator.transform(logits=[[1.0, 0.0]])
+        else:
+            calibrator.transform(confidences=[0.5])
+    with pytest.raises(NotFittedError):
+        calibrator.to_dict()
+
+
+@pytest.mark.parametrize("calibrator_class", MULTICLASS + TOP_LABEL)
+def test_saved_calibrators_round_trip_through_json(calibrator_class, overconfident_run):
+    logits, probs, labels = overconfident_run
+    confidences, correct = top_label_confidence(probs, labels)
+    if calibrator_class in MULTICLASS:
+        fitted = calibrator_class().fit(logits=logits, labels=labels)
+        apply = lambda c: c.transform(logits=logits)  # noqa: E731
+    else:
+        fitted = calibrator_class().fit(confidences=confidences, correct=correct)
+        apply = lambda c: c.transform(confidences=confidences)  # noqa: E731
+    restored = calibrator_from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert type(restored) is calibrator_class and restored.is_fitted
+    np.testing.assert_array_equal(apply(restored), apply(fitted))
+    assert calibrator_class.from_dict(fitted.to_dict()).get_params() == fitted.get_params()
+
+
+def test_loading_checks_what_it_loads():
+    logits = [[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 0.0]]
+    saved = TemperatureScaler().fit(logits=logits, labels=[0, 1, 1, 0]).to_dict()
+    with pytest.raises(InputError, match="Expected a saved 'platt' calibrator; got 'temperature'"):
+        PlattScaler.from_dict(saved)
+    with pytest.raises(InputError, match="malformed"):
+        TemperatureScaler.from_dict({**saved, "state": {"temperature": -1.0}})
+    with pytest.raises(InputError, match="Unknown calibrator 'temprature'. Did you mean: temperature?"):
+        calibrator_from_dict({**saved, "calibrator": "temprature"})
+
+
+def test_input_kind_is_explicit():
+    with pytest.raises(InputError, match="exactly one of `logits=` or `probs=`"):
+        TemperatureScaler().fit(labels=[0, 1])
+    with pytest.raises(InputError, match="exactly one"):
+        TemperatureScaler().fit(logits=[[1.0, 0.0]], probs=[[1.0, 0.0]], labels=[0])
+    with pytest.raises(InputError, match="If these are logits"):
+        TemperatureScaler().fit(probs=[[3.0, -1.0]], labels=[0])
+
+
+def test_registry_lists_every_calibrator():
+    assert sorted(CALIBRATORS.names()) == ["histogram", "isotonic", "platt", "temperature", "vector"]
