@@ -57,8 +57,12 @@ def main() -> None:
             value = spec.function(*inputs, **kwargs)
             seconds = best_time(lambda: spec.function(*inputs, **kwargs), args.repeats)  # noqa: B023
             rows.append((name + suffix, seconds, value))
-    rows.append(("reliability_bins", best_time(lambda: reliability_bins(confidences, correct), args.repeats), 0))
-    rows.append(("top_label_confidence", best_time(lambda: top_label_confidence(probs, labels), args.repeats), 0))
+    rows.append(
+        ("reliability_bins", best_time(lambda: reliability_bins(confidences, correct), args.repeats), 0)
+    )
+    rows.append(
+        ("top_label_confidence", best_time(lambda: top_label_confidence(probs, labels), args.repeats), 0)
+    )
     for name, seconds, value in rows:
         print(f"{name:<26}{seconds:>9.3f}{value:>10.4f}")
     slowest = max(rows, key=lambda row: row[1])

@@ -35,6 +35,9 @@ __all__ = ["InputKind", "Predictions", "read_predictions"]
 
 InputKind = Literal["probs", "logits"]
 
+_TRUE_WORDS = frozenset({"true", "1"})
+_FALSE_WORDS = frozenset({"false", "0"})
+
 
 @dataclass(frozen=True)
 class Predictions:
@@ -152,20 +155,17 @@ class _Rows:
         if "correct" not in record:
             raise self.fail(line, "correct", "missing; each item needs whether its answer was right.")
         correct = record["correct"]
-        as_flag = {True: 1.0, False: 0.0, 1: 1.0, 0: 0.0, "1": 1.0, "0": 0.0, "true": 1.0, "false": 0.0}
-        key = correct.strip().lower() if isinstance(correct, str) else correct
-        if isinstance(key, float) or key not in as_flag:
+        text = str(correct).strip().lower() if isinstance(correct, bool | int | str) else ""
+        if text not in _TRUE_WORDS | _FALSE_WORDS:
             raise self.fail(line, "correct", f"expected true/false or 1/0; found {correct!r}.")
         self.confidences.append(confidence)
-        self.correct.append(as_flag[key])
+        self.correct.append(1.0 if text in _TRUE_WORDS else 0.0)
 
     def finish(self) -> Predictions:
         if self.layout is None:
             raise InputError(f"{self.path}: no predictions found; the file is empty.")
         if self.layout == "top_label":
-            return Predictions(
-                np.array(self.confidences), np.array(self.correct), None, None, str(self.path)
-            )
+            return Predictions(np.array(self.confidences), np.array(self.correct), None, None, str(self.path))
         width = max(len(vector) for vector in self.vectors)
         probs = np.zeros((len(self.vectors), width))
         for row, vector in enumerate(self.vectors):
@@ -183,13 +183,17 @@ def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any
             try:
                 text = raw_line.decode("utf-8")
             except UnicodeDecodeError as error:
-                raise rows.fail(line_number, None, f"not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+                raise rows.fail(
+                    line_number, None, f"not valid UTF-8 ({error.reason} at byte {error.start})."
+                ) from None
             if not text.strip():
                 continue
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as error:
-                raise rows.fail(line_number, None, f"not valid JSON ({error.msg}, column {error.colno}).") from None
+                raise rows.fail(
+                    line_number, None, f"not valid JSON ({error.msg}, column {error.colno})."
+                ) from None
             if not isinstance(record, dict):
                 raise rows.fail(line_number, None, f"expected a JSON object; found {type(record).__name__}.")
             yield line_number, record

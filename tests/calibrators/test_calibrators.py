@@ -36,7 +36,7 @@ def test_temperature_scaling_recovers_the_true_temperature(true_temperature):
 
 
 def test_temperature_scaling_lowers_held_out_ece_and_keeps_every_argmax(overconfident_run):
-    logits, probs, labels = overconfident_run
+    logits, _probs, labels = overconfident_run
     fit_logits, test_logits = split(logits, 2000)
     fit_labels, test_labels = split(labels, 2000)
     scaler = TemperatureScaler().fit(logits=fit_logits, labels=fit_labels)
@@ -54,7 +54,9 @@ def test_temperature_fit_on_probs_equals_fit_on_logits(overconfident_run):
     from_logits = TemperatureScaler().fit(logits=logits, labels=labels)
     from_probs = TemperatureScaler().fit(probs=probs, labels=labels)
     assert from_probs.temperature_ == pytest.approx(from_logits.temperature_, rel=1e-5)
-    np.testing.assert_allclose(from_probs.transform(probs=probs), from_logits.transform(logits=logits), atol=1e-6)
+    np.testing.assert_allclose(
+        from_probs.transform(probs=probs), from_logits.transform(logits=logits), atol=1e-6
+    )
 
 
 def test_temperature_is_the_nll_minimiser(overconfident_run):
@@ -79,7 +81,9 @@ def test_vector_scaling_learns_a_position_bias():
     vector = VectorScaler().fit(logits=fit_logits, labels=fit_labels)
     temperature = TemperatureScaler().fit(logits=fit_logits, labels=fit_labels)
     assert vector.biases_[0] - vector.biases_[1:].mean() == pytest.approx(-2.0, abs=0.3)
-    assert nll(vector.transform(logits=test_logits), test_labels) < nll(temperature.transform(logits=test_logits), test_labels)
+    assert nll(vector.transform(logits=test_logits), test_labels) < nll(
+        temperature.transform(logits=test_logits), test_labels
+    )
     with pytest.raises(InputError, match="fitted on 4 options; got 3"):
         vector.transform(logits=test_logits[:, :3])
 
@@ -93,13 +97,16 @@ def test_top_label_calibrators_lower_held_out_ece(calibrator_class, overconfiden
     calibrator = calibrator_class().fit(confidences=fit_c, correct=fit_y)
     calibrated = calibrator.transform(confidences=test_c)
     assert calibrated.shape == test_c.shape
-    assert calibrated.min() >= 0.0 and calibrated.max() <= 1.0
+    assert calibrated.min() >= 0.0
+    assert calibrated.max() <= 1.0
     assert ece(calibrated, test_y) < ece(test_c, test_y) / 2
 
 
 def test_platt_is_monotone_and_shrinks_overconfidence(overconfident_run):
     _, probs, labels = overconfident_run
-    platt = PlattScaler().fit(confidences=top_label_confidence(probs, labels)[0], correct=top_label_confidence(probs, labels)[1])
+    platt = PlattScaler().fit(
+        confidences=top_label_confidence(probs, labels)[0], correct=top_label_confidence(probs, labels)[1]
+    )
     assert 0.0 < platt.slope_ < 1.0
     grid = np.linspace(0.3, 0.999, 50)
     assert np.all(np.diff(platt.transform(confidences=grid)) > 0)
@@ -116,7 +123,9 @@ def test_isotonic_matches_scikit_learn(overconfident_run):
     confidences, correct = top_label_confidence(probs, labels)
     confidences = np.round(confidences, 3)  # ties, which both must average
     ours = IsotonicCalibrator().fit(confidences=confidences[:3000], correct=correct[:3000])
-    theirs = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(confidences[:3000], correct[:3000])
+    theirs = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(
+        confidences[:3000], correct[:3000]
+    )
     test = np.r_[confidences[3000:], 0.0, 1.0]
     np.testing.assert_allclose(ours.transform(confidences=test), theirs.predict(test), atol=1e-12)
 
@@ -139,11 +148,9 @@ def test_histogram_binning_keeps_empty_bins_at_their_midpoint():
 def test_unfitted_calibrators_refuse_to_transform_or_save(calibrator_class):
     calibrator = calibrator_class()
     assert not calibrator.is_fitted
+    inputs = {"logits": [[1.0, 0.0]]} if calibrator_class in MULTICLASS else {"confidences": [0.5]}
     with pytest.raises(NotFittedError, match="not fitted yet"):
-        if calibrator_class in MULTICLASS:
-            calibrator.transform(logits=[[1.0, 0.0]])
-        else:
-            calibrator.transform(confidences=[0.5])
+        calibrator.transform(**inputs)
     with pytest.raises(NotFittedError):
         calibrator.to_dict()
 
@@ -159,7 +166,8 @@ def test_saved_calibrators_round_trip_through_json(calibrator_class, overconfide
         fitted = calibrator_class().fit(confidences=confidences, correct=correct)
         apply = lambda c: c.transform(confidences=confidences)  # noqa: E731
     restored = calibrator_from_dict(json.loads(json.dumps(fitted.to_dict())))
-    assert type(restored) is calibrator_class and restored.is_fitted
+    assert type(restored) is calibrator_class
+    assert restored.is_fitted
     np.testing.assert_array_equal(apply(restored), apply(fitted))
     assert calibrator_class.from_dict(fitted.to_dict()).get_params() == fitted.get_params()
 
@@ -171,7 +179,7 @@ def test_loading_checks_what_it_loads():
         PlattScaler.from_dict(saved)
     with pytest.raises(InputError, match="malformed"):
         TemperatureScaler.from_dict({**saved, "state": {"temperature": -1.0}})
-    with pytest.raises(InputError, match="Unknown calibrator 'temprature'. Did you mean: temperature?"):
+    with pytest.raises(InputError, match=r"Unknown calibrator 'temprature'\. Did you mean: temperature\?"):
         calibrator_from_dict({**saved, "calibrator": "temprature"})
 
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmcal.metrics import ace, brier, ece, mce, nll, reliability_bins, rms_ce, sce, smooth_ece, smooth_ece_bandwidth
+from llmcal.metrics import (
+    ace,
+    brier,
+    ece,
+    mce,
+    nll,
+    reliability_bins,
+    rms_ce,
+    sce,
+    smooth_ece,
+    smooth_ece_bandwidth,
+)
 
 
 def test_ece_mce_rms_on_a_hand_computed_case():
@@ -13,25 +24,37 @@ def test_ece_mce_rms_on_a_hand_computed_case():
     confidences, correct = [0.95, 0.85, 0.65, 0.55], [1, 0, 1, 1]
     assert ece(confidences, correct, n_bins=10) == pytest.approx(1.7 / 4)
     assert mce(confidences, correct, n_bins=10) == pytest.approx(0.85)
-    assert rms_ce(confidences, correct, n_bins=10) == pytest.approx(np.sqrt((0.05**2 + 0.85**2 + 0.35**2 + 0.45**2) / 4))
+    assert rms_ce(confidences, correct, n_bins=10) == pytest.approx(
+        np.sqrt((0.05**2 + 0.85**2 + 0.35**2 + 0.45**2) / 4)
+    )
 
 
 def test_bins_are_right_closed_and_zero_goes_to_the_first_bin():
     bins = reliability_bins([0.0, 0.2, 0.2000001, 1.0], [1, 1, 0, 0], n_bins=5)
     # 0.0 and 0.2 fall in (0, 0.2] (0.0 by the first-bin rule); 0.2000001 in (0.2, 0.4]; 1.0 in (0.8, 1].
     assert bins.counts.tolist() == [2, 1, 0, 0, 1]
-    assert bins.accuracy[0] == 1.0 and bins.accuracy[1] == 0.0
-    assert np.isnan(bins.accuracy[2]) and np.isnan(bins.mean_confidence[3])
+    assert bins.accuracy[0] == 1.0
+    assert bins.accuracy[1] == 0.0
+    assert np.isnan(bins.accuracy[2])
+    assert np.isnan(bins.mean_confidence[3])
     rows = bins.to_rows()
-    assert rows[2] == {"bin": 2, "lower": 0.4, "upper": pytest.approx(0.6), "count": 0,
-                       "mean_confidence": None, "accuracy": None}
+    assert rows[2] == {
+        "bin": 2,
+        "lower": 0.4,
+        "upper": pytest.approx(0.6),
+        "count": 0,
+        "mean_confidence": None,
+        "accuracy": None,
+    }
 
 
 def test_quantile_bins_hold_equal_mass():
     confidences = np.linspace(0.3, 0.99, 1000)
     bins = reliability_bins(confidences, np.ones(1000), n_bins=10, strategy="quantile")
-    assert bins.counts.min() >= 99 and bins.counts.max() <= 101
-    assert bins.edges[0] == pytest.approx(0.3) and bins.edges[-1] == pytest.approx(0.99)
+    assert bins.counts.min() >= 99
+    assert bins.counts.max() <= 101
+    assert bins.edges[0] == pytest.approx(0.3)
+    assert bins.edges[-1] == pytest.approx(0.99)
 
 
 def test_sce_averages_class_wise_errors():

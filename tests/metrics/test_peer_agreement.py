@@ -10,7 +10,17 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from llmcal.metrics import auroc, brier, ece, mce, nll, reliability_bins, rms_ce, smooth_ece, top_label_confidence
+from llmcal.metrics import (
+    auroc,
+    brier,
+    ece,
+    mce,
+    nll,
+    reliability_bins,
+    rms_ce,
+    smooth_ece,
+    top_label_confidence,
+)
 
 SEEDS = [0, 1, 2, 3]
 
@@ -98,6 +108,8 @@ def smooth_ece_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [(name, conf, correct.astype(float)) for name, conf, correct in cases]
 
 
-@pytest.mark.parametrize(("name", "confidences", "correct"), smooth_ece_cases(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    ("name", "confidences", "correct"), smooth_ece_cases(), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_smooth_ece_matches_relplot(name, confidences, correct):
     assert smooth_ece(confidences, correct) == pytest.approx(relplot.smECE(confidences, correct), abs=1e-3)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from llmcal import CalibrationWarning
 from llmcal.metrics import METRICS, auroc, ece, mce, reliability_bins, rms_ce, top_label_confidence
 
 TOP_LABEL = [name for name in METRICS if METRICS.get(name).inputs == "top_label"]
@@ -44,7 +45,7 @@ def call(name, arrays_, **kwargs):
 
 def value_or_nan(name, arrays_):
     if name == "auroc" and len(set(arrays_[1].tolist())) < 2:
-        with pytest.warns(Warning):
+        with pytest.warns(CalibrationWarning, match="AUROC is undefined"):
             return call(name, arrays_)
     return call(name, arrays_)
 

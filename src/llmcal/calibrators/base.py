@@ -86,7 +86,8 @@ class Calibrator(ABC):
             raise InputError(f"Expected a saved {cls.name!r} calibrator; got {found!r}.")
         if data.get("format") != _FORMAT_VERSION:
             raise InputError(
-                f"Saved calibrator has format {data.get('format')!r}; this llmcal reads format {_FORMAT_VERSION}."
+                f"Saved calibrator has format {data.get('format')!r}; "
+                f"this llmcal reads format {_FORMAT_VERSION}."
             )
         try:
             calibrator = cls(**data["params"])
@@ -104,7 +105,9 @@ class Calibrator(ABC):
 def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:
     """Rebuilds any saved calibrator, dispatching on its ``"calibrator"`` name."""
     if not isinstance(data, dict) or "calibrator" not in data:
-        raise InputError("A saved calibrator must be a dict with a 'calibrator' key (see Calibrator.to_dict).")
+        raise InputError(
+            "A saved calibrator must be a dict with a 'calibrator' key (see Calibrator.to_dict)."
+        )
     return CALIBRATORS.get(str(data["calibrator"])).from_dict(data)
 
 
@@ -114,9 +117,8 @@ def log_scores(logits: ArrayLike | None, probs: ArrayLike | None) -> NDArray[np.
     Probabilities become log-probabilities, which softmax maps back to the same probabilities, so a
     calibrator fitted on either gives the same result.
     """
-    if (logits is None) == (probs is None):
-        raise InputError("Pass exactly one of `logits=` or `probs=`.")
-    if logits is not None:
+    if logits is not None and probs is None:
         return as_logits(logits)
-    p = as_probabilities(probs)
-    return np.log(np.maximum(p, np.finfo(np.float64).tiny))
+    if probs is not None and logits is None:
+        return np.log(np.maximum(as_probabilities(probs), np.finfo(np.float64).tiny))
+    raise InputError("Pass exactly one of `logits=` or `probs=`.")

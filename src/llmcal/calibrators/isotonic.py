@@ -64,7 +64,8 @@ class IsotonicCalibrator(Calibrator):
     def transform(self, *, confidences: ArrayLike) -> NDArray[np.float64]:
         """Calibrated confidences, shape ``(n,)``."""
         self._require_fitted()
-        return np.interp(as_confidences(confidences), self.thresholds_, self.values_)
+        calibrated = np.interp(as_confidences(confidences), self.thresholds_, self.values_)
+        return np.asarray(calibrated, dtype=np.float64)
 
     def _get_state(self) -> dict[str, Any]:
         return {"thresholds": self.thresholds_.tolist(), "values": self.values_.tolist()}

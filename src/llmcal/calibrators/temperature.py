@@ -55,7 +55,9 @@ class TemperatureScaler(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {"bounds": list(self.bounds)}
 
-    def fit(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike) -> Self:
+    def fit(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike
+    ) -> Self:
         """Fits T by minimising the NLL of ``labels``.
 
         Args:
@@ -94,12 +96,16 @@ class TemperatureScaler(Calibrator):
         self._mark_fitted()
         return self
 
-    def transform_logits(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None) -> NDArray[np.float64]:
+    def transform_logits(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """Scaled logits ``logits / T``, shape ``(n, K)``."""
         self._require_fitted()
         return log_scores(logits, probs) / self.temperature_
 
-    def transform(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None) -> NDArray[np.float64]:
+    def transform(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """Calibrated probabilities ``softmax(logits / T)``, shape ``(n, K)``."""
         return np.asarray(softmax(self.transform_logits(logits=logits, probs=probs), axis=1))
 

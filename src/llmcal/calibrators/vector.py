@@ -43,7 +43,9 @@ class VectorScaler(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {"l2": self.l2}
 
-    def fit(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike) -> Self:
+    def fit(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike
+    ) -> Self:
         """Fits ``w`` and ``b`` by minimising the (lightly regularised) NLL of ``labels``.
 
         Arguments as in :meth:`TemperatureScaler.fit`.
@@ -73,7 +75,9 @@ class VectorScaler(Calibrator):
         self._mark_fitted()
         return self
 
-    def transform(self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None) -> NDArray[np.float64]:
+    def transform(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
         """Calibrated probabilities ``softmax(w * z + b)``, shape ``(n, K)``."""
         self._require_fitted()
         scores = log_scores(logits, probs)

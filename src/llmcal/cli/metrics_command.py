@@ -27,7 +27,9 @@ def metrics(
     level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     input_kind: Annotated[str, typer.Option(help="probs | logits (softmax applied per item).")] = "probs",
-    probs_key: Annotated[str, typer.Option(help="Field (CSV: column prefix) with per-option values.")] = "probs",
+    probs_key: Annotated[
+        str, typer.Option(help="Field (CSV: column prefix) with per-option values.")
+    ] = "probs",
     label_key: Annotated[str, typer.Option(help="Field (CSV: column) with the gold option index.")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None,
@@ -71,13 +73,14 @@ def metrics(
 
 
 def _table(summary: Summary) -> Table:
-    level = int(round(summary.settings["level"] * 100))
+    level = round(summary.settings["level"] * 100)
     options = "top-label only" if summary.n_options is None else f"{summary.n_options} options"
+    settings = summary.settings
     table = Table(
-        title=f"{summary.source}: {summary.n_items:,} items, {options}",
+        title=f"{Path(summary.source).name}: {summary.n_items:,} items, {options}",
         caption=(
-            f"{summary.settings['n_bins']} {summary.settings['strategy']} bins; {level}% percentile bootstrap "
-            f"over {summary.settings['n_resamples']} resamples (seed {summary.settings['seed']})"
+            f"{settings['n_bins']} {settings['strategy']} bins; {level}% percentile bootstrap over "
+            f"{settings['n_resamples']} resamples (seed {settings['seed']})"
         ),
     )
     table.add_column("metric", style="bold")

@@ -21,7 +21,14 @@ from llmcal.metrics.validation import (
     check_strategy,
 )
 
-__all__ = ["ReliabilityBins", "assign_bins", "bin_edges", "reliability_bins"]
+__all__ = [
+    "ReliabilityBins",
+    "assign_bins",
+    "bin_edges",
+    "binned_sums",
+    "reliability_bins",
+    "weighted_counts",
+]
 
 
 def bin_edges(confidences: NDArray[np.float64], n_bins: int, strategy: BinStrategy) -> NDArray[np.float64]:
@@ -48,6 +55,13 @@ def assign_bins(values: NDArray[np.float64], edges: NDArray[np.float64]) -> NDAr
     return np.clip(index, 0, len(edges) - 2)
 
 
+def weighted_counts(
+    index: NDArray[np.intp], weights: NDArray[np.float64], length: int
+) -> NDArray[np.float64]:
+    """Sum of ``weights`` per index value, as a float64 array of ``length`` (a typed ``np.bincount``)."""
+    return np.asarray(np.bincount(index, weights=weights, minlength=length), dtype=np.float64)
+
+
 def binned_sums(
     confidences: NDArray[np.float64], correct: NDArray[np.float64], edges: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -55,8 +69,8 @@ def binned_sums(
     n_bins = len(edges) - 1
     index = assign_bins(confidences, edges)
     counts = np.bincount(index, minlength=n_bins).astype(np.float64)
-    confidence_sums = np.bincount(index, weights=confidences, minlength=n_bins)
-    correct_sums = np.bincount(index, weights=correct, minlength=n_bins)
+    confidence_sums = weighted_counts(index, confidences, n_bins)
+    correct_sums = weighted_counts(index, correct, n_bins)
     return counts, confidence_sums, correct_sums
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from llmcal.metrics.binning import assign_bins, bin_edges, binned_sums
+from llmcal.metrics.binning import assign_bins, bin_edges, binned_sums, weighted_counts
 from llmcal.metrics.validation import (
     BinStrategy,
     as_confidences,
@@ -132,8 +132,8 @@ def _classwise_error(
         column = probs[:, option]
         index = assign_bins(column, edges)
         residual = (labels == option) - column
-        total += float(np.abs(np.bincount(index, weights=residual, minlength=n_bins)).sum())
-    return total / (n_items * n_options)
+        total += float(np.abs(weighted_counts(index, residual, n_bins)).sum())
+    return total / float(n_items * n_options)
 
 
 def sce(probs: ArrayLike, labels: ArrayLike, *, n_bins: int = 15) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 

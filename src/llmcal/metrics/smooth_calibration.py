@@ -20,6 +20,7 @@ from scipy.optimize import brentq
 from scipy.signal import fftconvolve
 
 from llmcal.errors import InputError
+from llmcal.metrics.binning import weighted_counts
 from llmcal.metrics.validation import as_confidences, as_correct
 
 __all__ = ["smooth_ece", "smooth_ece_bandwidth"]
@@ -53,15 +54,16 @@ class _SmoothedResiduals:
             left = np.minimum(position.astype(np.intp), intervals - 1)
             right_share = position - left
             nodes = intervals + 1
-            mass = np.bincount(left, weights=1.0 - right_share, minlength=nodes)
-            mass += np.bincount(left + 1, weights=right_share, minlength=nodes)
-            residual = np.bincount(left, weights=(1.0 - right_share) * self._residuals, minlength=nodes)
-            residual += np.bincount(left + 1, weights=right_share * self._residuals, minlength=nodes)
+            left_share = 1.0 - right_share
+            mass = weighted_counts(left, left_share, nodes) + weighted_counts(left + 1, right_share, nodes)
+            residual = weighted_counts(left, left_share * self._residuals, nodes) + weighted_counts(
+                left + 1, right_share * self._residuals, nodes
+            )
             self._grids[intervals] = (mass, residual)
         return self._grids[intervals]
 
     def error(self, bandwidth: float) -> float:
-        """smECE at a fixed bandwidth (memoised: the bandwidth search revisits bracket ends)."""
+        """SmECE at a fixed bandwidth (memoised: the bandwidth search revisits bracket ends)."""
         if bandwidth not in self._errors:
             self._errors[bandwidth] = self._error(bandwidth)
         return self._errors[bandwidth]

@@ -153,7 +153,8 @@ def as_labels(values: ArrayLike, n_items: int, n_options: int, name: str = "labe
     if out_of_range.any():
         bad = int(np.flatnonzero(out_of_range)[0])
         raise InputError(
-            f"`{name}` must index the {n_options} options (0..{n_options - 1}); item {bad} has {int(labels[bad])}."
+            f"`{name}` must index the {n_options} options (0..{n_options - 1}); "
+            f"item {bad} has {int(labels[bad])}."
         )
     return labels
 

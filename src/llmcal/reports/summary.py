@@ -116,6 +116,12 @@ def summarize(
             record(name, spec.summary, spec.function, predictions.confidences, predictions.correct, **kwargs)
         else:
             record(name, spec.summary, spec.function, predictions.probs, predictions.labels, **kwargs)
-    settings = {"n_bins": n_bins, "strategy": strategy, "n_resamples": n_resamples, "level": level, "seed": seed}
+    settings = {
+        "n_bins": n_bins,
+        "strategy": strategy,
+        "n_resamples": n_resamples,
+        "level": level,
+        "seed": seed,
+    }
     bins = reliability_bins(predictions.confidences, predictions.correct, n_bins=n_bins, strategy=strategy)
     return Summary(predictions.source, predictions.n_items, predictions.n_options, settings, results, bins)

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from llmcal.cli.app import main
+from llmcal.metrics import ece, sce, top_label_confidence
+
+from ..conftest import softmax, synthetic_logits
+
+
+@pytest.fixture
+def predictions_file(tmp_path):
+    logits, labels = synthetic_logits(600, 4, seed=9)
+    probs = softmax(logits)
+    path = tmp_path / "run.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"probs": p.tolist(), "label": int(y)}) + "\n"
+            for p, y in zip(probs, labels, strict=True)
+        )
+    )
+    return path, probs, labels
+
+
+def test_json_output_matches_the_library(predictions_file, capsys):
+    path, probs, labels = predictions_file
+    assert main(["metrics", str(path), "--json", "--n-resamples", "50", "--n-bins", "10"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_items"] == 600
+    assert result["n_options"] == 4
+    assert result["metrics"]["ece"]["value"] == pytest.approx(
+        ece(*top_label_confidence(probs, labels), n_bins=10)
+    )
+    assert result["metrics"]["sce"]["value"] == pytest.approx(sce(probs, labels, n_bins=10))
+    assert set(result["metrics"]) == {
+        "accuracy",
+        "ece",
+        "mce",
+        "rms_ce",
+        "smooth_ece",
+        "sce",
+        "ace",
+        "brier",
+        "nll",
+        "auroc",
+    }
+    for metric in result["metrics"].values():
+        assert metric["ci_low"] <= metric["value"] <= metric["ci_high"]
+    assert sum(row["count"] for row in result["reliability"]) == 600
+    assert result["settings"] == {
+        "n_bins": 10,
+        "strategy": "uniform",
+        "n_resamples": 50,
+        "level": 0.95,
+        "seed": 0,
+    }
+
+
+def test_table_output_lists_every_metric(predictions_file, capsys):
+    path, _, _ = predictions_file
+    assert main(["metrics", str(path), "--n-resamples", "20"]) == 0
+    out = capsys.readouterr().out
+    for name in ("accuracy", "ece", "smooth_ece", "sce", "brier", "auroc", "95% CI", "600 items, 4 options"):
+        assert name in out
+
+
+def test_top_label_input_reports_top_label_metrics_only(tmp_path, capsys):
+    path = tmp_path / "verbalised.jsonl"
+    rng = np.random.default_rng(0)
+    path.write_text(
+        "".join(
+            json.dumps({"confidence": float(c), "correct": bool(rng.uniform() < c - 0.2)}) + "\n"
+            for c in rng.uniform(0.5, 1.0, size=200)
+        )
+    )
+    assert main(["metrics", str(path), "--json", "--n-resamples", "20"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["metrics"]) == {
+        "accuracy",
+        "ece",
+        "mce",
+        "rms_ce",
+        "smooth_ece",
+        "auroc",
+    }
+
+
+def test_out_writes_the_json_atomically(predictions_file, tmp_path, capsys):
+    path, _, _ = predictions_file
+    out = tmp_path / "results" / "metrics.json"
+    assert main(["metrics", str(path), "--n-resamples", "20", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["n_items"] == 600
+    assert [p.name for p in out.parent.iterdir()] == ["metrics.json"]  # no temporary files left behind
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"probs": [0.5, 0.5], "label": 0}\n{"probs": [0.5, 0.5], "label": 5}\n')
+    out = tmp_path / "out.json"
+    assert main(["metrics", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:2: field 'label'" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["metrics", "missing.jsonl"],
+        ["metrics", "x.jsonl", "--n-bins", "0"],
+        ["metrics", "x.jsonl", "--strategy", "equal"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_exit_2(arguments, capsys):
+    assert main(arguments) == 2
+
+
+def test_version_and_help(capsys):
+    assert main(["--version"]) == 0
+    assert "llmcal" in capsys.readouterr().out
+    assert main(["metrics", "--help"]) == 0
+    assert "--n-resamples" in capsys.readouterr().out

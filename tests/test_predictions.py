@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from llmcal import InputError
+from llmcal.predictions import read_predictions
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+def test_reads_probabilities_from_jsonl(tmp_path):
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"probs": [0.7, 0.3], "label": 0}, {"probs": [0.2, 0.8], "label": 0}]
+    )
+    predictions = read_predictions(path)
+    np.testing.assert_allclose(predictions.confidences, [0.7, 0.8])
+    np.testing.assert_array_equal(predictions.correct, [1.0, 0.0])
+    assert predictions.n_items == 2
+    assert predictions.n_options == 2
+
+
+def test_logits_are_softmaxed_per_item(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"scores": [-1.0, -2.0, -3.0], "gold": 2}])
+    predictions = read_predictions(path, probs_key="scores", label_key="gold", input_kind="logits")
+    expected = np.exp([-1.0, -2.0, -3.0]) / np.exp([-1.0, -2.0, -3.0]).sum()
+    np.testing.assert_allclose(predictions.probs[0], expected)
+    assert predictions.correct[0] == 0.0
+
+
+def test_ragged_option_counts_are_zero_padded(tmp_path):
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"probs": [0.5, 0.5], "label": 1}, {"probs": [0.1, 0.2, 0.3, 0.4], "label": 3}]
+    )
+    predictions = read_predictions(path)
+    np.testing.assert_allclose(predictions.probs, [[0.5, 0.5, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
+
+
+def test_reads_top_label_records(tmp_path):
+    path = write_jsonl(
+        tmp_path / "p.jsonl", [{"confidence": 0.9, "correct": True}, {"confidence": 0.6, "correct": 0}]
+    )
+    predictions = read_predictions(path)
+    assert predictions.probs is None
+    assert predictions.n_options is None
+    np.testing.assert_array_equal(predictions.correct, [1.0, 0.0])
+
+
+def test_reads_csv_in_both_layouts(tmp_path):
+    probs_csv = tmp_path / "p.csv"
+    probs_csv.write_text(
+        "id,probs_0,probs_1,probs_2,label\na,0.6,0.3,0.1,0\nb,0.5,0.5,,1\n", encoding="utf-8"
+    )
+    predictions = read_predictions(probs_csv)
+    np.testing.assert_allclose(predictions.probs, [[0.6, 0.3, 0.1], [0.5, 0.5, 0.0]])
+    np.testing.assert_array_equal(predictions.labels, [0, 1])
+    top_csv = tmp_path / "t.csv"
+    top_csv.write_text("confidence,correct\n0.8,true\n0.4,0\n", encoding="utf-8")
+    np.testing.assert_array_equal(read_predictions(top_csv).correct, [1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"probs": [0.7, 0.3], "label": 0}\n{"probs": [0.7, 0.3]}\n', ":2: field 'label': missing"),
+        (
+            b'{"probs": [0.7, 0.3], "label": 0}\n{"probs": [0.7, 0.3], "label": 2}\n',
+            ":2: field 'label': expected an option index in 0..1; found 2",
+        ),
+        (b'{"probs": [], "label": 0}\n', ":1: field 'probs': expected a list of at least 2 numbers"),
+        (b'{"probs": [0.7, 0.3], "label": 0}\n{"probs": [0.7, 0.3], "lab', ":2: not valid JSON"),
+        (b'{"probs": [0.7, 0.3], "label": 0}\n\xff\xfe{}\n', ":2: not valid UTF-8"),
+        (b'{"probs": [0.7, "x"], "label": 0}\n', ":1: field 'probs': expected a number; found 'x'"),
+        (b'{"probs": [0.7, 0.4], "label": 0}\n', "summing to 1; found [0.7, 0.4]"),
+        (
+            b'{"probs": [0.7, 0.3], "label": 0}\n{"confidence": 0.5, "correct": 1}\n',
+            ":2: expected a probabilities record",
+        ),
+        (b'{"confidence": 1.5, "correct": 1}\n', ":1: field 'confidence': expected a value in [0, 1]"),
+        (b'{"confidence": 0.5, "correct": "maybe"}\n', ":1: field 'correct': expected true/false or 1/0"),
+        (b'{"answer": 1}\n', ":1: expected either 'probs' and 'label'"),
+        (b"[0.5, 0.5]\n", ":1: expected a JSON object"),
+        (b"\n\n", "no predictions found"),
+    ],
+)
+def test_bad_jsonl_names_file_line_and_field(tmp_path, content, message):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as error:
+        read_predictions(path)
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_bad_csv_names_the_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("probs_0,probs_1,label\n0.5,0.5,0\n0.5,0.5,7\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.csv:3: field 'label'"):
+        read_predictions(path)
+
+
+def test_missing_file_and_unknown_suffix(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_predictions(tmp_path / "missing.jsonl")
+    other = tmp_path / "p.txt"
+    other.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match=r"unsupported file type '\.txt'"):
+        read_predictions(other)
