@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.isotonic import IsotonicRegression
 
 from llmcal import CalibrationWarning, InputError, NotFittedError
@@ -194,3 +198,19 @@ def test_input_kind_is_explicit():
 
 def test_registry_lists_every_calibrator():
     assert sorted(CALIBRATORS.names()) == ["histogram", "isotonic", "platt", "temperature", "vector"]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    logits=arrays(np.float64, st.tuples(st.integers(5, 40), st.integers(2, 5)), elements=st.floats(-20, 20)),
+    seed=st.integers(0, 2**16),
+)
+def test_temperature_scaling_never_changes_the_argmax(logits, seed):
+    labels = np.random.default_rng(seed).integers(0, logits.shape[1], size=len(logits))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)  # random labels often push T to a bound
+        scaler = TemperatureScaler().fit(logits=logits, labels=labels)
+    # Compared on the scaled logits: softmax can round two nearly equal logits to the same probability.
+    np.testing.assert_array_equal(
+        scaler.transform_logits(logits=logits).argmax(axis=1), logits.argmax(axis=1)
+    )
