@@ -1,0 +1,22 @@
+"""Multiple-choice items: the schema, loaders, built-in task specs and prompt formats."""
+
+from __future__ import annotations
+
+from llmcal.tasks.loading import FieldMap, load_hf_rows, load_items
+from llmcal.tasks.prompts import PromptFormat, fewshot_examples, letter_prompt, option_pairs
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import TASKS, TaskSpec, load_task
+
+__all__ = [
+    "TASKS",
+    "FieldMap",
+    "MCItem",
+    "PromptFormat",
+    "TaskSpec",
+    "fewshot_examples",
+    "letter_prompt",
+    "load_hf_rows",
+    "load_items",
+    "load_task",
+    "option_pairs",
+]

@@ -1,0 +1,233 @@
+"""Load multiple-choice items from JSONL, CSV or Parquet files, or from Hugging Face ``datasets``.
+
+Files must already be in the item schema (:mod:`llmcal.tasks.schema`); datasets in other schemas go
+through a converter (a built-in task spec, or a :class:`FieldMap`). Every problem is an
+:class:`~llmcal.errors.InputError` naming ``file:line`` (or dataset and row) and the field, and a file is
+read completely before anything is returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmcal.errors import InputError
+from llmcal.tasks.schema import ItemFieldError, MCItem, item_from_record
+
+__all__ = ["FieldMap", "RowConverter", "items_from_rows", "load_hf_rows", "load_items"]
+
+RowConverter = Callable[[dict[str, Any], int], dict[str, Any] | None]
+"""Maps one dataset row (and its index) to a schema record, or ``None`` to skip the row."""
+
+
+def _where(source: str, line: int | None, field: str | None) -> str:
+    location = source if line is None else f"{source}:{line}"
+    return location + (f": field {field!r}" if field else "")
+
+
+def items_from_rows(
+    rows: Iterable[tuple[int, Any]], source: str, *, convert: RowConverter | None = None
+) -> list[MCItem]:
+    """Validates ``(line, row)`` pairs into items; ids must be unique.
+
+    Args:
+        rows: Rows with the line (or row) number to report in errors.
+        source: File or dataset name for error messages.
+        convert: Optional converter from another schema; rows it maps to ``None`` are skipped.
+
+    Raises:
+        InputError: On the first invalid row, naming ``source:line`` and the field.
+    """
+    items: list[MCItem] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        try:
+            record = convert(row, line) if convert is not None else row
+            if record is None:
+                continue
+            item = item_from_record(record, default_id=f"{line}")
+        except ItemFieldError as error:
+            raise InputError(f"{_where(source, line, error.field)}: {error.problem}.") from None
+        if item.id in seen:
+            raise InputError(
+                f"{_where(source, line, 'id')}: duplicate id {item.id!r} (first on line {seen[item.id]})."
+            )
+        seen[item.id] = line
+        items.append(item)
+    if not items:
+        raise InputError(f"{source}: no items found.")
+    return items
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    with path.open("rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"{path}:{line}: not valid UTF-8 ({error.reason} at byte {error.start})."
+                ) from None
+            if not text.strip():
+                continue
+            try:
+                yield line, json.loads(text)
+            except json.JSONDecodeError as error:
+                problem = "truncated JSON" if error.pos >= len(text.rstrip()) else "not valid JSON"
+                raise InputError(f"{path}:{line}: {problem} ({error.msg}, column {error.colno}).") from None
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    """CSV rows: ``choices`` is a JSON list, or the columns ``choice_0``, ``choice_1``, ... are used."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    choice_columns = sorted(
+        (name for name in header if name.startswith("choice_") and name[7:].isdigit()),
+        key=lambda name: int(name[7:]),
+    )
+    for index, row in enumerate(reader):
+        line = index + 2
+        record: dict[str, Any] = {key: value for key, value in row.items() if key is not None and value != ""}
+        if choice_columns:
+            record["choices"] = [row[name] for name in choice_columns if row.get(name)]
+        elif "choices" in record:
+            try:
+                record["choices"] = json.loads(record["choices"])
+            except json.JSONDecodeError:
+                raise InputError(
+                    f"{path}:{line}: field 'choices': expected a JSON list of strings."
+                ) from None
+        yield line, record
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:  # pragma: no cover - pyarrow comes with the [hf] extra
+        raise InputError(f"{path}: reading Parquet needs pyarrow (pip install 'llmcal[hf]').") from None
+    try:
+        table = parquet.read_table(path)
+    except Exception as error:  # pyarrow raises several unrelated types for corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({error}).") from None
+    for index, row in enumerate(table.to_pylist()):
+        yield index + 1, row
+
+
+def load_items(path: str | Path, *, convert: RowConverter | None = None) -> list[MCItem]:
+    """Reads every item of a ``.jsonl``, ``.csv`` or ``.parquet`` file.
+
+    Args:
+        path: The file. CSV ``choices`` is a JSON list or ``choice_0..choice_K`` columns.
+        convert: Optional converter for files in another schema (e.g. a local copy of an HF dataset).
+
+    Raises:
+        InputError: If the file is missing, has an unsupported suffix, or any row is invalid.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file.")
+    suffix = file.suffix.lower()
+    readers = {".jsonl": _jsonl_rows, ".json": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows}
+    if suffix not in readers:
+        raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl, .csv or .parquet.")
+    return items_from_rows(readers[suffix](file), str(file), convert=convert)
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Maps a dataset's own field names onto the item schema (for datasets without a built-in spec).
+
+    Attributes:
+        question: Field holding the question text.
+        choices: Field holding the list of options, or several fields each holding one option.
+        answer: Field holding the answer: an index, a letter (``"B"``), a 1-based digit string
+            (``answer_base=1``), or the text of the correct option.
+        id: Optional id field (default: the row number).
+        subject: Optional subject field.
+        context: Optional passage field.
+        answer_base: 0 if integer answers are 0-based, 1 if 1-based.
+    """
+
+    question: str
+    choices: str | tuple[str, ...]
+    answer: str
+    id: str | None = None
+    subject: str | None = None
+    context: str | None = None
+    answer_base: int = 0
+
+    def __call__(self, row: dict[str, Any], index: int) -> dict[str, Any]:
+        """Converts one row (a :data:`RowConverter`)."""
+        for name in self._required():
+            if name not in row:
+                raise ItemFieldError(name, f"missing (row has {sorted(row)})")
+        choices = (
+            [row[name] for name in self.choices] if isinstance(self.choices, tuple) else row[self.choices]
+        )
+        record: dict[str, Any] = {
+            "id": str(row[self.id]) if self.id else str(index),
+            "question": row[self.question],
+            "choices": choices,
+            "answer": self._answer_index(row[self.answer], choices),
+        }
+        if self.subject:
+            record["subject"] = row.get(self.subject)
+        if self.context:
+            record["context"] = row.get(self.context)
+        return record
+
+    def _required(self) -> list[str]:
+        names = [self.question, self.answer] + (
+            list(self.choices) if isinstance(self.choices, tuple) else [self.choices]
+        )
+        return names + ([self.id] if self.id else [])
+
+    def _answer_index(self, answer: Any, choices: Any) -> Any:
+        if isinstance(answer, bool):
+            return int(answer)
+        if isinstance(answer, int):
+            return answer - self.answer_base
+        if isinstance(answer, str):
+            text = answer.strip()
+            if text.isdigit():
+                return int(text) - self.answer_base
+            if len(text) == 1 and text.isalpha() and text.isupper():
+                return ord(text) - ord("A")
+            if isinstance(choices, list) and text in choices:
+                return choices.index(text)
+        raise ItemFieldError(self.answer, f"cannot map answer {answer!r} to an option index")
+
+
+def load_hf_rows(
+    path: str, config: str | None, split: str, *, revision: str | None = None
+) -> list[dict[str, Any]]:
+    """Rows of a Hugging Face dataset split, via ``datasets.load_dataset``.
+
+    ``path`` is a hub id (``cais/mmlu``) or a local directory / data files the ``datasets`` library can
+    read; offline machines work with a local copy.
+
+    Raises:
+        InputError: If ``datasets`` is missing or the dataset/split cannot be loaded.
+    """
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets comes with the [hf] extra
+        raise InputError(
+            "Loading Hugging Face datasets needs `datasets` (pip install 'llmcal[hf]')."
+        ) from None
+    try:
+        dataset = datasets.load_dataset(path, config, split=split, revision=revision)
+    except Exception as error:  # datasets raises many unrelated types (network, missing config, ...)
+        where = f"{path}" + (f" (config {config!r})" if config else "") + f" split {split!r}"
+        raise InputError(f"Could not load dataset {where}: {type(error).__name__}: {error}") from None
+    return [dict(row) for row in dataset]

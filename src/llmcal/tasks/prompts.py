@@ -1,0 +1,100 @@
+"""Prompt formats: how an item becomes (context, continuation) pairs to score.
+
+- ``cloze``: each option's text is scored as a continuation; the rendering depends on the task's
+  :data:`~llmcal.tasks.spec.ClozeStyle` (default ``"Question: q\\nAnswer:"`` + ``" option"``).
+- ``letters``: options are listed as ``A. ...``; the continuation is the letter: ``"q\\nA. o1\\nB. o2\\nAnswer:"``
+  + ``" A"``. The ``choice`` confidence method always uses this prompt.
+
+Few-shot examples are the same format with their gold answer filled in, separated by a blank line.
+A passage (``item.context``) is placed before the question.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Literal
+
+from llmcal.errors import InputError
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import ClozeStyle
+
+__all__ = ["LETTERS", "PromptFormat", "fewshot_examples", "letter_prompt", "option_pairs"]
+
+PromptFormat = Literal["cloze", "letters"]
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_FEWSHOT_SEPARATOR = "\n\n"
+
+
+def _with_passage(item: MCItem, text: str) -> str:
+    return f"{item.context}\n{text}" if item.context else text
+
+
+def _letters_body(item: MCItem) -> str:
+    if len(item.choices) > len(LETTERS):
+        raise InputError(f"item {item.id!r}: the letters format supports at most 26 options.")
+    listed = "\n".join(f"{LETTERS[index]}. {choice}" for index, choice in enumerate(item.choices))
+    return _with_passage(item, f"{item.question}\n{listed}\nAnswer:")
+
+
+def _blank_split(item: MCItem) -> tuple[str, str]:
+    if item.question.count("_") != 1:
+        raise InputError(f"item {item.id!r}: partial scoring needs exactly one '_' blank in the question.")
+    before, after = item.question.split("_")
+    return before, after
+
+
+def option_pairs(item: MCItem, *, format: PromptFormat, style: ClozeStyle = "qa") -> list[tuple[str, str]]:
+    """One ``(context, continuation)`` pair per option of ``item`` (without few-shot examples).
+
+    Most formats share one context across options; ``partial`` style has one context per option and a
+    shared continuation.
+    """
+    if format == "letters":
+        body = _letters_body(item)
+        return [(body, f" {LETTERS[index]}") for index in range(len(item.choices))]
+    if style == "partial":
+        before, after = _blank_split(item)
+        # As lm-evaluation-harness: the text after the blank, stripped, scored as " rest".
+        continuation = " " + after.strip()
+        return [(_with_passage(item, before + option), continuation) for option in item.choices]
+    prefix = item.question if style == "completion" else f"Question: {item.question}\nAnswer:"
+    context = _with_passage(item, prefix)
+    return [(context, f" {option}") for option in item.choices]
+
+
+def letter_prompt(item: MCItem) -> tuple[str, list[str]]:
+    """The letters prompt and the letter continuations (``" A"``, ``" B"``, ...), for the choice method."""
+    pairs = option_pairs(item, format="letters")
+    return pairs[0][0], [continuation for _, continuation in pairs]
+
+
+def _solved(item: MCItem, *, format: PromptFormat, style: ClozeStyle) -> str:
+    context, continuation = option_pairs(item, format=format, style=style)[item.answer]
+    return context + continuation
+
+
+def fewshot_examples(
+    item: MCItem,
+    pool: Sequence[MCItem],
+    *,
+    k: int,
+    seed: int,
+    format: PromptFormat,
+    style: ClozeStyle = "qa",
+) -> str:
+    """The few-shot prefix for ``item``: ``k`` solved examples from ``pool`` and a trailing blank line.
+
+    Examples are drawn without replacement with a generator seeded by ``seed`` and the item id, so the
+    prefix of an item does not depend on which other items are evaluated (resume-safe). The item itself
+    is never among its examples.
+    """
+    if k <= 0:
+        return ""
+    candidates = [example for example in pool if example.id != item.id]
+    if len(candidates) < k:
+        raise InputError(
+            f"--num-fewshot {k} needs at least {k} other items; the few-shot pool has {len(candidates)}."
+        )
+    chosen = random.Random(f"{seed}:{item.id}").sample(candidates, k)
+    return "".join(_solved(example, format=format, style=style) + _FEWSHOT_SEPARATOR for example in chosen)
