@@ -1,9 +1,9 @@
-"""Prompt formats: how an item becomes (context, continuation) pairs to score.
+r"""Prompt formats: how an item becomes (context, continuation) pairs to score.
 
 - ``cloze``: each option's text is scored as a continuation; the rendering depends on the task's
-  :data:`~llmcal.tasks.spec.ClozeStyle` (default ``"Question: q\\nAnswer:"`` + ``" option"``).
-- ``letters``: options are listed as ``A. ...``; the continuation is the letter: ``"q\\nA. o1\\nB. o2\\nAnswer:"``
-  + ``" A"``. The ``choice`` confidence method always uses this prompt.
+  :data:`~llmcal.tasks.spec.ClozeStyle` (default ``"Question: q\nAnswer:"`` + ``" option"``).
+- ``letters``: options are listed as ``A. ...``; the continuation is the letter:
+  ``"q\nA. o1\nB. o2\nAnswer:"`` + ``" A"``. The ``choice`` confidence method always uses this prompt.
 
 Few-shot examples are the same format with their gold answer filled in, separated by a blank line.
 A passage (``item.context``) is placed before the question.

@@ -2,7 +2,8 @@
 
 JSONL form, one item per line::
 
-    {"id": "q1", "question": "...", "choices": ["...", "..."], "answer": 0, "subject": "anatomy", "context": "..."}
+    {"id": "q1", "question": "...", "choices": ["...", "..."], "answer": 0,
+     "subject": "anatomy", "context": "..."}
 
 ``answer`` indexes ``choices``; ``subject`` and ``context`` (a passage shown before the question) are
 optional.
