@@ -32,3 +32,19 @@ def overconfident_run() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(logits, probs, labels) for 4000 items x 4 options, overconfident by a temperature of 2."""
     logits, labels = synthetic_logits(4000, 4, true_temperature=2.0, seed=1)
     return logits, softmax(logits), labels
+
+
+_TINY_CORPUS = [
+    "Question: What is the capital of France? Answer: Paris is the capital of France.",
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "A. red B. green C. blue D. yellow. The answer is A. Answer: B",
+    "Mountains rise above the valley; the king and the queen ride north to the old city.",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> str:
+    """A tiny GPT-2 (2 layers, 64 dims) with a byte-level BPE tokenizer trained here, saved as an HF dir."""
+    from llmcal.world.tiny_gpt2 import build_tiny_gpt2
+
+    return str(build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), _TINY_CORPUS * 20, vocab_size=400, seed=0))

@@ -1,0 +1,154 @@
+"""``llmcal eval``: score a model on tasks with every confidence method and write calibration results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from llmcal.confidence.extraction import ExtractionSettings, check_methods
+from llmcal.errors import InputError
+from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+from llmcal.tasks.loading import load_items
+from llmcal.tasks.prompts import PromptFormat
+from llmcal.tasks.spec import TASKS, load_task
+
+__all__ = ["eval_"]
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _load_tasks(
+    task: str | None, data: Path | None, dataset_path: str | None, limit: int | None
+) -> list[EvalTask]:
+    if (task is None) == (data is None):
+        raise InputError("Pass exactly one of --task NAME[,NAME...] or --data FILE.")
+    tasks: list[EvalTask] = []
+    if data is not None:
+        items = load_items(data)
+        tasks.append(EvalTask(data.stem, items[:limit] if limit else items, fewshot_pool=items))
+        return tasks
+    import llmcal.tasks.builtin  # noqa: F401  (registers the built-in specs)
+
+    names = _split_list(task or "")
+    if dataset_path and len(names) != 1:
+        raise InputError("--dataset-path overrides one task's dataset location; pass a single --task.")
+    for name in names:
+        spec = TASKS.get(name)
+        items = load_task(spec, path=dataset_path)
+        pool = load_task(spec, path=dataset_path, split=spec.fewshot_split) if spec.fewshot_split else items
+        tasks.append(EvalTask(name, items[:limit] if limit else items, spec.cloze_style, pool))
+    return tasks
+
+
+def eval_(
+    model: Annotated[str, typer.Option(help="Hugging Face hub id or local directory of a causal LM.")],
+    out: Annotated[Path, typer.Option(help="Output directory; rerunning with the same one resumes.")],
+    task: Annotated[
+        str | None, typer.Option(help="Built-in task(s), comma-separated (see `llmcal tasks`).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Items file (.jsonl/.csv/.parquet) in the llmcal schema.")
+    ] = None,
+    methods: Annotated[
+        str, typer.Option(help="Confidence methods: sum, mean, min, choice.")
+    ] = "sum,mean,min,choice",
+    format: Annotated[
+        str, typer.Option("--format", help="cloze | letters (continuation methods).")
+    ] = "cloze",
+    num_fewshot: Annotated[int, typer.Option(min=0, help="Solved examples before each item.")] = 0,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each task.")] = None,
+    batch_size: Annotated[str, typer.Option(help="Items per forward pass, or 'auto'.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
+    revision: Annotated[str | None, typer.Option(help="Model revision (branch, tag, commit).")] = None,
+    trust_remote_code: Annotated[
+        bool, typer.Option(help="Allow code shipped with the model to run.")
+    ] = False,
+    dataset_path: Annotated[str | None, typer.Option(help="Local copy of the task's HF dataset.")] = None,
+    seed: Annotated[int, typer.Option(help="Few-shot and bootstrap seed.")] = 0,
+    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
+    n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
+) -> None:
+    """Evaluate a model's confidence calibration on multiple-choice tasks."""
+    if format not in ("cloze", "letters"):
+        raise InputError(f"--format must be 'cloze' or 'letters'; got {format!r}.")
+    prompt_format: PromptFormat = "letters" if format == "letters" else "cloze"
+    size: int | str = "auto"
+    if batch_size != "auto":
+        if not batch_size.isdigit() or int(batch_size) < 1:
+            raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
+        size = int(batch_size)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a directory.")
+    extraction = ExtractionSettings(check_methods(_split_list(methods)), prompt_format, num_fewshot, seed)
+    settings = EvalSettings(extraction, n_bins=n_bins, n_resamples=n_resamples)
+    # Everything that can fail on bad input happens before the output directory is touched.
+    tasks = _load_tasks(task, data, dataset_path, limit)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend(
+        model,
+        device=device,
+        dtype=dtype,
+        batch_size=size if isinstance(size, int) else "auto",
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+    )
+    passes = int(any(m != "choice" for m in extraction.methods)) + int("choice" in extraction.methods)
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+    ) as progress:
+        bar = progress.add_task("scoring", total=sum(len(t.items) for t in tasks) * passes)
+        results = evaluate(tasks, backend, settings, out, on_progress=lambda n: progress.advance(bar, n))
+    Console().print(_table(results))
+    Console().print(f"wrote {out}/results.json, records.jsonl, bins.csv and reliability diagrams")
+
+
+def _table(results: dict[str, object]) -> Table:
+    table = Table(title="calibration by task and method")
+    for column in ("task", "method", "n", "accuracy", "ECE", "SCE", "Brier", "smooth ECE"):
+        table.add_column(column, justify="left" if column in ("task", "method") else "right")
+    tasks = results["tasks"]
+    assert isinstance(tasks, dict)
+    for task_name, task in tasks.items():
+        for method, summary in task["methods"].items():
+            metrics = summary["metrics"]
+
+            def cell(name: str, metrics: dict[str, dict[str, float]] = metrics) -> str:
+                value = metrics.get(name, {}).get("value")
+                return "n/a" if value is None else f"{value:.4f}"
+
+            table.add_row(
+                task_name,
+                method,
+                str(task["n_items"]),
+                cell("accuracy"),
+                cell("ece"),
+                cell("sce"),
+                cell("brier"),
+                cell("smooth_ece"),
+            )
+    return table

@@ -1,0 +1,111 @@
+"""Per-item results of an evaluation: every option's raw scores, so any method can be recomputed later."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from llmcal.errors import InputError
+
+__all__ = ["ItemRecord", "OptionScores"]
+
+
+@dataclass(frozen=True)
+class OptionScores:
+    """One option's continuation scores.
+
+    Attributes:
+        logprobs: Per-token log-probabilities of the option's continuation.
+        greedy: Whether every token was the model's argmax.
+    """
+
+    logprobs: tuple[float, ...]
+    greedy: bool
+
+    @property
+    def total(self) -> float:
+        """Log-likelihood of the whole continuation."""
+        return float(sum(self.logprobs))
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of tokens."""
+        return len(self.logprobs)
+
+    @property
+    def minimum(self) -> float:
+        """Log-probability of the least likely token."""
+        return min(self.logprobs)
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """Everything an evaluation learned about one item.
+
+    Attributes:
+        task: Task the item belongs to.
+        id: Item id (unique within the task).
+        answer: Gold option index.
+        n_options: Number of options.
+        subject: Optional subject, for breakdowns.
+        options: Continuation scores per option (``None`` if no continuation method ran).
+        letters: ``log p(letter_k)`` at the answer position of the letters prompt (``None`` if the
+            ``choice`` method did not run).
+    """
+
+    task: str
+    id: str
+    answer: int
+    n_options: int
+    subject: str | None
+    options: tuple[OptionScores, ...] | None
+    letters: tuple[float, ...] | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(task, id)``: unique within a run."""
+        return (self.task, self.id)
+
+    def to_json(self) -> str:
+        """One JSON line (no trailing newline)."""
+        payload: dict[str, Any] = {
+            "task": self.task,
+            "id": self.id,
+            "answer": self.answer,
+            "n_options": self.n_options,
+            "subject": self.subject,
+            "options": None
+            if self.options is None
+            else [{"logprobs": list(o.logprobs), "greedy": o.greedy} for o in self.options],
+            "letters": None if self.letters is None else list(self.letters),
+        }
+        return json.dumps(payload, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, line: str, *, where: str) -> ItemRecord:
+        """Parses a line written by :meth:`to_json`.
+
+        Raises:
+            InputError: Naming ``where`` (file:line) if the line is not a valid record.
+        """
+        try:
+            data = json.loads(line)
+            options = data["options"]
+            return cls(
+                task=str(data["task"]),
+                id=str(data["id"]),
+                answer=int(data["answer"]),
+                n_options=int(data["n_options"]),
+                subject=data.get("subject"),
+                options=None
+                if options is None
+                else tuple(
+                    OptionScores(tuple(float(v) for v in o["logprobs"]), bool(o["greedy"])) for o in options
+                ),
+                letters=None if data["letters"] is None else tuple(float(v) for v in data["letters"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError(
+                f"{where}: not a valid llmcal record ({type(error).__name__}: {error})."
+            ) from None

@@ -1,0 +1,243 @@
+"""An evaluation run: score tasks' items, keep per-item records as they finish, write results.
+
+Output directory layout::
+
+    run.json                          what was run (model, settings, item ids): a resume must match it
+    records.jsonl                     one ItemRecord per item, appended as batches finish
+    results.json                      accuracy and every metric with bootstrap CIs, per task x method
+    bins.csv                          reliability-bin data per task x method
+    reliability_<task>_<method>.png   reliability diagrams
+
+A killed run resumes from ``records.jsonl``: finished items are not scored again, a half-written last line
+is discarded, and the results are computed from records in item order, so they are identical to an
+uninterrupted run's. Every file but the append-only records is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from llmcal import __version__
+from llmcal.atomic import write_text_atomic
+from llmcal.confidence.extraction import ExtractionSettings, extract_records
+from llmcal.confidence.methods import probabilities
+from llmcal.confidence.records import ItemRecord
+from llmcal.errors import InputError
+from llmcal.metrics.calibration_error import top_label_confidence
+from llmcal.metrics.validation import BinStrategy
+from llmcal.predictions import Predictions
+from llmcal.reports.summary import Summary, summarize
+from llmcal.scoring.requests import ScoringBackend
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import ClozeStyle
+
+__all__ = ["EvalSettings", "EvalTask", "RecordStore", "evaluate"]
+
+# Items scored between two appends to records.jsonl: the most work a crash can lose.
+_CHUNK_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One task's items and how to prompt them."""
+
+    name: str
+    items: list[MCItem]
+    style: ClozeStyle = "qa"
+    fewshot_pool: Sequence[MCItem] = ()
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything besides the model and items that determines the results."""
+
+    extraction: ExtractionSettings
+    n_bins: int = 15
+    strategy: BinStrategy = "uniform"
+    n_resamples: int = 1000
+    level: float = 0.95
+
+
+class RecordStore:
+    """``records.jsonl``: append-only, fsynced per chunk, tolerant of a torn last line after a crash."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[tuple[str, str], ItemRecord]:
+        """Records already on disk; a last line cut off mid-write is dropped from the file."""
+        if not self.path.exists():
+            return {}
+        data = self.path.read_bytes()
+        complete = data[: data.rfind(b"\n") + 1]
+        if len(complete) != len(data):
+            with self.path.open("r+b") as handle:  # drop the torn tail so appends start on a fresh line
+                handle.truncate(len(complete))
+        records: dict[tuple[str, str], ItemRecord] = {}
+        for line, text in enumerate(complete.decode("utf-8").splitlines(), start=1):
+            record = ItemRecord.from_json(text, where=f"{self.path}:{line}")
+            records[record.key] = record
+        return records
+
+    def append(self, records: Sequence[ItemRecord]) -> None:
+        """Appends records durably: after this returns they survive a crash."""
+        if not records:
+            return
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write("".join(record.to_json() + "\n" for record in records))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _ids_digest(items: Sequence[MCItem]) -> str:
+    return hashlib.sha256("\n".join(item.id for item in items).encode("utf-8")).hexdigest()[:16]
+
+
+def _manifest(tasks: Sequence[EvalTask], backend: ScoringBackend, settings: EvalSettings) -> dict[str, Any]:
+    return {
+        "model": backend.describe(),
+        "settings": asdict(settings),
+        "tasks": {
+            task.name: {"n_items": len(task.items), "item_ids": _ids_digest(task.items)} for task in tasks
+        },
+    }
+
+
+def _check_resume(path: Path, manifest: dict[str, Any]) -> None:
+    if not path.exists():
+        return
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path}: unreadable run manifest; use a new --out directory.") from None
+    previous.pop("llmcal_version", None)
+    for section in ("model", "settings", "tasks"):
+        if previous.get(section) != manifest[section]:
+            raise InputError(
+                f"{path.parent} holds a run with different {section} "
+                f"({json.dumps(previous.get(section), sort_keys=True)} vs "
+                f"{json.dumps(manifest[section], sort_keys=True)}). Resume only with identical settings, "
+                "or choose a new --out directory."
+            )
+
+
+def _task_predictions(records: Sequence[ItemRecord], method: str, source: str) -> Predictions:
+    probs, labels = probabilities(records, method)
+    confidences, correct = top_label_confidence(probs, labels)
+    return Predictions(confidences, correct, probs, labels, source)
+
+
+def evaluate(
+    tasks: Sequence[EvalTask],
+    backend: ScoringBackend,
+    settings: EvalSettings,
+    out_dir: str | Path,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Runs (or resumes) an evaluation into ``out_dir`` and returns the results written to results.json.
+
+    Args:
+        tasks: Tasks with their items, already loaded and validated.
+        backend: The model.
+        settings: Methods, prompting and metric settings.
+        out_dir: Output directory (created if needed; an existing run there is resumed).
+        on_progress: Called with the number of item-passes finished (each method family is one pass).
+        plots: Whether to render reliability PNGs (needs matplotlib).
+
+    Raises:
+        InputError: If ``out_dir`` holds a run with different settings.
+    """
+    out = Path(out_dir)
+    manifest = _manifest(tasks, backend, settings)
+    _check_resume(out / "run.json", manifest)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        out / "run.json",
+        json.dumps({"llmcal_version": __version__, **manifest}, indent=2, sort_keys=True) + "\n",
+    )
+    store = RecordStore(out / "records.jsonl")
+    done = store.load()
+    passes = int(any(m != "choice" for m in settings.extraction.methods)) + int(
+        "choice" in settings.extraction.methods
+    )
+    for task in tasks:
+        pending = [item for item in task.items if (task.name, item.id) not in done]
+        if on_progress is not None:
+            on_progress((len(task.items) - len(pending)) * passes)
+        for start in range(0, len(pending), _CHUNK_ITEMS):
+            chunk = pending[start : start + _CHUNK_ITEMS]
+            records = extract_records(
+                chunk,
+                backend,
+                settings.extraction,
+                task=task.name,
+                style=task.style,
+                fewshot_pool=task.fewshot_pool,
+                on_progress=on_progress,
+            )
+            store.append(records)
+            done.update((record.key, record) for record in records)
+    return _write_results(tasks, done, settings, out, plots=plots)
+
+
+def _write_results(
+    tasks: Sequence[EvalTask],
+    records: dict[tuple[str, str], ItemRecord],
+    settings: EvalSettings,
+    out: Path,
+    *,
+    plots: bool,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {"llmcal_version": __version__, "settings": asdict(settings), "tasks": {}}
+    bins_rows: list[dict[str, Any]] = []
+    summaries: list[tuple[str, str, Summary]] = []
+    for task in tasks:
+        ordered = [records[(task.name, item.id)] for item in task.items]
+        methods: dict[str, Any] = {}
+        for method in settings.extraction.methods:
+            summary = summarize(
+                _task_predictions(ordered, method, f"{task.name}/{method}"),
+                n_bins=settings.n_bins,
+                strategy=settings.strategy,
+                n_resamples=settings.n_resamples,
+                level=settings.level,
+            )
+            methods[method] = {key: value for key, value in summary.to_dict().items() if key != "reliability"}
+            bins_rows.extend(
+                {"task": task.name, "method": method, **row} for row in summary.reliability.to_rows()
+            )
+            summaries.append((task.name, method, summary))
+        results["tasks"][task.name] = {"n_items": len(ordered), "methods": methods}
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out / "bins.csv", _csv(bins_rows))
+    if plots:
+        from llmcal.reports.reliability import save_reliability_png
+
+        for task_name, method, summary in summaries:
+            ece = next(metric.value for metric in summary.metrics if metric.name == "ece")
+            save_reliability_png(
+                summary.reliability,
+                out / f"reliability_{task_name}_{method}.png",
+                title=f"{task_name} / {method}",
+                ece=ece,
+            )
+    return results
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    fields = ["task", "method", "bin", "lower", "upper", "count", "mean_confidence", "accuracy"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

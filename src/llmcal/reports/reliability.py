@@ -1,0 +1,80 @@
+"""Reliability diagrams drawn from saved bin data, without touching global matplotlib state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from llmcal.metrics.binning import ReliabilityBins
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["plot_reliability", "save_reliability_png"]
+
+
+def plot_reliability(bins: ReliabilityBins, ax: Axes, *, title: str = "", ece: float | None = None) -> Axes:
+    """Draws accuracy per confidence bin against the diagonal on ``ax`` and returns it.
+
+    Bars show each non-empty bin's accuracy over its confidence range; the red part is the gap to the
+    bin's mean confidence (below the diagonal = overconfident). Bin counts are written above the bars.
+    """
+    filled = bins.counts > 0
+    lower, upper = bins.edges[:-1], bins.edges[1:]
+    widths = upper - lower
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration")
+    ax.bar(
+        lower[filled],
+        bins.accuracy[filled],
+        width=widths[filled],
+        align="edge",
+        color="#4C72B0",
+        edgecolor="white",
+        label="accuracy",
+    )
+    gap_bottom = np.minimum(bins.accuracy, bins.mean_confidence)[filled]
+    gap_height = np.abs(bins.gaps)[filled]
+    ax.bar(
+        lower[filled],
+        gap_height,
+        bottom=gap_bottom,
+        width=widths[filled],
+        align="edge",
+        color="#DD8452",
+        alpha=0.6,
+        edgecolor="none",
+        label="gap to mean confidence",
+    )
+    for left, width, accuracy, count in zip(
+        lower[filled], widths[filled], bins.accuracy[filled], bins.counts[filled], strict=True
+    ):
+        ax.text(
+            left + width / 2, min(accuracy, 0.93) + 0.02, str(count), ha="center", fontsize=7, color="0.25"
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    heading = title if ece is None else f"{title}  (ECE {ece:.3f})".strip()
+    if heading:
+        ax.set_title(heading, fontsize=10)
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    return ax
+
+
+def save_reliability_png(
+    bins: ReliabilityBins, path: str | Path, *, title: str = "", ece: float | None = None
+) -> None:
+    """Renders :func:`plot_reliability` to a PNG file (Agg canvas, no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4.5, 4.5), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    plot_reliability(bins, figure.add_subplot(), title=title, ece=ece)
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    figure.savefig(temporary, format="png")
+    temporary.replace(target)  # atomic: a reader never sees half a PNG
