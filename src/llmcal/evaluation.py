@@ -101,14 +101,16 @@ def _ids_digest(items: Sequence[MCItem]) -> str:
     return hashlib.sha256("\n".join(item.id for item in items).encode("utf-8")).hexdigest()[:16]
 
 
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), so saved and fresh manifests compare."""
+    return json.loads(json.dumps(value))
+
+
 def _manifest(tasks: Sequence[EvalTask], backend: ScoringBackend, settings: EvalSettings) -> dict[str, Any]:
-    return {
-        "model": backend.describe(),
-        "settings": asdict(settings),
-        "tasks": {
-            task.name: {"n_items": len(task.items), "item_ids": _ids_digest(task.items)} for task in tasks
-        },
+    tasks_digest = {
+        task.name: {"n_items": len(task.items), "item_ids": _ids_digest(task.items)} for task in tasks
     }
+    return _as_json({"model": backend.describe(), "settings": asdict(settings), "tasks": tasks_digest})
 
 
 def _check_resume(path: Path, manifest: dict[str, Any]) -> None:
@@ -198,7 +200,11 @@ def _write_results(
     *,
     plots: bool,
 ) -> dict[str, Any]:
-    results: dict[str, Any] = {"llmcal_version": __version__, "settings": asdict(settings), "tasks": {}}
+    results: dict[str, Any] = {
+        "llmcal_version": __version__,
+        "settings": _as_json(asdict(settings)),
+        "tasks": {},
+    }
     bins_rows: list[dict[str, Any]] = []
     summaries: list[tuple[str, str, Summary]] = []
     for task in tasks:

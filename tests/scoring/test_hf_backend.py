@@ -10,9 +10,13 @@ from llmcal.scoring.hf import HFBackend
 from llmcal.scoring.requests import ScoringRequest
 
 REQUESTS = [
-    ScoringRequest("Question: What is the capital of France?\nAnswer:", (" Paris", " Lyon is a city", " blue")),
+    ScoringRequest(
+        "Question: What is the capital of France?\nAnswer:", (" Paris", " Lyon is a city", " blue")
+    ),
     ScoringRequest("The quick brown fox", (" jumps",)),
-    ScoringRequest("Mountains rise above the valley ", ("and the king", "x", "queen rides north")),  # trailing space
+    ScoringRequest(
+        "Mountains rise above the valley ", ("and the king", "x", "queen rides north")
+    ),  # trailing space
     ScoringRequest("", ("The dog", " river")),  # empty context: conditioned on the BOS/EOS token
     ScoringRequest("A. red B. green\nAnswer:", (" A", " B", " C", " D", " E")),
 ]
@@ -39,7 +43,9 @@ def reference(backend: HFBackend, context: str, continuation: str) -> tuple[list
         logprobs = backend.model(ids).logits.float().log_softmax(-1)[0]
     rows = [len(context_ids) - 1 + j for j in range(len(continuation_ids))]
     values = [float(logprobs[row, token]) for row, token in zip(rows, continuation_ids, strict=True)]
-    greedy = all(int(logprobs[row].argmax()) == token for row, token in zip(rows, continuation_ids, strict=True))
+    greedy = all(
+        int(logprobs[row].argmax()) == token for row, token in zip(rows, continuation_ids, strict=True)
+    )
     return values, greedy
 
 

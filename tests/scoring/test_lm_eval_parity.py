@@ -19,7 +19,9 @@ from llmcal.tasks.schema import MCItem
 ITEMS = [
     MCItem("q0", "What is the capital of France?", ("Paris", "Lyon", "the quick brown fox"), 0),
     MCItem("q1", "Which colour is the sky on a clear day?", ("blue", "green", "red", "yellow"), 0),
-    MCItem("q2", "Who rides north to the old city?", ("the king and the queen", "a dog", "nobody at all", "x"), 0),
+    MCItem(
+        "q2", "Who rides north to the old city?", ("the king and the queen", "a dog", "nobody at all", "x"), 0
+    ),
     MCItem("q3", "Mountains rise above the", ("valley", "river bank", "lazy dog near the river"), 0),
     MCItem("q4", "A. red B. green. Which one is first?", ("A", "B"), 0),
 ]

@@ -21,9 +21,9 @@ from rich.table import Table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+from llmcal.tasks import TASKS, load_task
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.prompts import PromptFormat
-from llmcal.tasks.spec import TASKS, load_task
 
 __all__ = ["eval_"]
 
@@ -42,8 +42,6 @@ def _load_tasks(
         items = load_items(data)
         tasks.append(EvalTask(data.stem, items[:limit] if limit else items, fewshot_pool=items))
         return tasks
-    import llmcal.tasks.builtin  # noqa: F401  (registers the built-in specs)
-
     names = _split_list(task or "")
     if dataset_path and len(names) != 1:
         raise InputError("--dataset-path overrides one task's dataset location; pass a single --task.")

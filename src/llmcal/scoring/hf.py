@@ -159,14 +159,17 @@ class HFBackend:
         return 2048
 
     def describe(self) -> dict[str, Any]:
-        """Model, revision, dtype, device and batching, for the run manifest."""
+        """Model, revision, dtype and device, for the run manifest.
+
+        The batch size is left out on purpose: a run resumed with a smaller batch (after running out of
+        memory, say) is the same run.
+        """
         return {
             "backend": "hf",
             "model": self.name,
             "revision": self.revision,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
-            "batch_size": self.batch_size,
             "max_length": self.max_length,
         }
 

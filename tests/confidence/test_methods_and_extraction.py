@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from llmcal import InputError
+from llmcal.confidence import (
+    ExtractionSettings,
+    ItemRecord,
+    OptionScores,
+    check_methods,
+    extract_records,
+    probabilities,
+)
+from llmcal.scoring import FakeBackend
+from llmcal.tasks.schema import MCItem
+
+RECORD = ItemRecord(
+    task="t",
+    id="q",
+    answer=1,
+    n_options=3,
+    subject=None,
+    options=(
+        OptionScores((-1.0, -3.0), False),  # sum -4, mean -2, min -3
+        OptionScores((-2.5,), True),  # sum -2.5, mean -2.5, min -2.5
+        OptionScores((-0.5, -0.5, -4.0), False),  # sum -5, mean -5/3, min -4
+    ),
+    letters=(-2.0, -0.1, -3.0),
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "scores"),
+    [
+        ("sum", [-4.0, -2.5, -5.0]),
+        ("mean", [-2.0, -2.5, -5.0 / 3.0]),
+        ("min", [-3.0, -2.5, -4.0]),
+        ("choice", [-2.0, -0.1, -3.0]),
+    ],
+)
+def test_each_method_is_a_softmax_of_its_scores(method, scores):
+    probs, labels = probabilities([RECORD], method)
+    np.testing.assert_allclose(probs[0], softmax(scores))
+    assert labels.tolist() == [1]
+
+
+def test_methods_disagree_where_they_should():
+    # Length normalisation flips the prediction from option 1 (sum) to option 2 (mean).
+    assert probabilities([RECORD], "sum")[0].argmax() == 1
+    assert probabilities([RECORD], "mean")[0].argmax() == 2
+
+
+def test_ragged_option_counts_are_zero_padded():
+    two = ItemRecord("t", "r", 0, 2, None, (OptionScores((-1.0,), False), OptionScores((-2.0,), False)), None)
+    probs, _ = probabilities([RECORD, two], "sum")
+    assert probs.shape == (2, 3)
+    assert probs[1, 2] == 0.0
+    assert probs[1].sum() == pytest.approx(1.0)
+
+
+def test_non_finite_scores_name_the_item():
+    broken = ItemRecord(
+        "t", "bad-1", 0, 2, None, (OptionScores((float("nan"),), False), OptionScores((-1.0,), False)), None
+    )
+    with pytest.raises(InputError, match="t/bad-1: method 'sum' gave non-finite"):
+        probabilities([broken], "sum")
+    with pytest.raises(InputError, match="has no scores for method 'choice'"):
+        probabilities([broken], "choice")
+
+
+def test_records_round_trip_through_json():
+    assert ItemRecord.from_json(RECORD.to_json(), where="x:1") == RECORD
+    with pytest.raises(InputError, match="x:3: not a valid llmcal record"):
+        ItemRecord.from_json('{"task": "t"}', where="x:3")
+
+
+def test_unknown_method_suggests_the_closest():
+    with pytest.raises(InputError, match="Did you mean: choice"):
+        check_methods(["choise"])
+    assert check_methods(["sum", "sum", "min"]) == ("sum", "min")
+
+
+ITEMS = [
+    MCItem("a", "Capital of France?", ("Paris", "Lyon", "Nice"), 0),
+    MCItem(
+        "b", "The trophy does not fit in the suitcase because the _ is too big.", ("trophy", "suitcase"), 0
+    ),
+    MCItem("c", "Sky colour?", ("green", "blue"), 1, subject="science"),
+]
+
+
+def test_extraction_computes_every_method_on_the_same_items():
+    backend = FakeBackend(favoured=["Paris", "blue"])
+    settings = ExtractionSettings(methods=("sum", "mean", "min", "choice"))
+    records = extract_records(ITEMS, backend, settings, task="mixed")
+    assert [r.id for r in records] == ["a", "b", "c"]
+    assert all(r.options is not None and len(r.options) == r.n_options for r in records)
+    assert all(r.letters is not None and len(r.letters) == r.n_options for r in records)
+    assert records[2].subject == "science"
+    # The favoured answers win under the continuation methods.
+    assert probabilities([records[0]], "sum")[0].argmax() == 0
+    assert probabilities([records[2]], "sum")[0].argmax() == 1
+
+
+def test_partial_style_scores_the_text_after_the_blank():
+    backend = FakeBackend()
+    seen = []
+
+    class Recording(FakeBackend):
+        def score(self, requests, *, on_progress=None):
+            seen.extend(requests)
+            return super().score(requests, on_progress=on_progress)
+
+    extract_records([ITEMS[1]], Recording(), ExtractionSettings(methods=("sum",)), task="w", style="partial")
+    assert [(r.context, r.continuations) for r in seen] == [
+        ("The trophy does not fit in the suitcase because the trophy", (" is too big.",)),
+        ("The trophy does not fit in the suitcase because the suitcase", (" is too big.",)),
+    ]
+    assert backend.calls == 0
+
+
+def test_fewshot_prefix_is_deterministic_and_excludes_the_item():
+    seen = []
+
+    class Recording(FakeBackend):
+        def score(self, requests, *, on_progress=None):
+            seen.extend(requests)
+            return super().score(requests, on_progress=on_progress)
+
+    settings = ExtractionSettings(methods=("sum",), num_fewshot=1, seed=3)
+    extract_records([ITEMS[0]], Recording(), settings, task="t", fewshot_pool=ITEMS)
+    extract_records([ITEMS[0]], Recording(), settings, task="t", fewshot_pool=ITEMS)
+    assert seen[0].context == seen[1].context
+    assert seen[0].context.endswith("Question: Capital of France?\nAnswer:")
+    assert seen[0].context.count("Question:") == 2  # one solved example, then the item

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmcal import InputError
+from llmcal.confidence import ExtractionSettings
+from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+from llmcal.scoring import FakeBackend
+from llmcal.tasks.schema import MCItem
+
+ITEMS = [
+    MCItem(
+        f"q{index}",
+        f"Question number {index} about topic {index % 7}?",
+        ("alpha", "beta", "gamma", "delta"),
+        index % 4,
+    )
+    for index in range(150)
+]
+SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "choice")), n_resamples=30)
+
+
+class CountingBackend(FakeBackend):
+    """Counts the items it scores; can crash after a number of score() calls, like a killed process."""
+
+    def __init__(self, crash_after: int | None = None) -> None:
+        super().__init__(favoured=["alpha"])
+        self.scored: list[str] = []
+        self.crash_after = crash_after
+
+    def score(self, requests, *, on_progress=None):
+        if self.crash_after is not None and self.calls >= self.crash_after:
+            raise KeyboardInterrupt("simulated kill")
+        self.scored.extend(request.key for request in requests)
+        return super().score(requests, on_progress=on_progress)
+
+
+def run(out, backend, settings=SETTINGS, items=ITEMS):
+    return evaluate([EvalTask("toy", list(items))], backend, settings, out, plots=False)
+
+
+def test_writes_results_records_and_bins(tmp_path):
+    results = run(tmp_path, CountingBackend())
+    assert set(results["tasks"]["toy"]["methods"]) == {"sum", "mean", "choice"}
+    metrics = results["tasks"]["toy"]["methods"]["sum"]["metrics"]
+    assert {"accuracy", "ece", "sce", "brier", "smooth_ece"} <= set(metrics)
+    assert len((tmp_path / "records.jsonl").read_text().splitlines()) == len(ITEMS)
+    bins = (tmp_path / "bins.csv").read_text().splitlines()
+    assert bins[0] == "task,method,bin,lower,upper,count,mean_confidence,accuracy"
+    assert len(bins) == 1 + 3 * 15
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+def test_a_killed_run_resumes_without_rescoring_and_ends_identical(tmp_path):
+    reference_dir, resumed_dir = tmp_path / "reference", tmp_path / "resumed"
+    run(reference_dir, CountingBackend())
+    with pytest.raises(KeyboardInterrupt):
+        run(resumed_dir, CountingBackend(crash_after=2))  # dies in the second 64-item chunk
+    finished = len((resumed_dir / "records.jsonl").read_text().splitlines())
+    assert 0 < finished < len(ITEMS)
+    with (resumed_dir / "records.jsonl").open("a") as handle:
+        handle.write('{"task": "toy", "id": "q99", "ans')  # a line torn by the kill
+    second = CountingBackend()
+    run(resumed_dir, second)
+    assert len(set(second.scored)) == len(ITEMS) - finished  # only the unfinished items were scored
+    for name in ("results.json", "bins.csv", "records.jsonl"):
+        assert (resumed_dir / name).read_bytes() == (reference_dir / name).read_bytes(), name
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    run(tmp_path, CountingBackend())
+    other = EvalSettings(ExtractionSettings(methods=("sum",)), n_resamples=30)
+    with pytest.raises(InputError, match="holds a run with different settings"):
+        run(tmp_path, CountingBackend(), settings=other)
+    with pytest.raises(InputError, match="holds a run with different tasks"):
+        run(tmp_path, CountingBackend(), items=ITEMS[:10])
+
+
+def test_reliability_pngs_are_written(tmp_path):
+    evaluate([EvalTask("toy", ITEMS[:20])], CountingBackend(), SETTINGS, tmp_path, plots=True)
+    for method in ("sum", "mean", "choice"):
+        png = tmp_path / f"reliability_toy_{method}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
