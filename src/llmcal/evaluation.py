@@ -110,7 +110,10 @@ def _manifest(tasks: Sequence[EvalTask], backend: ScoringBackend, settings: Eval
     tasks_digest = {
         task.name: {"n_items": len(task.items), "item_ids": _ids_digest(task.items)} for task in tasks
     }
-    return _as_json({"model": backend.describe(), "settings": asdict(settings), "tasks": tasks_digest})
+    manifest: dict[str, Any] = _as_json(
+        {"model": backend.describe(), "settings": asdict(settings), "tasks": tasks_digest}
+    )
+    return manifest
 
 
 def _check_resume(path: Path, manifest: dict[str, Any]) -> None:

@@ -98,7 +98,11 @@ def eval_(
     # Everything that can fail on bad input happens before the output directory is touched.
     tasks = _load_tasks(task, data, dataset_path, limit)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as transformers_logging
+
     from llmcal.scoring.hf import HFBackend
+
+    transformers_logging.disable_progress_bar()  # llmcal draws its own progress bar
 
     backend = HFBackend(
         model,

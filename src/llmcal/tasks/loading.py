@@ -77,7 +77,8 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield line, json.loads(text)
             except json.JSONDecodeError as error:
-                problem = "truncated JSON" if error.pos >= len(text.rstrip()) else "not valid JSON"
+                # A last line without its newline that does not parse was cut off mid-write.
+                problem = "truncated JSON" if not raw.endswith(b"\n") else "not valid JSON"
                 raise InputError(f"{path}:{line}: {problem} ({error.msg}, column {error.colno}).") from None
 
 
@@ -201,11 +202,13 @@ class FieldMap:
             text = answer.strip()
             if text.isdigit():
                 return int(text) - self.answer_base
-            if len(text) == 1 and text.isalpha() and text.isupper():
-                return ord(text) - ord("A")
+            letter = ord(text) - ord("A") if len(text) == 1 and text.isalpha() and text.isupper() else -1
+            if isinstance(choices, list) and 0 <= letter < len(choices):
+                return letter
             if isinstance(choices, list) and text in choices:
                 return choices.index(text)
-        raise ItemFieldError(self.answer, f"cannot map answer {answer!r} to an option index")
+        count = len(choices) if isinstance(choices, list) else "?"
+        raise ItemFieldError(self.answer, f"cannot map answer {answer!r} to one of the {count} options")
 
 
 def load_hf_rows(

@@ -1,0 +1,138 @@
+"""`llmcal eval` end to end on a tiny local GPT-2, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmcal.cli.app import main
+
+ITEMS = [
+    {
+        "id": "a",
+        "question": "What is the capital of France?",
+        "choices": ["Paris", "Lyon", "Nice"],
+        "answer": 0,
+    },
+    {"id": "b", "question": "Which colour is the sky?", "choices": ["blue", "green"], "answer": 0},
+    {
+        "id": "c",
+        "question": "Who rides north?",
+        "choices": ["the king", "a dog", "x", "the queen"],
+        "answer": 3,
+    },
+    {"id": "d", "question": "Mountains rise above the", "choices": ["valley", "river bank"], "answer": 0},
+]
+
+
+def write_items(path, items):
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 4 items: some resamples degenerate
+def test_eval_writes_every_output_and_resumes(tiny_model_dir, tmp_path, capsys):
+    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+    out = tmp_path / "run"
+    arguments = [
+        "eval",
+        "--model",
+        tiny_model_dir,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--n-resamples",
+        "20",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+    ]
+    assert main(arguments) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["tasks"]["quiz"]["methods"]) == {"sum", "mean", "min", "choice"}
+    assert results["tasks"]["quiz"]["n_items"] == 4
+    assert len((out / "records.jsonl").read_text().splitlines()) == 4
+    assert (out / "bins.csv").exists()
+    assert (out / "reliability_quiz_sum.png").exists()
+    assert "calibration by task and method" in capsys.readouterr().out
+    first = (out / "results.json").read_bytes()
+    assert main(arguments) == 0  # a finished run: nothing to score, same results
+    assert (out / "results.json").read_bytes() == first
+
+
+GOOD = b'{"id": "a", "question": "q", "choices": ["x", "y"], "answer": 0}\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"id": "a", "choices": ["x", "y"], "answer": 0}\n', "bad.jsonl:1: field 'question': missing"),
+        (
+            b'{"id": "a", "question": "q", "choices": ["x", "y"], "answer": 2}\n',
+            "bad.jsonl:1: field 'answer': expected an index in 0..1; found 2",
+        ),
+        (
+            b'{"id": "a", "question": "q", "choices": [], "answer": 0}\n',
+            "bad.jsonl:1: field 'choices': expected a list of at least 2",
+        ),
+        (
+            GOOD + b"\xff\xfe\n",
+            "bad.jsonl:2: not valid UTF-8",
+        ),
+        (
+            GOOD + b'{"id": "b", "quest',
+            "bad.jsonl:2: truncated JSON",
+        ),
+        (
+            GOOD + GOOD,
+            "bad.jsonl:2: field 'id': duplicate id 'a'",
+        ),
+    ],
+)
+def test_bad_items_exit_2_naming_file_line_field_and_write_nothing(
+    tiny_model_dir, tmp_path, capsys, content, message
+):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    assert main(["eval", "--model", tiny_model_dir, "--data", str(bad), "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--methods", "sum,choise"], "Did you mean: choice"),
+        (["--format", "essay"], "--format must be 'cloze' or 'letters'"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer or 'auto'"),
+        (["--task", "arc_easy"], "exactly one of --task"),
+        (["--dtype", "float8"], "--dtype must be one of"),
+    ],
+)
+def test_bad_options_exit_2(tiny_model_dir, tmp_path, capsys, extra, message):
+    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+    out = tmp_path / "out"
+    assert main(["eval", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_model_exits_2(tmp_path, capsys):
+    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+    assert (
+        main(
+            ["eval", "--model", str(tmp_path / "no-model"), "--data", str(data), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
+    assert "Could not load model" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_task_suggests_the_closest(tiny_model_dir, tmp_path, capsys):
+    assert main(["eval", "--model", tiny_model_dir, "--task", "arc_esy", "--out", str(tmp_path / "o")]) == 2
+    assert "Did you mean: arc_easy" in capsys.readouterr().err
