@@ -54,6 +54,43 @@ def backend(tiny_model_dir):
     return HFBackend(tiny_model_dir, device="cpu", dtype="float32", batch_size="auto")
 
 
+def other_architecture(tiny_model_dir, tmp_path, architecture):
+    """The tiny tokenizer with a randomly initialised model of another family (rotary positions, GQA, ...)."""
+    import transformers
+
+    config_class, model_class = {
+        "llama": (transformers.LlamaConfig, transformers.LlamaForCausalLM),
+        "qwen2": (transformers.Qwen2Config, transformers.Qwen2ForCausalLM),
+        "mistral": (transformers.MistralConfig, transformers.MistralForCausalLM),
+    }[architecture]
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    config = config_class(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    model_class(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    return HFBackend(str(tmp_path), device="cpu", dtype="float32", batch_size=3)
+
+
+@pytest.mark.parametrize("architecture", ["llama", "qwen2", "mistral"])
+def test_other_architectures_score_like_a_full_forward_pass(tiny_model_dir, tmp_path, architecture):
+    other = other_architecture(tiny_model_dir, tmp_path, architecture)
+    for request, scores in zip(REQUESTS, other.score(REQUESTS), strict=True):
+        for continuation, score in zip(request.continuations, scores, strict=True):
+            assert score.token_logprobs == pytest.approx(
+                reference_logprobs(other, request.context, continuation), abs=1e-4
+            )
+
+
 @pytest.mark.parametrize("batch_size", [1, 2, 5, "auto"])
 def test_scores_equal_a_full_forward_pass(backend, batch_size):
     backend.batch_size = batch_size

@@ -102,7 +102,7 @@ def eval_(
 
     from llmcal.scoring.hf import HFBackend
 
-    transformers_logging.disable_progress_bar()  # llmcal draws its own progress bar
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # llmcal draws its own bar
 
     backend = HFBackend(
         model,

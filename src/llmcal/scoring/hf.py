@@ -1,9 +1,10 @@
 """Scoring with any Hugging Face causal LM: shared-context KV reuse, length-sorted batches.
 
-For each request the context is encoded once; its KV cache is then replicated across the request's
-continuations, which are scored in one batched pass. The forward cost is one pass over the context plus one
-over all continuation tokens, instead of one full (context + continuation) pass per option. Continuations
-of a single token (letters) need no second pass at all.
+For each request the context is encoded once and its KV cache kept; the request's continuations are then
+scored together on top of that cache. The forward cost is one pass over the context plus one
+over all continuation tokens, instead of one full (context + continuation) pass per option: the options of
+a context are packed into one row after its cached context, separated by a block attention mask.
+Continuations of a single token (letters) need no second pass at all.
 
 Tokenisation follows lm-evaluation-harness exactly (trailing context whitespace moves to the
 continuation; the continuation's tokens are those of ``tok(context + continuation)`` after
@@ -175,32 +176,56 @@ class HFBackend:
 
     # -- tokenisation (mirrors lm-evaluation-harness HFLM so log-likelihoods agree) -----------------
 
-    def _encode(self, text: str, *, add_special_tokens: bool | None = None) -> list[int]:
-        kwargs: dict[str, bool] = {}
-        if add_special_tokens is not None:
-            kwargs["add_special_tokens"] = add_special_tokens
-        elif self._prefix_text and text.startswith(self._prefix_text):
-            kwargs["add_special_tokens"] = False  # the text already carries its BOS
-        return list(self.tokenizer.encode(text, **kwargs))
+    def _special_tokens_flag(self, text: str, forced: bool | None) -> bool | None:
+        """lm-eval's choice of ``add_special_tokens`` for ``text`` (``None``: the tokenizer's default)."""
+        if forced is not None:
+            return forced
+        if self._prefix_text and text.startswith(self._prefix_text):
+            return False  # the text already carries its BOS
+        return None
 
-    def _encode_request(self, index: int, request: ScoringRequest) -> _Encoded:
-        if not request.continuations:
-            raise InputError(f"{request.key or f'request {index}'}: nothing to score (no continuations).")
-        context = request.context
-        if context == "":
-            encoded = [self._encode(c, add_special_tokens=False) for c in request.continuations]
+    def _encode_all(self, texts: list[tuple[str, bool | None]]) -> list[list[int]]:
+        """Encodes many texts with one batched (multi-threaded) tokenizer call per special-token setting."""
+        encoded: list[list[int]] = [[] for _ in texts]
+        groups: dict[bool | None, list[int]] = {}
+        for position, (text, forced) in enumerate(texts):
+            groups.setdefault(self._special_tokens_flag(text, forced), []).append(position)
+        for flag, positions in groups.items():
+            kwargs = {} if flag is None else {"add_special_tokens": flag}
+            ids = self.tokenizer([texts[p][0] for p in positions], **kwargs)["input_ids"]
+            for position, row in zip(positions, ids, strict=True):
+                encoded[position] = list(row)
+        return encoded
+
+    def _encode_requests(self, requests: Sequence[ScoringRequest]) -> list[_Encoded]:
+        texts: list[tuple[str, bool | None]] = []
+        for index, request in enumerate(requests):
+            if not request.continuations:
+                raise InputError(f"{request.key or f'request {index}'}: nothing to score (no continuations).")
+            if request.context == "":
+                texts.extend((text, False) for text in request.continuations)
+                continue
+            context = request.context.rstrip()
+            moved = request.context[len(context) :]
+            texts.append((context, None))
+            texts.extend((context + moved + text, None) for text in request.continuations)
+        ids = iter(self._encode_all(texts))
+        return [self._split_request(index, request, ids) for index, request in enumerate(requests)]
+
+    def _split_request(self, index: int, request: ScoringRequest, ids: Iterator[list[int]]) -> _Encoded:
+        """Context and continuation tokens of one request, from the texts :meth:`_encode_requests` encoded."""
+        name = request.key or f"request {index}"
+        if request.context == "":
             # An empty context conditions on the BOS/EOS token, as lm-evaluation-harness does.
-            return _Encoded(index, request.key, [self.prefix_token_id], encoded)
-        spaces = len(context) - len(context.rstrip())
-        moved = context[len(context) - spaces :] if spaces else ""
-        context = context[: len(context) - spaces]
-        context_ids = self._encode(context)
+            continuations = [next(ids) for _ in request.continuations]
+            return _Encoded(index, request.key, [self.prefix_token_id], continuations)
+        context_ids = next(ids)
         continuations = []
         for text in request.continuations:
-            whole = self._encode(context + moved + text)
-            continuation = whole[len(context_ids) :]
+            # The continuation is what follows the context's tokens in the encoding of the whole text.
+            continuation = next(ids)[len(context_ids) :]
             if not continuation:
-                raise InputError(f"{request.key or f'request {index}'}: continuation {text!r} has no tokens.")
+                raise InputError(f"{name}: continuation {text!r} has no tokens.")
             continuations.append(continuation)
         longest = max(len(c) for c in continuations)
         # Keep the sequence within max_length by dropping context tokens on the left (lm-eval does the
@@ -209,9 +234,7 @@ class HFBackend:
         if overflow > 0:
             context_ids = context_ids[overflow:]
         if not context_ids:
-            raise InputError(
-                f"{request.key or f'request {index}'}: a continuation is longer than max_length."
-            )
+            raise InputError(f"{name}: a continuation is longer than max_length.")
         return _Encoded(index, request.key, context_ids, continuations)
 
     # -- batching ------------------------------------------------------------------------------------
@@ -239,7 +262,7 @@ class HFBackend:
     def _run_batches(
         self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None
     ) -> list[list[ContinuationScore]]:
-        encoded = [self._encode_request(index, request) for index, request in enumerate(requests)]
+        encoded = self._encode_requests(requests)
         results: list[list[ContinuationScore]] = [[] for _ in encoded]
         size = None if self.batch_size == "auto" else self.batch_size
         pending = list(self._batches(encoded, size))
@@ -315,35 +338,52 @@ class HFBackend:
         token_logprobs: list[list[float]],
         greedy: list[bool],
     ) -> None:
-        """Feeds tokens 1..m-1 of every continuation on top of its context's cache (in place)."""
-        rows = torch.tensor(owners)
-        cache.batch_select_indices(rows.to(self.device))  # one cache copy per continuation
-        width = max(len(c) for c in continuations) - 1
-        inputs = torch.full((len(continuations), width), self.pad_id, dtype=torch.long)
-        tail_mask = torch.zeros((len(continuations), width), dtype=torch.long)
-        for row, tokens in enumerate(continuations):
-            inputs[row, : len(tokens) - 1] = torch.tensor(tokens[:-1], dtype=torch.long)
-            tail_mask[row, : len(tokens) - 1] = 1
-        mask = torch.cat([context_mask[rows], tail_mask], dim=1)
-        positions = lengths[rows].unsqueeze(1) + torch.arange(width).unsqueeze(0)
+        """Scores tokens 2..m of every continuation on top of its context's cache (results in place).
+
+        All continuations of one context are packed into one row after the cached context; a block mask
+        lets each attend to the context and to its own earlier tokens only, and position ids restart at
+        the context length for each. The cache is used as is: no copy per option.
+        """
+        n_rows = int(context_mask.shape[0])
+        segments: list[list[tuple[int, int]]] = [[] for _ in range(n_rows)]  # (continuation, start) per row
+        widths = [0] * n_rows
+        for index, (row, tokens) in enumerate(zip(owners, continuations, strict=True)):
+            segments[row].append((index, widths[row]))
+            widths[row] += len(tokens) - 1
+        width = max(max(widths), 1)
+        context_width = int(context_mask.shape[1])
+        inputs = torch.full((n_rows, width), self.pad_id, dtype=torch.long)
+        targets = torch.zeros((n_rows, width), dtype=torch.long)
+        positions = torch.zeros((n_rows, width), dtype=torch.long)
+        # (rows, 1, queries, keys): every query sees its row's real context tokens ...
+        mask = torch.zeros((n_rows, 1, width, context_width + width), dtype=torch.bool)
+        mask[:, 0, :, :context_width] = context_mask.bool().unsqueeze(1)
+        for row in range(n_rows):
+            for index, start in segments[row]:
+                tokens = continuations[index]
+                span = len(tokens) - 1
+                inputs[row, start : start + span] = torch.tensor(tokens[:-1])
+                targets[row, start : start + span] = torch.tensor(tokens[1:])
+                positions[row, start : start + span] = lengths[row] + torch.arange(span)
+                # ... and, causally, the earlier tokens of its own continuation only.
+                own = torch.ones((span, span), dtype=torch.bool).tril()
+                mask[row, 0, start : start + span, context_width + start : context_width + start + span] = own
         logits = self.model(
             input_ids=inputs.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
             past_key_values=cache,
-            use_cache=True,
+            use_cache=False,
         ).logits.float()  # (rows, width, vocab)
-        targets = torch.full((len(continuations), width), 0, dtype=torch.long)
-        for row, tokens in enumerate(continuations):
-            targets[row, : len(tokens) - 1] = torch.tensor(tokens[1:], dtype=torch.long)
         targets = targets.to(self.device)
         # log p(target) = logit(target) - logsumexp(logits): no (rows, width, vocab) log-softmax copy.
         values = (logits.gather(2, targets.unsqueeze(2)).squeeze(2) - logits.logsumexp(dim=-1)).cpu()
         hits = (logits.argmax(dim=-1) == targets).cpu()
-        for row, tokens in enumerate(continuations):
-            steps = len(tokens) - 1
-            token_logprobs[row].extend(values[row, :steps].tolist())
-            greedy[row] = greedy[row] and bool(hits[row, :steps].all())
+        for row in range(n_rows):
+            for index, start in segments[row]:
+                span = len(continuations[index]) - 1
+                token_logprobs[index].extend(values[row, start : start + span].tolist())
+                greedy[index] = greedy[index] and bool(hits[row, start : start + span].all())
 
     # -- the protocol --------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ def build_tiny_gpt2(
     n_embd: int = 64,
     n_head: int = 2,
     n_positions: int = 512,
+    model_vocab_size: int | None = None,
     seed: int = 0,
 ) -> Path:
     """Trains a byte-level BPE tokenizer on ``corpus``, builds a randomly initialised GPT-2 and saves both.
@@ -36,6 +37,8 @@ def build_tiny_gpt2(
         n_embd: Hidden size.
         n_head: Attention heads.
         n_positions: Longest sequence.
+        model_vocab_size: Size of the model's embedding and output layers, if larger than the tokenizer's
+            vocabulary (padded, as many LLMs pad theirs); lets benchmarks use a realistic output size.
         seed: Seed of the weight initialisation (the same seed gives the same weights).
 
     Returns:
@@ -68,7 +71,7 @@ def build_tiny_gpt2(
 
     torch.manual_seed(seed)
     config = GPT2Config(
-        vocab_size=len(fast),
+        vocab_size=max(len(fast), model_vocab_size or 0),
         n_positions=n_positions,
         n_embd=n_embd,
         n_layer=n_layer,

@@ -1,0 +1,177 @@
+"""Scoring throughput of llmcal vs lm-evaluation-harness on identical items, model and batch size.
+
+Builds a small GPT-2 locally (no downloads), makes 4-option multiple-choice items with ~100-token questions
+and multi-token options, then scores every (context, option) pair with lm-eval's ``HFLM.loglikelihood`` and
+with llmcal's ``HFBackend.score`` in the same process, checks that the log-likelihoods agree, and prints
+items/s of each and the ratio. Model loading is excluded from both timings; tokenisation is included.
+
+    python benchmarks/scoring_vs_lm_eval.py [--items 200] [--batch-size 16] [--layers 4] [--width 256]
+    python benchmarks/scoring_vs_lm_eval.py --json results.json
+
+"batch size" is passed unchanged to both: lm-eval batches (context + continuation) sequences, llmcal batches
+items (each with all its options), which is the unit its shared-context scoring works in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from llmcal.scoring.hf import HFBackend
+from llmcal.scoring.requests import ScoringRequest
+from llmcal.world.tiny_gpt2 import build_tiny_gpt2
+
+WORDS = [
+    "river",
+    "mountain",
+    "city",
+    "king",
+    "queen",
+    "castle",
+    "forest",
+    "winter",
+    "summer",
+    "golden",
+    "silver",
+    "ancient",
+    "market",
+    "harbour",
+    "bridge",
+    "tower",
+    "garden",
+    "library",
+    "scholar",
+    "merchant",
+    "soldier",
+    "farmer",
+    "village",
+    "valley",
+    "island",
+    "ocean",
+    "storm",
+    "thunder",
+    "lantern",
+    "candle",
+    "mirror",
+    "window",
+    "letter",
+    "poem",
+    "song",
+    "dance",
+    "festival",
+    "journey",
+    "road",
+    "north",
+    "south",
+    "east",
+    "west",
+    "morning",
+    "evening",
+]
+
+
+def make_items(n_items: int, question_words: int, seed: int) -> list[tuple[str, list[str]]]:
+    rng = random.Random(seed)
+    items = []
+    for _ in range(n_items):
+        question = " ".join(rng.choice(WORDS) for _ in range(question_words))
+        options = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 8))) for _ in range(4)]
+        items.append((f"Question: {question}?\nAnswer:", options))
+    return items
+
+
+def run_lm_eval(
+    model_dir: Path, items: list[tuple[str, list[str]]], batch_size: int
+) -> tuple[float, list[float]]:
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=str(model_dir), device="cpu", dtype="float32", batch_size=batch_size)
+    requests = [
+        Instance("loglikelihood", {}, (context, " " + option), index)
+        for index, (context, options) in enumerate(items)
+        for option in options
+    ]
+    start = time.perf_counter()
+    responses = lm.loglikelihood(requests, disable_tqdm=True)
+    seconds = time.perf_counter() - start
+    return seconds, [float(logprob) for logprob, _ in responses]
+
+
+def run_llmcal(
+    model_dir: Path, items: list[tuple[str, list[str]]], batch_size: int
+) -> tuple[float, list[float]]:
+    backend = HFBackend(str(model_dir), device="cpu", dtype="float32", batch_size=batch_size)
+    requests = [ScoringRequest(context, tuple(" " + o for o in options)) for context, options in items]
+    start = time.perf_counter()
+    scored = backend.score(requests)
+    seconds = time.perf_counter() - start
+    return seconds, [score.total for row in scored for score in row]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--question-words", type=int, default=100)
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument(
+        "--vocab", type=int, default=32_000, help="model output size (padded; real LLMs have 32k-150k)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--json", type=Path, help="also write the measurements here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    items = make_items(args.items, args.question_words, seed=0)
+    corpus = [context + " " + " ".join(options) for context, options in make_items(300, 60, seed=1)]
+    with tempfile.TemporaryDirectory() as folder:
+        model_dir = build_tiny_gpt2(
+            folder,
+            corpus,
+            vocab_size=1024,
+            n_layer=args.layers,
+            n_embd=args.width,
+            n_head=4,
+            n_positions=512,
+            model_vocab_size=args.vocab,
+        )
+        # Warm-up so neither side pays one-off costs (thread pools, allocator) inside its timing.
+        run_llmcal(model_dir, items[:4], args.batch_size)
+        lm_eval_seconds, lm_eval_scores = run_lm_eval(model_dir, items, args.batch_size)
+        llmcal_seconds, llmcal_scores = run_llmcal(model_dir, items, args.batch_size)
+
+    difference = max(abs(a - b) for a, b in zip(lm_eval_scores, llmcal_scores, strict=True))
+    result = {
+        "items": args.items,
+        "options_per_item": 4,
+        "question_words": args.question_words,
+        "batch_size": args.batch_size,
+        "model": {"layers": args.layers, "width": args.width, "vocab": args.vocab},
+        "torch_threads": torch.get_num_threads(),
+        "lm_eval_items_per_s": args.items / lm_eval_seconds,
+        "llmcal_items_per_s": args.items / llmcal_seconds,
+        "speedup": lm_eval_seconds / llmcal_seconds,
+        "max_abs_loglikelihood_difference": difference,
+    }
+    print(
+        f"{args.items} items x 4 options, ~{args.question_words}-word questions, batch size {args.batch_size}"
+    )
+    print(f"{'':<10}{'seconds':>9}{'items/s':>10}")
+    print(f"{'lm-eval':<10}{lm_eval_seconds:>9.2f}{result['lm_eval_items_per_s']:>10.1f}")
+    print(f"{'llmcal':<10}{llmcal_seconds:>9.2f}{result['llmcal_items_per_s']:>10.1f}")
+    print(f"speedup {result['speedup']:.2f}x; largest log-likelihood difference {difference:.2e}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
