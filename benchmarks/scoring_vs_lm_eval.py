@@ -27,7 +27,7 @@ from llmcal.scoring.hf import HFBackend
 from llmcal.scoring.requests import ScoringRequest
 from llmcal.world.tiny_gpt2 import build_tiny_gpt2
 
-WORDS = [
+WORDS = (
     "river",
     "mountain",
     "city",
@@ -73,7 +73,7 @@ WORDS = [
     "west",
     "morning",
     "evening",
-]
+)
 
 
 def make_items(n_items: int, question_words: int, seed: int) -> list[tuple[str, list[str]]]:
