@@ -136,3 +136,36 @@ def test_missing_model_exits_2(tmp_path, capsys):
 def test_unknown_task_suggests_the_closest(tiny_model_dir, tmp_path, capsys):
     assert main(["eval", "--model", tiny_model_dir, "--task", "arc_esy", "--out", str(tmp_path / "o")]) == 2
     assert "Did you mean: arc_easy" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # a 4-item task: degenerate resamples
+def test_eval_runs_a_built_in_task_from_a_local_dataset_copy(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))  # keep ~/.cache untouched
+    from ..tasks.hub_fixtures import write_hub_dataset
+    from ..tasks.test_builtin_specs import ARC_EASY_TEST
+
+    dataset = write_hub_dataset(
+        tmp_path / "ai2_arc", {"ARC-Easy": {"test": ARC_EASY_TEST, "train": ARC_EASY_TEST}}
+    )
+    out = tmp_path / "run"
+    arguments = [
+        "eval",
+        "--model",
+        tiny_model_dir,
+        "--task",
+        "arc_easy",
+        "--dataset-path",
+        str(dataset),
+        "--out",
+        str(out),
+        "--methods",
+        "sum,choice",
+        "--num-fewshot",
+        "1",
+        "--n-resamples",
+        "10",
+    ]
+    assert main(arguments) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["tasks"]["arc_easy"]["methods"]) == {"sum", "choice"}
+    assert results["tasks"]["arc_easy"]["n_items"] == len(ARC_EASY_TEST)

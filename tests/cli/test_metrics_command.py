@@ -123,3 +123,12 @@ def test_version_and_help(capsys):
     assert "llmcal" in capsys.readouterr().out
     assert main(["metrics", "--help"]) == 0
     assert "--n-resamples" in capsys.readouterr().out
+
+
+def test_tasks_lists_the_built_in_tasks(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mmlu", "arc_easy", "hellaswag", "winogrande", "boolq", "57 per-subject"):
+        assert name in out
+    assert main(["tasks", "--all"]) == 0
+    assert "mmlu_abstract_algebra" in capsys.readouterr().out

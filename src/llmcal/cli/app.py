@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from llmcal import __version__
-from llmcal.cli import eval_command, metrics_command
+from llmcal.cli import eval_command, metrics_command, tasks_command
 from llmcal.errors import InputError
 
 __all__ = ["app", "main"]
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.command("metrics", no_args_is_help=True)(metrics_command.metrics)
 app.command("eval", no_args_is_help=True)(eval_command.eval_)
+app.command("tasks")(tasks_command.tasks)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,39 @@
+"""``llmcal tasks``: list the built-in tasks with their datasets and splits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmcal.tasks import TASKS
+
+__all__ = ["tasks"]
+
+_MMLU_GROUPS = frozenset({"mmlu_stem", "mmlu_humanities", "mmlu_social_sciences", "mmlu_other"})
+
+
+def tasks(
+    all_subjects: Annotated[
+        bool, typer.Option("--all", help="Also list the 57 per-subject MMLU tasks.")
+    ] = False,
+) -> None:
+    """List the built-in tasks (use with `llmcal eval --task NAME`)."""
+    table = Table(title="built-in tasks")
+    for column in ("task", "dataset", "split", "few-shot"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("description")
+    hidden = 0
+    for name in TASKS:
+        if name.startswith("mmlu_") and name not in _MMLU_GROUPS and not all_subjects:
+            hidden += 1
+            continue
+        spec = TASKS.get(name)
+        dataset = spec.hf_path + (f" ({spec.hf_config})" if spec.hf_config else "")
+        table.add_row(name, dataset, spec.split, spec.fewshot_split or "-", spec.description)
+    console = Console()
+    console.print(table)
+    if hidden:
+        console.print(f"({hidden} per-subject tasks mmlu_<subject> not shown; --all lists them)")
