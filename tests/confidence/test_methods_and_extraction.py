@@ -8,12 +8,11 @@ from llmcal import InputError
 from llmcal.confidence import (
     ExtractionSettings,
     ItemRecord,
-    OptionScores,
     check_methods,
     extract_records,
     probabilities,
 )
-from llmcal.scoring import FakeBackend
+from llmcal.scoring import ContinuationScore, FakeBackend
 from llmcal.tasks.schema import MCItem
 
 RECORD = ItemRecord(
@@ -23,9 +22,9 @@ RECORD = ItemRecord(
     n_options=3,
     subject=None,
     options=(
-        OptionScores((-1.0, -3.0), False),  # sum -4, mean -2, min -3
-        OptionScores((-2.5,), True),  # sum -2.5, mean -2.5, min -2.5
-        OptionScores((-0.5, -0.5, -4.0), False),  # sum -5, mean -5/3, min -4
+        ContinuationScore((-1.0, -3.0), False),  # sum -4, mean -2, min -3
+        ContinuationScore((-2.5,), True),  # sum -2.5, mean -2.5, min -2.5
+        ContinuationScore((-0.5, -0.5, -4.0), False),  # sum -5, mean -5/3, min -4
     ),
     letters=(-2.0, -0.1, -3.0),
 )
@@ -53,7 +52,9 @@ def test_methods_disagree_where_they_should():
 
 
 def test_ragged_option_counts_are_zero_padded():
-    two = ItemRecord("t", "r", 0, 2, None, (OptionScores((-1.0,), False), OptionScores((-2.0,), False)), None)
+    two = ItemRecord(
+        "t", "r", 0, 2, None, (ContinuationScore((-1.0,), False), ContinuationScore((-2.0,), False)), None
+    )
     probs, _ = probabilities([RECORD, two], "sum")
     assert probs.shape == (2, 3)
     assert probs[1, 2] == 0.0
@@ -62,7 +63,13 @@ def test_ragged_option_counts_are_zero_padded():
 
 def test_non_finite_scores_name_the_item():
     broken = ItemRecord(
-        "t", "bad-1", 0, 2, None, (OptionScores((float("nan"),), False), OptionScores((-1.0,), False)), None
+        "t",
+        "bad-1",
+        0,
+        2,
+        None,
+        (ContinuationScore((float("nan"),), False), ContinuationScore((-1.0,), False)),
+        None,
     )
     with pytest.raises(InputError, match="t/bad-1: method 'sum' gave non-finite"):
         probabilities([broken], "sum")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from llmcal.confidence.extraction import ExtractionSettings, check_methods, extract_records
 from llmcal.confidence.methods import METHODS, option_scores, probabilities
-from llmcal.confidence.records import ItemRecord, OptionScores
+from llmcal.confidence.records import ItemRecord
 
 __all__ = [
     "METHODS",
     "ExtractionSettings",
     "ItemRecord",
-    "OptionScores",
     "check_methods",
     "extract_records",
     "option_scores",

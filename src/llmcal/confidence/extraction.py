@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from llmcal.confidence.methods import CONTINUATION_METHODS, METHODS
-from llmcal.confidence.records import ItemRecord, OptionScores
+from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
-from llmcal.scoring.requests import ScoringBackend, ScoringRequest
+from llmcal.scoring.requests import ContinuationScore, ScoringBackend, ScoringRequest
 from llmcal.tasks.prompts import PromptFormat, fewshot_examples, letter_prompt, option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
@@ -83,7 +83,7 @@ def extract_records(
         on_progress: Called with the number of items finished, once per backend batch.
     """
     continuation = any(method in CONTINUATION_METHODS for method in settings.methods)
-    options: list[list[OptionScores | None]] = [[None] * len(item.choices) for item in items]
+    options: list[list[ContinuationScore | None]] = [[None] * len(item.choices) for item in items]
     letters: list[tuple[float, ...] | None] = [None] * len(items)
 
     if continuation:
@@ -104,7 +104,7 @@ def extract_records(
         scored = backend.score(requests, on_progress=_per_item(on_progress, len(requests), len(items)))
         for (position, indices), scores in zip(owners, scored, strict=True):
             for index, score in zip(indices, scores, strict=True):
-                options[position][index] = OptionScores(score.token_logprobs, score.is_greedy)
+                options[position][index] = score
 
     if "choice" in settings.methods:
         letter_requests = []

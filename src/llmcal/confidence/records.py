@@ -7,36 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmcal.errors import InputError
+from llmcal.scoring.requests import ContinuationScore
 
-__all__ = ["ItemRecord", "OptionScores"]
-
-
-@dataclass(frozen=True)
-class OptionScores:
-    """One option's continuation scores.
-
-    Attributes:
-        logprobs: Per-token log-probabilities of the option's continuation.
-        greedy: Whether every token was the model's argmax.
-    """
-
-    logprobs: tuple[float, ...]
-    greedy: bool
-
-    @property
-    def total(self) -> float:
-        """Log-likelihood of the whole continuation."""
-        return float(sum(self.logprobs))
-
-    @property
-    def n_tokens(self) -> int:
-        """Number of tokens."""
-        return len(self.logprobs)
-
-    @property
-    def minimum(self) -> float:
-        """Log-probability of the least likely token."""
-        return min(self.logprobs)
+__all__ = ["ItemRecord"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +22,8 @@ class ItemRecord:
         answer: Gold option index.
         n_options: Number of options.
         subject: Optional subject, for breakdowns.
-        options: Continuation scores per option (``None`` if no continuation method ran).
+        options: Continuation scores per option, as the backend returned them (``None`` if no
+            continuation method ran).
         letters: ``log p(letter_k)`` at the answer position of the letters prompt (``None`` if the
             ``choice`` method did not run).
     """
@@ -59,7 +33,7 @@ class ItemRecord:
     answer: int
     n_options: int
     subject: str | None
-    options: tuple[OptionScores, ...] | None
+    options: tuple[ContinuationScore, ...] | None
     letters: tuple[float, ...] | None
 
     @property
@@ -77,7 +51,7 @@ class ItemRecord:
             "subject": self.subject,
             "options": None
             if self.options is None
-            else [{"logprobs": list(o.logprobs), "greedy": o.greedy} for o in self.options],
+            else [{"logprobs": list(o.token_logprobs), "greedy": o.is_greedy} for o in self.options],
             "letters": None if self.letters is None else list(self.letters),
         }
         return json.dumps(payload, allow_nan=False)
@@ -101,7 +75,8 @@ class ItemRecord:
                 options=None
                 if options is None
                 else tuple(
-                    OptionScores(tuple(float(v) for v in o["logprobs"]), bool(o["greedy"])) for o in options
+                    ContinuationScore(tuple(float(v) for v in o["logprobs"]), bool(o["greedy"]))
+                    for o in options
                 ),
                 letters=None if data["letters"] is None else tuple(float(v) for v in data["letters"]),
             )
@@ -109,3 +84,7 @@ class ItemRecord:
             raise InputError(
                 f"{where}: not a valid llmcal record ({type(error).__name__}: {error})."
             ) from None
+
+
+def _option_from_json(option: dict[str, Any]) -> ContinuationScore:
+    return ContinuationScore(tuple(float(value) for value in option["logprobs"]), bool(option["greedy"]))
