@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pytest
 
 import llmcal.tasks.builtin  # registers the specs
@@ -18,8 +19,6 @@ from llmcal.tasks.prompts import option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import TASKS, TaskSpec, load_task
 from tests.tasks.hub_fixtures import DEFAULT_CONFIG, write_hub_dataset
-
-datasets = pytest.importorskip("datasets")
 
 FAMILIES = [
     "mmlu",
@@ -142,8 +141,9 @@ def test_mmlu_unknown_subject_names_the_field(tmp_path: Path) -> None:
 def _lm_eval_tasks_folder() -> Path:
     """lm-evaluation-harness's task definitions, found without importing the (heavy) package."""
     spec = importlib.util.find_spec("lm_eval")
-    if spec is None or spec.origin is None:
-        pytest.skip("lm-evaluation-harness is not installed")
+    # lm-eval is a dev dependency: the cross-checks against it must run, never skip.
+    assert spec is not None, "lm-evaluation-harness is not installed (pip install -e '.[dev]')"
+    assert spec.origin is not None
     return Path(spec.origin).parent / "tasks"
 
 
