@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from llmcal import __version__
-from llmcal.cli import eval_command, metrics_command, tasks_command
+from llmcal.cli import demo_command, eval_command, metrics_command, tasks_command, world_command
 from llmcal.errors import InputError
 
 __all__ = ["app", "main"]
@@ -25,6 +25,8 @@ app = typer.Typer(
 app.command("metrics", no_args_is_help=True)(metrics_command.metrics)
 app.command("eval", no_args_is_help=True)(eval_command.eval_)
 app.command("tasks")(tasks_command.tasks)
+app.command("demo")(demo_command.demo)
+app.add_typer(world_command.app, name="world")
 
 
 def _version(value: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 from rich.console import Console
@@ -24,6 +24,7 @@ from llmcal.evaluation import EvalSettings, EvalTask, evaluate
 from llmcal.tasks import TASKS, load_task
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.prompts import PromptFormat
+from llmcal.tasks.spec import ClozeStyle
 
 __all__ = ["eval_"]
 
@@ -33,14 +34,14 @@ def _split_list(value: str) -> list[str]:
 
 
 def _load_tasks(
-    task: str | None, data: Path | None, dataset_path: str | None, limit: int | None
+    task: str | None, data: Path | None, dataset_path: str | None, limit: int | None, style: ClozeStyle
 ) -> list[EvalTask]:
     if (task is None) == (data is None):
         raise InputError("Pass exactly one of --task NAME[,NAME...] or --data FILE.")
     tasks: list[EvalTask] = []
     if data is not None:
         items = load_items(data)
-        tasks.append(EvalTask(data.stem, items[:limit] if limit else items, fewshot_pool=items))
+        tasks.append(EvalTask(data.stem, items[:limit] if limit else items, style, fewshot_pool=items))
         return tasks
     names = _split_list(task or "")
     if dataset_path and len(names) != 1:
@@ -78,6 +79,9 @@ def eval_(
         bool, typer.Option(help="Allow code shipped with the model to run.")
     ] = False,
     dataset_path: Annotated[str | None, typer.Option(help="Local copy of the task's HF dataset.")] = None,
+    cloze_style: Annotated[
+        str, typer.Option(help="--data items only: qa | completion | partial (see llmcal.tasks.spec).")
+    ] = "qa",
     seed: Annotated[int, typer.Option(help="Few-shot and bootstrap seed.")] = 0,
     n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
     n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
@@ -96,7 +100,11 @@ def eval_(
     extraction = ExtractionSettings(check_methods(_split_list(methods)), prompt_format, num_fewshot, seed)
     settings = EvalSettings(extraction, n_bins=n_bins, n_resamples=n_resamples)
     # Everything that can fail on bad input happens before the output directory is touched.
-    tasks = _load_tasks(task, data, dataset_path, limit)
+    if cloze_style not in get_args(ClozeStyle):
+        raise InputError(
+            f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {cloze_style!r}."
+        )
+    tasks = _load_tasks(task, data, dataset_path, limit, cast(ClozeStyle, cloze_style))
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
