@@ -166,7 +166,9 @@ def pretrain(
             batch = rows[order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]]
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, total_steps, config.learning_rate)
-            loss = model(input_ids=batch, labels=batch.masked_fill(batch == pad, -100)).loss
+            padding = batch == pad
+            labels = batch.masked_fill(padding, -100)
+            loss = model(input_ids=batch, attention_mask=~padding, labels=labels).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
