@@ -6,22 +6,20 @@ over all continuation tokens, instead of one full (context + continuation) pass 
 a context are packed into one row after its cached context, separated by a block attention mask.
 Continuations of a single token (letters) need no second pass at all.
 
-Tokenisation follows lm-evaluation-harness exactly (trailing context whitespace moves to the
-continuation; the continuation's tokens are those of ``tok(context + continuation)`` after
-``len(tok(context))``; an empty context is replaced by the BOS/EOS token), so ``sum`` scores equal its
-``loglikelihood`` values.
+Tokenisation (:mod:`llmcal.scoring.tokenization`) follows lm-evaluation-harness exactly, so ``sum`` scores
+equal its ``loglikelihood`` values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 
 from llmcal.errors import InputError
 from llmcal.scoring.requests import ContinuationScore, ProgressCallback, ScoringRequest
+from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -60,20 +58,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in _DTYPES:
         raise InputError(f"--dtype must be one of auto, {', '.join(_DTYPES)}; got {dtype!r}.")
     return _DTYPES[dtype]
-
-
-@dataclass
-class _Encoded:
-    """A request after tokenisation; ``index`` is its position in the caller's list."""
-
-    index: int
-    key: str
-    context: list[int]
-    continuations: list[list[int]]
-
-    @property
-    def cost(self) -> int:
-        return len(self.context) + max(len(c) for c in self.continuations)
 
 
 class HFBackend:
@@ -122,11 +106,8 @@ class HFBackend:
         self.tokenizer = tokenizer
         self.max_length = max_length or self._model_max_length()
         self.pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
-        bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
-        self.prefix_token_id = bos if bos is not None else eos
-        self._prefix_text = (
-            str(tokenizer.decode([self.prefix_token_id])) if self.prefix_token_id is not None else None
-        )
+        self.encoder = PairEncoder(tokenizer, self.max_length)
+        self.prefix_token_id = self.encoder.prefix_token_id
 
     def _load(
         self, model: str, revision: str | None, trust_remote_code: bool
@@ -174,76 +155,15 @@ class HFBackend:
             "max_length": self.max_length,
         }
 
-    # -- tokenisation (mirrors lm-evaluation-harness HFLM so log-likelihoods agree) -----------------
-
-    def _special_tokens_flag(self, text: str, forced: bool | None) -> bool | None:
-        """lm-eval's choice of ``add_special_tokens`` for ``text`` (``None``: the tokenizer's default)."""
-        if forced is not None:
-            return forced
-        if self._prefix_text and text.startswith(self._prefix_text):
-            return False  # the text already carries its BOS
-        return None
-
-    def _encode_all(self, texts: list[tuple[str, bool | None]]) -> list[list[int]]:
-        """Encodes many texts with one batched (multi-threaded) tokenizer call per special-token setting."""
-        encoded: list[list[int]] = [[] for _ in texts]
-        groups: dict[bool | None, list[int]] = {}
-        for position, (text, forced) in enumerate(texts):
-            groups.setdefault(self._special_tokens_flag(text, forced), []).append(position)
-        for flag, positions in groups.items():
-            kwargs = {} if flag is None else {"add_special_tokens": flag}
-            ids = self.tokenizer([texts[p][0] for p in positions], **kwargs)["input_ids"]
-            for position, row in zip(positions, ids, strict=True):
-                encoded[position] = list(row)
-        return encoded
-
-    def _encode_requests(self, requests: Sequence[ScoringRequest]) -> list[_Encoded]:
-        texts: list[tuple[str, bool | None]] = []
-        for index, request in enumerate(requests):
-            if not request.continuations:
-                raise InputError(f"{request.key or f'request {index}'}: nothing to score (no continuations).")
-            if request.context == "":
-                texts.extend((text, False) for text in request.continuations)
-                continue
-            context = request.context.rstrip()
-            moved = request.context[len(context) :]
-            texts.append((context, None))
-            texts.extend((context + moved + text, None) for text in request.continuations)
-        ids = iter(self._encode_all(texts))
-        return [self._split_request(index, request, ids) for index, request in enumerate(requests)]
-
-    def _split_request(self, index: int, request: ScoringRequest, ids: Iterator[list[int]]) -> _Encoded:
-        """Context and continuation tokens of one request, from the texts :meth:`_encode_requests` encoded."""
-        name = request.key or f"request {index}"
-        if request.context == "":
-            # An empty context conditions on the BOS/EOS token, as lm-evaluation-harness does.
-            continuations = [next(ids) for _ in request.continuations]
-            return _Encoded(index, request.key, [self.prefix_token_id], continuations)
-        context_ids = next(ids)
-        continuations = []
-        for text in request.continuations:
-            # The continuation is what follows the context's tokens in the encoding of the whole text.
-            continuation = next(ids)[len(context_ids) :]
-            if not continuation:
-                raise InputError(f"{name}: continuation {text!r} has no tokens.")
-            continuations.append(continuation)
-        longest = max(len(c) for c in continuations)
-        # Keep the sequence within max_length by dropping context tokens on the left (lm-eval does the
-        # same per pair; with a shared context the longest continuation decides).
-        overflow = len(context_ids) + longest - 1 - self.max_length
-        if overflow > 0:
-            context_ids = context_ids[overflow:]
-        if not context_ids:
-            raise InputError(f"{name}: a continuation is longer than max_length.")
-        return _Encoded(index, request.key, context_ids, continuations)
-
     # -- batching ------------------------------------------------------------------------------------
 
-    def _batches(self, encoded: list[_Encoded], batch_size: int | None) -> Iterator[list[_Encoded]]:
+    def _batches(
+        self, encoded: list[EncodedRequest], batch_size: int | None
+    ) -> Iterator[list[EncodedRequest]]:
         """Length-sorted batches, longest first so an out-of-memory error shows up at once."""
         ordered = sorted(encoded, key=lambda e: e.cost, reverse=True)
         budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
-        batch: list[_Encoded] = []
+        batch: list[EncodedRequest] = []
         for request in ordered:
             if batch and batch_size is not None and len(batch) >= batch_size:
                 yield batch
@@ -262,7 +182,7 @@ class HFBackend:
     def _run_batches(
         self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None
     ) -> list[list[ContinuationScore]]:
-        encoded = self._encode_requests(requests)
+        encoded = self.encoder.encode(requests)
         results: list[list[ContinuationScore]] = [[] for _ in encoded]
         size = None if self.batch_size == "auto" else self.batch_size
         pending = list(self._batches(encoded, size))
@@ -287,7 +207,7 @@ class HFBackend:
     # -- the forward passes --------------------------------------------------------------------------
 
     def _context_pass(
-        self, batch: list[_Encoded], *, keep_cache: bool
+        self, batch: list[EncodedRequest], *, keep_cache: bool
     ) -> tuple[torch.Tensor, torch.Tensor, Any, torch.Tensor]:
         """Left-padded contexts; returns last-position log-probs, attention mask, cache and lengths."""
         width = max(len(e.context) for e in batch)
@@ -308,7 +228,7 @@ class HFBackend:
         lengths = mask.sum(dim=1)
         return last.log_softmax(dim=-1), mask, output.past_key_values if keep_cache else None, lengths
 
-    def _forward(self, batch: list[_Encoded]) -> list[list[ContinuationScore]]:
+    def _forward(self, batch: list[EncodedRequest]) -> list[list[ContinuationScore]]:
         # Single-token continuations (letters) are read off the context pass; no cache is needed.
         multi_token = any(len(c) > 1 for e in batch for c in e.continuations)
         first_logprobs, context_mask, cache, lengths = self._context_pass(batch, keep_cache=multi_token)
