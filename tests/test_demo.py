@@ -5,7 +5,7 @@ import json
 import pytest
 
 from llmcal.cli.app import main
-from llmcal.demo import run_demo
+from llmcal.demo import VARIANTS, run_demo
 
 
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")
@@ -14,12 +14,8 @@ def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     first = run_demo(tmp_path / "out1", preset_name="micro", cache_dir=cache, n_resamples=20)
     assert not first["world"]["cached"]
     variants = {row["variant"] for row in first["rows"]}
-    assert variants == {
-        "pretrained · sum",
-        "pretrained · mean",
-        "pretrained · min",
-        "pretrained · sum + temperature",
-    }
+    pretrained = {"pretrained sum", "pretrained mean", "pretrained min", "pretrained sum + temperature"}
+    assert variants == pretrained | {variant.name for variant in VARIANTS}
     for variant in variants:
         groups = {row["group"]: row for row in first["rows"] if row["variant"] == variant}
         assert set(groups) == {"all", "known", "unknown"}

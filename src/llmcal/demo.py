@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,28 @@ __all__ = ["DemoRow", "default_cache_dir", "run_demo", "world_for"]
 
 DEMO_METHODS = ("sum", "mean", "min")
 GROUPS = ("all", "known", "unknown")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A fine-tuning variant of the demo: a loss, its strength, and which training items it sees."""
+
+    name: str
+    method: str
+    training_items: str = "all"  # all | known | unknown (by whether the person's facts were in pretraining)
+    smoothing: float = 0.0
+    alpha: float = 0.0
+
+
+# Strengths follow the prototype that found this regime (6 epochs at lr 1e-3, full fine-tuning).
+VARIANTS = (
+    Variant("sft", "sft"),
+    Variant("ls 0.3", "ls", smoothing=0.3),
+    Variant("cogcalib-ls 0.3", "cogcalib-ls", alpha=0.3),
+    Variant("cogcalib-ecp 0.5", "cogcalib-ecp", alpha=0.5),
+    Variant("known-only sft", "sft", training_items="known"),
+    Variant("unknown-only sft", "sft", training_items="unknown"),
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +135,61 @@ def _rows(
     return rows
 
 
+def _task_records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _finetune_rows(
+    world: BuiltWorld,
+    out: Path,
+    known: NDArray[np.bool_],
+    *,
+    seed: int,
+    variants: Sequence[Variant],
+    stage: Callable[[str], None],
+) -> list[DemoRow]:
+    """Fine-tunes a fresh copy of the pretrained model per variant and evaluates it on the test people."""
+    if not variants:
+        return []
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmcal.finetune.losses import LossConfig
+    from llmcal.finetune.run import FinetuneSettings, evaluate_model, finetune
+
+    tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
+    train_raw = _task_records(world.task_file("train"))
+    train_items = load_items(world.task_file("train"))
+    calibration_items = load_items(world.task_file("calibration"))
+    calibration_known = [bool(r["model_knows"]) for r in _task_records(world.task_file("calibration"))]
+    test_items = load_items(world.task_file("test"))
+    pairs = list(zip(train_items, train_raw, strict=True))
+    by_known = {flag: [item for item, raw in pairs if raw["known_entity"] == flag] for flag in (True, False)}
+    equal = min(len(by_known[True]), len(by_known[False]))
+    rows: list[DemoRow] = []
+    for variant in variants:
+        stage(f"fine-tuning: {variant.name}")
+        items = {"all": train_items, "known": by_known[True][:equal], "unknown": by_known[False][:equal]}[
+            variant.training_items
+        ]
+        model = AutoModelForCausalLM.from_pretrained(world.model_dir, use_safetensors=True)
+        settings = FinetuneSettings(
+            method=variant.method,
+            epochs=6,
+            learning_rate=1e-3,
+            batch_size=32,
+            loss=LossConfig(smoothing=variant.smoothing, alpha=variant.alpha),
+            style="completion",
+            seed=seed,
+        )
+        trained, _ = finetune(
+            model, tokenizer, items, settings, out / variant.name.replace(" ", "-"),
+            calibration_items=calibration_items, calibration_known=calibration_known, save_model=False,
+        )  # fmt: skip
+        probs, labels = evaluate_model(trained, tokenizer, test_items, format="cloze", style="completion")
+        rows.extend(_rows(variant.name, probs, labels, known))
+    return rows
+
+
 def _scores(records: list[ItemRecord], method: str) -> NDArray[np.float64]:
     return np.stack([option_scores(record, method) for record in records])
 
@@ -124,6 +201,7 @@ def run_demo(
     seed: int = 0,
     cache_dir: Path | None = None,
     n_resamples: int = 1000,
+    variants: Sequence[Variant] = VARIANTS,
     on_pass: Callable[[PassReport], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -135,6 +213,7 @@ def run_demo(
         seed: World and model seed.
         cache_dir: Where worlds are cached (default :func:`default_cache_dir`).
         n_resamples: Bootstrap resamples of the evaluation results.
+        variants: Fine-tuning variants to run (empty: measure and post-hoc calibrate only).
         on_pass: Called after each pretraining pass when the world is built.
         on_stage: Called with a short description as each stage starts.
     """
@@ -167,13 +246,13 @@ def run_demo(
     rows: list[DemoRow] = []
     for method in DEMO_METHODS:
         probs, labels = probabilities(records["test"], method)
-        rows.extend(_rows(f"pretrained · {method}", probs, labels, known))
+        rows.extend(_rows(f"pretrained {method}", probs, labels, known))
     scaler = TemperatureScaler().fit(
         logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
     )
     test_labels = np.array([r.answer for r in records["test"]], dtype=np.intp)
     calibrated = scaler.transform(logits=_scores(records["test"], "sum"))
-    rows.extend(_rows("pretrained · sum + temperature", calibrated, test_labels, known))
+    rows.extend(_rows("pretrained sum + temperature", calibrated, test_labels, known))
 
     summary_keys = ("digest", "recall_known", "recall_unknown", "recall_chance", "items", "model_knows_rate")
     world_facts = {key: world.summary[key] for key in summary_keys}
@@ -182,6 +261,8 @@ def run_demo(
         "cached": cached,
         "path": str(world.root),
     }
+    rows.extend(_finetune_rows(world, out / "finetune", known, seed=seed, variants=variants, stage=stage))
+
     result = {
         "preset": preset_name,
         "seed": seed,

@@ -8,7 +8,15 @@ import typer
 from rich.console import Console
 
 from llmcal import __version__
-from llmcal.cli import demo_command, eval_command, metrics_command, tasks_command, world_command
+from llmcal.cli import (
+    demo_command,
+    eval_command,
+    finetune_command,
+    metrics_command,
+    probe_command,
+    tasks_command,
+    world_command,
+)
 from llmcal.errors import InputError
 
 __all__ = ["app", "main"]
@@ -26,6 +34,8 @@ app.command("metrics", no_args_is_help=True)(metrics_command.metrics)
 app.command("eval", no_args_is_help=True)(eval_command.eval_)
 app.command("tasks")(tasks_command.tasks)
 app.command("demo")(demo_command.demo)
+app.command("probe", no_args_is_help=True)(probe_command.probe)
+app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)
 app.add_typer(world_command.app, name="world")
 
 

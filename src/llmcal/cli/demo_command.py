@@ -71,22 +71,18 @@ def demo(
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="test people: calibration per variant")
-    for column in ("variant", "group", "n", "accuracy", "ECE", "SCE", "Brier", "mean conf"):
-        table.add_column(column, justify="left" if column in ("variant", "group") else "right", no_wrap=True)
+    table = Table(title="test people: calibration per variant", caption="known = facts were in pretraining")
+    table.add_column("variant", max_width=18, overflow="fold")
+    table.add_column("people", no_wrap=True)
+    for column in ("n", "acc", "ECE", "SCE", "Brier", "conf"):
+        table.add_column(column, justify="right", no_wrap=True)
     previous = None
     for row in rows:
         variant = row["variant"] if row["variant"] != previous else ""
         previous = row["variant"]
         table.add_row(
-            variant,
-            row["group"],
-            str(row["n_items"]),
-            f"{row['accuracy']:.3f}",
-            f"{row['ece']:.3f}",
-            f"{row['sce']:.3f}",
-            f"{row['brier']:.3f}",
-            f"{row['mean_confidence']:.3f}",
+            variant, row["group"], str(row["n_items"]), f"{row['accuracy']:.3f}", f"{row['ece']:.3f}",
+            f"{row['sce']:.3f}", f"{row['brier']:.3f}", f"{row['mean_confidence']:.3f}",
             end_section=row["group"] == "unknown",
-        )
+        )  # fmt: skip
     return table

@@ -1,0 +1,118 @@
+"""``llmcal finetune``: calibration-aware fine-tuning of a causal LM on multiple-choice items."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, cast, get_args
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmcal.errors import InputError
+from llmcal.tasks.loading import load_items
+from llmcal.tasks.spec import ClozeStyle
+
+__all__ = ["finetune_command"]
+
+
+def _lora(value: str | None) -> object:
+    from llmcal.finetune.run import LoraSettings
+
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        rank, alpha = int(parts[0]), int(parts[1]) if len(parts) > 1 else 2 * int(parts[0])
+    except ValueError:
+        raise InputError(f"--lora must be 'rank,alpha[,module,module...]'; got {value!r}.") from None
+    return LoraSettings(rank, alpha, tuple(parts[2:]))
+
+
+def finetune_command(
+    model: Annotated[str, typer.Option(help="Model to fine-tune (hub id or local directory).")],
+    data: Annotated[Path, typer.Option(help="Training items (.jsonl/.csv/.parquet).")],
+    out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
+    method: Annotated[
+        str, typer.Option(help="sft | ls | cogcalib-ls | cogcalib-mbls | cogcalib-ecp | cft | rcft.")
+    ] = "sft",
+    lora: Annotated[
+        str | None, typer.Option(help="LoRA 'rank,alpha[,target,...]'; default: full fine-tuning.")
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    eval_data: Annotated[Path | None, typer.Option(help="Items evaluated before and after training.")] = None,
+    calibration_data: Annotated[
+        Path | None, typer.Option(help="Held-out items for the CogCalib threshold.")
+    ] = None,
+    cloze_style: Annotated[str, typer.Option(help="qa | completion.")] = "qa",
+    format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = "cloze",
+    smoothing: Annotated[float, typer.Option(help="Label smoothing epsilon (ls).")] = 0.1,
+    alpha: Annotated[float, typer.Option(help="CogCalib regulariser weight.")] = 0.1,
+    margin: Annotated[float, typer.Option(help="MbLS margin.")] = 10.0,
+    rcft_alpha: Annotated[float, typer.Option(help="RCFT mix a in (1-a) SFT + a 1e-3 L_cal.")] = 0.5,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Fine-tune with a calibration-aware loss and report calibration before and after."""
+    if cloze_style not in get_args(ClozeStyle):
+        raise InputError(
+            f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {cloze_style!r}."
+        )
+    if format not in ("cloze", "letters"):
+        raise InputError(f"--format must be 'cloze' or 'letters'; got {format!r}.")
+    from llmcal.finetune.losses import LOSSES, LossConfig
+    from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
+
+    LOSSES.get(method)
+    train = load_items(data)
+    evaluation = load_items(eval_data) if eval_data else []
+    calibration = load_items(calibration_data) if calibration_data else []
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from llmcal.confidence.extraction import ExtractionSettings, extract_records
+    from llmcal.knowledge.ground_truth import known_from_records
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend(model, device="cpu" if not _cuda() else "auto", dtype="float32")
+    style = cast(ClozeStyle, cloze_style)
+    known: list[bool] = []
+    if calibration:
+        records = extract_records(
+            calibration, backend, ExtractionSettings(("sum",)), task="calibration", style=style
+        )
+        truth = known_from_records(records)
+        known = [truth[item.id] for item in calibration]
+    settings = FinetuneSettings(
+        method=method,
+        epochs=epochs,
+        learning_rate=lr,
+        batch_size=batch_size,
+        lora=cast(LoraSettings | None, _lora(lora)),
+        loss=LossConfig(smoothing=smoothing, alpha=alpha, margin=margin, rcft_alpha=rcft_alpha),
+        format="letters" if format == "letters" else "cloze",
+        style=style,
+        seed=seed,
+    )
+    _, results = finetune(
+        backend.model, backend.tokenizer, train, settings, out, calibration_items=calibration,
+        calibration_known=known, eval_items=evaluation, show_progress=Console(stderr=True).is_terminal,
+    )  # fmt: skip
+    console = Console()
+    if evaluation:
+        table = Table(title=f"{method}: {eval_data}")
+        for column in ("", "accuracy", "ECE", "SCE", "Brier", "mean conf"):
+            table.add_column(column, justify="right")
+        for stage in ("before", "after"):
+            row = results[stage]
+            table.add_row(
+                stage, *(f"{row[k]:.4f}" for k in ("accuracy", "ece", "sce", "brier", "mean_confidence"))
+            )
+        console.print(table)
+    console.print(f"wrote {out}/model and {out}/results.json (train loss {results['train_loss']:.4f})")
+
+
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())

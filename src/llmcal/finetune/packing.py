@@ -1,0 +1,164 @@
+"""Training examples with every option packed into one row, and their option log-likelihoods.
+
+A multiple-choice item becomes one sequence ``context | option_1 | ... | option_K`` (each option without its
+last token, which is only ever predicted). A block attention mask lets each option see the context and its
+own earlier tokens, and each option's position ids restart after the context, so one forward pass gives
+every option's log-likelihood exactly as scoring each ``context + option`` alone would. These are the
+``option_scores`` every fine-tuning loss consumes; the gold answer's full-vocabulary NLL is
+``-option_scores[y]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from llmcal.scoring.requests import ScoringRequest
+from llmcal.scoring.tokenization import PairEncoder
+from llmcal.tasks.prompts import PromptFormat, option_pairs
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import ClozeStyle
+
+__all__ = ["PackedExample", "collate", "option_log_likelihoods", "pack_items"]
+
+
+@dataclass(frozen=True)
+class PackedExample:
+    """One item as a packed row.
+
+    Attributes:
+        input_ids: Context tokens, then each option's tokens but its last.
+        position_ids: Positions; each option's restart right after the context.
+        segment: -1 for context tokens, ``k`` for tokens of option ``k``.
+        targets: Per option, ``(position, token)`` pairs: the token predicted at that position.
+        label: Gold option index.
+        known: Prior-knowledge label if known in advance (``None``: decided during training).
+    """
+
+    input_ids: tuple[int, ...]
+    position_ids: tuple[int, ...]
+    segment: tuple[int, ...]
+    targets: tuple[tuple[tuple[int, int], ...], ...]
+    label: int
+    known: bool | None = None
+
+
+def pack_items(
+    items: Sequence[MCItem],
+    tokenizer: Any,
+    *,
+    max_length: int,
+    format: PromptFormat = "cloze",
+    style: ClozeStyle = "completion",
+    known: Sequence[bool] | None = None,
+) -> list[PackedExample]:
+    """Tokenises items (as the scorer does) and packs each into one row.
+
+    Raises:
+        InputError: If an item uses per-option contexts (``partial`` style), which cannot share a row.
+    """
+    from llmcal.errors import InputError
+
+    encoder = PairEncoder(tokenizer, max_length)
+    requests = []
+    for item in items:
+        pairs = option_pairs(item, format=format, style=style)
+        if len({context for context, _ in pairs}) != 1:
+            raise InputError(f"item {item.id!r}: fine-tuning needs one context shared by all options.")
+        requests.append(ScoringRequest(pairs[0][0], tuple(c for _, c in pairs), key=item.id))
+    examples = []
+    for index, (item, encoded) in enumerate(zip(items, encoder.encode(requests), strict=True)):
+        ids, positions, segment = (
+            list(encoded.context),
+            list(range(len(encoded.context))),
+            [-1] * len(encoded.context),
+        )
+        last_context = len(ids) - 1
+        targets = []
+        for option, tokens in enumerate(encoded.continuations):
+            start = len(ids)
+            ids.extend(tokens[:-1])
+            positions.extend(range(len(encoded.context), len(encoded.context) + len(tokens) - 1))
+            segment.extend([option] * (len(tokens) - 1))
+            # Token 0 is predicted at the context's last position, token j at the option's (j-1)th slot.
+            sources = [last_context, *range(start, start + len(tokens) - 1)]
+            targets.append(tuple(zip(sources, tokens, strict=True)))
+        examples.append(
+            PackedExample(
+                tuple(ids),
+                tuple(positions),
+                tuple(segment),
+                tuple(targets),
+                item.answer,
+                None if known is None else bool(known[index]),
+            )
+        )
+    return examples
+
+
+def collate(examples: Sequence[PackedExample], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pads packed rows into a batch with a 4-D block attention mask and gather indices.
+
+    Returns a dict with ``input_ids``, ``attention_mask`` (batch, 1, length, length; True = may attend),
+    ``position_ids``, ``labels``, ``known`` (-1 unknown-yet, 0, 1), ``option_mask`` (batch, K) and the
+    gather plan ``target_row``, ``target_position``, ``target_token``, ``target_option``.
+    """
+    width = max(len(e.input_ids) for e in examples)
+    n_options = max(len(e.targets) for e in examples)
+    batch = len(examples)
+    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((batch, width), dtype=torch.long)
+    mask = torch.zeros((batch, 1, width, width), dtype=torch.bool)
+    option_mask = torch.zeros((batch, n_options), dtype=torch.bool)
+    plan: list[tuple[int, int, int, int]] = []
+    for row, example in enumerate(examples):
+        length = len(example.input_ids)
+        input_ids[row, :length] = torch.tensor(example.input_ids)
+        position_ids[row, :length] = torch.tensor(example.position_ids)
+        segment = torch.tensor(example.segment)
+        context = segment == -1
+        causal = torch.ones((length, length), dtype=torch.bool).tril()
+        # Context tokens see earlier context; option tokens see the context and their own option.
+        same_option = segment.unsqueeze(1) == segment.unsqueeze(0)
+        mask[row, 0, :length, :length] = causal & (context.unsqueeze(0) | same_option)
+        mask[row, 0, length:, length:] = torch.eye(width - length, dtype=torch.bool)  # padding sees itself
+        option_mask[row, : len(example.targets)] = True
+        for option, pairs in enumerate(example.targets):
+            plan.extend((row, position, token, option) for position, token in pairs)
+    rows, positions, tokens, options = (
+        torch.tensor(column, dtype=torch.long) for column in zip(*plan, strict=True)
+    )
+    return {
+        "input_ids": input_ids,
+        "attention_mask": mask,
+        "position_ids": position_ids,
+        "labels": torch.tensor([e.label for e in examples], dtype=torch.long),
+        "known": torch.tensor([-1 if e.known is None else int(e.known) for e in examples], dtype=torch.long),
+        "option_mask": option_mask,
+        "target_row": rows,
+        "target_position": positions,
+        "target_token": tokens,
+        "target_option": options,
+    }
+
+
+def option_log_likelihoods(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Each option's log-likelihood (sum of full-vocabulary token log-probs), shape (batch, K).
+
+    Padded options are ``-inf``, so a softmax over options ignores them.
+    """
+    logits = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+    ).logits  # (batch, length, vocab)
+    rows, positions = batch["target_row"], batch["target_position"]
+    picked = logits[rows, positions].float()  # (targets, vocab): only the rows that are scored
+    token_logprobs = picked.gather(1, batch["target_token"].unsqueeze(1)).squeeze(1) - picked.logsumexp(dim=1)
+    scores = torch.zeros(batch["option_mask"].shape, dtype=token_logprobs.dtype, device=token_logprobs.device)
+    flat = rows * scores.shape[1] + batch["target_option"]
+    scores.view(-1).index_add_(0, flat, token_logprobs)
+    return scores.masked_fill(~batch["option_mask"], float("-inf"))

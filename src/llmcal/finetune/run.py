@@ -1,0 +1,212 @@
+"""One fine-tuning run: load, optionally wrap in LoRA, train with a calibration-aware loss, evaluate, save."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from llmcal.atomic import write_text_atomic
+from llmcal.confidence.extraction import ExtractionSettings, extract_records
+from llmcal.confidence.methods import probabilities
+from llmcal.errors import InputError
+from llmcal.finetune.losses import LossConfig
+from llmcal.finetune.packing import pack_items
+from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
+from llmcal.metrics.calibration_error import ece, sce, top_label_confidence
+from llmcal.metrics.scoring_rules import brier
+from llmcal.tasks.prompts import PromptFormat
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import ClozeStyle
+
+__all__ = ["FinetuneSettings", "LoraSettings", "calibration_row", "evaluate_model", "finetune"]
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapter settings (``peft``)."""
+
+    rank: int = 8
+    alpha: int = 16
+    target_modules: tuple[str, ...] = ()  # empty: peft's default for the architecture
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """How a model is fine-tuned.
+
+    Attributes:
+        method: Loss name (see :data:`llmcal.finetune.losses.LOSSES`).
+        epochs: Passes over the training items.
+        learning_rate: Peak learning rate (5% warm-up, cosine decay).
+        batch_size: Items per step.
+        lora: LoRA settings, or ``None`` for full fine-tuning.
+        loss: Loss hyperparameters.
+        format: Prompt format (``cloze`` scores option texts, ``letters`` the letters).
+        style: Cloze style of the items.
+        refresh_every_epoch: Re-fit the CogCalib threshold / RCFT E-step every epoch.
+        seed: Training seed (data order, LoRA init).
+    """
+
+    method: str = "sft"
+    epochs: int = 6
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    lora: LoraSettings | None = None
+    loss: LossConfig = field(default_factory=LossConfig)
+    format: PromptFormat = "cloze"
+    style: ClozeStyle = "qa"
+    refresh_every_epoch: bool = True
+    seed: int = 0
+
+
+def calibration_row(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy, ECE, SCE, Brier and mean confidence of option probabilities (the fine-tuning report)."""
+    confidences, correct = top_label_confidence(probs, labels)
+    return {
+        "n_items": len(labels),
+        "accuracy": float(correct.mean()),
+        "ece": ece(confidences, correct),
+        "sce": sce(probs, labels),
+        "brier": brier(probs, labels),
+        "mean_confidence": float(confidences.mean()),
+    }
+
+
+def evaluate_model(
+    model: Any, tokenizer: Any, items: Sequence[MCItem], *, format: PromptFormat, style: ClozeStyle
+) -> tuple[np.ndarray, np.ndarray]:
+    """Option probabilities (``sum`` method) and labels of ``items`` under an in-memory model."""
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend("in-memory", device=str(next(model.parameters()).device), dtype="float32",
+                        model_object=model, tokenizer=tokenizer)  # fmt: skip
+    records = extract_records(items, backend, ExtractionSettings(("sum",), format), task="eval", style=style)
+    return probabilities(records, "sum")
+
+
+def finetune(
+    model: Any,
+    tokenizer: Any,
+    train_items: Sequence[MCItem],
+    settings: FinetuneSettings,
+    out_dir: str | Path,
+    *,
+    calibration_items: Sequence[MCItem] = (),
+    calibration_known: Sequence[bool] = (),
+    eval_items: Sequence[MCItem] = (),
+    save_model: bool = True,
+    show_progress: bool = False,
+) -> tuple[Any, dict[str, Any]]:
+    """Fine-tunes ``model`` on ``train_items`` and returns the trained model and the run's results.
+
+    Args:
+        model: A causal LM (a fresh copy: it is trained in place).
+        tokenizer: Its tokenizer.
+        train_items: Training items.
+        settings: Method and hyperparameters.
+        out_dir: Where ``results.json`` (and, with ``save_model``, ``model/``) are written.
+        calibration_items: Held-out items for the CogCalib threshold (required by ``cogcalib-*``).
+        calibration_known: Ground-truth known flags of ``calibration_items``.
+        eval_items: Items evaluated before and after training (accuracy, ECE, SCE, Brier).
+        save_model: Save the fine-tuned model (LoRA merged in) as a standard HF directory.
+        show_progress: Show the Trainer's progress bar.
+
+    Raises:
+        InputError: If a CogCalib loss has no labelled calibration items, or settings are invalid.
+    """
+    from transformers import TrainingArguments
+
+    if settings.method in KNOWLEDGE_AWARE and (
+        not calibration_items or len(calibration_known) != len(calibration_items)
+    ):
+        raise InputError(
+            f"--method {settings.method} needs calibration items with known/unknown ground truth."
+        )
+    if settings.epochs < 1 or settings.batch_size < 1 or settings.learning_rate <= 0:
+        raise InputError("epochs and batch size must be positive, and the learning rate above 0.")
+    out = Path(out_dir)
+    results: dict[str, Any] = {"settings": asdict(settings), "n_train": len(train_items)}
+    if eval_items:
+        before = evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
+        results["before"] = calibration_row(*before)
+
+    torch.manual_seed(settings.seed)
+    trainable = model
+    if settings.lora is not None:
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=settings.lora.rank,
+            lora_alpha=settings.lora.alpha,
+            target_modules=list(settings.lora.target_modules) or None,
+            task_type="CAUSAL_LM",
+        )
+        trainable = get_peft_model(model, lora)
+    config = model.config
+    max_length = int(
+        getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 2048
+    )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    train = pack_items(
+        train_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style
+    )
+    calibration = pack_items(
+        calibration_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style,
+        known=list(calibration_known) if calibration_known else None,
+    ) if calibration_items else []  # fmt: skip
+    arguments = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=settings.batch_size,
+        num_train_epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,  # a fraction of the steps (transformers >= 5)
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        logging_strategy="epoch",
+        save_strategy="no",
+        report_to="none",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        remove_unused_columns=False,
+        disable_tqdm=not show_progress,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    trainer = CalibrationTrainer(
+        model=trainable,
+        args=arguments,
+        method=settings.method,
+        loss_config=settings.loss,
+        train_examples=train,
+        calibration_examples=calibration,
+        pad_id=pad_id,
+        refresh_every_epoch=settings.refresh_every_epoch,
+    )
+    if not show_progress:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict when the bar is off
+        trainer.remove_callback(ProgressCallback)
+    output = trainer.train()
+    trained = trainable.merge_and_unload() if settings.lora is not None else trainable
+    trained.eval()
+    results["train_loss"] = float(output.training_loss)
+    results["epochs"] = trainer.epoch_state.history
+    results["detector_forward_items"] = trainer.epoch_state.calibration_forwards
+    results["log"] = [entry for entry in trainer.state.log_history if "loss" in entry]
+    if eval_items:
+        after = evaluate_model(trained, tokenizer, eval_items, format=settings.format, style=settings.style)
+        results["after"] = calibration_row(*after)
+    if save_model:
+        trained.save_pretrained(out / "model", safe_serialization=True)
+        tokenizer.save_pretrained(out / "model")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    return trained, results

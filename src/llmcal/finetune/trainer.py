@@ -1,0 +1,158 @@
+"""Calibration-aware fine-tuning: a thin ``transformers.Trainer`` subclass over packed MC examples.
+
+The trainer computes every option's log-likelihood in one forward pass per example
+(:mod:`llmcal.finetune.packing`) and hands them to a loss looked up by name in
+:data:`llmcal.finetune.losses.LOSSES`. Two pieces of state are refreshed at the start of every epoch:
+
+- CogCalib's known/unknown threshold: the gold-answer NLL of each *calibration* item under the current
+  model, thresholded by Youden's J against ground truth. Training examples are then classified by the NLL
+  of the training forward itself, so the detector costs one forward over the calibration split per epoch
+  and nothing per step.
+- RCFT's E-step: per-bin accuracy and counts of the current model over the training set.
+
+Because it is a ``Trainer``, ``accelerate launch`` / DeepSpeed / FSDP work unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback
+
+from llmcal.finetune.losses import (
+    LOSSES,
+    BinStatistics,
+    LossConfig,
+    LossInputs,
+    bin_statistics,
+    expected_bins,
+)
+from llmcal.finetune.packing import PackedExample, collate, option_log_likelihoods
+from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
+
+__all__ = ["KNOWLEDGE_AWARE", "CalibrationTrainer", "EpochState", "option_scores_of"]
+
+KNOWLEDGE_AWARE = frozenset({"cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp"})
+
+
+@dataclass
+class EpochState:
+    """What is re-estimated each epoch, and its history (for the run's results.json)."""
+
+    detector: ThresholdDetector | None = None
+    bins: BinStatistics | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    calibration_forwards: int = 0
+
+
+def option_scores_of(
+    model: Any, examples: Sequence[PackedExample], pad_id: int, batch_size: int = 64
+) -> torch.Tensor:
+    """Option log-likelihoods of ``examples`` under ``model`` without gradients, shape (n, K)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            batch = collate(examples[start : start + batch_size], pad_id)
+            chunks.append(option_log_likelihoods(model, {k: v.to(device) for k, v in batch.items()}).cpu())
+    if was_training:
+        model.train()
+    width = max(chunk.shape[1] for chunk in chunks)
+    padded = [torch.nn.functional.pad(c, (0, width - c.shape[1]), value=float("-inf")) for c in chunks]
+    return torch.cat(padded)
+
+
+class _EpochRefresh(TrainerCallback):
+    """Re-fits the detector threshold and re-runs the RCFT E-step when an epoch begins."""
+
+    def __init__(self, trainer: CalibrationTrainer) -> None:
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.trainer.refresh(epoch=round(state.epoch or 0))
+
+
+class CalibrationTrainer(Trainer):
+    """``Trainer`` whose loss is a registered calibration-aware loss over option log-likelihoods.
+
+    Args:
+        method: Loss name in :data:`~llmcal.finetune.losses.LOSSES`.
+        loss_config: Hyperparameters of the loss.
+        train_examples: Packed training examples (also the trainer's ``train_dataset``).
+        calibration_examples: Packed calibration examples with ground-truth ``known`` (CogCalib losses).
+        pad_id: Padding token id.
+        refresh_every_epoch: Re-fit the threshold / re-run the E-step each epoch (else only once, first).
+        **kwargs: Passed to ``transformers.Trainer`` (model, args, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        loss_config: LossConfig,
+        train_examples: Sequence[PackedExample],
+        calibration_examples: Sequence[PackedExample] = (),
+        pad_id: int,
+        refresh_every_epoch: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        LOSSES.get(method)  # fail early on unknown names, with suggestions
+        super().__init__(
+            train_dataset=list(train_examples), data_collator=lambda batch: collate(batch, pad_id), **kwargs
+        )
+        self.method = method
+        self.loss_config = loss_config
+        self.train_examples = list(train_examples)
+        self.calibration_examples = list(calibration_examples)
+        self.pad_id = pad_id
+        self.refresh_every_epoch = refresh_every_epoch
+        self.epoch_state = EpochState()
+        self.add_callback(_EpochRefresh(self))
+
+    def refresh(self, *, epoch: int) -> None:
+        """Re-estimates the detector threshold and/or RCFT bins for the coming epoch."""
+        if epoch > 0 and not self.refresh_every_epoch:
+            return
+        entry: dict[str, Any] = {"epoch": epoch}
+        if self.method in KNOWLEDGE_AWARE:
+            scores = option_scores_of(self.model, self.calibration_examples, self.pad_id)
+            labels = torch.tensor([e.label for e in self.calibration_examples])
+            nll = -scores[torch.arange(len(labels)), labels]
+            truth = np.array([bool(e.known) for e in self.calibration_examples])
+            detector = youden_threshold(nll.numpy(), truth)
+            self.epoch_state.detector = detector
+            self.epoch_state.calibration_forwards += len(self.calibration_examples)
+            entry |= {"threshold": detector.threshold, "tpr": detector.tpr, "tnr": detector.tnr}
+        if self.method == "rcft":
+            scores = option_scores_of(self.model, self.train_examples, self.pad_id)
+            labels = torch.tensor([e.label for e in self.train_examples])
+            bins = bin_statistics(scores, labels, expected_bins(10), option_mask=torch.isfinite(scores))
+            self.epoch_state.bins = bins
+            entry |= {"bin_accuracy": bins.accuracy.tolist(), "bin_count": bins.count.tolist()}
+        self.epoch_state.history.append(entry)
+
+    def compute_loss(
+        self,
+        model: Any,
+        inputs: dict[str, torch.Tensor],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        """The registered loss of ``self.method`` on this batch."""
+        scores = option_log_likelihoods(model, inputs)
+        labels = inputs["labels"]
+        known = None
+        if self.method in KNOWLEDGE_AWARE and self.epoch_state.detector is not None:
+            nll = -scores.detach().gather(1, labels.unsqueeze(1)).squeeze(1)
+            known = nll <= self.epoch_state.detector.threshold
+        config = self.loss_config
+        if self.method == "rcft" and self.epoch_state.bins is not None:
+            config = replace(config, bins=self.epoch_state.bins)
+        loss = LOSSES.get(self.method)(LossInputs(scores, labels, known, inputs["option_mask"]), config)
+        return (loss, {"option_scores": scores}) if return_outputs else loss

@@ -1,0 +1,424 @@
+"""Fine-tuning losses against values worked out by hand from their definitions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from llmcal.errors import InputError
+from llmcal.finetune.losses import (
+    LOSSES,
+    BinStatistics,
+    LossConfig,
+    LossInputs,
+    bin_statistics,
+    expected_bins,
+    gold_nll,
+    option_log_probs,
+    rcft_calibration_loss,
+    rcft_targets,
+)
+
+NAMES = ["sft", "cft", "ls", "cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp", "rcft"]
+COGCALIB = ["cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp"]
+DOUBLE = torch.float64
+
+
+def loss(name: str, inputs: LossInputs, config: LossConfig | None = None) -> torch.Tensor:
+    return LOSSES.get(name)(inputs, config or LossConfig())
+
+
+def scores_of(probs: list[list[float]]) -> torch.Tensor:
+    """Option scores whose restricted softmax is ``probs`` (and whose full-vocabulary NLL is -log p)."""
+    return torch.log(torch.tensor(probs, dtype=DOUBLE))
+
+
+def uniform_bins(accuracy: list[float], count: list[int]) -> BinStatistics:
+    return BinStatistics(
+        torch.tensor(accuracy, dtype=DOUBLE), torch.tensor(count), expected_bins(len(accuracy))
+    )
+
+
+def test_registry_has_exactly_the_documented_names():
+    assert LOSSES.names() == NAMES
+
+
+# --- sft / cft / ls ------------------------------------------------------------------------------------
+
+
+def test_sft_is_the_mean_gold_nll():
+    inputs = LossInputs(torch.tensor([[-1.0, -2.0], [-3.0, -0.5]]), torch.tensor([0, 1]))
+    assert loss("sft", inputs).item() == pytest.approx(0.75)
+    assert loss("cft", inputs).item() == loss("sft", inputs).item()
+    assert_close(gold_nll(inputs), torch.tensor([1.0, 0.5]))
+
+
+def test_sft_uses_the_full_vocabulary_nll_not_the_restricted_one():
+    # Both options unlikely under the full vocabulary: restricted CE would be log 2, full NLL is 5.
+    inputs = LossInputs(torch.tensor([[-5.0, -5.0]]), torch.tensor([0]))
+    assert loss("sft", inputs).item() == pytest.approx(5.0)
+
+
+def test_label_smoothing_by_hand_on_two_options():
+    eps = 0.2
+    inputs = LossInputs(torch.tensor([[-1.0, -2.0]], dtype=DOUBLE), torch.tensor([0]))
+    log_z = math.log(math.exp(-1.0) + math.exp(-2.0))
+    log_q0, log_q1 = -1.0 - log_z, -2.0 - log_z
+    expected = (1 - eps) * 1.0 + eps * -(log_q0 + log_q1) / 2
+    assert loss("ls", inputs, LossConfig(smoothing=eps)).item() == pytest.approx(expected, abs=1e-12)
+    assert loss("ls", inputs, LossConfig(smoothing=0.0)).item() == pytest.approx(1.0)
+
+
+# --- CogCalib --------------------------------------------------------------------------------------------
+
+# Two-option batch: for 2 options the LS term is (s_y - s_other) / 2, i.e. 0.5 and 1.25 here.
+TWO = torch.tensor([[-1.0, -2.0], [-3.0, -0.5]], dtype=DOUBLE)
+TWO_LABELS = torch.tensor([0, 1])
+
+
+@pytest.mark.parametrize("name", COGCALIB)
+def test_cogcalib_equals_sft_exactly_when_nothing_is_known(name):
+    sft = loss("sft", LossInputs(TWO, TWO_LABELS))
+    none_known = torch.zeros(2, dtype=torch.bool)
+    assert loss(name, LossInputs(TWO, TWO_LABELS, none_known)).item() == sft.item()
+    assert loss(name, LossInputs(TWO, TWO_LABELS, None)).item() == sft.item()
+
+
+@pytest.mark.parametrize(
+    ("known", "expected_lcal_mean"), [([True, False], 0.5 / 2), ([True, True], 1.75 / 2)]
+)
+def test_cogcalib_ls_adds_alpha_times_the_ls_term_on_known_examples(known, expected_lcal_mean):
+    alpha = 0.3
+    sft = loss("sft", LossInputs(TWO, TWO_LABELS)).item()
+    value = loss("cogcalib-ls", LossInputs(TWO, TWO_LABELS, torch.tensor(known)), LossConfig(alpha=alpha))
+    assert value.item() - sft == pytest.approx(alpha * expected_lcal_mean, abs=1e-12)
+
+
+def test_cogcalib_ls_with_restricted_nll_is_label_smoothing_with_eps_alpha():
+    # Scores that are log-probs over the options make the full and restricted NLL coincide.
+    scores = scores_of([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]])
+    labels = torch.tensor([0, 2])
+    known = torch.tensor([True, True])
+    cog = loss("cogcalib-ls", LossInputs(scores, labels, known), LossConfig(alpha=0.15))
+    ls = loss("ls", LossInputs(scores, labels), LossConfig(smoothing=0.15))
+    assert_close(cog, ls)
+
+
+def test_cogcalib_mbls_is_zero_below_the_margin_and_the_hinge_above_it():
+    sft = loss("sft", LossInputs(TWO, TWO_LABELS)).item()
+    known = torch.tensor([True, True])
+    # Logit gaps are 1 and 2.5, both below m = 10: no penalty.
+    assert loss("cogcalib-mbls", LossInputs(TWO, TWO_LABELS, known)).item() == sft
+
+    scores = torch.tensor([[0.0, -3.0, -0.5], [-2.0, -5.0, -2.5]], dtype=DOUBLE)
+    labels = torch.tensor([0, 2])
+    # m = 1: row 0 gaps (0, 3, 0.5) -> hinges (0, 2, 0) -> 2/3; row 1 gaps (0, 3, 0.5) -> 2/3 as well.
+    # Only row 0 is known, so L_cal mean over the batch is (2/3 + 0) / 2.
+    inputs = LossInputs(scores, labels, torch.tensor([True, False]))
+    value = loss("cogcalib-mbls", inputs, LossConfig(alpha=0.5, margin=1.0)).item()
+    expected_nll = (0.0 + 2.5) / 2
+    assert value == pytest.approx(expected_nll + 0.5 * (2 / 3) / 2, abs=1e-12)
+
+
+def test_cogcalib_ecp_adds_alpha_times_negative_entropy():
+    alpha = 0.2
+    scores = scores_of([[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]])
+    labels = torch.tensor([0, 2])
+    neg_entropy_0 = 0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)  # = -1.5 ln 2
+    neg_entropy_1 = 0.1 * math.log(0.1) + 0.2 * math.log(0.2) + 0.7 * math.log(0.7)
+    nll = (-math.log(0.5) - math.log(0.7)) / 2
+    value = loss(
+        "cogcalib-ecp", LossInputs(scores, labels, torch.tensor([True, True])), LossConfig(alpha=alpha)
+    )
+    assert value.item() == pytest.approx(nll + alpha * (neg_entropy_0 + neg_entropy_1) / 2, abs=1e-12)
+    assert neg_entropy_0 == pytest.approx(-1.5 * math.log(2))
+
+
+# --- option_mask -----------------------------------------------------------------------------------------
+
+BATCH = torch.tensor([[-1.2, -0.4, -2.0], [-0.3, -1.1, -4.0], [-6.0, -0.01, -0.2]], dtype=DOUBLE)
+BATCH_LABELS = torch.tensor([1, 0, 2])
+BATCH_BINS = uniform_bins([0.2, 0.5, 0.7, 1.0], [3, 4, 10, 6])
+CONFIG = LossConfig(smoothing=0.2, alpha=0.4, margin=1.0, bins=BATCH_BINS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("junk", [5.0, float("-inf"), float("nan")])
+def test_a_padded_option_changes_nothing(name, junk):
+    known = torch.tensor([True, False, True])
+    plain = loss(name, LossInputs(BATCH, BATCH_LABELS, known), CONFIG)
+    padded = torch.cat([BATCH[:, :1], torch.full((3, 1), junk, dtype=DOUBLE), BATCH[:, 1:]], dim=1)
+    mask = torch.tensor([[True, False, True, True]] * 3)
+    labels = BATCH_LABELS + (BATCH_LABELS >= 1).long()
+    assert_close(loss(name, LossInputs(padded, labels, known, mask), CONFIG), plain)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "rcft"])
+def test_ragged_batch_is_the_mean_of_its_unpadded_examples(name):
+    rows = [torch.tensor([[-1.0, -0.2, -3.0]], dtype=DOUBLE), torch.tensor([[-0.7, -1.5]], dtype=DOUBLE)]
+    labels = [torch.tensor([2]), torch.tensor([0])]
+    known = torch.tensor([True])
+    singles = [loss(name, LossInputs(r, y, known), CONFIG) for r, y in zip(rows, labels, strict=True)]
+    padded = torch.tensor([[-1.0, -0.2, -3.0], [-0.7, -1.5, float("-inf")]], dtype=DOUBLE)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    batch = loss(name, LossInputs(padded, torch.tensor([2, 0]), torch.tensor([True, True]), mask), CONFIG)
+    assert_close(batch, (singles[0] + singles[1]) / 2)
+
+
+def test_ragged_rcft_calibration_is_the_sum_over_its_unpadded_examples():
+    rows = [torch.tensor([[-1.0, -0.2, -3.0]], dtype=DOUBLE), torch.tensor([[-0.7, -1.5]], dtype=DOUBLE)]
+    singles = [rcft_calibration_loss(LossInputs(r, torch.tensor([0])), BATCH_BINS) for r in rows]
+    padded = torch.tensor([[-1.0, -0.2, -3.0], [-0.7, -1.5, 0.0]], dtype=DOUBLE)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    batch = rcft_calibration_loss(LossInputs(padded, torch.tensor([0, 0]), None, mask), BATCH_BINS)
+    assert_close(batch, singles[0] + singles[1])
+
+
+def test_option_log_probs_are_minus_inf_on_padding_and_normalised_elsewhere():
+    mask = torch.tensor([[True, False, True]])
+    log_q = option_log_probs(torch.tensor([[0.0, 9.0, 0.0]]), mask)
+    assert log_q[0, 1].item() == float("-inf")
+    assert_close(log_q[0, [0, 2]], torch.full((2,), -math.log(2)))
+
+
+# --- RCFT targets ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_options", [2, 3, 4, 7])
+def test_rcft_targets_sum_to_one_minus_accuracy_and_keep_the_order(n_options):
+    generator = torch.Generator().manual_seed(n_options)
+    probs = torch.softmax(3 * torch.randn(64, n_options, generator=generator, dtype=DOUBLE), dim=1)
+    nonmax = probs.sort(dim=1, descending=True).values[:, 1:]
+    accuracy = torch.rand(64, generator=generator, dtype=DOUBLE)
+    targets = rcft_targets(nonmax, accuracy)
+    assert_close(targets.sum(dim=1), 1 - accuracy)
+    assert bool((targets[:, :-1] >= targets[:, 1:]).all())
+    assert bool((targets > 0).all())
+
+
+def test_rcft_targets_are_zero_when_the_bin_is_always_right():
+    targets = rcft_targets(torch.tensor([[0.2, 0.1, 0.05], [0.3, 0.0, 0.0]]), torch.tensor([1.0, 1.0]))
+    assert_close(targets, torch.zeros(2, 3, dtype=DOUBLE))
+
+
+def test_rcft_targets_by_hand_with_four_options():
+    q, acc = [0.2, 0.1, 0.05], 0.6
+    gamma = math.log(3) / 0.2 * 1 / (1 - acc)
+    shaped = [math.tanh(gamma * value) for value in q]
+    alpha = beta = (1 - acc) / (sum(shaped) + 3)
+    expected = torch.tensor([[alpha * s + beta for s in shaped]], dtype=DOUBLE)
+    assert_close(rcft_targets(torch.tensor([q], dtype=DOUBLE), torch.tensor([acc], dtype=DOUBLE)), expected)
+
+
+def test_rcft_targets_edge_cases():
+    # K = 2: the only non-max target is 1 - acc.
+    assert_close(
+        rcft_targets(torch.tensor([[0.3]]), torch.tensor([0.7])), torch.tensor([[0.3]], dtype=DOUBLE)
+    )
+    # Underflowed non-max probabilities are a tie: equal targets, still summing to 1 - acc.
+    assert_close(rcft_targets(torch.zeros(1, 3), torch.tensor([0.4])), torch.full((1, 3), 0.2, dtype=DOUBLE))
+    # A mask gives each row its own K: the masked row behaves exactly like the short row.
+    masked = rcft_targets(
+        torch.tensor([[0.3, 0.1, 0.0]]), torch.tensor([0.5]), mask=torch.tensor([[True, True, False]])
+    )
+    short = rcft_targets(torch.tensor([[0.3, 0.1]]), torch.tensor([0.5]))
+    assert_close(masked[:, :2], short)
+    assert masked[0, 2].item() == 0.0
+    # Targets are constants.
+    assert not rcft_targets(torch.tensor([[0.2, 0.1]], requires_grad=True), torch.tensor([0.5])).requires_grad
+
+
+# --- RCFT loss -------------------------------------------------------------------------------------------
+
+RCFT_PROBS = [[0.4, 0.35, 0.25], [0.05, 0.9, 0.05], [0.7, 0.2, 0.1]]  # p_max 0.4 -> bin 0; 0.9, 0.7 -> bin 1
+RCFT_LABELS = [1, 1, 2]
+RCFT_BINS = uniform_bins([0.25, 0.8], [4, 10])
+
+
+def hand_rcft_term(probs: list[float], acc: float) -> float:
+    """(p_max - acc)^2 + sum_j (q_j - target_j)^2 for K = 3, straight from the definition."""
+    ordered = sorted(probs, reverse=True)
+    p_max, nonmax = ordered[0], ordered[1:]
+    gamma = math.log(2) / nonmax[0] / (1 - acc)
+    shaped = [math.tanh(gamma * q) for q in nonmax]
+    weight = (1 - acc) / (sum(shaped) + 2)
+    targets = [weight * s + weight for s in shaped]
+    return (p_max - acc) ** 2 + sum((q - t) ** 2 for q, t in zip(nonmax, targets, strict=True))
+
+
+def test_rcft_loss_by_hand_with_two_bins():
+    a = 0.3
+    inputs = LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS))
+    bottom = hand_rcft_term(RCFT_PROBS[0], 0.25) / 4
+    top = (hand_rcft_term(RCFT_PROBS[1], 0.8) + hand_rcft_term(RCFT_PROBS[2], 0.8)) / 10
+    nll = -(math.log(0.35) + math.log(0.9) + math.log(0.1)) / 3
+
+    config = LossConfig(rcft_alpha=a, bins=RCFT_BINS)
+    assert rcft_calibration_loss(inputs, RCFT_BINS).item() == pytest.approx(bottom + top, abs=1e-12)
+    assert loss("rcft", inputs, config).item() == pytest.approx(
+        (1 - a) * nll + a * 1e-3 * (bottom + top), abs=1e-12
+    )
+
+    without_top = loss("rcft", inputs, replace(config, rcft_include_top_bin=False))
+    assert loss("rcft", inputs, config).item() - without_top.item() == pytest.approx(
+        a * 1e-3 * top, abs=1e-12
+    )
+
+
+def test_rcft_endpoints_are_cft_and_calibration_only():
+    inputs = LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS))
+    assert_close(loss("rcft", inputs, LossConfig(rcft_alpha=0.0, bins=RCFT_BINS)), loss("cft", inputs))
+    assert_close(
+        loss("rcft", inputs, LossConfig(rcft_alpha=1.0, bins=RCFT_BINS)),
+        1e-3 * rcft_calibration_loss(inputs, RCFT_BINS),
+    )
+
+
+def test_rcft_skips_bins_with_no_e_step_examples():
+    inputs = LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS))
+    only_bottom = uniform_bins([0.25, 0.0], [4, 0])
+    assert rcft_calibration_loss(inputs, only_bottom).item() == pytest.approx(
+        hand_rcft_term(RCFT_PROBS[0], 0.25) / 4, abs=1e-12
+    )
+
+
+def test_rcft_gradient_does_not_flow_through_the_targets():
+    # With acc = 0 in a single bin the loss is (p_max^2 + sum_j (q_j - t_j)^2) / n with constant t;
+    # compare autograd with that formula's gradient written out through the softmax Jacobian.
+    scores = torch.tensor([[0.3, -0.2, -1.0]], dtype=DOUBLE, requires_grad=True)
+    bins = uniform_bins([0.0], [2])
+    rcft_calibration_loss(LossInputs(scores, torch.tensor([0])), bins).backward()
+    q = torch.softmax(scores.detach(), dim=1)[0]
+    targets = rcft_targets(q[1:].unsqueeze(0), torch.zeros(1))[0]
+    d_loss_d_q = torch.cat([2 * q[:1], 2 * (q[1:] - targets)]) / 2
+    jacobian = torch.diag(q) - torch.outer(q, q)
+    assert_close(scores.grad[0], jacobian @ d_loss_d_q)
+
+
+# --- E-step statistics ----------------------------------------------------------------------------------
+
+
+def test_bin_statistics_match_a_manual_loop():
+    generator = torch.Generator().manual_seed(0)
+    scores = 2 * torch.randn(500, 4, generator=generator, dtype=DOUBLE)
+    labels = torch.randint(0, 4, (500,), generator=generator)
+    edges = expected_bins(10)
+    stats = bin_statistics(scores, labels, edges)
+    assert int(stats.count.sum()) == 500
+    probs = torch.softmax(scores, dim=1)
+    for b in range(10):
+        lower, upper = float(edges[b]), float(edges[b + 1])
+        members = [
+            i for i in range(500) if (lower < probs[i].max() <= upper) or (b == 0 and probs[i].max() <= lower)
+        ]
+        assert int(stats.count[b]) == len(members)
+        hits = sum(int(probs[i].argmax()) == int(labels[i]) for i in members)
+        assert stats.accuracy[b].item() == pytest.approx(hits / len(members) if members else 0.0)
+
+
+def test_bin_statistics_are_right_closed_and_respect_the_mask():
+    # p_max exactly 0.5 sits on the inner edge: right-closed bins put it in the first bin.
+    scores = torch.tensor([[0.0, 0.0, 7.0], [0.0, -9.0, 0.0]], dtype=DOUBLE)
+    mask = torch.tensor([[True, True, False], [True, False, True]])
+    stats = bin_statistics(scores, torch.tensor([0, 2]), expected_bins(2), option_mask=mask)
+    assert stats.count.tolist() == [2, 0]
+    assert stats.accuracy.tolist() == [0.5, 0.0]
+
+
+def test_expected_bins():
+    assert_close(expected_bins(), torch.linspace(0, 1, 11, dtype=DOUBLE))
+    assert expected_bins(4).tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+# --- numerics --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_every_loss_is_finite_with_finite_nonzero_gradients_on_extreme_scores(name, dtype):
+    generator = torch.Generator().manual_seed(1)
+    scores = 5 * torch.randn(16, 4, generator=generator)
+    scores[::2, 1] = -1e4
+    scores[1::4, :] = torch.tensor([-1e4, -1e4, -1e4, -1.0])
+    scores[3, 0] = -3e4
+    scores = scores.to(dtype).requires_grad_()
+    labels = torch.randint(0, 4, (16,), generator=generator)
+    known = torch.arange(16) % 3 == 0
+    bins = bin_statistics(scores.detach(), labels, expected_bins(10))
+    value = loss(name, LossInputs(scores, labels, known), LossConfig(margin=2.0, bins=bins))
+    assert value.dim() == 0
+    assert bool(torch.isfinite(value))
+    assert value.dtype in (torch.float32, torch.float64)
+    value.backward()
+    assert bool(torch.isfinite(scores.grad).all())
+    assert bool((scores.grad != 0).any())
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "rcft"])
+def test_gradients_agree_with_finite_differences(name):
+    # rcft is left out on purpose: its targets are constants by design, which finite differences
+    # (that move the targets too) would not reproduce.
+    generator = torch.Generator().manual_seed(2)
+    scores = torch.randn(5, 4, generator=generator, dtype=DOUBLE, requires_grad=True)
+    labels = torch.tensor([0, 3, 1, 2, 0])
+    known = torch.tensor([True, True, False, True, False])
+    config = LossConfig(smoothing=0.2, alpha=0.5, margin=0.5)
+    assert torch.autograd.gradcheck(lambda s: loss(name, LossInputs(s, labels, known), config), (scores,))
+
+
+# --- validation ------------------------------------------------------------------------------------------
+
+GOOD = torch.tensor([[-1.0, -2.0], [-0.5, -0.7]])
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: LossInputs(torch.tensor([-1.0, -2.0]), torch.tensor([0])), "option_scores"),
+        (lambda: LossInputs(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), "option_scores"),
+        (lambda: LossInputs(GOOD.long(), torch.tensor([0, 1])), "option_scores"),
+        (
+            lambda: LossInputs(torch.tensor([[-1.0, float("nan")], [0.0, 0.0]]), torch.tensor([0, 1])),
+            "option_scores",
+        ),
+        (lambda: LossInputs(GOOD, torch.tensor([0, 1, 1])), "labels"),
+        (lambda: LossInputs(GOOD, torch.tensor([0.0, 1.0])), "labels"),
+        (lambda: LossInputs(GOOD, torch.tensor([0, 2])), "labels"),
+        (lambda: LossInputs(GOOD, torch.tensor([-1, 0])), "labels"),
+        (
+            lambda: LossInputs(GOOD, torch.tensor([0, 1]), None, torch.tensor([[True, True], [True, False]])),
+            "labels",
+        ),
+        (lambda: LossInputs(GOOD, torch.tensor([0, 1]), torch.tensor([1, 0])), "known"),
+        (lambda: LossInputs(GOOD, torch.tensor([0, 1]), torch.tensor([True])), "known"),
+        (
+            lambda: LossInputs(GOOD, torch.tensor([0, 1]), None, torch.ones(2, 3, dtype=torch.bool)),
+            "option_mask",
+        ),
+        (lambda: LossConfig(smoothing=1.0), "smoothing"),
+        (lambda: LossConfig(smoothing=-0.1), "smoothing"),
+        (lambda: LossConfig(smoothing=float("nan")), "smoothing"),
+        (lambda: LossConfig(alpha=-0.1), "alpha"),
+        (lambda: LossConfig(margin=-1.0), "margin"),
+        (lambda: LossConfig(rcft_alpha=1.5), "rcft_alpha"),
+        (lambda: LossConfig(rcft_alpha=-0.5), "rcft_alpha"),
+        (lambda: loss("rcft", LossInputs(GOOD, torch.tensor([0, 1]))), "bins"),
+        (lambda: BinStatistics(torch.zeros(3), torch.zeros(2), expected_bins(2)), "accuracy"),
+        (lambda: BinStatistics(torch.zeros(2), torch.zeros(3), expected_bins(2)), "count"),
+        (lambda: BinStatistics(torch.tensor([0.0, 1.5]), torch.ones(2), expected_bins(2)), "accuracy"),
+        (lambda: BinStatistics(torch.zeros(2), torch.tensor([1, -1]), expected_bins(2)), "count"),
+        (lambda: BinStatistics(torch.zeros(2), torch.ones(2), torch.tensor([0.0, 1.0, 0.5])), "edges"),
+        (lambda: bin_statistics(GOOD, torch.tensor([0, 1]), torch.tensor([0.5])), "edges"),
+        (lambda: rcft_targets(torch.tensor([[0.2, 0.1]]), torch.tensor([1.2])), "accuracy"),
+        (lambda: rcft_targets(torch.tensor([[0.2, 0.1]]), torch.tensor([0.5, 0.5])), "accuracy"),
+        (lambda: rcft_targets(torch.tensor([0.2, 0.1]), torch.tensor([0.5])), "nonmax_sorted"),
+        (lambda: expected_bins(0), "n_bins"),
+    ],
+)
+def test_invalid_inputs_raise_input_error_naming_the_field(build, field):
+    with pytest.raises(InputError, match=field):
+        build()
