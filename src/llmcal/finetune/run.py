@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -166,7 +167,8 @@ def finetune(
         num_train_epochs=settings.epochs,
         learning_rate=settings.learning_rate,
         lr_scheduler_type="cosine",
-        warmup_steps=0.05,  # a fraction of the steps (transformers >= 5)
+        # 5% warm-up in whole steps: short runs get none (a first step at learning rate 0 would be lost).
+        warmup_steps=int(0.05 * settings.epochs * math.ceil(len(train) / settings.batch_size)),
         weight_decay=0.0,
         max_grad_norm=1.0,
         logging_strategy="epoch",

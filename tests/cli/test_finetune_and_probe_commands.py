@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+
+from llmcal.cli.app import main
+
+ITEMS = [
+    {"id": f"q{i}", "question": f"Question {i} about the river?", "choices": ["Paris", "blue", "the king"],
+     "answer": i % 3}
+    for i in range(12)
+]  # fmt: skip
+
+
+def write(path, items):
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    return path
+
+
+def test_probe_labels_items_and_scores_the_detector(tiny_model_dir, tmp_path, capsys):
+    data = write(tmp_path / "items.jsonl", ITEMS)
+    labels = tmp_path / "labels.jsonl"
+    assert (
+        main(
+            ["probe", "--model", tiny_model_dir, "--data", str(data), "--out", str(labels), "--device", "cpu"]
+        )
+        == 0
+    )
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert [row["id"] for row in rows] == [item["id"] for item in ITEMS]
+    assert {row["known"] for row in rows} == {True, False}  # the fixed tiny model knows some, not all
+    # The detector fitted on these labels separates them at least as well as chance.
+    detected = tmp_path / "detected.jsonl"
+    assert main(["probe", "--model", tiny_model_dir, "--data", str(data), "--out", str(detected),
+                 "--calibration-data", str(data), "--device", "cpu"]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in detected.read_text().splitlines()]
+    agreement = sum(row["known"] == row["detector_known"] for row in rows) / len(rows)
+    assert agreement >= 0.5
+    assert "NLL threshold" in capsys.readouterr().out
+
+
+def test_finetune_writes_a_loadable_model_and_before_after_results(tiny_model_dir, tmp_path, capsys):
+    data = write(tmp_path / "train.jsonl", ITEMS)
+    out = tmp_path / "run"
+    options = ["--method", "ls", "--epochs", "1", "--batch-size", "4", "--lr", "1e-3"]
+    arguments = ["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), "--eval-data"]
+    assert main([*arguments, str(data), *options]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) >= {"before", "after", "train_loss", "settings"}
+    assert results["settings"]["method"] == "ls"
+    assert main(["eval", "--model", str(out / "model"), "--data", str(data), "--out", str(tmp_path / "eval"),
+                 "--methods", "sum", "--n-resamples", "5"]) == 0  # fmt: skip
+
+
+def test_finetune_rejects_unknown_methods(tiny_model_dir, tmp_path, capsys):
+    data = write(tmp_path / "train.jsonl", ITEMS)
+    assert main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(tmp_path / "o"),
+                 "--method", "cogcalib-lss"]) == 2  # fmt: skip
+    assert "Did you mean: cogcalib-ls" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

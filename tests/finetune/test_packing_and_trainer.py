@@ -1,0 +1,87 @@
+"""Packed option scoring equals the scorer; every method trains; the detector costs what it should."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from llmcal.confidence.extraction import ExtractionSettings, extract_records
+from llmcal.finetune.losses import LOSSES, LossConfig
+from llmcal.finetune.packing import collate, option_log_likelihoods, pack_items
+from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
+from llmcal.scoring.hf import HFBackend
+from llmcal.tasks.schema import MCItem
+
+ITEMS = [
+    MCItem("a", "What is the capital of France?", ("Paris", "Lyon is a city", "blue"), 0, context="Europe."),
+    MCItem("b", "Which colour is the sky?", ("blue", "green"), 0),
+    MCItem("c", "Who rides north to the old city?", ("the king", "a dog", "the queen and the king", "x"), 2),
+    MCItem("d", "Mountains rise above the", ("valley", "river bank"), 1),
+]
+
+
+def test_packed_option_scores_equal_the_scorer(tiny_model_dir):
+    backend = HFBackend(tiny_model_dir, device="cpu", dtype="float32")
+    records = extract_records(ITEMS, backend, ExtractionSettings(("sum",)), task="t", style="qa")
+    packed = pack_items(ITEMS, backend.tokenizer, max_length=512, style="qa")
+    with torch.no_grad():
+        scores = option_log_likelihoods(backend.model, collate(packed, backend.pad_id))
+    for row, record in enumerate(records):
+        expected = [option.total for option in record.options]
+        assert scores[row, : len(expected)].tolist() == pytest.approx(expected, abs=1e-4)
+        assert torch.isinf(scores[row, len(expected) :]).all()  # padded options
+
+
+def fresh(tiny_model_dir):
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+@pytest.mark.parametrize("method", sorted(LOSSES.names()))
+def test_one_step_of_every_method_changes_the_weights_and_gives_a_finite_loss(
+    method, tiny_model_dir, tmp_path
+):
+    model, tokenizer = fresh(tiny_model_dir)
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    settings = FinetuneSettings(method=method, epochs=1, batch_size=4, learning_rate=1e-2, style="qa",
+                                loss=LossConfig(smoothing=0.2, alpha=0.5, margin=1.0))  # fmt: skip
+    trained, results = finetune(
+        model, tokenizer, ITEMS, settings, tmp_path, calibration_items=ITEMS,
+        calibration_known=[True, False, True, False], save_model=False,
+    )  # fmt: skip
+    assert np.isfinite(results["train_loss"])
+    changed = [
+        name for name, parameter in trained.named_parameters() if not torch.equal(parameter, before[name])
+    ]
+    assert len(changed) == len(before), f"unchanged: {set(before) - set(changed)}"
+    if method.startswith("cogcalib"):
+        assert "threshold" in results["epochs"][0]
+        assert results["detector_forward_items"] == len(
+            ITEMS
+        )  # one pass over the calibration split per epoch
+    if method == "rcft":
+        assert sum(results["epochs"][0]["bin_count"]) == len(ITEMS)
+
+
+def test_lora_trains_adapters_only_and_saves_a_merged_model(tiny_model_dir, tmp_path):
+    model, tokenizer = fresh(tiny_model_dir)
+    embedding_before = model.transformer.wte.weight.detach().clone()
+    settings = FinetuneSettings(method="sft", epochs=2, batch_size=2, learning_rate=5e-2, style="qa",
+                                lora=LoraSettings(rank=4, alpha=8, target_modules=("c_attn",)))  # fmt: skip
+    trained, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, eval_items=ITEMS)
+    assert torch.equal(trained.transformer.wte.weight, embedding_before)  # frozen under LoRA
+    assert results["after"] != results["before"]
+    reloaded = HFBackend(str(tmp_path / "model"), device="cpu", dtype="float32")  # loads like any model
+    assert reloaded.model.config.n_layer == trained.config.n_layer
+    assert json.loads((tmp_path / "results.json").read_text())["settings"]["lora"]["rank"] == 4
+
+
+def test_cogcalib_without_calibration_ground_truth_is_refused(tiny_model_dir, tmp_path):
+    from llmcal import InputError
+
+    model, tokenizer = fresh(tiny_model_dir)
+    with pytest.raises(InputError, match="needs calibration items"):
+        finetune(model, tokenizer, ITEMS, FinetuneSettings(method="cogcalib-ls", style="qa"), tmp_path)
