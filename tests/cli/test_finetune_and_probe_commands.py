@@ -57,3 +57,23 @@ def test_finetune_rejects_unknown_methods(tiny_model_dir, tmp_path, capsys):
                  "--method", "cogcalib-lss"]) == 2  # fmt: skip
     assert "Did you mean: cogcalib-ls" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_finetune_runs_data_parallel_under_torchrun(tiny_model_dir, tmp_path):
+    """Two CPU processes (gloo): the Trainer shards the data, one process evaluates and writes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = write(tmp_path / "train.jsonl", ITEMS[:8])
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    launch = [str(torchrun), "--nproc_per_node", "2", "-m", "llmcal.cli.app", "finetune"]
+    options = ["--method", "cogcalib-ls", "--calibration-data", str(data), "--eval-data", str(data)]
+    command = [*launch, "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *options,
+               "--epochs", "1", "--batch-size", "2"]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["log"][-1]["step"] == 2  # 8 items / (2 processes x batch 2) = 2 steps, not 4
+    assert "after" in results

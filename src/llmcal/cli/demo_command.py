@@ -14,7 +14,6 @@ from rich.table import Table
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
 from llmcal.world.presets import PRESETS, preset
-from llmcal.world.pretraining import PassReport
 
 __all__ = ["demo"]
 
@@ -36,12 +35,7 @@ def demo(
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     err = Console(stderr=True)
-    progress, task = pretraining_progress(err, config.pretrain.max_passes)
-
-    def on_pass(report: PassReport) -> None:
-        recall = "" if report.recall is None else f"recall {report.recall:.2f}"
-        status = f"loss {report.loss:.3f} {recall}"
-        progress.update(task, completed=report.number, status=status)  # type: ignore[arg-type]
+    progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
 
     start = time.perf_counter()
     with progress:

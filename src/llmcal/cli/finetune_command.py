@@ -53,6 +53,9 @@ def finetune_command(
     alpha: Annotated[float, typer.Option(help="CogCalib regulariser weight.")] = 0.1,
     margin: Annotated[float, typer.Option(help="MbLS margin.")] = 10.0,
     rcft_alpha: Annotated[float, typer.Option(help="RCFT mix a in (1-a) SFT + a 1e-3 L_cal.")] = 0.5,
+    rcft_authors_code: Annotated[
+        bool, typer.Option(help="RCFT as released: E-step once before training, top bin left out.")
+    ] = False,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Fine-tune with a calibration-aware loss and report calibration before and after."""
@@ -89,7 +92,14 @@ def finetune_command(
         learning_rate=lr,
         batch_size=batch_size,
         lora=cast(LoraSettings | None, _lora(lora)),
-        loss=LossConfig(smoothing=smoothing, alpha=alpha, margin=margin, rcft_alpha=rcft_alpha),
+        loss=LossConfig(
+            smoothing=smoothing,
+            alpha=alpha,
+            margin=margin,
+            rcft_alpha=rcft_alpha,
+            rcft_include_top_bin=not rcft_authors_code,
+        ),
+        refresh_every_epoch=not rcft_authors_code,
         format="letters" if format == "letters" else "cloze",
         style=style,
         seed=seed,
@@ -98,6 +108,8 @@ def finetune_command(
         backend.model, backend.tokenizer, train, settings, out, calibration_items=calibration,
         calibration_known=known, eval_items=evaluation, show_progress=Console(stderr=True).is_terminal,
     )  # fmt: skip
+    if not results["main_process"]:
+        return  # other processes of a distributed run stay quiet; the main one reports
     console = Console()
     if evaluation:
         table = Table(title=f"{method}: {eval_data}")

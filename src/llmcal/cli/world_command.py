@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +20,8 @@ __all__ = ["app", "pretraining_progress"]
 app = typer.Typer(help="The synthetic knowledge world.", no_args_is_help=True)
 
 
-def pretraining_progress(console: Console, max_passes: int) -> tuple[Progress, object]:
-    """A progress bar over pretraining passes that shows loss and fact recall."""
+def pretraining_progress(console: Console, max_passes: int) -> tuple[Progress, Callable[[PassReport], None]]:
+    """A progress bar over pretraining passes showing loss and fact recall, and the callback feeding it."""
     progress = Progress(
         TextColumn("pretraining"),
         BarColumn(),
@@ -31,7 +32,12 @@ def pretraining_progress(console: Console, max_passes: int) -> tuple[Progress, o
         disable=not console.is_terminal,
     )
     task = progress.add_task("pretraining", total=max_passes, status="")
-    return progress, task
+
+    def on_pass(report: PassReport) -> None:
+        recall = "" if report.recall is None else f"recall {report.recall:.2f}"
+        progress.update(task, completed=report.number, status=f"loss {report.loss:.3f} {recall}")
+
+    return progress, on_pass
 
 
 @app.command("build")
@@ -44,13 +50,7 @@ def build(
     config = preset(preset_name, seed=seed)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     err = Console(stderr=True)
-    progress, task = pretraining_progress(err, config.pretrain.max_passes)
-
-    def on_pass(report: PassReport) -> None:
-        recall = "" if report.recall is None else f"recall {report.recall:.2f}"
-        status = f"loss {report.loss:.3f} {recall}"
-        progress.update(task, completed=report.number, status=status)  # type: ignore[arg-type]
-
+    progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
     with progress:
         world = build_world(config, out, on_pass=on_pass)
     summary = world.summary

@@ -203,12 +203,17 @@ def finetune(
     results["epochs"] = trainer.epoch_state.history
     results["detector_forward_items"] = trainer.epoch_state.calibration_forwards
     results["log"] = [entry for entry in trainer.state.log_history if "loss" in entry]
-    if eval_items:
-        after = evaluate_model(trained, tokenizer, eval_items, format=settings.format, style=settings.style)
-        results["after"] = calibration_row(*after)
-    if save_model:
-        trained.save_pretrained(out / "model", safe_serialization=True)
-        tokenizer.save_pretrained(out / "model")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    # Under accelerate/torchrun every process holds the same trained weights; one evaluates and writes.
+    results["main_process"] = bool(trainer.is_world_process_zero())
+    if results["main_process"]:
+        if eval_items:
+            after = evaluate_model(
+                trained, tokenizer, eval_items, format=settings.format, style=settings.style
+            )
+            results["after"] = calibration_row(*after)
+        if save_model:
+            trained.save_pretrained(out / "model", safe_serialization=True)
+            tokenizer.save_pretrained(out / "model")
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     return trained, results
