@@ -85,3 +85,19 @@ def test_cogcalib_without_calibration_ground_truth_is_refused(tiny_model_dir, tm
     model, tokenizer = fresh(tiny_model_dir)
     with pytest.raises(InputError, match="needs calibration items"):
         finetune(model, tokenizer, ITEMS, FinetuneSettings(method="cogcalib-ls", style="qa"), tmp_path)
+
+
+def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path):
+    model, tokenizer = fresh(tiny_model_dir)
+    settings = FinetuneSettings(method="cogcalib-ls", epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
+                                style_adaptation_items=2, loss=LossConfig(alpha=0.3))  # fmt: skip
+    _, adapted = finetune(model, tokenizer, ITEMS, settings, tmp_path / "a", calibration_items=ITEMS,
+                          calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
+    model, tokenizer = fresh(tiny_model_dir)
+    plain = FinetuneSettings(method="cogcalib-ls", epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
+                             loss=LossConfig(alpha=0.3))  # fmt: skip
+    _, direct = finetune(model, tokenizer, ITEMS, plain, tmp_path / "b", calibration_items=ITEMS,
+                         calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
+    assert adapted["style_adaptation_items"] == 2
+    # The threshold is fitted on the adapted model, so it differs from the one fitted on the base model.
+    assert adapted["epochs"][0]["threshold"] != direct["epochs"][0]["threshold"]

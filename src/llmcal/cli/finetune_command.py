@@ -53,6 +53,9 @@ def finetune_command(
     alpha: Annotated[float, typer.Option(help="CogCalib regulariser weight.")] = 0.1,
     margin: Annotated[float, typer.Option(help="MbLS margin.")] = 10.0,
     rcft_alpha: Annotated[float, typer.Option(help="RCFT mix a in (1-a) SFT + a 1e-3 L_cal.")] = 0.5,
+    style_adaptation: Annotated[
+        int, typer.Option(min=0, help="Items for a one-epoch SFT warm-up before training (CogCalib).")
+    ] = 0,
     rcft_authors_code: Annotated[
         bool, typer.Option(help="RCFT as released: E-step once before training, top bin left out.")
     ] = False,
@@ -100,6 +103,7 @@ def finetune_command(
             rcft_include_top_bin=not rcft_authors_code,
         ),
         refresh_every_epoch=not rcft_authors_code,
+        style_adaptation_items=style_adaptation,
         format="letters" if format == "letters" else "cloze",
         style=style,
         seed=seed,

@@ -17,7 +17,7 @@ from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import probabilities
 from llmcal.errors import InputError
 from llmcal.finetune.losses import LossConfig
-from llmcal.finetune.packing import pack_items
+from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
 from llmcal.metrics.calibration_error import ece, sce, top_label_confidence
 from llmcal.metrics.scoring_rules import brier
@@ -51,6 +51,8 @@ class FinetuneSettings:
         format: Prompt format (``cloze`` scores option texts, ``letters`` the letters).
         style: Cloze style of the items.
         refresh_every_epoch: Re-fit the CogCalib threshold / RCFT E-step every epoch.
+        style_adaptation_items: If > 0, one SFT epoch on this many training items first (CogCalib's
+            "style adaptation"), so the detector's NLL is not confounded by an unfamiliar answer format.
         seed: Training seed (data order, LoRA init).
     """
 
@@ -63,6 +65,7 @@ class FinetuneSettings:
     format: PromptFormat = "cloze"
     style: ClozeStyle = "qa"
     refresh_every_epoch: bool = True
+    style_adaptation_items: int = 0
     seed: int = 0
 
 
@@ -121,8 +124,6 @@ def finetune(
     Raises:
         InputError: If a CogCalib loss has no labelled calibration items, or settings are invalid.
     """
-    from transformers import TrainingArguments
-
     if settings.method in KNOWLEDGE_AWARE and (
         not calibration_items or len(calibration_known) != len(calibration_items)
     ):
@@ -161,41 +162,26 @@ def finetune(
         calibration_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style,
         known=list(calibration_known) if calibration_known else None,
     ) if calibration_items else []  # fmt: skip
-    arguments = TrainingArguments(
-        output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=settings.batch_size,
-        num_train_epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type="cosine",
-        # 5% warm-up in whole steps: short runs get none (a first step at learning rate 0 would be lost).
-        warmup_steps=int(0.05 * settings.epochs * math.ceil(len(train) / settings.batch_size)),
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        logging_strategy="epoch",
-        save_strategy="no",
-        report_to="none",
-        seed=settings.seed,
-        data_seed=settings.seed,
-        remove_unused_columns=False,
-        disable_tqdm=not show_progress,
-        use_cpu=not torch.cuda.is_available(),
-        dataloader_num_workers=0,
-    )
-    trainer = CalibrationTrainer(
-        model=trainable,
-        args=arguments,
-        method=settings.method,
-        loss_config=settings.loss,
-        train_examples=train,
-        calibration_examples=calibration,
-        pad_id=pad_id,
-        refresh_every_epoch=settings.refresh_every_epoch,
-    )
-    if not show_progress:
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(PrinterCallback)  # it prints every log dict when the bar is off
-        trainer.remove_callback(ProgressCallback)
+    if settings.style_adaptation_items > 0:
+        # CogCalib's style adaptation: a short SFT pass on a slice, so the answer format is learnt before
+        # the NLL threshold (fitted on the adapted model) has to separate knowledge from format.
+        adaptation = train[: settings.style_adaptation_items]
+        _trainer(
+            trainable,
+            settings,
+            out,
+            adaptation,
+            [],
+            pad_id,
+            method="sft",
+            epochs=1,
+            show_progress=show_progress,
+        ).train()
+        results["style_adaptation_items"] = len(adaptation)
+    trainer = _trainer(
+        trainable, settings, out, train, calibration, pad_id, method=settings.method, epochs=settings.epochs,
+        show_progress=show_progress,
+    )  # fmt: skip
     output = trainer.train()
     trained = trainable.merge_and_unload() if settings.lora is not None else trainable
     trained.eval()
@@ -217,3 +203,55 @@ def finetune(
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     return trained, results
+
+
+def _trainer(
+    model: Any,
+    settings: FinetuneSettings,
+    out: Path,
+    train: list[PackedExample],
+    calibration: list[PackedExample],
+    pad_id: int,
+    *,
+    method: str,
+    epochs: int,
+    show_progress: bool,
+) -> CalibrationTrainer:
+    from transformers import TrainingArguments
+
+    arguments = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=settings.batch_size,
+        num_train_epochs=epochs,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        # 5% warm-up in whole steps: short runs get none (a first step at learning rate 0 would be lost).
+        warmup_steps=int(0.05 * epochs * math.ceil(len(train) / settings.batch_size)),
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        logging_strategy="epoch",
+        save_strategy="no",
+        report_to="none",
+        seed=settings.seed,
+        data_seed=settings.seed,
+        remove_unused_columns=False,
+        disable_tqdm=not show_progress,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    trainer = CalibrationTrainer(
+        model=model,
+        args=arguments,
+        method=method,
+        loss_config=settings.loss,
+        train_examples=train,
+        calibration_examples=calibration,
+        pad_id=pad_id,
+        refresh_every_epoch=settings.refresh_every_epoch,
+    )
+    if not show_progress:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict when the bar is off
+        trainer.remove_callback(ProgressCallback)
+    return trainer
