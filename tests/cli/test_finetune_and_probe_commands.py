@@ -36,6 +36,22 @@ def test_probe_labels_items_and_scores_the_detector(tiny_model_dir, tmp_path, ca
     agreement = sum(row["known"] == row["detector_known"] for row in rows) / len(rows)
     assert agreement >= 0.5
     assert "NLL threshold" in capsys.readouterr().out
+    slick = tmp_path / "slick.jsonl"
+    arguments = [
+        "probe",
+        "--model",
+        tiny_model_dir,
+        "--data",
+        str(data),
+        "--out",
+        str(slick),
+        "--device",
+        "cpu",
+    ]
+    assert main([*arguments, "--slick-prompts", "2"]) == 0
+    categories = {json.loads(line)["slick"] for line in slick.read_text().splitlines()}
+    assert categories <= {"HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"}
+    assert "SliCK categories" in capsys.readouterr().out
 
 
 def test_finetune_writes_a_loadable_model_and_before_after_results(tiny_model_dir, tmp_path, capsys):

@@ -49,3 +49,25 @@ def test_ground_truth_is_the_model_s_own_answer():
 
     records = [record("right", [-1.0, -3.0], 0), record("wrong", [-1.0, -3.0], 1)]
     assert known_from_records(records) == {"right": True, "wrong": False}
+
+
+def test_slick_categories_follow_greedy_and_sampled_answers():
+    from llmcal.knowledge import slick_categories
+
+    def record(item_id, totals, answer=0):
+        options = tuple(ContinuationScore((value,), False) for value in totals)
+        return ItemRecord("t", item_id, answer, len(totals), None, options, None)
+
+    prompt_a = [record("high", [-0.1, -5]), record("maybe", [-0.1, -5]), record("weak", [-1.0, -0.9]),
+                record("none", [-60.0, -0.1])]  # fmt: skip
+    prompt_b = [record("high", [-0.1, -5]), record("maybe", [-5, -0.1]), record("weak", [-1.0, -0.9]),
+                record("none", [-60.0, -0.1])]  # fmt: skip
+    categories = slick_categories([prompt_a, prompt_b], samples=16, temperature=0.5, rng=0)
+    assert categories == {
+        "high": "HighlyKnown",
+        "maybe": "MaybeKnown",
+        "weak": "WeaklyKnown",
+        "none": "Unknown",
+    }
+    with pytest.raises(InputError, match="same items"):
+        slick_categories([prompt_a, prompt_b[::-1]])

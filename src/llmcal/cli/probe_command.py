@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, cast, get_args
 
@@ -17,7 +18,7 @@ from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.knowledge.detector import youden_threshold
-from llmcal.knowledge.ground_truth import known_from_records
+from llmcal.knowledge.ground_truth import SLICK_CATEGORIES, known_from_records, slick_categories
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.spec import ClozeStyle
 
@@ -36,6 +37,10 @@ def probe(
         Path | None, typer.Option(help="Held-out items to fit the NLL threshold on (Youden's J).")
     ] = None,
     cloze_style: Annotated[str, typer.Option(help="qa | completion | partial.")] = "qa",
+    slick_prompts: Annotated[
+        int, typer.Option(min=0, help="Also give SliCK categories from this many few-shot prompt variants.")
+    ] = 0,
+    slick_fewshot: Annotated[int, typer.Option(min=1, help="Few-shot examples per SliCK prompt.")] = 2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
 ) -> None:
@@ -76,5 +81,22 @@ def probe(
             f"NLL threshold {detector.threshold:.3f} (fitted on {len(calibration)} calibration items): "
             f"on {data.name} accuracy {(predicted == known).mean():.3f}, TPR {tpr:.3f}, TNR {tnr:.3f}."
         )
+    if slick_prompts:
+        variants = [
+            extract_records(
+                items,
+                backend,
+                ExtractionSettings(("sum",), num_fewshot=slick_fewshot, seed=seed),
+                task="slick",
+                style=style,
+                fewshot_pool=items,
+            )
+            for seed in range(slick_prompts)
+        ]
+        categories = slick_categories(variants)
+        for row in rows:
+            row["slick"] = categories[str(row["id"])]
+        counts = Counter(categories.values())
+        console.print("SliCK categories: " + ", ".join(f"{name} {counts[name]}" for name in SLICK_CATEGORIES))
     write_text_atomic(out, "".join(json.dumps(row) + "\n" for row in rows))
     console.print(f"wrote {out}")

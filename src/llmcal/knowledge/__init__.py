@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
-from llmcal.knowledge.ground_truth import known_from_records
+from llmcal.knowledge.ground_truth import SLICK_CATEGORIES, known_from_records, slick_categories
 
-__all__ = ["ThresholdDetector", "known_from_records", "youden_threshold"]
+__all__ = [
+    "SLICK_CATEGORIES",
+    "ThresholdDetector",
+    "known_from_records",
+    "slick_categories",
+    "youden_threshold",
+]

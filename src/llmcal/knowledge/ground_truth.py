@@ -9,14 +9,65 @@ import numpy as np
 from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
 
-__all__ = ["known_from_records"]
+__all__ = ["SLICK_CATEGORIES", "known_from_records", "slick_categories"]
 
 
 def known_from_records(records: Sequence[ItemRecord], method: str = "sum") -> dict[str, bool]:
     """``item id -> known``: whether the argmax over the options under ``method`` is the gold option.
 
     The records come from evaluating the model *before* fine-tuning, under the item's own scoring. This is
-    Gekhman et al.'s (SliCK) greedy criterion; their sampled categories (HighlyKnown ... Unknown) need
-    generation and are not computed here.
+    Gekhman et al.'s (SliCK) greedy criterion; :func:`slick_categories` gives their finer categories.
     """
     return {record.id: int(np.argmax(option_scores(record, method))) == record.answer for record in records}
+
+
+SLICK_CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
+
+
+def slick_categories(
+    records_by_prompt: Sequence[Sequence[ItemRecord]],
+    *,
+    method: str = "sum",
+    samples: int = 16,
+    temperature: float = 0.5,
+    rng: np.random.Generator | int | None = 0,
+) -> dict[str, str]:
+    """SliCK knowledge categories (Gekhman et al. 2024) adapted to multiple choice.
+
+    Each inner sequence holds one record per item under one prompt variant (e.g. different few-shot
+    examples). Greedy = the argmax option; sampling = ``samples`` draws per prompt from the option
+    distribution at ``temperature``:
+
+    - HighlyKnown: greedy is right under every prompt;
+    - MaybeKnown: greedy is right under some prompts;
+    - WeaklyKnown: greedy is never right, but some sample is;
+    - Unknown: neither greedy nor any sample is ever right.
+
+    Raises:
+        InputError: If no prompts are given or the prompts do not hold the same items in the same order.
+    """
+    from llmcal.errors import InputError
+
+    if not records_by_prompt:
+        raise InputError("slick_categories needs records from at least one prompt.")
+    ids = [record.id for record in records_by_prompt[0]]
+    if any([record.id for record in records] != ids for records in records_by_prompt):
+        raise InputError("Every prompt's records must cover the same items in the same order.")
+    generator = np.random.default_rng(rng)
+    categories: dict[str, str] = {}
+    for position, item_id in enumerate(ids):
+        greedy_hits, sample_hits = 0, 0
+        for records in records_by_prompt:
+            record = records[position]
+            scores = option_scores(record, method)
+            greedy_hits += int(np.argmax(scores)) == record.answer
+            tempered = np.exp((scores - scores.max()) / temperature)
+            drawn = generator.choice(len(scores), size=samples, p=tempered / tempered.sum())
+            sample_hits += int((drawn == record.answer).sum())
+        if greedy_hits == len(records_by_prompt):
+            categories[item_id] = "HighlyKnown"
+        elif greedy_hits > 0:
+            categories[item_id] = "MaybeKnown"
+        else:
+            categories[item_id] = "WeaklyKnown" if sample_hits > 0 else "Unknown"
+    return categories
