@@ -63,6 +63,9 @@ def test_finetune_writes_a_loadable_model_and_before_after_results(tiny_model_di
     results = json.loads((out / "results.json").read_text())
     assert set(results) >= {"before", "after", "train_loss", "settings"}
     assert results["settings"]["method"] == "ls"
+    assert [path.name for path in (out / "checkpoints").iterdir()] == [
+        "checkpoint-3"
+    ]  # one epoch, 12 / 4 steps
     assert main(["eval", "--model", str(out / "model"), "--data", str(data), "--out", str(tmp_path / "eval"),
                  "--methods", "sum", "--n-resamples", "5"]) == 0  # fmt: skip
 

@@ -104,6 +104,7 @@ def finetune_command(
         ),
         refresh_every_epoch=not rcft_authors_code,
         style_adaptation_items=style_adaptation,
+        checkpoints=True,
         format="letters" if format == "letters" else "cloze",
         style=style,
         seed=seed,

@@ -51,6 +51,8 @@ class FinetuneSettings:
         format: Prompt format (``cloze`` scores option texts, ``letters`` the letters).
         style: Cloze style of the items.
         refresh_every_epoch: Re-fit the CogCalib threshold / RCFT E-step every epoch.
+        checkpoints: Save a Trainer checkpoint (model, optimizer, scheduler) at the end of every epoch
+            under ``out/checkpoints``, keeping the last two.
         style_adaptation_items: If > 0, one SFT epoch on this many training items first (CogCalib's
             "style adaptation"), so the detector's NLL is not confounded by an unfamiliar answer format.
         seed: Training seed (data order, LoRA init).
@@ -66,6 +68,7 @@ class FinetuneSettings:
     style: ClozeStyle = "qa"
     refresh_every_epoch: bool = True
     style_adaptation_items: int = 0
+    checkpoints: bool = False
     seed: int = 0
 
 
@@ -230,7 +233,8 @@ def _trainer(
         weight_decay=0.0,
         max_grad_norm=1.0,
         logging_strategy="epoch",
-        save_strategy="no",
+        save_strategy="epoch" if settings.checkpoints else "no",
+        save_total_limit=2,
         report_to="none",
         seed=settings.seed,
         data_seed=settings.seed,
