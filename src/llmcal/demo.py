@@ -30,8 +30,7 @@ from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalSettings, EvalTask, RecordStore, evaluate
-from llmcal.metrics.calibration_error import ece, sce, top_label_confidence
-from llmcal.metrics.scoring_rules import brier
+from llmcal.reports.summary import calibration_row
 from llmcal.tasks.loading import load_items
 from llmcal.world.build import BuiltWorld, build_world, load_built_world
 from llmcal.world.presets import preset
@@ -105,34 +104,18 @@ def world_for(
 
 def _ground_truth(path: Path) -> dict[str, bool]:
     """``item id -> known_entity`` from a world task file."""
-    truth: dict[str, bool] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
-        truth[record["id"]] = bool(record["known_entity"])
-    return truth
+    return {record["id"]: bool(record["known_entity"]) for record in _task_records(path)}
 
 
 def _rows(
     variant: str, probs: NDArray[np.float64], labels: NDArray[np.intp], known: NDArray[np.bool_]
 ) -> list[DemoRow]:
-    rows = []
-    for group, mask in (("all", np.ones_like(known)), ("known", known), ("unknown", ~known)):
-        if not mask.any():
-            continue
-        confidences, correct = top_label_confidence(probs[mask], labels[mask])
-        rows.append(
-            DemoRow(
-                variant=variant,
-                group=group,
-                n_items=int(mask.sum()),
-                accuracy=float(correct.mean()),
-                ece=ece(confidences, correct),
-                sce=sce(probs[mask], labels[mask]),
-                brier=brier(probs[mask], labels[mask]),
-                mean_confidence=float(confidences.mean()),
-            )
-        )
-    return rows
+    groups = (("all", np.ones_like(known)), ("known", known), ("unknown", ~known))
+    return [
+        DemoRow(variant=variant, group=group, **calibration_row(probs[mask], labels[mask]))  # type: ignore[arg-type]
+        for group, mask in groups
+        if mask.any()
+    ]
 
 
 def _task_records(path: Path) -> list[dict[str, Any]]:

@@ -19,13 +19,12 @@ from llmcal.errors import InputError
 from llmcal.finetune.losses import LossConfig
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
-from llmcal.metrics.calibration_error import ece, sce, top_label_confidence
-from llmcal.metrics.scoring_rules import brier
+from llmcal.reports.summary import calibration_row
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["FinetuneSettings", "LoraSettings", "calibration_row", "evaluate_model", "finetune"]
+__all__ = ["FinetuneSettings", "LoraSettings", "evaluate_model", "finetune"]
 
 
 @dataclass(frozen=True)
@@ -70,19 +69,6 @@ class FinetuneSettings:
     style_adaptation_items: int = 0
     checkpoints: bool = False
     seed: int = 0
-
-
-def calibration_row(probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Accuracy, ECE, SCE, Brier and mean confidence of option probabilities (the fine-tuning report)."""
-    confidences, correct = top_label_confidence(probs, labels)
-    return {
-        "n_items": len(labels),
-        "accuracy": float(correct.mean()),
-        "ece": ece(confidences, correct),
-        "sce": sce(probs, labels),
-        "brier": brier(probs, labels),
-        "mean_confidence": float(confidences.mean()),
-    }
 
 
 def evaluate_model(

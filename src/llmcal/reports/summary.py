@@ -9,11 +9,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from llmcal.metrics import METRICS, BinStrategy, bootstrap_ci, reliability_bins
+from llmcal.metrics import (
+    METRICS,
+    BinStrategy,
+    bootstrap_ci,
+    brier,
+    ece,
+    reliability_bins,
+    sce,
+    top_label_confidence,
+)
 from llmcal.metrics.binning import ReliabilityBins
 from llmcal.predictions import Predictions
 
-__all__ = ["MetricValue", "Summary", "applicable_metrics", "summarize"]
+__all__ = ["MetricValue", "Summary", "applicable_metrics", "calibration_row", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +134,20 @@ def summarize(
     }
     bins = reliability_bins(predictions.confidences, predictions.correct, n_bins=n_bins, strategy=strategy)
     return Summary(predictions.source, predictions.n_items, predictions.n_options, settings, results, bins)
+
+
+def calibration_row(probs: NDArray[np.float64], labels: NDArray[np.intp]) -> dict[str, float]:
+    """Accuracy, ECE, SCE, Brier and mean confidence of option probabilities, without intervals.
+
+    The compact row of fine-tuning reports and the demo table; :func:`summarize` gives every metric with
+    bootstrap intervals.
+    """
+    confidences, correct = top_label_confidence(probs, labels)
+    return {
+        "n_items": len(labels),
+        "accuracy": float(correct.mean()),
+        "ece": ece(confidences, correct),
+        "sce": sce(probs, labels),
+        "brier": brier(probs, labels),
+        "mean_confidence": float(confidences.mean()),
+    }
