@@ -6,9 +6,8 @@
    (``sum``, ``mean``, ``min``: the option words are scored; tiny models never learn to answer with
    letters, so ``choice`` does not apply here).
 3. Fit temperature scaling on the calibration split and apply it to the test split.
-4. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
-
-Fine-tuning variants join the table as they are added; every variant is one row per group.
+4. Fine-tune a fresh copy of the pretrained model per :data:`VARIANTS` entry and evaluate it.
+5. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
 """
 
 from __future__ import annotations
@@ -32,14 +31,14 @@ from llmcal.errors import InputError
 from llmcal.evaluation import EvalSettings, EvalTask, RecordStore, evaluate
 from llmcal.reports.summary import calibration_row
 from llmcal.tasks.loading import load_items
-from llmcal.world.build import BuiltWorld, build_world, load_built_world
+from llmcal.tasks.schema import MCItem
+from llmcal.world.build import CLOZE_STYLE, BuiltWorld, build_world, load_built_world
 from llmcal.world.presets import preset
 from llmcal.world.pretraining import PassReport
 
 __all__ = ["DemoRow", "default_cache_dir", "run_demo", "world_for"]
 
 DEMO_METHODS = ("sum", "mean", "min")
-GROUPS = ("all", "known", "unknown")
 
 
 @dataclass(frozen=True)
@@ -124,6 +123,8 @@ def _task_records(path: Path) -> list[dict[str, Any]]:
 
 def _finetune_rows(
     world: BuiltWorld,
+    calibration_items: list[MCItem],
+    test_items: list[MCItem],
     out: Path,
     known: NDArray[np.bool_],
     *,
@@ -142,9 +143,7 @@ def _finetune_rows(
     tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
     train_raw = _task_records(world.task_file("train"))
     train_items = load_items(world.task_file("train"))
-    calibration_items = load_items(world.task_file("calibration"))
     calibration_known = [bool(r["model_knows"]) for r in _task_records(world.task_file("calibration"))]
-    test_items = load_items(world.task_file("test"))
     pairs = list(zip(train_items, train_raw, strict=True))
     by_known = {flag: [item for item, raw in pairs if raw["known_entity"] == flag] for flag in (True, False)}
     equal = min(len(by_known[True]), len(by_known[False]))
@@ -161,14 +160,14 @@ def _finetune_rows(
             learning_rate=1e-3,
             batch_size=32,
             loss=LossConfig(smoothing=variant.smoothing, alpha=variant.alpha),
-            style="completion",
+            style=CLOZE_STYLE,
             seed=seed,
         )
         trained, _ = finetune(
             model, tokenizer, items, settings, out / variant.name.replace(" ", "-"),
             calibration_items=calibration_items, calibration_known=calibration_known, save_model=False,
         )  # fmt: skip
-        probs, labels = evaluate_model(trained, tokenizer, test_items, format="cloze", style="completion")
+        probs, labels = evaluate_model(trained, tokenizer, test_items, format="cloze", style=CLOZE_STYLE)
         rows.extend(_rows(variant.name, probs, labels, known))
     return rows
 
@@ -217,7 +216,7 @@ def run_demo(
     settings = EvalSettings(ExtractionSettings(methods=DEMO_METHODS), n_resamples=n_resamples)
     splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
     for split, items in splits.items():
-        evaluate([EvalTask(split, items, "completion")], backend, settings, out / f"pretrained-{split}")
+        evaluate([EvalTask(split, items, CLOZE_STYLE)], backend, settings, out / f"pretrained-{split}")
     records: dict[str, list[ItemRecord]] = {}
     for split, items in splits.items():
         stored = RecordStore(out / f"pretrained-{split}" / "records.jsonl").load()
@@ -244,7 +243,11 @@ def run_demo(
         "cached": cached,
         "path": str(world.root),
     }
-    rows.extend(_finetune_rows(world, out / "finetune", known, seed=seed, variants=variants, stage=stage))
+    tuned = _finetune_rows(
+        world, splits["calibration"], splits["test"], out / "finetune", known, seed=seed, variants=variants,
+        stage=stage,
+    )  # fmt: skip
+    rows.extend(tuned)
 
     result = {
         "preset": preset_name,

@@ -72,12 +72,7 @@ class ItemRecord:
                 answer=int(data["answer"]),
                 n_options=int(data["n_options"]),
                 subject=data.get("subject"),
-                options=None
-                if options is None
-                else tuple(
-                    ContinuationScore(tuple(float(v) for v in o["logprobs"]), bool(o["greedy"]))
-                    for o in options
-                ),
+                options=None if options is None else tuple(_option_from_json(option) for option in options),
                 letters=None if data["letters"] is None else tuple(float(v) for v in data["letters"]),
             )
         except (ValueError, KeyError, TypeError) as error:

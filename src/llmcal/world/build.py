@@ -31,13 +31,15 @@ import numpy as np
 from llmcal.atomic import write_text_atomic
 from llmcal.errors import InputError
 from llmcal.scoring.requests import ScoringRequest
+from llmcal.tasks.spec import ClozeStyle
 from llmcal.world.generator import SPLITS, World, WorldConfig, generate_world
-from llmcal.world.pretraining import PassReport, fact_recall, pretrain
+from llmcal.world.pretraining import PassReport, fact_recall, pretrain, ranks_target_first
 from llmcal.world.text import build_tokenizer, fact_prompt, options_context
 
 __all__ = ["BuiltWorld", "build_world", "load_built_world"]
 
-CLOZE_STYLE = "completion"
+# World items are rendered as direct completions of the fact prompt (see the module docstring).
+CLOZE_STYLE: ClozeStyle = "completion"
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,8 @@ def _items(world: World, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
 
 def _probe(model: Any, tokenizer: Any, items: list[dict[str, Any]]) -> list[bool]:
     """Whether the pretrained model ranks the gold option first from the fact prompt alone."""
-    from llmcal.scoring.hf import HFBackend
-
-    backend = HFBackend("in-memory", device="cpu", dtype="float32", model_object=model, tokenizer=tokenizer)
     requests = [ScoringRequest(item["question"], tuple(f" {c}" for c in item["choices"])) for item in items]
-    return [
-        int(np.argmax([score.total for score in scores])) == item["answer"]
-        for item, scores in zip(items, backend.score(requests), strict=True)
-    ]
+    return ranks_target_first(model, tokenizer, requests, [item["answer"] for item in items])
 
 
 def build_world(

@@ -21,7 +21,7 @@ from llmcal.world.text import fact_prompt, pretraining_sentences
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-__all__ = ["PassReport", "fact_recall", "pretrain"]
+__all__ = ["PassReport", "fact_recall", "pretrain", "ranks_target_first"]
 
 # Known facts sampled for the per-pass recall check: enough for a +-3% estimate, cheap to score.
 _RECALL_SAMPLE = 400
@@ -53,26 +53,36 @@ def fact_recall(
     Each value is scored as a continuation of the fact prompt (sum of token log-probabilities), so values
     of several words compete fairly with one-word values. Chance is 1/12.
     """
-    from llmcal.scoring.hf import HFBackend
-
     if not facts:
         return float("nan")
-    was_training = model.training
-    backend = HFBackend("in-memory", device="cpu", dtype="float32", model_object=model, tokenizer=tokenizer)
     requests = [
         ScoringRequest(
             fact_prompt(world, entity, attribute), tuple(f" {v}" for v in world.attributes[attribute][1])
         )
         for entity, attribute in facts
     ]
-    scored = backend.score(requests)
+    targets = [entity.values[attribute] for entity, attribute in facts]
+    return float(np.mean(ranks_target_first(model, tokenizer, requests, targets)))
+
+
+def ranks_target_first(
+    model: Any, tokenizer: Any, requests: Sequence[ScoringRequest], targets: Sequence[int]
+) -> list[bool]:
+    """Per request, whether its ``targets[i]``-th continuation has the highest log-likelihood.
+
+    Scores with the in-memory model (train mode is restored afterwards, so this can run mid-training).
+    """
+    from llmcal.scoring.hf import HFBackend
+
+    was_training = model.training
+    backend = HFBackend("in-memory", device="cpu", dtype="float32", model_object=model, tokenizer=tokenizer)
     hits = [
-        int(np.argmax([score.total for score in scores])) == entity.values[attribute]
-        for (entity, attribute), scores in zip(facts, scored, strict=True)
+        int(np.argmax([score.total for score in scores])) == target
+        for scores, target in zip(backend.score(requests), targets, strict=True)
     ]
     if was_training:
         model.train()
-    return float(np.mean(hits))
+    return hits
 
 
 def _packed_rows(
