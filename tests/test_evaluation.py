@@ -6,7 +6,7 @@ import pytest
 
 from llmcal import InputError
 from llmcal.confidence import ExtractionSettings
-from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+from llmcal.evaluation import EvalSettings, EvalTask, evaluate, read_run
 from llmcal.scoring import FakeBackend
 from llmcal.tasks.schema import MCItem
 
@@ -83,3 +83,30 @@ def test_reliability_pngs_are_written(tmp_path):
     for method in ("sum", "mean", "choice"):
         png = tmp_path / f"reliability_toy_{method}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_read_run_returns_every_record_of_a_finished_run(tmp_path):
+    run(tmp_path, CountingBackend())
+    finished = read_run(tmp_path)
+    assert finished.methods == ("sum", "mean", "choice")
+    assert [record.id for record in finished.records["toy"]] == [item.id for item in ITEMS]
+    assert finished.model == tmp_path.name  # the fake backend has no model name
+
+
+def test_read_run_refuses_an_unfinished_run_and_leaves_its_records_alone(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, CountingBackend(crash_after=2))
+    records = tmp_path / "records.jsonl"
+    records.write_bytes(records.read_bytes() + b'{"task": "toy", "id": "q9')  # a torn last line
+    before = records.read_bytes()
+    with pytest.raises(InputError, match=r"64 of 150 items scored; the run did not finish"):
+        read_run(tmp_path)
+    assert records.read_bytes() == before
+
+
+def test_read_run_names_a_directory_that_is_not_an_evaluation(tmp_path):
+    with pytest.raises(InputError, match=r"no run\.json"):
+        read_run(tmp_path)
+    (tmp_path / "run.json").write_text('{"model": 1}')
+    with pytest.raises(InputError, match="not a run manifest"):
+        read_run(tmp_path)

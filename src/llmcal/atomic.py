@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["write_text_atomic"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["figure_png", "save_figure_atomic", "write_bytes_atomic", "write_text_atomic"]
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Writes ``text`` to ``path`` via a temporary file in the same directory and an atomic rename.
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Writes ``data`` to ``path`` via a temporary file in the same directory and an atomic rename.
 
     A crash or kill mid-write leaves the previous file (or none) in place, never a truncated one.
     """
@@ -18,11 +22,33 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Writes UTF-8 ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def figure_png(figure: Figure) -> bytes:
+    """A matplotlib figure rendered to PNG bytes on its own Agg canvas (no pyplot, no global state)."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def save_figure_atomic(figure: Figure, path: str | Path) -> None:
+    """Writes ``figure`` as a PNG atomically: a reader never sees half an image."""
+    write_bytes_atomic(path, figure_png(figure))

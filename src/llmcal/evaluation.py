@@ -39,7 +39,7 @@ from llmcal.scoring.requests import ScoringBackend
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["EvalSettings", "EvalTask", "RecordStore", "evaluate"]
+__all__ = ["EvalRun", "EvalSettings", "EvalTask", "RecordStore", "evaluate", "read_run"]
 
 # Items scored between two appends to records.jsonl: the most work a crash can lose.
 _CHUNK_ITEMS = 64
@@ -72,13 +72,13 @@ class RecordStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> dict[tuple[str, str], ItemRecord]:
-        """Records already on disk; a last line cut off mid-write is dropped from the file."""
+    def load(self, *, repair: bool = True) -> dict[tuple[str, str], ItemRecord]:
+        """Records already on disk; a last line cut off mid-write is ignored, and with ``repair`` cut off."""
         if not self.path.exists():
             return {}
         data = self.path.read_bytes()
         complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) != len(data):
+        if repair and len(complete) != len(data):
             with self.path.open("r+b") as handle:  # drop the torn tail so appends start on a fresh line
                 handle.truncate(len(complete))
         records: dict[tuple[str, str], ItemRecord] = {}
@@ -241,6 +241,59 @@ def _write_results(
                 ece=ece,
             )
     return results
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """A finished evaluation read back from its output directory.
+
+    Attributes:
+        path: The directory.
+        manifest: ``run.json``: model, settings and item digests.
+        methods: Confidence methods the run computed.
+        records: Per task, its items' records in the order they were written.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    methods: tuple[str, ...]
+    records: dict[str, list[ItemRecord]]
+
+    @property
+    def model(self) -> str:
+        """The evaluated model's name as the backend described it."""
+        return str(self.manifest.get("model", {}).get("model", self.path.name))
+
+
+def read_run(path: str | Path) -> EvalRun:
+    """Reads an ``llmcal eval`` output directory, checking that every item of every task was scored.
+
+    Raises:
+        InputError: If the directory is not an evaluation output or the run did not finish.
+    """
+    root = Path(path)
+    manifest_path = root / "run.json"
+    if not manifest_path.is_file():
+        raise InputError(f"{root}: no run.json here; expected the --out directory of an `llmcal eval` run.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        methods = tuple(manifest["settings"]["extraction"]["methods"])
+        expected = {task: int(entry["n_items"]) for task, entry in manifest["tasks"].items()}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        raise InputError(f"{manifest_path}: not a run manifest written by `llmcal eval`.") from None
+    records: dict[str, list[ItemRecord]] = {task: [] for task in expected}
+    for record in RecordStore(root / "records.jsonl").load(repair=False).values():
+        if record.task not in records:
+            raise InputError(f"{root / 'records.jsonl'}: item {record.id} of task {record.task!r}, "
+                             f"which {manifest_path} does not list.")  # fmt: skip
+        records[record.task].append(record)
+    for task, n_items in expected.items():
+        if len(records[task]) != n_items:
+            raise InputError(
+                f"{root}: task {task!r} has {len(records[task])} of {n_items} items scored; the run did not "
+                f"finish. Rerun the same `llmcal eval` command with --out {root} to complete it."
+            )
+    return EvalRun(root, manifest, methods, records)
 
 
 def _csv(rows: Sequence[dict[str, Any]]) -> str:

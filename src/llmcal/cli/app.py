@@ -9,6 +9,7 @@ from rich.console import Console
 
 from llmcal import __version__
 from llmcal.cli import (
+    compare_command,
     demo_command,
     eval_command,
     finetune_command,
@@ -36,6 +37,7 @@ app.command("tasks")(tasks_command.tasks)
 app.command("demo")(demo_command.demo)
 app.command("probe", no_args_is_help=True)(probe_command.probe)
 app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)
+app.command("compare", no_args_is_help=True)(compare_command.compare)
 app.add_typer(world_command.app, name="world")
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from llmcal.atomic import save_figure_atomic
 from llmcal.metrics.binning import ReliabilityBins
 
 if TYPE_CHECKING:
@@ -68,13 +69,8 @@ def save_reliability_png(
     bins: ReliabilityBins, path: str | Path, *, title: str = "", ece: float | None = None
 ) -> None:
     """Renders :func:`plot_reliability` to a PNG file (Agg canvas, no pyplot, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(4.5, 4.5), dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
     plot_reliability(bins, figure.add_subplot(), title=title, ece=ece)
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    figure.savefig(temporary, format="png")
-    temporary.replace(target)  # atomic: a reader never sees half a PNG
+    save_figure_atomic(figure, path)

@@ -1,0 +1,173 @@
+"""``llmcal compare BASE ALIGNED [BASE ALIGNED ...]``: how calibration changes from base to aligned models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmcal.atomic import write_text_atomic
+from llmcal.errors import InputError
+
+__all__ = ["compare"]
+
+
+def compare(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="`llmcal eval` output directories in pairs: BASE ALIGNED [BASE ALIGNED ...]."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Write comparison.json, comparison.md and comparison.png here.")
+    ] = None,
+    names: Annotated[
+        str | None, typer.Option(help="Comma-separated pair names (default: the aligned directories' names).")
+    ] = None,
+    metrics: Annotated[
+        str | None, typer.Option(help="Comma-separated metrics (default: accuracy and every metric).")
+    ] = None,
+    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
+    strategy: Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")] = "uniform",
+    n_resamples: Annotated[int, typer.Option(min=1, help="Paired bootstrap resamples per change.")] = 1000,
+    level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Compare base and aligned evaluations: change and change rate of every metric, with paired CIs."""
+    from llmcal.evaluation import read_run
+    from llmcal.metrics import METRICS
+    from llmcal.reports.comparison import (
+        HEADLINE_METRICS,
+        ComparisonSettings,
+        compare_runs,
+        comparison_markdown,
+        rank_by_change_rate,
+        save_comparison_png,
+    )
+
+    if len(runs) % 2:
+        raise InputError(
+            f"compare takes directories in pairs (BASE ALIGNED ...); got {len(runs)}: "
+            f"{' '.join(str(run) for run in runs)}."
+        )
+    if strategy not in ("uniform", "quantile"):
+        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {strategy!r}.")
+    loaded = [read_run(run) for run in runs]
+    pairs = list(zip(loaded[::2], loaded[1::2], strict=True))
+    pair_names = _pair_names(names, [aligned.path.name for _, aligned in pairs])
+    metric_names = (
+        [name.strip() for name in metrics.split(",") if name.strip()]
+        if metrics
+        else ["accuracy", *METRICS.names()]
+    )
+    settings = ComparisonSettings(
+        n_bins=n_bins,
+        strategy="quantile" if strategy == "quantile" else "uniform",
+        n_resamples=n_resamples,
+        level=level,
+        seed=seed,
+    )
+    steps = sum(
+        len(base.records) * len(set(base.methods) & set(aligned.methods)) * len(metric_names)
+        for base, aligned in pairs
+    )
+    err = Console(stderr=True)
+    changes = []
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        bar = progress.add_task("bootstrapping changes", total=steps)
+        for name, (base, aligned) in zip(pair_names, pairs, strict=True):
+            changes += compare_runs(
+                base, aligned, pair=name, metrics=metric_names, settings=settings,
+                on_step=lambda step: progress.update(bar, advance=1, description=step),
+            )  # fmt: skip
+    changes = rank_by_change_rate(changes)
+
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise InputError(f"--out {out} exists and is not a directory.")
+        payload = {
+            "settings": asdict(settings),
+            "pairs": [
+                {
+                    "name": name,
+                    "base": str(base.path),
+                    "aligned": str(aligned.path),
+                    "base_model": base.model,
+                    "aligned_model": aligned.model,
+                }
+                for name, (base, aligned) in zip(pair_names, pairs, strict=True)
+            ],
+            "changes": [item.to_dict() for item in changes],
+        }
+        write_text_atomic(out / "comparison.json", json.dumps(payload, indent=2) + "\n")
+        write_text_atomic(out / "comparison.md", comparison_markdown(changes, settings))
+        save_comparison_png(
+            changes, out / "comparison.png", metrics=_headline(metric_names, HEADLINE_METRICS)
+        )
+
+    console = Console()
+    shown = _headline(metric_names, HEADLINE_METRICS)
+    for name in pair_names:
+        table = Table(title=f"{name}: aligned − base" if name else "aligned − base")
+        for column in (
+            "task",
+            "method",
+            "metric",
+            "base",
+            "aligned",
+            "delta",
+            f"{round(100 * level)}% CI",
+            "CR",
+        ):
+            table.add_column(column, justify="left" if column in ("task", "method", "metric") else "right")
+        if len(pairs) > 1:
+            table.add_column("CR rank", justify="right")
+        for item in changes:
+            if item.pair != name or item.metric not in shown:
+                continue
+            cells = [
+                item.task,
+                item.method,
+                item.metric,
+                f"{item.base:.4f}",
+                f"{item.aligned:.4f}",
+                f"{item.delta:+.4f}",
+                f"[{item.delta_low:+.4f}, {item.delta_high:+.4f}]",
+                "n/a" if item.change_rate != item.change_rate else f"{100 * item.change_rate:+.1f}%",
+            ]
+            if len(pairs) > 1:
+                cells.append(str(item.rank))
+            table.add_row(*cells)
+        console.print(table)
+    if out is not None:
+        console.print(f"wrote {out}/comparison.json, comparison.md and comparison.png")
+
+
+def _pair_names(names: str | None, defaults: list[str]) -> list[str]:
+    if names is None:
+        # Default names must tell the pairs apart; repeated directory names get the pair's number.
+        return [f"{name} ({i})" if defaults.count(name) > 1 else name for i, name in enumerate(defaults, 1)]
+    given = [name.strip() for name in names.split(",")]
+    if len(given) != len(defaults) or len(set(given)) != len(given) or not all(given):
+        raise InputError(
+            f"--names must give {len(defaults)} distinct, non-empty names (one per pair); got {names!r}."
+        )
+    return given
+
+
+def _headline(metric_names: list[str], headline: tuple[str, ...]) -> list[str]:
+    """The metrics the terminal table and the plot show: the headline ones asked for, else the first three."""
+    return [name for name in metric_names if name in headline] or metric_names[:3]
