@@ -9,6 +9,7 @@ from rich.console import Console
 
 from llmcal import __version__
 from llmcal.cli import (
+    align_command,
     compare_command,
     demo_command,
     eval_command,
@@ -37,6 +38,7 @@ app.command("tasks")(tasks_command.tasks)
 app.command("demo")(demo_command.demo)
 app.command("probe", no_args_is_help=True)(probe_command.probe)
 app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)
+app.command("align", no_args_is_help=True)(align_command.align_command)
 app.command("compare", no_args_is_help=True)(compare_command.compare)
 app.add_typer(world_command.app, name="world")
 

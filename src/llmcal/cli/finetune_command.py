@@ -14,10 +14,11 @@ from llmcal.errors import InputError
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["finetune_command"]
+__all__ = ["finetune_command", "parse_lora"]
 
 
-def _lora(value: str | None) -> object:
+def parse_lora(value: str | None) -> object:
+    """``--lora rank,alpha[,module,...]`` as :class:`~llmcal.finetune.run.LoraSettings` (``None``: full)."""
     from llmcal.finetune.run import LoraSettings
 
     if value is None:
@@ -94,7 +95,7 @@ def finetune_command(
         epochs=epochs,
         learning_rate=lr,
         batch_size=batch_size,
-        lora=cast(LoraSettings | None, _lora(lora)),
+        lora=cast(LoraSettings | None, parse_lora(lora)),
         loss=LossConfig(
             smoothing=smoothing,
             alpha=alpha,
