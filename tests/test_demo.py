@@ -15,13 +15,27 @@ def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     assert not first["world"]["cached"]
     variants = {row["variant"] for row in first["rows"]}
     pretrained = {"pretrained sum", "pretrained mean", "pretrained min", "pretrained sum + temperature"}
-    assert variants == pretrained | {variant.name for variant in VARIANTS}
+    aligned = {"aligned sum", "aligned mean", "aligned min"}
+    assert variants == pretrained | aligned | {variant.name for variant in VARIANTS}
     for variant in variants:
         groups = {row["group"]: row for row in first["rows"] if row["variant"] == variant}
         assert set(groups) == {"all", "known", "unknown"}
         assert groups["known"]["n_items"] + groups["unknown"]["n_items"] == groups["all"]["n_items"]
         assert groups["known"]["accuracy"] > groups["unknown"]["accuracy"]
     assert first["temperature"] > 0
+    # The comparison of pretrained and aligned models matches the rows computed from the same records.
+    rows = {(row["variant"], row["group"]): row for row in first["rows"]}
+    changes = {(c["method"], c["metric"]): c for c in first["comparison"]}
+    assert {method for method, _ in changes} == {"sum", "mean", "min"}
+    for method in ("sum", "mean", "min"):
+        for metric in ("accuracy", "ece", "sce"):
+            change = changes[(method, metric)]
+            assert change["base"] == pytest.approx(rows[(f"pretrained {method}", "all")][metric])
+            assert change["aligned"] == pytest.approx(rows[(f"aligned {method}", "all")][metric])
+            assert change["delta_low"] <= change["delta"] <= change["delta_high"]
+    assert first["alignment"]["n_pairs"] > 0
+    for name in ("comparison.json", "comparison.md", "comparison.png"):
+        assert (tmp_path / "out1" / "comparison" / name).stat().st_size > 0
     assert json.loads((tmp_path / "out1" / "demo.json").read_text()) == first
     second = run_demo(tmp_path / "out2", preset_name="micro", cache_dir=cache, n_resamples=20)
     assert second["world"]["cached"]
@@ -38,6 +52,7 @@ def test_demo_and_world_commands(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "calibration per variant" in out
+    assert "pretrained → aligned (DPO)" in out
     assert "recalls" in out
     assert main(["world", "build", "--preset", "micro", "--out", str(tmp_path / "w")]) == 0
     assert "pretraining passes" in capsys.readouterr().out

@@ -6,8 +6,12 @@
    (``sum``, ``mean``, ``min``: the option words are scored; tiny models never learn to answer with
    letters, so ``choice`` does not apply here).
 3. Fit temperature scaling on the calibration split and apply it to the test split.
-4. Fine-tune a fresh copy of the pretrained model per :data:`VARIANTS` entry and evaluate it.
-5. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
+4. Align the pretrained model with DPO on preference pairs from the training people (gold option over a
+   wrong one), evaluate it the same way, and compare it with the pretrained model: the change and change
+   rate of every metric per method, with paired bootstrap intervals (``comparison/``).
+5. Fine-tune a fresh copy of the pretrained model per :data:`VARIANTS` entry that starts from it, and of
+   the aligned model per entry that starts from that (CFT and RCFT, which try to restore calibration).
+6. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
-from llmcal.evaluation import EvalSettings, EvalTask, RecordStore, evaluate
+from llmcal.evaluation import EvalSettings, EvalTask, RecordStore, evaluate, read_run
 from llmcal.reports.summary import calibration_row
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.schema import MCItem
@@ -36,7 +40,7 @@ from llmcal.world.build import CLOZE_STYLE, BuiltWorld, build_world, load_built_
 from llmcal.world.presets import preset
 from llmcal.world.pretraining import PassReport
 
-__all__ = ["DemoRow", "default_cache_dir", "run_demo", "world_for"]
+__all__ = ["VARIANTS", "DemoRow", "Variant", "default_cache_dir", "run_demo", "world_for"]
 
 DEMO_METHODS = ("sum", "mean", "min")
 
@@ -50,6 +54,8 @@ class Variant:
     training_items: str = "all"  # all | known | unknown (by whether the person's facts were in pretraining)
     smoothing: float = 0.0
     alpha: float = 0.0
+    rcft_scale: float = 1e-3  # RCFT's constant c in (1 - a) L_SFT + a c L_cal; the authors' 1e-3
+    start: str = "pretrained"  # pretrained | aligned: the model fine-tuning starts from
 
 
 # Strengths follow the prototype that found this regime (6 epochs at lr 1e-3, full fine-tuning).
@@ -60,7 +66,13 @@ VARIANTS = (
     Variant("cogcalib-ecp 0.5", "cogcalib-ecp", alpha=0.5),
     Variant("known-only sft", "sft", training_items="known"),
     Variant("unknown-only sft", "sft", training_items="unknown"),
+    Variant("aligned + cft", "cft", start="aligned"),
+    Variant("aligned + rcft", "rcft", start="aligned"),
+    # The authors' c = 1e-3 leaves RCFT indistinguishable from CFT here; 1e4 times that is where it bites.
+    Variant("aligned + rcft c=10", "rcft", start="aligned", rcft_scale=10.0),
 )
+
+COMPARED_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece")
 
 
 @dataclass(frozen=True)
@@ -121,8 +133,24 @@ def _task_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def _align(world: BuiltWorld, out: Path, *, seed: int) -> tuple[Path, dict[str, Any]]:
+    """DPO on preference pairs from the training people; returns the aligned model's directory."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmcal.finetune.alignment import AlignSettings, align, preference_pairs_from_items
+
+    tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
+    model = AutoModelForCausalLM.from_pretrained(world.model_dir, use_safetensors=True)
+    pairs = preference_pairs_from_items(load_items(world.task_file("train")), style=CLOZE_STYLE, seed=seed)
+    # A few DPO passes at a learning rate the tiny model moves at; TRL's other defaults.
+    settings = AlignSettings(method="dpo", beta=0.1, epochs=3, learning_rate=5e-4, batch_size=32, seed=seed)
+    _, results = align(model, tokenizer, pairs, settings, out)
+    return out / "model", results
+
+
 def _finetune_rows(
     world: BuiltWorld,
+    aligned_dir: Path | None,
     calibration_items: list[MCItem],
     test_items: list[MCItem],
     out: Path,
@@ -153,13 +181,18 @@ def _finetune_rows(
         items = {"all": train_items, "known": by_known[True][:equal], "unknown": by_known[False][:equal]}[
             variant.training_items
         ]
-        model = AutoModelForCausalLM.from_pretrained(world.model_dir, use_safetensors=True)
+        start = aligned_dir if variant.start == "aligned" else world.model_dir
+        if start is None:
+            raise InputError(
+                f"demo variant {variant.name!r} starts from the aligned model; run the alignment."
+            )
+        model = AutoModelForCausalLM.from_pretrained(start, use_safetensors=True)
         settings = FinetuneSettings(
             method=variant.method,
             epochs=6,
             learning_rate=1e-3,
             batch_size=32,
-            loss=LossConfig(smoothing=variant.smoothing, alpha=variant.alpha),
+            loss=LossConfig(smoothing=variant.smoothing, alpha=variant.alpha, rcft_scale=variant.rcft_scale),
             style=CLOZE_STYLE,
             seed=seed,
         )
@@ -170,6 +203,18 @@ def _finetune_rows(
         probs, labels = evaluate_model(trained, tokenizer, test_items, format="cloze", style=CLOZE_STYLE)
         rows.extend(_rows(variant.name, probs, labels, known))
     return rows
+
+
+def _compare(out: Path, *, n_resamples: int) -> list[dict[str, Any]]:
+    """Pretrained vs aligned on the test people, written to ``out/comparison``; returns the changes."""
+    from llmcal.reports.comparison import ComparisonSettings, compare_runs, write_comparison
+
+    base, aligned = read_run(out / "pretrained-test"), read_run(out / "aligned-test")
+    settings = ComparisonSettings(n_resamples=n_resamples)
+    pair = "pretrained → aligned (DPO)"
+    changes = compare_runs(base, aligned, pair=pair, metrics=COMPARED_METRICS, settings=settings)
+    write_comparison(out / "comparison", changes, settings, [(pair, base, aligned)])
+    return [change.to_dict() for change in changes]
 
 
 def _scores(records: list[ItemRecord], method: str) -> NDArray[np.float64]:
@@ -184,6 +229,7 @@ def run_demo(
     cache_dir: Path | None = None,
     n_resamples: int = 1000,
     variants: Sequence[Variant] = VARIANTS,
+    align: bool = True,
     on_pass: Callable[[PassReport], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -196,6 +242,8 @@ def run_demo(
         cache_dir: Where worlds are cached (default :func:`default_cache_dir`).
         n_resamples: Bootstrap resamples of the evaluation results.
         variants: Fine-tuning variants to run (empty: measure and post-hoc calibrate only).
+        align: Whether to align the pretrained model with DPO and compare the two (needed by variants
+            that start from the aligned model).
         on_pass: Called after each pretraining pass when the world is built.
         on_stage: Called with a short description as each stage starts.
     """
@@ -243,9 +291,25 @@ def run_demo(
         "cached": cached,
         "path": str(world.root),
     }
+    aligned_dir: Path | None = None
+    comparison: list[dict[str, Any]] = []
+    alignment_results: dict[str, Any] = {}
+    if align:
+        stage("aligning the pretrained model with DPO on the training people's preference pairs")
+        aligned_dir, alignment_results = _align(world, out / "aligned", seed=seed)
+        stage("evaluating the aligned model and comparing it with the pretrained one")
+        aligned_backend = HFBackend(str(aligned_dir), device="cpu", dtype="float32")
+        evaluate(
+            [EvalTask("test", splits["test"], CLOZE_STYLE)], aligned_backend, settings, out / "aligned-test"
+        )
+        aligned_records = read_run(out / "aligned-test").records["test"]
+        for method in DEMO_METHODS:
+            probs, labels = probabilities(aligned_records, method)
+            rows.extend(_rows(f"aligned {method}", probs, labels, known))
+        comparison = _compare(out, n_resamples=n_resamples)
     tuned = _finetune_rows(
-        world, splits["calibration"], splits["test"], out / "finetune", known, seed=seed, variants=variants,
-        stage=stage,
+        world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,
+        variants=variants, stage=stage,
     )  # fmt: skip
     rows.extend(tuned)
 
@@ -255,6 +319,10 @@ def run_demo(
         "world": world_facts,
         "temperature": scaler.temperature_,
         "rows": [asdict(row) for row in rows],
+        "alignment": {
+            key: alignment_results[key] for key in ("settings", "n_pairs", "log") if key in alignment_results
+        },
+        "comparison": comparison,
     }
     write_text_atomic(out / "demo.json", json.dumps(result, indent=2) + "\n")
     return result

@@ -39,7 +39,18 @@ from llmcal.scoring.requests import ScoringBackend
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["EvalRun", "EvalSettings", "EvalTask", "RecordStore", "evaluate", "read_run"]
+__all__ = [
+    "EvalRun",
+    "EvalSettings",
+    "EvalTask",
+    "RecordStore",
+    "as_json",
+    "check_resume",
+    "evaluate",
+    "read_run",
+    "records_digest",
+    "write_results",
+]
 
 # Items scored between two appends to records.jsonl: the most work a crash can lose.
 _CHUNK_ITEMS = 64
@@ -97,26 +108,32 @@ class RecordStore:
             os.fsync(handle.fileno())
 
 
-def _ids_digest(items: Sequence[MCItem]) -> str:
+def records_digest(items: Sequence[MCItem] | Sequence[ItemRecord]) -> str:
+    """A short digest of the item ids in order, for run manifests."""
     return hashlib.sha256("\n".join(item.id for item in items).encode("utf-8")).hexdigest()[:16]
 
 
-def _as_json(value: Any) -> Any:
+def as_json(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples become lists), so saved and fresh manifests compare."""
     return json.loads(json.dumps(value))
 
 
 def _manifest(tasks: Sequence[EvalTask], backend: ScoringBackend, settings: EvalSettings) -> dict[str, Any]:
     tasks_digest = {
-        task.name: {"n_items": len(task.items), "item_ids": _ids_digest(task.items)} for task in tasks
+        task.name: {"n_items": len(task.items), "item_ids": records_digest(task.items)} for task in tasks
     }
-    manifest: dict[str, Any] = _as_json(
+    manifest: dict[str, Any] = as_json(
         {"model": backend.describe(), "settings": asdict(settings), "tasks": tasks_digest}
     )
     return manifest
 
 
-def _check_resume(path: Path, manifest: dict[str, Any]) -> None:
+def check_resume(path: Path, manifest: dict[str, Any]) -> None:
+    """Refuses to write into a directory whose ``run.json`` describes a different model, settings or items.
+
+    Raises:
+        InputError: Naming the section that differs, and how to proceed.
+    """
     if not path.exists():
         return
     try:
@@ -164,7 +181,7 @@ def evaluate(
     """
     out = Path(out_dir)
     manifest = _manifest(tasks, backend, settings)
-    _check_resume(out / "run.json", manifest)
+    check_resume(out / "run.json", manifest)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
         out / "run.json",
@@ -192,30 +209,37 @@ def evaluate(
             )
             store.append(records)
             done.update((record.key, record) for record in records)
-    return _write_results(tasks, done, settings, out, plots=plots)
+    ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
+    return write_results(ordered, settings, out, plots=plots)
 
 
-def _write_results(
-    tasks: Sequence[EvalTask],
-    records: dict[tuple[str, str], ItemRecord],
+def write_results(
+    records: dict[str, list[ItemRecord]],
     settings: EvalSettings,
     out: Path,
     *,
-    plots: bool,
+    plots: bool = True,
 ) -> dict[str, Any]:
+    """Writes results.json, bins.csv and reliability diagrams of finished records; returns the results.
+
+    Args:
+        records: Per task, its records in item order.
+        settings: Which methods to summarise, and the binning and bootstrap settings.
+        out: Output directory.
+        plots: Whether to render reliability PNGs (needs matplotlib).
+    """
     results: dict[str, Any] = {
         "llmcal_version": __version__,
-        "settings": _as_json(asdict(settings)),
+        "settings": as_json(asdict(settings)),
         "tasks": {},
     }
     bins_rows: list[dict[str, Any]] = []
     summaries: list[tuple[str, str, Summary]] = []
-    for task in tasks:
-        ordered = [records[(task.name, item.id)] for item in task.items]
+    for task_name, ordered in records.items():
         methods: dict[str, Any] = {}
         for method in settings.extraction.methods:
             summary = summarize(
-                _task_predictions(ordered, method, f"{task.name}/{method}"),
+                _task_predictions(ordered, method, f"{task_name}/{method}"),
                 n_bins=settings.n_bins,
                 strategy=settings.strategy,
                 n_resamples=settings.n_resamples,
@@ -223,10 +247,10 @@ def _write_results(
             )
             methods[method] = {key: value for key, value in summary.to_dict().items() if key != "reliability"}
             bins_rows.extend(
-                {"task": task.name, "method": method, **row} for row in summary.reliability.to_rows()
+                {"task": task_name, "method": method, **row} for row in summary.reliability.to_rows()
             )
-            summaries.append((task.name, method, summary))
-        results["tasks"][task.name] = {"n_items": len(ordered), "methods": methods}
+            summaries.append((task_name, method, summary))
+        results["tasks"][task_name] = {"n_items": len(ordered), "methods": methods}
     write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     write_text_atomic(out / "bins.csv", _csv(bins_rows))
     if plots:

@@ -276,6 +276,12 @@ def test_rcft_endpoints_are_cft_and_calibration_only():
         loss("rcft", inputs, LossConfig(rcft_alpha=1.0, bins=RCFT_BINS)),
         1e-3 * rcft_calibration_loss(inputs, RCFT_BINS),
     )
+    assert_close(
+        loss("rcft", inputs, LossConfig(rcft_alpha=0.25, rcft_scale=2.0, bins=RCFT_BINS)),
+        0.75 * loss("cft", inputs) + 0.25 * 2.0 * rcft_calibration_loss(inputs, RCFT_BINS),
+    )
+    with pytest.raises(InputError, match="rcft_scale must be finite and > 0"):
+        LossConfig(rcft_scale=0.0)
 
 
 def test_rcft_skips_bins_with_no_e_step_examples():

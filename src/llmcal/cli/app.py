@@ -14,6 +14,7 @@ from llmcal.cli import (
     demo_command,
     eval_command,
     finetune_command,
+    from_lm_eval_command,
     metrics_command,
     probe_command,
     tasks_command,
@@ -40,6 +41,7 @@ app.command("probe", no_args_is_help=True)(probe_command.probe)
 app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)
 app.command("align", no_args_is_help=True)(align_command.align_command)
 app.command("compare", no_args_is_help=True)(compare_command.compare)
+app.command("from-lm-eval", no_args_is_help=True)(from_lm_eval_command.from_lm_eval)
 app.add_typer(world_command.app, name="world")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmcal.atomic import write_text_atomic
 from llmcal.errors import InputError
 
 __all__ = ["compare"]
@@ -45,9 +42,8 @@ def compare(
         HEADLINE_METRICS,
         ComparisonSettings,
         compare_runs,
-        comparison_markdown,
         rank_by_change_rate,
-        save_comparison_png,
+        write_comparison,
     )
 
     if len(runs) % 2:
@@ -96,27 +92,8 @@ def compare(
     changes = rank_by_change_rate(changes)
 
     if out is not None:
-        if out.exists() and not out.is_dir():
-            raise InputError(f"--out {out} exists and is not a directory.")
-        payload = {
-            "settings": asdict(settings),
-            "pairs": [
-                {
-                    "name": name,
-                    "base": str(base.path),
-                    "aligned": str(aligned.path),
-                    "base_model": base.model,
-                    "aligned_model": aligned.model,
-                }
-                for name, (base, aligned) in zip(pair_names, pairs, strict=True)
-            ],
-            "changes": [item.to_dict() for item in changes],
-        }
-        write_text_atomic(out / "comparison.json", json.dumps(payload, indent=2) + "\n")
-        write_text_atomic(out / "comparison.md", comparison_markdown(changes, settings))
-        save_comparison_png(
-            changes, out / "comparison.png", metrics=_headline(metric_names, HEADLINE_METRICS)
-        )
+        named = [(name, base, aligned) for name, (base, aligned) in zip(pair_names, pairs, strict=True)]
+        write_comparison(out, changes, settings, named, plotted=_headline(metric_names, HEADLINE_METRICS))
 
     console = Console()
     shown = _headline(metric_names, HEADLINE_METRICS)

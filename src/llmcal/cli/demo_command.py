@@ -56,11 +56,13 @@ def demo(
         f"(chance {world['recall_chance']:.0%})."
     )
     console.print(_table(result["rows"]))
+    if result["comparison"]:
+        console.print(_comparison_table(result["comparison"]))
     console.print(
         f"Temperature fitted on the calibration people: T = {result['temperature']:.2f}. "
         f"Known = people whose facts were in pretraining.\n"
-        f"Wrote {out}/demo.json and per-split evaluations (results.json, records.jsonl, reliability "
-        f"diagrams) in {time.perf_counter() - start:.0f} s."
+        f"Wrote {out}/demo.json, per-split evaluations (results.json, records.jsonl, reliability "
+        f"diagrams) and {out}/comparison/ in {time.perf_counter() - start:.0f} s."
     )
 
 
@@ -78,5 +80,24 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             variant, row["group"], str(row["n_items"]), f"{row['accuracy']:.3f}", f"{row['ece']:.3f}",
             f"{row['sce']:.3f}", f"{row['brier']:.3f}", f"{row['mean_confidence']:.3f}",
             end_section=row["group"] == "unknown",
+        )  # fmt: skip
+    return table
+
+
+def _comparison_table(changes: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title="test people: pretrained → aligned (DPO)",
+        caption="delta = aligned − pretrained, 95% paired bootstrap interval; CR = delta / pretrained",
+    )
+    for column in ("method", "metric", "pretrained", "aligned", "delta", "95% CI", "CR"):
+        table.add_column(column, justify="left" if column in ("method", "metric") else "right", no_wrap=True)
+    for change in changes:
+        if change["metric"] not in ("accuracy", "ece", "sce"):
+            continue
+        rate = change["change_rate"]
+        table.add_row(
+            change["method"], change["metric"], f"{change['base']:.3f}", f"{change['aligned']:.3f}",
+            f"{change['delta']:+.3f}", f"[{change['delta_low']:+.3f}, {change['delta_high']:+.3f}]",
+            "n/a" if rate is None else f"{100 * rate:+.0f}%", end_section=change["metric"] == "sce",
         )  # fmt: skip
     return table

@@ -53,7 +53,8 @@ def finetune_command(
     smoothing: Annotated[float, typer.Option(help="Label smoothing epsilon (ls).")] = 0.1,
     alpha: Annotated[float, typer.Option(help="CogCalib regulariser weight.")] = 0.1,
     margin: Annotated[float, typer.Option(help="MbLS margin.")] = 10.0,
-    rcft_alpha: Annotated[float, typer.Option(help="RCFT mix a in (1-a) SFT + a 1e-3 L_cal.")] = 0.5,
+    rcft_alpha: Annotated[float, typer.Option(help="RCFT mix a in (1-a) SFT + a c L_cal.")] = 0.5,
+    rcft_scale: Annotated[float, typer.Option(help="RCFT constant c (the authors' 1e-3).")] = 1e-3,
     style_adaptation: Annotated[
         int, typer.Option(min=0, help="Items for a one-epoch SFT warm-up before training (CogCalib).")
     ] = 0,
@@ -101,6 +102,7 @@ def finetune_command(
             alpha=alpha,
             margin=margin,
             rcft_alpha=rcft_alpha,
+            rcft_scale=rcft_scale,
             rcft_include_top_bin=not rcft_authors_code,
         ),
         refresh_every_epoch=not rcft_authors_code,

@@ -217,7 +217,9 @@ class LossConfig:
         alpha: Weight of the CogCalib regulariser on known examples, >= 0.
         margin: Margin ``m`` of margin-based label smoothing (``cogcalib-mbls``), >= 0; Liu et al.'s
             default 10.
-        rcft_alpha: RCFT mixing weight ``a`` in ``(1 - a) L_SFT + a 1e-3 L_cal``, in [0, 1]; 0 is CFT.
+        rcft_alpha: RCFT mixing weight ``a`` in ``(1 - a) L_SFT + a c L_cal``, in [0, 1]; 0 is CFT.
+        rcft_scale: The constant ``c`` above, > 0. The authors' 1e-3 (the default) leaves ``L_cal`` so
+            small next to the NLL that, on the knowledge world, RCFT trains the same model as CFT.
         bins: The E-step :class:`BinStatistics` that ``rcft`` needs (refresh it with :func:`bin_statistics`
             and ``dataclasses.replace``); unused by the other losses.
         rcft_include_top_bin: Whether the top confidence bin contributes to ``L_cal``. The authors' code
@@ -232,6 +234,7 @@ class LossConfig:
     alpha: float = 0.1
     margin: float = 10.0
     rcft_alpha: float = 0.5
+    rcft_scale: float = RCFT_CALIBRATION_SCALE
     bins: BinStatistics | None = None
     rcft_include_top_bin: bool = True
 
@@ -245,6 +248,8 @@ class LossConfig:
             raise InputError(f"LossConfig.margin must be finite and >= 0; got {self.margin}.")
         if not 0.0 <= self.rcft_alpha <= 1.0:
             raise InputError(f"LossConfig.rcft_alpha must be in [0, 1]; got {self.rcft_alpha}.")
+        if not 0.0 < self.rcft_scale < math.inf:
+            raise InputError(f"LossConfig.rcft_scale must be finite and > 0; got {self.rcft_scale}.")
 
 
 LossFunction = Callable[[LossInputs, LossConfig], torch.Tensor]
@@ -595,7 +600,8 @@ def rcft_calibration_loss(
 def rcft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
     """Regularised calibration-aware fine-tuning (RCFT; Xiao et al., ICML 2025, arXiv 2505.01997).
 
-    ``L = (1 - a) (1/B) sum_i NLL_i + a 1e-3 L_cal`` with ``a = config.rcft_alpha`` and ``L_cal`` from
+    ``L = (1 - a) (1/B) sum_i NLL_i + a c L_cal`` with ``a = config.rcft_alpha``, ``c = config.rcft_scale``
+    (the authors' 1e-3 by default) and ``L_cal`` from
     :func:`rcft_calibration_loss` on ``config.bins`` (the E-step statistics, re-estimated as often as the
     caller likes, e.g. every epoch). The top bin is included unless ``config.rcft_include_top_bin`` is
     False.
@@ -610,7 +616,7 @@ def rcft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
         )
     a = config.rcft_alpha
     calibration = rcft_calibration_loss(inputs, config.bins, include_top_bin=config.rcft_include_top_bin)
-    return (1.0 - a) * gold_nll(inputs).mean() + a * RCFT_CALIBRATION_SCALE * calibration
+    return (1.0 - a) * gold_nll(inputs).mean() + a * config.rcft_scale * calibration
 
 
 LOSSES.add("sft", sft_loss)

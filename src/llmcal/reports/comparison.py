@@ -9,6 +9,7 @@ task x method x metric, descending, as in the authors' tables (rank 1 = the larg
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from llmcal.atomic import save_figure_atomic
+from llmcal.atomic import save_figure_atomic, write_text_atomic
 from llmcal.confidence.methods import probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import CalibrationWarning, InputError
@@ -35,6 +36,7 @@ __all__ = [
     "paired_records",
     "rank_by_change_rate",
     "save_comparison_png",
+    "write_comparison",
 ]
 
 # What the terminal table and the plot show; the JSON and markdown carry every metric.
@@ -338,3 +340,42 @@ def save_comparison_png(
     if len(pairs) > 1 or pairs[0]:
         axes[-1].legend(fontsize=7, frameon=False, loc="best")
     save_figure_atomic(figure, path)
+
+
+def write_comparison(
+    out_dir: str | Path,
+    changes: Sequence[MetricChange],
+    settings: ComparisonSettings,
+    pairs: Sequence[tuple[str, EvalRun, EvalRun]],
+    *,
+    plotted: Sequence[str] = HEADLINE_METRICS,
+) -> None:
+    """Writes ``comparison.json``, ``comparison.md`` and ``comparison.png`` (each atomically) to ``out_dir``.
+
+    Args:
+        out_dir: Output directory (created if needed).
+        changes: The changes, ranked or not.
+        settings: The settings they were computed with.
+        pairs: ``(name, base, aligned)`` of every pair, recorded in the JSON.
+        plotted: Metrics drawn in the plot.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a directory.")
+    payload = {
+        "settings": asdict(settings),
+        "pairs": [
+            {
+                "name": name,
+                "base": str(base.path),
+                "aligned": str(aligned.path),
+                "base_model": base.model,
+                "aligned_model": aligned.model,
+            }
+            for name, base, aligned in pairs
+        ],
+        "changes": [item.to_dict() for item in changes],
+    }
+    write_text_atomic(out / "comparison.json", json.dumps(payload, indent=2) + "\n")
+    write_text_atomic(out / "comparison.md", comparison_markdown(changes, settings))
+    save_comparison_png(changes, out / "comparison.png", metrics=plotted)
