@@ -36,6 +36,9 @@ def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     assert first["alignment"]["n_pairs"] > 0
     for name in ("comparison.json", "comparison.md", "comparison.png"):
         assert (tmp_path / "out1" / "comparison" / name).stat().st_size > 0
+    report = (tmp_path / "out1" / "report.html").read_text()
+    assert "Demo: pretrained vs aligned (DPO)" in report
+    assert "Demo evaluation: aligned model on the test people" in report
     assert json.loads((tmp_path / "out1" / "demo.json").read_text()) == first
     second = run_demo(tmp_path / "out2", preset_name="micro", cache_dir=cache, n_resamples=20)
     assert second["world"]["cached"]

@@ -12,6 +12,7 @@
 5. Fine-tune a fresh copy of the pretrained model per :data:`VARIANTS` entry that starts from it, and of
    the aligned model per entry that starts from that (CFT and RCFT, which try to restore calibration).
 6. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
+7. Write ``demo.json`` and ``report.html``, one self-contained page with all of the above.
 """
 
 from __future__ import annotations
@@ -325,4 +326,10 @@ def run_demo(
         "comparison": comparison,
     }
     write_text_atomic(out / "demo.json", json.dumps(result, indent=2) + "\n")
+    stage("writing the HTML report")
+    from llmcal.reports.html import write_report
+
+    write_report(
+        [out], out / "report.html", title=f"llmcal demo: knowledge world '{preset_name}', seed {seed}"
+    )
     return result

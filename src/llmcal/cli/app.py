@@ -17,6 +17,7 @@ from llmcal.cli import (
     from_lm_eval_command,
     metrics_command,
     probe_command,
+    report_command,
     tasks_command,
     world_command,
 )
@@ -42,6 +43,7 @@ app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)
 app.command("align", no_args_is_help=True)(align_command.align_command)
 app.command("compare", no_args_is_help=True)(compare_command.compare)
 app.command("from-lm-eval", no_args_is_help=True)(from_lm_eval_command.from_lm_eval)
+app.command("report", no_args_is_help=True)(report_command.report)
 app.add_typer(world_command.app, name="world")
 
 

@@ -61,8 +61,8 @@ def demo(
     console.print(
         f"Temperature fitted on the calibration people: T = {result['temperature']:.2f}. "
         f"Known = people whose facts were in pretraining.\n"
-        f"Wrote {out}/demo.json, per-split evaluations (results.json, records.jsonl, reliability "
-        f"diagrams) and {out}/comparison/ in {time.perf_counter() - start:.0f} s."
+        f"Wrote {out}/report.html, {out}/demo.json, per-split evaluations (results.json, records.jsonl, "
+        f"reliability diagrams) and {out}/comparison/ in {time.perf_counter() - start:.0f} s."
     )
 
 

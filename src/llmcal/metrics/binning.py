@@ -100,6 +100,28 @@ class ReliabilityBins:
         """``accuracy - mean_confidence`` per bin (negative means overconfident); NaN for empty bins."""
         return self.accuracy - self.mean_confidence
 
+    def accuracy_interval(self, level: float = 0.95) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Wilson score interval of each bin's accuracy (its items treated as Bernoulli draws).
+
+        Wilson's interval stays inside [0, 1] and is sensible for small bins and accuracies of 0 or 1,
+        where the normal approximation collapses to a point. Empty bins get NaN.
+
+        Examples:
+            >>> bins = ReliabilityBins(np.array([0.0, 1.0]), np.array([10]), np.array([0.8]), np.array([0.8]))
+            >>> [round(float(x[0]), 4) for x in bins.accuracy_interval()]
+            [0.4902, 0.9433]
+        """
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + level / 2.0))
+        n = self.counts.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centre = (self.accuracy + z * z / (2 * n)) / (1 + z * z / n)
+            half = (
+                z / (1 + z * z / n) * np.sqrt(self.accuracy * (1 - self.accuracy) / n + z * z / (4 * n * n))
+            )
+        return centre - half, centre + half
+
     def to_rows(self) -> list[dict[str, Any]]:
         """One plain dict per bin (lower, upper, count, mean_confidence, accuracy), e.g. for CSV/JSON."""
         return [

@@ -337,7 +337,7 @@ def save_comparison_png(
         ax.grid(axis="x", color="0.9")
     axes[0].set_yticks(range(len(rows)), [f"{task} / {method}" for task, method in rows], fontsize=8)
     axes[0].invert_yaxis()
-    if len(pairs) > 1 or pairs[0]:
+    if len(pairs) > 1:  # one pair: the title says it all, and a legend would hide points
         axes[-1].legend(fontsize=7, frameon=False, loc="best")
     save_figure_atomic(figure, path)
 

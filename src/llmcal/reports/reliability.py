@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from llmcal.atomic import save_figure_atomic
 from llmcal.metrics.binning import ReliabilityBins
@@ -13,14 +14,23 @@ from llmcal.metrics.binning import ReliabilityBins
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_reliability", "save_reliability_png"]
+__all__ = ["plot_confidence_histogram", "plot_reliability", "save_reliability_png"]
 
 
-def plot_reliability(bins: ReliabilityBins, ax: Axes, *, title: str = "", ece: float | None = None) -> Axes:
+def plot_reliability(
+    bins: ReliabilityBins,
+    ax: Axes,
+    *,
+    title: str = "",
+    ece: float | None = None,
+    interval_level: float | None = None,
+) -> Axes:
     """Draws accuracy per confidence bin against the diagonal on ``ax`` and returns it.
 
     Bars show each non-empty bin's accuracy over its confidence range; the red part is the gap to the
     bin's mean confidence (below the diagonal = overconfident). Bin counts are written above the bars.
+    With ``interval_level`` (e.g. 0.95), a band and whiskers show each bin's Wilson interval of accuracy,
+    so a gap in a bin of a handful of items reads as the noise it is.
     """
     filled = bins.counts > 0
     lower, upper = bins.edges[:-1], bins.edges[1:]
@@ -48,6 +58,23 @@ def plot_reliability(bins: ReliabilityBins, ax: Axes, *, title: str = "", ece: f
         edgecolor="none",
         label="gap to mean confidence",
     )
+    if interval_level is not None:
+        low, high = bins.accuracy_interval(interval_level)
+        centres = (lower + widths / 2)[filled]
+        ax.fill_between(
+            centres, low[filled], high[filled], color="0.1", alpha=0.18, step="mid", zorder=3, linewidth=0,
+            label=f"{round(100 * interval_level)}% interval of accuracy",
+        )  # fmt: skip
+        ax.errorbar(
+            centres,
+            bins.accuracy[filled],
+            yerr=[bins.accuracy[filled] - low[filled], high[filled] - bins.accuracy[filled]],
+            fmt="none",
+            ecolor="0.2",
+            elinewidth=0.8,
+            capsize=2,
+            zorder=4,
+        )
     for left, width, accuracy, count in zip(
         lower[filled], widths[filled], bins.accuracy[filled], bins.counts[filled], strict=True
     ):
@@ -74,3 +101,27 @@ def save_reliability_png(
     figure = Figure(figsize=(4.5, 4.5), dpi=110, layout="constrained")
     plot_reliability(bins, figure.add_subplot(), title=title, ece=ece)
     save_figure_atomic(figure, path)
+
+
+def plot_confidence_histogram(
+    confidences: NDArray[np.float64],
+    correct: NDArray[np.float64],
+    ax: Axes,
+    *,
+    n_bins: int = 20,
+    title: str = "",
+) -> Axes:
+    """Histogram of top-label confidences on ``ax``, stacked by right and wrong answers, and returns it."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1).tolist()
+    right = confidences[correct > 0.5]
+    wrong = confidences[correct <= 0.5]
+    ax.hist([right, wrong], bins=edges, stacked=True, color=["#4C72B0", "#C44E52"], label=["right", "wrong"])
+    ax.axvline(float(np.mean(confidences)), color="0.2", linestyle="--", linewidth=1, label="mean confidence")
+    ax.axvline(float(np.mean(correct)), color="#55A868", linestyle=":", linewidth=1.5, label="accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("items")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    return ax

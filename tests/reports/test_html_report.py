@@ -1,0 +1,154 @@
+"""``llmcal report``: one self-contained HTML page from eval, compare and fine-tuning outputs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from llmcal import InputError
+from llmcal.cli.app import main
+from llmcal.confidence import ExtractionSettings
+from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+from llmcal.reports.html import report_html, write_report
+from llmcal.scoring import FakeBackend
+from llmcal.tasks.schema import MCItem
+
+ITEMS = [
+    MCItem(f"q{i}", f"Question {i} about topic {i % 5}?", ("alpha", "beta", "gamma", "delta"), i % 4,
+           subject=["physics", "law"][i % 2])
+    for i in range(80)
+]  # fmt: skip
+SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "choice")), n_resamples=30)
+
+
+class Outline(HTMLParser):
+    """Headings, table count, image sources and external references of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[str] = []
+        self.tables = 0
+        self.images: list[str] = []
+        self.external: list[str] = []
+        self._in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        self._in_heading = tag in ("h1", "h2", "h3")
+        if self._in_heading:
+            self.headings.append("")
+        self.tables += tag == "table"
+        if tag == "img":
+            self.images.append(values["src"])
+        for name in ("src", "href"):
+            if values.get(name, "").startswith(("http:", "https:", "//")):
+                self.external.append(values[name])
+
+    def handle_endtag(self, tag):
+        self._in_heading = self._in_heading and tag not in ("h1", "h2", "h3")
+
+    def handle_data(self, data):
+        if self._in_heading:
+            self.headings[-1] += data
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An evaluation (with subjects), a second one, their comparison and a fine-tuning result."""
+    root = tmp_path_factory.mktemp("report-runs")
+    evaluate([EvalTask("toy<script>", ITEMS)], FakeBackend(favoured=["alpha"]), SETTINGS, root / "base")
+    evaluate([EvalTask("toy<script>", ITEMS)], FakeBackend(favoured=["alpha"], bonus=6.0), SETTINGS,
+             root / "aligned")  # fmt: skip
+    assert main(["compare", str(root / "base"), str(root / "aligned"), "--out", str(root / "cmp"),
+                 "--n-resamples", "20"]) == 0  # fmt: skip
+    finetune = root / "ft"
+    finetune.mkdir()
+    row = {"n_items": 80, "accuracy": 0.5, "ece": 0.2, "sce": 0.1, "brier": 0.6, "mean_confidence": 0.7}
+    (finetune / "results.json").write_text(json.dumps({
+        "settings": {"method": "cogcalib-ls"}, "n_train": 100, "before": row,
+        "after": {**row, "ece": 0.05}, "log": [{"epoch": 1.0, "loss": 1.25}],
+    }))  # fmt: skip
+    return root
+
+
+def test_report_has_every_section_inline_images_and_escaped_text(runs):
+    page = report_html([runs / "base", runs / "cmp", runs / "ft"])
+    outline = Outline()
+    outline.feed(page)
+    headings = outline.headings
+    assert headings[0] == "llmcal report"
+    assert f"Evaluation: {runs / 'base'}" in headings
+    assert f"Comparison: {runs / 'cmp'}" in headings
+    assert f"Fine-tuning: {runs / 'ft'}" in headings
+    for heading in ("Summary", "Reliability diagrams and confidence histograms", "Per-subject breakdown",
+                    "Before and after", "Training log", "Settings"):  # fmt: skip
+        assert heading in headings
+    assert outline.tables >= 5
+    # 2 methods of the evaluation + the comparison plot; all inline PNGs that decode as PNGs.
+    assert len(outline.images) == 3
+    for source in outline.images:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert outline.external == []
+    assert "<script>" not in page  # the task name is escaped
+    assert "toy&lt;script&gt;" in page
+    assert '"method": "cogcalib-ls"' in page  # the exact settings
+    assert re.search(r"<td>0\.200</td><td>0\.050</td>|-0\.150", page)  # ECE before/after change
+
+
+def test_cli_writes_the_report_and_refuses_unknown_directories(runs, tmp_path, capsys):
+    out = tmp_path / "report.html"
+    assert main(["report", str(runs / "base"), "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
+    assert "not an llmcal output directory" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+    with pytest.raises(InputError, match="No directories"):
+        report_html([])
+
+
+def test_plots_leave_pyplot_state_alone(runs, tmp_path):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    write_report([runs / "base"], tmp_path / "r.html")
+    assert plt.get_fignums() == before
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(
+    _chromium() is None and not os.environ.get("LLMCAL_REQUIRE_CHROMIUM"),
+    reason="needs Chromium (bash .ci/run installs Debian's chromium and requires this test)",
+)
+def test_report_renders_in_headless_chromium(runs, tmp_path):
+    import matplotlib.image
+
+    assert _chromium() is not None, "LLMCAL_REQUIRE_CHROMIUM is set but no chromium is on PATH"
+    page = write_report([runs / "base", runs / "cmp", runs / "ft"], tmp_path / "report.html")
+    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout  # fmt: skip
+    outline = Outline()
+    outline.feed(dom)
+    assert "Reliability diagrams and confidence histograms" in outline.headings
+    assert "Per-subject breakdown" in outline.headings
+    assert outline.tables >= 5
+    shot = tmp_path / "shot.png"
+    subprocess.run([*browser, "--window-size=1200,2600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.std() > 0.05  # not a blank page
+    # The diagrams' bar colour (#4C72B0) covers a real area, so the inline images were decoded and drawn.
+    bar = np.all(np.abs(pixels - np.array([0x4C, 0x72, 0xB0]) / 255) < 0.03, axis=-1)
+    assert bar.sum() > 5000
