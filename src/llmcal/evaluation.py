@@ -40,10 +40,12 @@ from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
 __all__ = [
+    "SINGLE_PROCESS",
     "EvalRun",
     "EvalSettings",
     "EvalTask",
     "RecordStore",
+    "Shard",
     "as_json",
     "check_resume",
     "evaluate",
@@ -54,6 +56,29 @@ __all__ = [
 
 # Items scored between two appends to records.jsonl: the most work a crash can lose.
 _CHUNK_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place in a data-parallel run: it scores every ``world_size``-th pending item.
+
+    Attributes:
+        rank: This process's index, 0 to ``world_size - 1``; rank 0 writes the results.
+        world_size: Number of processes.
+        barrier: Blocks until every process has called it (``torch.distributed.barrier`` under a launcher).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    barrier: Callable[[], object] = lambda: None
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the shared files."""
+        return self.rank == 0
+
+
+SINGLE_PROCESS = Shard()
 
 
 @dataclass(frozen=True)
@@ -165,8 +190,14 @@ def evaluate(
     *,
     on_progress: Callable[[int], None] | None = None,
     plots: bool = True,
+    shard: Shard = SINGLE_PROCESS,
 ) -> dict[str, Any]:
     """Runs (or resumes) an evaluation into ``out_dir`` and returns the results written to results.json.
+
+    In a data-parallel run (``shard.world_size > 1``) each process scores every ``world_size``-th pending
+    item into its own records file; the main process then merges them into ``records.jsonl`` in item order
+    and writes the results, which are the same as a single process's. A resumed run may use any number of
+    processes.
 
     Args:
         tasks: Tasks with their items, already loaded and validated.
@@ -175,6 +206,7 @@ def evaluate(
         out_dir: Output directory (created if needed; an existing run there is resumed).
         on_progress: Called with the number of item-passes finished (each method family is one pass).
         plots: Whether to render reliability PNGs (needs matplotlib).
+        shard: This process's place in a data-parallel run (see :mod:`llmcal.scoring.distributed`).
 
     Raises:
         InputError: If ``out_dir`` holds a run with different settings.
@@ -182,22 +214,31 @@ def evaluate(
     out = Path(out_dir)
     manifest = _manifest(tasks, backend, settings)
     check_resume(out / "run.json", manifest)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out / "run.json",
-        json.dumps({"llmcal_version": __version__, **manifest}, indent=2, sort_keys=True) + "\n",
+    if shard.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(
+            out / "run.json",
+            json.dumps({"llmcal_version": __version__, **manifest}, indent=2, sort_keys=True) + "\n",
+        )
+    shard.barrier()  # the directory and manifest exist before anyone appends records
+    done = _load_records(out)
+    # One records file per process in a data-parallel run: appends never interleave.
+    store = RecordStore(
+        out / ("records.jsonl" if shard.world_size == 1 else f"records.rank{shard.rank}.jsonl")
     )
-    store = RecordStore(out / "records.jsonl")
-    done = store.load()
     passes = int(any(m != "choice" for m in settings.extraction.methods)) + int(
         "choice" in settings.extraction.methods
     )
     for task in tasks:
         pending = [item for item in task.items if (task.name, item.id) not in done]
+        # Shards by position in the task, not in ``pending``: processes read ``done`` at different moments.
+        mine = [
+            item for item in task.items[shard.rank :: shard.world_size] if (task.name, item.id) not in done
+        ]
         if on_progress is not None:
             on_progress((len(task.items) - len(pending)) * passes)
-        for start in range(0, len(pending), _CHUNK_ITEMS):
-            chunk = pending[start : start + _CHUNK_ITEMS]
+        for start in range(0, len(mine), _CHUNK_ITEMS):
+            chunk = mine[start : start + _CHUNK_ITEMS]
             records = extract_records(
                 chunk,
                 backend,
@@ -209,8 +250,37 @@ def evaluate(
             )
             store.append(records)
             done.update((record.key, record) for record in records)
+    shard.barrier()  # every shard's records are on disk
+    if not shard.is_main:
+        shard.barrier()  # wait for the main process to merge and write the results
+        return dict(json.loads((out / "results.json").read_text(encoding="utf-8")))
+    done = _load_records(out)
     ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
-    return write_results(ordered, settings, out, plots=plots)
+    if shard.world_size > 1 or _rank_files(out):
+        _merge_records(out, ordered)
+    results = write_results(ordered, settings, out, plots=plots)
+    shard.barrier()
+    return results
+
+
+def _rank_files(out: Path) -> list[Path]:
+    return sorted(out.glob("records.rank*.jsonl"))
+
+
+def _load_records(out: Path) -> dict[tuple[str, str], ItemRecord]:
+    """Records of the main file and of any per-process files a data-parallel run left."""
+    records = RecordStore(out / "records.jsonl").load()
+    for path in _rank_files(out):
+        records.update(RecordStore(path).load())
+    return records
+
+
+def _merge_records(out: Path, ordered: dict[str, list[ItemRecord]]) -> None:
+    """Rewrites records.jsonl in item order from every process's records, then drops the per-process files."""
+    text = "".join(record.to_json() + "\n" for records in ordered.values() for record in records)
+    write_text_atomic(out / "records.jsonl", text)
+    for path in _rank_files(out):  # after the atomic rewrite: a crash here leaves only duplicates
+        path.unlink()
 
 
 def write_results(

@@ -108,13 +108,15 @@ def eval_(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
+    from llmcal.scoring.distributed import device_for_shard, process_shard
     from llmcal.scoring.hf import HFBackend
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # llmcal draws its own bar
 
+    shard = process_shard()  # under torchrun / accelerate launch: this process's share of the items
     backend = HFBackend(
         model,
-        device=device,
+        device=device_for_shard(device, shard),
         dtype=dtype,
         batch_size=size if isinstance(size, int) else "auto",
         revision=revision,
@@ -129,10 +131,16 @@ def eval_(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
-        disable=not err.is_terminal,
+        disable=not err.is_terminal or not shard.is_main,
     ) as progress:
-        bar = progress.add_task("scoring", total=sum(len(t.items) for t in tasks) * passes)
-        results = evaluate(tasks, backend, settings, out, on_progress=lambda n: progress.advance(bar, n))
+        # In a data-parallel run the main process's bar shows its own share of the items.
+        total = -(-sum(len(t.items) for t in tasks) * passes // shard.world_size)
+        bar = progress.add_task("scoring", total=total)
+        results = evaluate(
+            tasks, backend, settings, out, on_progress=lambda n: progress.advance(bar, n), shard=shard
+        )
+    if not shard.is_main:
+        return
     Console().print(_table(results))
     Console().print(f"wrote {out}/results.json, records.jsonl, bins.csv and reliability diagrams")
 

@@ -1,0 +1,52 @@
+"""Which slice of the work this process does when several run at once (torchrun, accelerate launch).
+
+Launchers tell each process its place through the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
+:func:`process_shard` reads it, joins the process group (gloo on CPU, NCCL on CUDA) and returns a
+:class:`~llmcal.evaluation.Shard` whose barrier is ``torch.distributed.barrier``. Run alone, it returns
+the single-process shard and touches nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+from llmcal.errors import InputError
+from llmcal.evaluation import SINGLE_PROCESS, Shard
+
+__all__ = ["device_for_shard", "process_shard"]
+
+
+def process_shard() -> Shard:
+    """This process's shard, joining the default process group if a launcher started several.
+
+    Raises:
+        InputError: If ``RANK``/``WORLD_SIZE`` are set but not integers or inconsistent.
+    """
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+    except ValueError:
+        raise InputError(
+            "RANK and WORLD_SIZE must be integers when set (they come from the launcher)."
+        ) from None
+    if world_size <= 1:
+        return SINGLE_PROCESS
+    if not 0 <= rank < world_size:
+        raise InputError(f"RANK={rank} is outside 0..WORLD_SIZE-1={world_size - 1}.")
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return Shard(rank=rank, world_size=world_size, barrier=dist.barrier)
+
+
+def device_for_shard(device: str, shard: Shard) -> str:
+    """``cuda:LOCAL_RANK`` for ``auto``/``cuda`` in a multi-process run on GPUs, else ``device`` unchanged."""
+    if shard.world_size <= 1 or device not in ("auto", "cuda"):
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu" if device == "auto" else device
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"

@@ -1,0 +1,111 @@
+"""Data-parallel evaluation equals one process, and a SIGKILLed evaluation resumes to identical results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from llmcal.confidence import ExtractionSettings
+from llmcal.evaluation import EvalSettings, EvalTask, Shard, evaluate
+from llmcal.scoring import FakeBackend
+from llmcal.tasks.schema import MCItem
+
+ITEMS = [
+    MCItem(f"q{i}", f"Question {i} about the {['river', 'king', 'old city'][i % 3]}?",
+           ("alpha", "beta gamma", "delta", "the river bank")[: 2 + i % 3], i % 2)
+    for i in range(150)
+]  # fmt: skip
+SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "choice")), n_resamples=40)
+
+
+def test_shards_in_threads_write_the_same_results_as_one_process(tmp_path):
+    single = evaluate([EvalTask("toy", ITEMS)], FakeBackend(favoured=["delta"]), SETTINGS, tmp_path / "one",
+                      plots=False)  # fmt: skip
+    barrier = threading.Barrier(3, timeout=60)
+    returned: dict[int, dict] = {}
+
+    def run(rank: int) -> None:
+        shard = Shard(rank=rank, world_size=3, barrier=barrier.wait)
+        returned[rank] = evaluate([EvalTask("toy", ITEMS)], FakeBackend(favoured=["delta"]), SETTINGS,
+                                  tmp_path / "three", plots=False, shard=shard)  # fmt: skip
+
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert returned[0] == returned[1] == returned[2] == single
+    assert (tmp_path / "three" / "results.json").read_bytes() == (
+        tmp_path / "one" / "results.json"
+    ).read_bytes()
+    # Records are merged in item order and the per-process files are gone.
+    assert (tmp_path / "three" / "records.jsonl").read_text().count("\n") == len(ITEMS)
+    assert list((tmp_path / "three").glob("records.rank*")) == []
+
+
+def write_items(path: Path, count: int) -> Path:
+    items = (ITEMS * (1 + count // len(ITEMS)))[:count]
+    path.write_text("".join(json.dumps({**item.to_record(), "id": f"{item.id}-{n}"}) + "\n"
+                            for n, item in enumerate(items)))  # fmt: skip
+    return path
+
+
+def eval_command(model: str, data: Path, out: Path, *extra: str) -> list[str]:
+    options = ["--device", "cpu", "--methods", "sum,choice", "--n-resamples", "50", *extra]
+    return [sys.executable, "-m", "llmcal.cli.app", "eval", "--model", model, "--data", str(data), "--out",
+            str(out), *options]  # fmt: skip
+
+
+def test_two_gloo_processes_give_the_results_of_one(tiny_model_dir, tmp_path):
+    data = write_items(tmp_path / "items.jsonl", 60)
+    single = subprocess.run(eval_command(tiny_model_dir, data, tmp_path / "one"), capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = eval_command(tiny_model_dir, data, tmp_path / "two")
+    command = [str(torchrun), "--nproc_per_node", "2", *command[1:]]
+    parallel = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert parallel.returncode == 0, parallel.stderr[-2000:]
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    for method in ("sum", "choice"):
+        ours, theirs = one["tasks"]["items"]["methods"][method], two["tasks"]["items"]["methods"][method]
+        for name, metric in ours["metrics"].items():
+            assert theirs["metrics"][name]["value"] == pytest.approx(metric["value"], abs=1e-9), name
+    assert (tmp_path / "two" / "records.jsonl").read_text().count("\n") == 60
+    assert list((tmp_path / "two").glob("records.rank*")) == []
+
+
+def test_sigkill_mid_run_then_resume_gives_byte_identical_results(tiny_model_dir, tmp_path):
+    data = write_items(tmp_path / "items.jsonl", 450)
+    reference = subprocess.run(eval_command(tiny_model_dir, data, tmp_path / "reference"),
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    out = tmp_path / "killed"
+    process = subprocess.Popen(eval_command(tiny_model_dir, data, out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    records = out / "records.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if records.exists() and records.read_bytes().count(b"\n") >= 64:  # at least one chunk on disk
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed; give it more items"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    finished_before = records.read_bytes().count(b"\n")
+    assert 64 <= finished_before < 450
+    assert not (out / "results.json").exists()
+    resumed = subprocess.run(eval_command(tiny_model_dir, data, out), capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (out / "results.json").read_bytes() == (tmp_path / "reference" / "results.json").read_bytes()
+    assert records.read_bytes().count(b"\n") == 450  # finished items were not scored again
