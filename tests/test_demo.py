@@ -40,16 +40,29 @@ def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     assert "Demo: pretrained vs aligned (DPO)" in report
     assert "Demo evaluation: aligned model on the test people" in report
     assert json.loads((tmp_path / "out1" / "demo.json").read_text()) == first
-    second = run_demo(tmp_path / "out2", preset_name="micro", cache_dir=cache, n_resamples=20)
+    # The second run reuses the world and measures the pretrained model exactly as the first did.
+    second = run_demo(tmp_path / "out2", preset_name="micro", cache_dir=cache, n_resamples=20, variants=(),
+                      align=False)  # fmt: skip
     assert second["world"]["cached"]
-    assert second["rows"] == first["rows"]  # deterministic given the seed
+    assert second["rows"] == [row for row in first["rows"] if row["variant"].startswith("pretrained")]
+    assert second["comparison"] == []
 
 
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")
 def test_demo_and_world_commands(tmp_path, capsys):
     assert (
         main(
-            ["demo", "--preset", "micro", "--out", str(tmp_path / "demo"), "--cache-dir", str(tmp_path / "c")]
+            [
+                "demo",
+                "--preset",
+                "micro",
+                "--out",
+                str(tmp_path / "demo"),
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--n-resamples",
+                "20",
+            ]
         )
         == 0
     )

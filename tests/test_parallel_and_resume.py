@@ -109,3 +109,55 @@ def test_sigkill_mid_run_then_resume_gives_byte_identical_results(tiny_model_dir
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (out / "results.json").read_bytes() == (tmp_path / "reference" / "results.json").read_bytes()
     assert records.read_bytes().count(b"\n") == 450  # finished items were not scored again
+
+
+def finetune_command(model: str, data: Path, out: Path, *extra: str) -> list[str]:
+    options = [
+        "--method",
+        "sft",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e-3",
+        "--eval-data",
+        str(data),
+    ]
+    return [sys.executable, "-m", "llmcal.cli.app", "finetune", "--model", model, "--data", str(data),
+            "--out", str(out), *options, *extra]  # fmt: skip
+
+
+def test_finetune_killed_after_a_checkpoint_resumes_to_the_same_model(tiny_model_dir, tmp_path):
+    from safetensors.numpy import load_file
+
+    data = write_items(tmp_path / "train.jsonl", 160)
+    reference = subprocess.run(finetune_command(tiny_model_dir, data, tmp_path / "reference"),
+                               capture_output=True, text=True, timeout=500)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    out = tmp_path / "killed"
+    process = subprocess.Popen(finetune_command(tiny_model_dir, data, out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    first = out / "checkpoints" / "checkpoint-80" / "trainer_state.json"  # end of epoch 1 of 3
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and process.poll() is None and not first.exists():
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before it could be killed"
+    time.sleep(0.3)  # into epoch 2
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (out / "results.json").exists()
+    again = subprocess.run(finetune_command(tiny_model_dir, data, out), capture_output=True, text=True,
+                           timeout=60)  # fmt: skip
+    assert again.returncode == 2
+    assert "--resume" in again.stderr
+    resumed = subprocess.run(finetune_command(tiny_model_dir, data, out, "--resume"), capture_output=True,
+                             text=True, timeout=500)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    ours = json.loads((out / "results.json").read_text())
+    theirs = json.loads((tmp_path / "reference" / "results.json").read_text())
+    assert ours["after"] == pytest.approx(theirs["after"], abs=1e-6)
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    expected = load_file(str(tmp_path / "reference" / "model" / "model.safetensors"))
+    for name, tensor in expected.items():
+        assert weights[name] == pytest.approx(tensor, abs=1e-5), name

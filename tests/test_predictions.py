@@ -73,7 +73,7 @@ def test_reads_csv_in_both_layouts(tmp_path):
             ":2: field 'label': expected an option index in 0..1; found 2",
         ),
         (b'{"probs": [], "label": 0}\n', ":1: field 'probs': expected a list of at least 2 numbers"),
-        (b'{"probs": [0.7, 0.3], "label": 0}\n{"probs": [0.7, 0.3], "lab', ":2: not valid JSON"),
+        (b'{"probs": [0.7, 0.3], "label": 0}\n{"probs": [0.7, 0.3], "lab', ":2: truncated JSON"),
         (b'{"probs": [0.7, 0.3], "label": 0}\n\xff\xfe{}\n', ":2: not valid UTF-8"),
         (b'{"probs": [0.7, "x"], "label": 0}\n', ":1: field 'probs': expected a number; found 'x'"),
         (b'{"probs": [0.7, 0.4], "label": 0}\n', "summing to 1; found [0.7, 0.4]"),

@@ -118,7 +118,13 @@ class RecordStore:
             with self.path.open("r+b") as handle:  # drop the torn tail so appends start on a fresh line
                 handle.truncate(len(complete))
         records: dict[tuple[str, str], ItemRecord] = {}
-        for line, text in enumerate(complete.decode("utf-8").splitlines(), start=1):
+        for line, raw in enumerate(complete.split(b"\n")[:-1], start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{self.path}:{line}: not valid UTF-8; not a records file llmcal wrote."
+                ) from None
             record = ItemRecord.from_json(text, where=f"{self.path}:{line}")
             records[record.key] = record
         return records

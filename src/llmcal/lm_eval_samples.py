@@ -27,6 +27,7 @@ from llmcal.atomic import write_text_atomic
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalSettings, as_json, check_resume, records_digest, write_results
+from llmcal.jsonl import read_jsonl
 from llmcal.scoring.requests import ContinuationScore
 
 __all__ = ["HarnessTask", "import_lm_eval_run", "read_lm_eval_samples", "task_name_from_filename"]
@@ -147,34 +148,27 @@ def read_lm_eval_samples(path: str | Path) -> HarnessTask:
     accuracies: list[float] = []
     seen: set[str] = set()
     first_filter: str | None = None
-    with source.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{source}:{line_number}"
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{where}: not valid JSON ({error.msg}).") from None
-            if not isinstance(sample, dict) or "doc_id" not in sample:
-                raise InputError(f"{where}: expected an lm-eval sample object with a 'doc_id'.")
-            sample_filter = str(sample.get("filter", "none"))
-            first_filter = sample_filter if first_filter is None else first_filter
-            if sample_filter != first_filter:
-                continue  # the same documents again under another filter; the first filter is read
-            item_id = str(sample["doc_id"])
-            if item_id in seen:
-                raise InputError(f"{where}: document {item_id} appears twice; one samples file per run.")
-            seen.add(item_id)
-            pairs = _pairs(sample, where)
-            responses = _responses(sample, len(pairs), where)
-            if len(pairs) < 2:
-                raise InputError(f"{where}: a multiple-choice document needs at least two choices.")
-            answer = _gold(sample.get("target"), [continuation for _, continuation in pairs], where)
-            options = tuple(ContinuationScore((total,), greedy) for total, greedy in responses)
-            records.append(ItemRecord(task, item_id, answer, len(pairs), None, options, None))
-            if "acc" in sample:
-                accuracies.append(_float(sample["acc"], where, "acc"))
+    for line_number, sample in read_jsonl(source):
+        where = f"{source}:{line_number}"
+        if not isinstance(sample, dict) or "doc_id" not in sample:
+            raise InputError(f"{where}: expected an lm-eval sample object with a 'doc_id'.")
+        sample_filter = str(sample.get("filter", "none"))
+        first_filter = sample_filter if first_filter is None else first_filter
+        if sample_filter != first_filter:
+            continue  # the same documents again under another filter; the first filter is read
+        item_id = str(sample["doc_id"])
+        if item_id in seen:
+            raise InputError(f"{where}: document {item_id} appears twice; one samples file per run.")
+        seen.add(item_id)
+        pairs = _pairs(sample, where)
+        responses = _responses(sample, len(pairs), where)
+        if len(pairs) < 2:
+            raise InputError(f"{where}: a multiple-choice document needs at least two choices.")
+        answer = _gold(sample.get("target"), [continuation for _, continuation in pairs], where)
+        options = tuple(ContinuationScore((total,), greedy) for total, greedy in responses)
+        records.append(ItemRecord(task, item_id, answer, len(pairs), None, options, None))
+        if "acc" in sample:
+            accuracies.append(_float(sample["acc"], where, "acc"))
     if not records:
         raise InputError(f"{source}: no samples in the file.")
     accuracy = sum(accuracies) / len(accuracies) if len(accuracies) == len(records) else None

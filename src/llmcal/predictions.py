@@ -17,7 +17,6 @@ Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and 
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from llmcal.errors import InputError
+from llmcal.jsonl import read_jsonl
 from llmcal.metrics.calibration_error import top_label_confidence
 from llmcal.metrics.validation import ROW_SUM_TOLERANCE
 
@@ -178,25 +178,10 @@ class _Rows:
 
 
 def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
-            try:
-                text = raw_line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise rows.fail(
-                    line_number, None, f"not valid UTF-8 ({error.reason} at byte {error.start})."
-                ) from None
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise rows.fail(
-                    line_number, None, f"not valid JSON ({error.msg}, column {error.colno})."
-                ) from None
-            if not isinstance(record, dict):
-                raise rows.fail(line_number, None, f"expected a JSON object; found {type(record).__name__}.")
-            yield line_number, record
+    for line_number, record in read_jsonl(path):
+        if not isinstance(record, dict):
+            raise rows.fail(line_number, None, f"expected a JSON object; found {type(record).__name__}.")
+        yield line_number, record
 
 
 def _csv_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -62,19 +62,31 @@ def test_ragged_option_counts_are_zero_padded():
 
 
 def test_non_finite_scores_name_the_item():
-    broken = ItemRecord(
-        "t",
-        "bad-1",
-        0,
-        2,
-        None,
-        (ContinuationScore((float("nan"),), False), ContinuationScore((-1.0,), False)),
-        None,
-    )
-    with pytest.raises(InputError, match="t/bad-1: method 'sum' gave non-finite"):
-        probabilities([broken], "sum")
+    options = (ContinuationScore((float("nan"),), False), ContinuationScore((-1.0,), False))
+    with pytest.raises(InputError, match=r"t/bad-1: the model gave non-finite log-probabilities \(\[nan\]\)"):
+        ItemRecord("t", "bad-1", 0, 2, None, options, None)
+    with pytest.raises(InputError, match="t/bad-2: the model gave non-finite"):
+        ItemRecord("t", "bad-2", 0, 2, None, None, (0.0, float("inf")))
+    fine = ItemRecord("t", "ok", 0, 2, None, options[1:] * 2, None)
     with pytest.raises(InputError, match="has no scores for method 'choice'"):
-        probabilities([broken], "choice")
+        probabilities([fine], "choice")
+
+
+def test_a_model_producing_nan_stops_the_evaluation_at_that_item(tmp_path):
+    from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+    from llmcal.scoring import FakeBackend
+    from llmcal.tasks.schema import MCItem
+
+    class NanBackend(FakeBackend):
+        def score(self, requests, *, on_progress=None):
+            scores = super().score(requests, on_progress=on_progress)
+            return [[ContinuationScore((float("nan"),), False) for _ in row] if "seven" in request.context
+                    else row for request, row in zip(requests, scores, strict=True)]  # fmt: skip
+
+    items = [MCItem(f"q{i}", f"Question {['one', 'seven'][i == 7]}?", ("a", "b"), 0) for i in range(10)]
+    with pytest.raises(InputError, match="toy/q7: the model gave non-finite"):
+        evaluate([EvalTask("toy", items)], NanBackend(), EvalSettings(ExtractionSettings(("sum",))), tmp_path)
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_records_round_trip_through_json():

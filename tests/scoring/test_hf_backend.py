@@ -135,3 +135,18 @@ def test_long_contexts_are_truncated_on_the_left(tiny_model_dir):
 def test_missing_model_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="Could not load model"):
         HFBackend(str(tmp_path / "nowhere"), device="cpu")
+
+
+def test_pickled_weights_are_refused_not_unpickled(tiny_model_dir, tmp_path):
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, pickled)
+    weights = pickled / "model.safetensors"
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")  # only a pickle remains
+    weights.unlink()
+    with pytest.raises(InputError, match="safetensors weights"):
+        HFBackend(str(pickled), device="cpu", dtype="float32")

@@ -26,6 +26,9 @@ def demo(
     ] = None,
     seed: Annotated[int, typer.Option(help="World and model seed.")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="World cache (default ~/.cache/llmcal).")] = None,
+    n_resamples: Annotated[
+        int, typer.Option(min=1, help="Bootstrap resamples of metrics and changes.")
+    ] = 1000,
 ) -> None:
     """Build a synthetic knowledge world, pretrain a tiny model, and measure and fix its calibration."""
     name = preset_name or ("quick" if quick else "default")
@@ -44,6 +47,7 @@ def demo(
             preset_name=name,
             seed=seed,
             cache_dir=cache_dir,
+            n_resamples=n_resamples,
             on_pass=on_pass,
             on_stage=lambda text: err.print(f"[dim]· {text}[/]"),
         )

@@ -62,6 +62,10 @@ def finetune_command(
         bool, typer.Option(help="RCFT as released: E-step once before training, top bin left out.")
     ] = False,
     seed: Annotated[int, typer.Option()] = 0,
+    resume: Annotated[
+        bool,
+        typer.Option(help="Continue from the last checkpoint in OUT/checkpoints (same settings, items)."),
+    ] = False,
 ) -> None:
     """Fine-tune with a calibration-aware loss and report calibration before and after."""
     if cloze_style not in get_args(ClozeStyle):
@@ -115,6 +119,7 @@ def finetune_command(
     _, results = finetune(
         backend.model, backend.tokenizer, train, settings, out, calibration_items=calibration,
         calibration_known=known, eval_items=evaluation, show_progress=Console(stderr=True).is_terminal,
+        resume=resume,
     )  # fmt: skip
     if not results["main_process"]:
         return  # other processes of a distributed run stay quiet; the main one reports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,18 @@ class ItemRecord:
     subject: str | None
     options: tuple[ContinuationScore, ...] | None
     letters: tuple[float, ...] | None
+
+    def __post_init__(self) -> None:
+        # NaN/inf scores would poison every metric silently; stop at the item that produced them.
+        values = [v for option in self.options or () for v in option.token_logprobs] + list(
+            self.letters or ()
+        )
+        if not all(math.isfinite(value) for value in values):
+            bad = [value for value in values if not math.isfinite(value)][:3]
+            raise InputError(
+                f"{self.task}/{self.id}: the model gave non-finite log-probabilities ({bad}); "
+                "with float16/bfloat16 try --dtype float32."
+            )
 
     @property
     def key(self) -> tuple[str, str]:

@@ -23,6 +23,7 @@ import torch
 from llmcal.atomic import write_text_atomic
 from llmcal.errors import InputError
 from llmcal.finetune.run import LoraSettings, evaluate_model
+from llmcal.jsonl import read_jsonl
 from llmcal.reports.summary import calibration_row
 from llmcal.tasks.prompts import PromptFormat, option_pairs
 from llmcal.tasks.schema import MCItem
@@ -103,14 +104,8 @@ def read_preference_pairs(path: str | Path) -> list[PreferencePair]:
     if not source.is_file():
         raise InputError(f"{source}: no such preference file (expected JSONL with prompt/chosen/rejected).")
     pairs: list[PreferencePair] = []
-    for line_number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line_number, record in read_jsonl(source):
         where = f"{source}:{line_number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{where}: not valid JSON ({error.msg}).") from None
         if not isinstance(record, dict):
             raise InputError(f"{where}: expected a JSON object with prompt, chosen and rejected.")
         fields = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from llmcal.atomic import write_text_atomic
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import probabilities
 from llmcal.errors import InputError
+from llmcal.evaluation import as_json, check_resume, records_digest
 from llmcal.finetune.losses import LossConfig
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
@@ -95,8 +97,14 @@ def finetune(
     eval_items: Sequence[MCItem] = (),
     save_model: bool = True,
     show_progress: bool = False,
+    resume: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """Fine-tunes ``model`` on ``train_items`` and returns the trained model and the run's results.
+
+    ``out/run.json`` records the settings and the items; ``resume=True`` continues from the last checkpoint
+    in ``out/checkpoints`` (weights, optimizer, scheduler, data order and RNG states), refusing a run whose
+    settings or items differ. The CogCalib threshold / RCFT E-step are re-fitted when the resumed epoch
+    begins, as they are at the start of every epoch.
 
     Args:
         model: A causal LM (a fresh copy: it is trained in place).
@@ -109,9 +117,11 @@ def finetune(
         eval_items: Items evaluated before and after training (accuracy, ECE, SCE, Brier).
         save_model: Save the fine-tuned model (LoRA merged in) as a standard HF directory.
         show_progress: Show the Trainer's progress bar.
+        resume: Continue from the last checkpoint in ``out/checkpoints``.
 
     Raises:
-        InputError: If a CogCalib loss has no labelled calibration items, or settings are invalid.
+        InputError: If a CogCalib loss has no labelled calibration items, settings are invalid, or
+            ``resume`` finds no checkpoint or a run with other settings or items.
     """
     if settings.method in KNOWLEDGE_AWARE and (
         not calibration_items or len(calibration_known) != len(calibration_items)
@@ -122,6 +132,17 @@ def finetune(
     if settings.epochs < 1 or settings.batch_size < 1 or settings.learning_rate <= 0:
         raise InputError("epochs and batch size must be positive, and the learning rate above 0.")
     out = Path(out_dir)
+    manifest = as_json({
+        "settings": asdict(settings),
+        "tasks": {name: {"n_items": len(items), "item_ids": records_digest(items)}
+                  for name, items in (("train", train_items), ("calibration", calibration_items))},
+        "model": {"known_flags": sum(map(bool, calibration_known))},
+    })  # fmt: skip
+    checkpoint = _resume_point(out, manifest) if resume else None
+    if settings.checkpoints and not resume and (out / "checkpoints").exists():
+        raise InputError(f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out.")
+    if is_main_process():
+        write_text_atomic(out / "run.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     results: dict[str, Any] = {"settings": asdict(settings), "n_train": len(train_items)}
     if eval_items:
         before = evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
@@ -151,7 +172,7 @@ def finetune(
         calibration_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style,
         known=list(calibration_known) if calibration_known else None,
     ) if calibration_items else []  # fmt: skip
-    if settings.style_adaptation_items > 0:
+    if settings.style_adaptation_items > 0 and checkpoint is None:  # a checkpoint has the adapted weights
         # CogCalib's style adaptation: a short SFT pass on a slice, so the answer format is learnt before
         # the NLL threshold (fitted on the adapted model) has to separate knowledge from format.
         adaptation = train[: settings.style_adaptation_items]
@@ -171,7 +192,7 @@ def finetune(
         trainable, settings, out, train, calibration, pad_id, method=settings.method, epochs=settings.epochs,
         show_progress=show_progress,
     )  # fmt: skip
-    output = trainer.train()
+    output = trainer.train(resume_from_checkpoint=checkpoint)
     trained = trainable.merge_and_unload() if settings.lora is not None else trainable
     trained.eval()
     results["train_loss"] = float(output.training_loss)
@@ -192,6 +213,23 @@ def finetune(
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     return trained, results
+
+
+def is_main_process() -> bool:
+    """Whether this is the process that writes (rank 0, or the only process)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _resume_point(out: Path, manifest: dict[str, Any]) -> str:
+    """The last complete checkpoint of the run in ``out``, after checking it is the same run."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    check_resume(out / "run.json", manifest)
+    folder = out / "checkpoints"
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None  # type: ignore[no-untyped-call]
+    if last is None:
+        raise InputError(f"--resume: no checkpoint in {folder}; start the run without --resume.")
+    return str(last)
 
 
 def _trainer(

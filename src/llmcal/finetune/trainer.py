@@ -117,8 +117,9 @@ class CalibrationTrainer(Trainer):
 
     def refresh(self, *, epoch: int) -> None:
         """Re-estimates the detector threshold and/or RCFT bins for the coming epoch."""
-        if epoch > 0 and not self.refresh_every_epoch:
-            return
+        fitted = self.epoch_state.detector is not None or self.epoch_state.bins is not None
+        if epoch > 0 and not self.refresh_every_epoch and fitted:
+            return  # a run resumed from a checkpoint has no state yet and fits it on the restored weights
         entry: dict[str, Any] = {"epoch": epoch}
         if self.method in KNOWLEDGE_AWARE:
             scores = option_scores_of(self.model, self.calibration_examples, self.pad_id)

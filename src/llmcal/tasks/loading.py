@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmcal.errors import InputError
+from llmcal.jsonl import read_jsonl
 from llmcal.tasks.schema import ItemFieldError, MCItem, item_from_record
 
 __all__ = ["FieldMap", "RowConverter", "items_from_rows", "load_hf_rows", "load_items"]
@@ -63,25 +64,6 @@ def items_from_rows(
     return items
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open("rb") as handle:
-        for line, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(
-                    f"{path}:{line}: not valid UTF-8 ({error.reason} at byte {error.start})."
-                ) from None
-            if not text.strip():
-                continue
-            try:
-                yield line, json.loads(text)
-            except json.JSONDecodeError as error:
-                # A last line without its newline that does not parse was cut off mid-write.
-                problem = "truncated JSON" if not raw.endswith(b"\n") else "not valid JSON"
-                raise InputError(f"{path}:{line}: {problem} ({error.msg}, column {error.colno}).") from None
-
-
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """CSV rows: ``choices`` is a JSON list, or the columns ``choice_0``, ``choice_1``, ... are used."""
     data = path.read_bytes()
@@ -98,7 +80,10 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     )
     for index, row in enumerate(reader):
         line = index + 2
-        record: dict[str, Any] = {key: value for key, value in row.items() if key is not None and value != ""}
+        # Short rows leave None in the missing columns, long rows put the surplus under the key None.
+        record: dict[str, Any] = {
+            key: value for key, value in row.items() if key is not None and value not in ("", None)
+        }
         if choice_columns:
             record["choices"] = [row[name] for name in choice_columns if row.get(name)]
         elif "choices" in record:
@@ -138,7 +123,7 @@ def load_items(path: str | Path, *, convert: RowConverter | None = None) -> list
     if not file.is_file():
         raise InputError(f"{file}: no such file.")
     suffix = file.suffix.lower()
-    readers = {".jsonl": _jsonl_rows, ".json": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows}
+    readers = {".jsonl": read_jsonl, ".json": read_jsonl, ".csv": _csv_rows, ".parquet": _parquet_rows}
     if suffix not in readers:
         raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl, .csv or .parquet.")
     return items_from_rows(readers[suffix](file), str(file), convert=convert)
