@@ -128,6 +128,10 @@ def test_only_the_first_filter_is_read(tmp_path):
         (sample(0, 7, [-1.0, -2.0]), r":1: target '7' is neither a choice index below 2"),
         (sample(0, 0, [-1.0, float("nan")]), r":1: the log-likelihood of choice 1 is nan"),
         (sample(0, 0, [-1.0]), r":1: a multiple-choice document needs at least two choices"),
+        (sample(0, "²", [-1.0, -2.0]), r":1: target '²' is neither a choice index"),
+        (json.dumps({"doc_id": 0, "arguments": [["Q", " a"], ["Q", " b"]], "resps": 5, "target": "0"}),
+         r":1: expected one \[log-likelihood, is_greedy\] response per choice"),
+        ("1" * 5000, r":1: JSON this reader cannot hold"),
         (
             json.dumps({"doc_id": 0, "arguments": {"gen_args_0": {"arg_0": "Q", "arg_1": {"until": ["\n"]}}},
                         "filtered_resps": ["Paris"], "target": "Paris"}),

@@ -227,22 +227,20 @@ def evaluate(
             json.dumps({"llmcal_version": __version__, **manifest}, indent=2, sort_keys=True) + "\n",
         )
     shard.barrier()  # the directory and manifest exist before anyone appends records
-    done = _load_records(out)
     # One records file per process in a data-parallel run: appends never interleave.
     store = RecordStore(
         out / ("records.jsonl" if shard.world_size == 1 else f"records.rank{shard.rank}.jsonl")
     )
+    done = _load_records(out, own=store.path)
     passes = int(any(m != "choice" for m in settings.extraction.methods)) + int(
         "choice" in settings.extraction.methods
     )
     for task in tasks:
-        pending = [item for item in task.items if (task.name, item.id) not in done]
-        # Shards by position in the task, not in ``pending``: processes read ``done`` at different moments.
-        mine = [
-            item for item in task.items[shard.rank :: shard.world_size] if (task.name, item.id) not in done
-        ]
+        # Shards by position in the task: processes read ``done`` at different moments.
+        share = task.items[shard.rank :: shard.world_size]
+        mine = [item for item in share if (task.name, item.id) not in done]
         if on_progress is not None:
-            on_progress((len(task.items) - len(pending)) * passes)
+            on_progress((len(share) - len(mine)) * passes)
         for start in range(0, len(mine), _CHUNK_ITEMS):
             chunk = mine[start : start + _CHUNK_ITEMS]
             records = extract_records(
@@ -260,7 +258,7 @@ def evaluate(
     if not shard.is_main:
         shard.barrier()  # wait for the main process to merge and write the results
         return dict(json.loads((out / "results.json").read_text(encoding="utf-8")))
-    done = _load_records(out)
+    done = _load_records(out)  # every process has finished: nothing is being appended
     ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
     if shard.world_size > 1 or _rank_files(out):
         _merge_records(out, ordered)
@@ -273,11 +271,15 @@ def _rank_files(out: Path) -> list[Path]:
     return sorted(out.glob("records.rank*.jsonl"))
 
 
-def _load_records(out: Path) -> dict[tuple[str, str], ItemRecord]:
-    """Records of the main file and of any per-process files a data-parallel run left."""
-    records = RecordStore(out / "records.jsonl").load()
-    for path in _rank_files(out):
-        records.update(RecordStore(path).load())
+def _load_records(out: Path, *, own: Path | None = None) -> dict[tuple[str, str], ItemRecord]:
+    """Records of the main file and of every per-process file.
+
+    Only ``own``, the file this process appends to, has a torn tail cut off: another process may be in
+    the middle of appending to its own file.
+    """
+    records: dict[tuple[str, str], ItemRecord] = {}
+    for path in [out / "records.jsonl", *_rank_files(out)]:
+        records.update(RecordStore(path).load(repair=path == own))
     return records
 
 

@@ -35,6 +35,6 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
             except json.JSONDecodeError as error:
                 problem = "truncated JSON" if not raw.endswith(b"\n") else "not valid JSON"
                 raise InputError(f"{source}:{line}: {problem} ({error.msg}, column {error.colno}).") from None
-            except RecursionError:
-                raise InputError(f"{source}:{line}: JSON nested too deeply to read.") from None
+            except (RecursionError, ValueError) as error:  # nesting depth, int digits beyond Python's limit
+                raise InputError(f"{source}:{line}: JSON this reader cannot hold ({error}).") from None
             yield line, value

@@ -102,7 +102,8 @@ def _responses(sample: dict[str, Any], n_choices: int, where: str) -> list[tuple
     responses = sample.get("filtered_resps")
     if responses is None:  # older files: the raw responses, one singleton list per request
         raw = sample.get("resps")
-        responses = [entry[0] if isinstance(entry, list) and entry else entry for entry in raw or []]
+        raw = raw if isinstance(raw, list) else []
+        responses = [entry[0] if isinstance(entry, list) and entry else entry for entry in raw]
     if not isinstance(responses, list) or len(responses) != n_choices:
         raise InputError(
             f"{where}: expected one [log-likelihood, is_greedy] response per choice ({n_choices}); "
@@ -122,7 +123,7 @@ def _responses(sample: dict[str, Any], n_choices: int, where: str) -> list[tuple
 
 def _gold(target: Any, continuations: list[str], where: str) -> int:
     text = str(target).strip()
-    if text.isdigit() and int(text) < len(continuations):
+    if text.isascii() and text.isdigit() and int(text) < len(continuations):
         return int(text)
     matches = [index for index, continuation in enumerate(continuations) if continuation.strip() == text]
     if len(matches) == 1:

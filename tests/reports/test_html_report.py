@@ -115,6 +115,29 @@ def test_cli_writes_the_report_and_refuses_unknown_directories(runs, tmp_path, c
         report_html([])
 
 
+def test_a_hand_edited_output_is_an_input_error_and_markup_in_it_is_escaped(runs, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "comparison.json").write_text('{"settings": {}, "pairs": []}')
+    with pytest.raises(InputError, match="does not have the structure llmcal writes"):
+        report_html([broken])
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    row = {
+        "n_items": "<b>80</b>",
+        "accuracy": 0.5,
+        "ece": 0.2,
+        "sce": 0.1,
+        "brier": 0.6,
+        "mean_confidence": 0.7,
+    }
+    (edited / "results.json").write_text(json.dumps({"n_train": 1, "before": row, "after": row,
+                                                     "log": [{"epoch": 1, "<i>loss</i>": 1.0}]}))  # fmt: skip
+    page = report_html([edited])
+    assert "<b>" not in page
+    assert "<i>" not in page
+
+
 def test_plots_leave_pyplot_state_alone(runs, tmp_path):
     import matplotlib.pyplot as plt
 

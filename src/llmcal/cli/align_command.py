@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, cast, get_args
@@ -21,14 +20,10 @@ def _is_preference_file(path: Path) -> bool:
     """Whether ``path`` is a JSONL file of preference pairs (its first record has ``chosen``)."""
     if path.suffix.lower() != ".jsonl" or not path.is_file():
         return False
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    return False  # the item loader reports the bad line with its file:line
-                return isinstance(record, dict) and "chosen" in record
+    from llmcal.jsonl import read_jsonl
+
+    for _, record in read_jsonl(path):  # a bad first line is reported here, with its file:line
+        return isinstance(record, dict) and "chosen" in record
     return False
 
 

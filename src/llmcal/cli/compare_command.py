@@ -42,6 +42,8 @@ def compare(
         HEADLINE_METRICS,
         ComparisonSettings,
         compare_runs,
+        format_number,
+        format_percent,
         rank_by_change_rate,
         write_comparison,
     )
@@ -115,18 +117,22 @@ def compare(
         for item in changes:
             if item.pair != name or item.metric not in shown:
                 continue
+            low, high = (
+                format_number(item.delta_low, signed=True),
+                format_number(item.delta_high, signed=True),
+            )
             cells = [
                 item.task,
                 item.method,
                 item.metric,
-                f"{item.base:.4f}",
-                f"{item.aligned:.4f}",
-                f"{item.delta:+.4f}",
-                f"[{item.delta_low:+.4f}, {item.delta_high:+.4f}]",
-                "n/a" if item.change_rate != item.change_rate else f"{100 * item.change_rate:+.1f}%",
+                format_number(item.base),
+                format_number(item.aligned),
+                format_number(item.delta, signed=True),
+                f"[{low}, {high}]",
+                format_percent(item.change_rate),
             ]
             if len(pairs) > 1:
-                cells.append(str(item.rank))
+                cells.append("" if item.rank is None else str(item.rank))
             table.add_row(*cells)
         console.print(table)
     if out is not None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
+from llmcal.reports.comparison import HEADLINE_METRICS
 from llmcal.world.presets import PRESETS, preset
 
 __all__ = ["demo"]
@@ -96,7 +97,7 @@ def _comparison_table(changes: list[dict[str, Any]]) -> Table:
     for column in ("method", "metric", "pretrained", "aligned", "delta", "95% CI", "CR"):
         table.add_column(column, justify="left" if column in ("method", "metric") else "right", no_wrap=True)
     for change in changes:
-        if change["metric"] not in ("accuracy", "ece", "sce"):
+        if change["metric"] not in HEADLINE_METRICS:
             continue
         rate = change["change_rate"]
         table.add_row(

@@ -140,8 +140,8 @@ class AlignSettings:
     method: str = "dpo"
     beta: float = 0.1
     epochs: int = 3
-    learning_rate: float = 5e-4
-    batch_size: int = 32
+    learning_rate: float = 5e-6
+    batch_size: int = 8
     lora: LoraSettings | None = None
     seed: int = 0
 

@@ -136,7 +136,8 @@ def finetune(
         "settings": asdict(settings),
         "tasks": {name: {"n_items": len(items), "item_ids": records_digest(items)}
                   for name, items in (("train", train_items), ("calibration", calibration_items))},
-        "model": {"known_flags": sum(map(bool, calibration_known))},
+        "model": {"name": str(getattr(model.config, "_name_or_path", "")),
+                  "known_calibration_items": sum(map(bool, calibration_known))},
     })  # fmt: skip
     checkpoint = _resume_point(out, manifest) if resume else None
     if settings.checkpoints and not resume and (out / "checkpoints").exists():

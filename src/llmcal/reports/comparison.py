@@ -29,10 +29,13 @@ from llmcal.metrics import METRICS, BinStrategy, bootstrap_ci, top_label_confide
 from llmcal.metrics.comparison import change, change_rate
 
 __all__ = [
+    "HEADLINE_METRICS",
     "ComparisonSettings",
     "MetricChange",
     "compare_runs",
     "comparison_markdown",
+    "format_number",
+    "format_percent",
     "paired_records",
     "rank_by_change_rate",
     "save_comparison_png",
@@ -254,11 +257,15 @@ def _finite(item: MetricChange) -> float:
     return 0.0 if math.isnan(item.change_rate) else item.change_rate
 
 
-def _number(value: float, digits: int = 4) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+def format_number(value: float, digits: int = 4, *, signed: bool = False) -> str:
+    """``value`` to ``digits`` decimals (with its sign if ``signed``), or ``n/a`` for NaN."""
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-def _percent(value: float) -> str:
+def format_percent(value: float) -> str:
+    """A rate as a signed percentage, or ``n/a`` for NaN."""
     return "n/a" if math.isnan(value) else f"{100 * value:+.1f}%"
 
 
@@ -286,11 +293,11 @@ def comparison_markdown(changes: Sequence[MetricChange], settings: ComparisonSet
                 item.task,
                 item.method,
                 item.metric,
-                _number(item.base),
-                _number(item.aligned),
-                f"{item.delta:+.4f}" if not math.isnan(item.delta) else "n/a",
-                f"[{_number(item.delta_low)}, {_number(item.delta_high)}]",
-                _percent(item.change_rate),
+                format_number(item.base),
+                format_number(item.aligned),
+                format_number(item.delta, signed=True),
+                f"[{format_number(item.delta_low)}, {format_number(item.delta_high)}]",
+                format_percent(item.change_rate),
             ]
             if ranked:
                 cells.append("" if item.rank is None else str(item.rank))

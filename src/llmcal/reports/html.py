@@ -30,6 +30,7 @@ from llmcal.confidence.methods import probabilities
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalRun, read_run
 from llmcal.metrics import reliability_bins, top_label_confidence
+from llmcal.reports.comparison import HEADLINE_METRICS
 from llmcal.reports.summary import calibration_row
 
 __all__ = ["report_html", "write_report"]
@@ -61,10 +62,13 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    return (
-        "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-    )
+def _number(value: Any, digits: int = 3) -> str:
+    """A number to ``digits`` decimals; ``n/a`` for None/NaN; anything else escaped as it is."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _e(value)
+    return f"{value:.{digits}f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, text_columns: int = 1) -> str:
@@ -105,7 +109,7 @@ def _with_ci(metric: dict[str, Any]) -> str:
     return f'{value} <span class="ci">[{_number(metric["ci_low"])}, {_number(metric["ci_high"])}]</span>'
 
 
-def _diagram_pair(run: EvalRun, task: str, method: str, n_bins: int, level: float) -> bytes:
+def _diagram_pair(run: EvalRun, task: str, method: str, n_bins: int, strategy: str, level: float) -> bytes:
     """Reliability diagram (with interval bands and counts) beside the confidence histogram."""
     from matplotlib.figure import Figure
 
@@ -113,7 +117,9 @@ def _diagram_pair(run: EvalRun, task: str, method: str, n_bins: int, level: floa
 
     probs, labels = probabilities(run.records[task], method)
     confidences, correct = top_label_confidence(probs, labels)
-    bins = reliability_bins(confidences, correct, n_bins=n_bins)
+    bins = reliability_bins(
+        confidences, correct, n_bins=n_bins, strategy="quantile" if strategy == "quantile" else "uniform"
+    )
     figure = Figure(figsize=(9.0, 4.0), dpi=90, layout="constrained")
     left, right = figure.subplots(1, 2)
     plot_reliability(bins, left, title=f"{task} / {method}", interval_level=level)
@@ -152,13 +158,13 @@ def _eval_section(path: Path, heading: str) -> tuple[str, str]:
         for method, summary in entry["methods"].items():
             metrics = summary["metrics"]
             summary_rows.append(
-                [_e(task), _e(method), str(entry["n_items"])]
+                [_e(task), _e(method), _e(entry["n_items"])]
                 + [_with_ci(metrics[name]) if name in metrics else "" for name in _TOP_METRICS]
             )
             if task in run.records and method in run.methods:
                 figures.append(
                     _image(
-                        _diagram_pair(run, task, method, n_bins, level),
+                        _diagram_pair(run, task, method, n_bins, str(settings.get("strategy")), level),
                         f"reliability diagram {task} {method}",
                         f"{task} / {method}: bars = accuracy per confidence bin (count above), band and "
                         f"whiskers = {round(100 * level)}% Wilson interval; right: confidences of right and "
@@ -197,7 +203,7 @@ def _comparison_section(path: Path, heading: str) -> tuple[str, str]:
     header += ["CR rank"] if ranked else []
     rows = []
     for change in data["changes"]:
-        if change["metric"] not in ("accuracy", "ece", "sce"):
+        if change["metric"] not in HEADLINE_METRICS:
             continue
         rate = change.get("change_rate")
         row = [_e(change["pair"]), _e(change["task"]), _e(change["method"]), _e(change["metric"]),
@@ -205,7 +211,7 @@ def _comparison_section(path: Path, heading: str) -> tuple[str, str]:
                f'<span class="ci">[{_number(change["delta_low"])}, {_number(change["delta_high"])}]</span>',
                "n/a" if rate is None else f"{100 * rate:+.1f}%"]  # fmt: skip
         if ranked:
-            row.append("" if change.get("rank") is None else str(change["rank"]))
+            row.append("" if change.get("rank") is None else _e(change["rank"]))
         rows.append(row)
     parts = [
         "<p>delta = aligned − base with a paired bootstrap interval (items resampled once for both runs); "
@@ -226,7 +232,7 @@ def _training_section(path: Path, heading: str, results: dict[str, Any]) -> tupl
     columns = ("accuracy", "ece", "sce", "brier", "mean_confidence")
     parts = []
     if "before" in results and "after" in results:
-        rows = [[stage, str(results[stage]["n_items"])] + [_number(results[stage][key]) for key in columns]
+        rows = [[stage, _e(results[stage]["n_items"])] + [_number(results[stage][key]) for key in columns]
                 for stage in ("before", "after")]  # fmt: skip
         rows.append(
             ["change", ""] + [_change_cell(results["after"][k] - results["before"][k]) for k in columns]
@@ -238,7 +244,7 @@ def _training_section(path: Path, heading: str, results: dict[str, Any]) -> tupl
         rows = [
             [_number(entry.get("epoch"), 2)] + [_number(entry.get(key), 4) for key in keys] for entry in log
         ]
-        parts += ["<h3>Training log</h3>", _table(["epoch", *keys], rows)]
+        parts += ["<h3>Training log</h3>", _table(["epoch", *(_e(key) for key in keys)], rows)]
     parts += ["<h3>Settings</h3>", _settings(results.get("settings", {}))]
     return heading, "\n".join(parts)
 
@@ -256,7 +262,7 @@ def _demo_sections(path: Path) -> list[tuple[str, str]]:
     rows = []
     for row in demo["rows"]:
         rows.append(
-            [_e(row["variant"]), _e(row["group"]), str(row["n_items"])]
+            [_e(row["variant"]), _e(row["group"]), _e(row["n_items"])]
             + [_number(row[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")]
         )
     header = ["variant", "people", "n", "accuracy", "ece", "sce", "brier", "mean confidence"]
@@ -307,7 +313,17 @@ def report_html(paths: Sequence[str | Path], *, title: str = "llmcal report") ->
     """
     if not paths:
         raise InputError("No directories to report on.")
-    sections = [section for path in paths for section in _sections(Path(path))]
+    sections = []
+    for path in paths:
+        try:
+            sections += _sections(Path(path))
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise InputError(
+                f"{path}: an output file does not have the structure llmcal writes ({type(error).__name__}: "
+                f"{error}); was it edited or written by another version?"
+            ) from None
     anchors = [f"section-{index}" for index in range(len(sections))]
     contents = "".join(
         f'<li><a href="#{anchor}">{_e(heading)}</a></li>'

@@ -1,7 +1,7 @@
 """Which slice of the work this process does when several run at once (torchrun, accelerate launch).
 
 Launchers tell each process its place through the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
-:func:`process_shard` reads it, joins the process group (gloo on CPU, NCCL on CUDA) and returns a
+:func:`process_shard` reads it, joins a gloo process group and returns a
 :class:`~llmcal.evaluation.Shard` whose barrier is ``torch.distributed.barrier``. Run alone, it returns
 the single-process shard and touches nothing.
 """
@@ -9,6 +9,7 @@ the single-process shard and touches nothing.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from llmcal.errors import InputError
 from llmcal.evaluation import SINGLE_PROCESS, Shard
@@ -33,11 +34,13 @@ def process_shard() -> Shard:
         return SINGLE_PROCESS
     if not 0 <= rank < world_size:
         raise InputError(f"RANK={rank} is outside 0..WORLD_SIZE-1={world_size - 1}.")
-    import torch
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        # Evaluation only needs barriers, never tensors: gloo works beside GPUs, and a long timeout lets the
+        # other processes wait while the main one bootstraps every metric. If a process fails, the
+        # launcher (torchrun, accelerate) stops the others.
+        dist.init_process_group(backend="gloo", timeout=timedelta(hours=12))
     return Shard(rank=rank, world_size=world_size, barrier=dist.barrier)
 
 

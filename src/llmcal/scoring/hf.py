@@ -144,14 +144,15 @@ class HFBackend:
         """Model, revision, dtype and device, for the run manifest.
 
         The batch size is left out on purpose: a run resumed with a smaller batch (after running out of
-        memory, say) is the same run.
+        memory, say) is the same run; so is the device index (``cuda:1`` vs ``cuda:0``), which differs
+        between the processes of a data-parallel run.
         """
         return {
             "backend": "hf",
             "model": self.name,
             "revision": self.revision,
             "dtype": str(self.dtype).removeprefix("torch."),
-            "device": str(self.device),
+            "device": self.device.type,
             "max_length": self.max_length,
         }
 
