@@ -8,7 +8,6 @@ from typing import Annotated, cast, get_args
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from llmcal.errors import InputError
 from llmcal.tasks.spec import ClozeStyle
@@ -64,7 +63,7 @@ def align_command(
         raise InputError(f"--format must be 'cloze' or 'letters'; got {format!r}.")
     if rejected not in ("random", "all"):
         raise InputError(f"--rejected must be 'random' or 'all'; got {rejected!r}.")
-    from llmcal.cli.finetune_command import parse_lora
+    from llmcal.cli.finetune_command import before_after_table, parse_lora
     from llmcal.finetune.alignment import (
         ALIGNMENT_LOSSES,
         AlignSettings,
@@ -110,15 +109,7 @@ def align_command(
         return
     console = Console()
     if evaluation:
-        table = Table(title=f"{method}: {eval_data}")
-        for column in ("", "accuracy", "ECE", "SCE", "Brier", "mean conf"):
-            table.add_column(column, justify="right")
-        for stage in ("before", "after"):
-            row = results[stage]
-            table.add_row(
-                stage, *(f"{row[k]:.4f}" for k in ("accuracy", "ece", "sce", "brier", "mean_confidence"))
-            )
-        console.print(table)
+        console.print(before_after_table(f"{method}: {eval_data}", results))
     console.print(
         f"aligned on {len(pairs)} preference pairs; wrote {out}/model and {out}/results.json "
         f"(train loss {results['train_loss']:.4f})"

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from llmcal.cli.progress import step_progress
 from llmcal.errors import InputError
 
 __all__ = ["compare"]
@@ -76,15 +76,7 @@ def compare(
     )
     err = Console(stderr=True)
     changes = []
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
+    with step_progress(err) as progress:
         bar = progress.add_task("bootstrapping changes", total=steps)
         for name, (base, aligned) in zip(pair_names, pairs, strict=True):
             changes += compare_runs(

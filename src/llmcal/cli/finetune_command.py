@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, cast, get_args
+from typing import Annotated, Any, cast, get_args
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from llmcal.errors import InputError
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["finetune_command", "parse_lora"]
+__all__ = ["before_after_table", "finetune_command", "parse_lora"]
 
 
 def parse_lora(value: str | None) -> object:
@@ -125,16 +125,21 @@ def finetune_command(
         return  # other processes of a distributed run stay quiet; the main one reports
     console = Console()
     if evaluation:
-        table = Table(title=f"{method}: {eval_data}")
-        for column in ("", "accuracy", "ECE", "SCE", "Brier", "mean conf"):
-            table.add_column(column, justify="right")
-        for stage in ("before", "after"):
-            row = results[stage]
-            table.add_row(
-                stage, *(f"{row[k]:.4f}" for k in ("accuracy", "ece", "sce", "brier", "mean_confidence"))
-            )
-        console.print(table)
+        console.print(before_after_table(f"{method}: {eval_data}", results))
     console.print(f"wrote {out}/model and {out}/results.json (train loss {results['train_loss']:.4f})")
+
+
+def before_after_table(title: str, results: dict[str, Any]) -> Table:
+    """Accuracy, ECE, SCE, Brier and mean confidence before and after training (finetune and align)."""
+    table = Table(title=title)
+    for column in ("", "accuracy", "ECE", "SCE", "Brier", "mean conf"):
+        table.add_column(column, justify="right")
+    for stage in ("before", "after"):
+        row = results[stage]
+        table.add_row(
+            stage, *(f"{row[k]:.4f}" for k in ("accuracy", "ece", "sce", "brier", "mean_confidence"))
+        )
+    return table
 
 
 def _cuda() -> bool:

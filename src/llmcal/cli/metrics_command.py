@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from llmcal.atomic import write_text_atomic
+from llmcal.cli.progress import step_progress
 from llmcal.errors import InputError
 from llmcal.predictions import InputKind, read_predictions
 from llmcal.reports.summary import Summary, applicable_metrics, summarize
@@ -43,15 +43,7 @@ def metrics(
     predictions = read_predictions(file, probs_key=probs_key, label_key=label_key, input_kind=kind)
 
     err = Console(stderr=True)
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
+    with step_progress(err) as progress:
         task = progress.add_task("bootstrapping", total=1 + len(applicable_metrics(predictions)))
         summary = summarize(
             predictions,

@@ -197,18 +197,9 @@ def align(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     torch.manual_seed(settings.seed)
-    peft_config = None
+    peft_config = None if settings.lora is None else settings.lora.peft_config()
     reference = None
-    if settings.lora is not None:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=settings.lora.rank,
-            lora_alpha=settings.lora.alpha,
-            target_modules=list(settings.lora.target_modules) or None,
-            task_type="CAUSAL_LM",
-        )
-    else:
+    if settings.lora is None:
         # A frozen copy of the starting point, rather than TRL reloading it from config.name_or_path
         # (which an in-memory or already-modified model does not have).
         reference = copy.deepcopy(model).eval()

@@ -37,6 +37,17 @@ class LoraSettings:
     alpha: int = 16
     target_modules: tuple[str, ...] = ()  # empty: peft's default for the architecture
 
+    def peft_config(self) -> Any:
+        """The ``peft.LoraConfig`` for a causal LM."""
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.rank,
+            lora_alpha=self.alpha,
+            target_modules=list(self.target_modules) or None,
+            task_type="CAUSAL_LM",
+        )
+
 
 @dataclass(frozen=True)
 class FinetuneSettings:
@@ -152,15 +163,9 @@ def finetune(
     torch.manual_seed(settings.seed)
     trainable = model
     if settings.lora is not None:
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
-        lora = LoraConfig(
-            r=settings.lora.rank,
-            lora_alpha=settings.lora.alpha,
-            target_modules=list(settings.lora.target_modules) or None,
-            task_type="CAUSAL_LM",
-        )
-        trainable = get_peft_model(model, lora)
+        trainable = get_peft_model(model, settings.lora.peft_config())
     config = model.config
     max_length = int(
         getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 2048
