@@ -21,7 +21,7 @@ __all__ = ["demo"]
 
 def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("llmcal-demo"),
-    quick: Annotated[bool, typer.Option(help="A smaller world: under a minute on 2 CPU cores.")] = False,
+    quick: Annotated[bool, typer.Option(help="A smaller world: about 2 minutes on 2 CPU cores.")] = False,
     preset_name: Annotated[
         str | None, typer.Option("--preset", help=f"World preset: {', '.join(PRESETS)}.")
     ] = None,

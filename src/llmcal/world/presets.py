@@ -1,4 +1,4 @@
-"""Named world configurations: ``micro`` for tests (seconds), ``quick`` (under a minute), ``default``."""
+"""Named world configurations: ``micro`` for tests (seconds), ``quick`` (a smaller world), ``default``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ PRESETS: dict[str, WorldConfig] = {
         pretrain=PretrainConfig(n_layer=1, n_embd=64, n_head=2, batch_size=8, learning_rate=5e-3,
                                 recall_target=0.6, min_passes=6, max_passes=40),
     ),
-    # Under a minute end to end on 2 CPU cores.
+    # A smaller world: pretrains in about half the time of the default.
     "quick": WorldConfig(
         n_entities=400,
         n_attributes=3,
