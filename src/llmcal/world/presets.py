@@ -15,7 +15,7 @@ PRESETS: dict[str, WorldConfig] = {
         pretrain=PretrainConfig(n_layer=1, n_embd=64, n_head=2, batch_size=8, learning_rate=5e-3,
                                 recall_target=0.6, min_passes=6, max_passes=40),
     ),
-    # A smaller world: pretrains in about half the time of the default.
+    # A smaller world (400 people x 3 attributes) for a faster demo.
     "quick": WorldConfig(
         n_entities=400,
         n_attributes=3,
