@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, cast, get_args
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
 
+from llmcal.cli.option_values import cloze_style_option, prompt_format_option
 from llmcal.errors import InputError
-from llmcal.tasks.spec import ClozeStyle
 
 __all__ = ["align_command"]
 
@@ -55,12 +55,8 @@ def align_command(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Align a model on preference pairs with TRL's DPOTrainer and report calibration before and after."""
-    if cloze_style not in get_args(ClozeStyle):
-        raise InputError(
-            f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {cloze_style!r}."
-        )
-    if format not in ("cloze", "letters"):
-        raise InputError(f"--format must be 'cloze' or 'letters'; got {format!r}.")
+    style = cloze_style_option(cloze_style)
+    prompt_format = prompt_format_option(format)
     if rejected not in ("random", "all"):
         raise InputError(f"--rejected must be 'random' or 'all'; got {rejected!r}.")
     from llmcal.cli.finetune_command import before_after_table, parse_lora
@@ -74,12 +70,9 @@ def align_command(
     )
     from llmcal.finetune.run import LoraSettings
     from llmcal.tasks.loading import load_items
-    from llmcal.tasks.prompts import PromptFormat
 
     if method not in ALIGNMENT_LOSSES:
         raise InputError(f"--method must be one of {', '.join(ALIGNMENT_LOSSES)}; got {method!r}.")
-    style = cast(ClozeStyle, cloze_style)
-    prompt_format: PromptFormat = "letters" if format == "letters" else "cloze"
     choice: RejectedChoice = "all" if rejected == "all" else "random"
     if _is_preference_file(data):
         pairs = read_preference_pairs(data)

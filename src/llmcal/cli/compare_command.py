@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmcal.cli.option_values import comma_list, strategy_option
 from llmcal.cli.progress import step_progress
 from llmcal.errors import InputError
 
@@ -41,9 +42,9 @@ def compare(
     from llmcal.reports.comparison import (
         HEADLINE_METRICS,
         ComparisonSettings,
+        change_cells,
+        change_columns,
         compare_runs,
-        format_number,
-        format_percent,
         rank_by_change_rate,
         write_comparison,
     )
@@ -53,19 +54,14 @@ def compare(
             f"compare takes directories in pairs (BASE ALIGNED ...); got {len(runs)}: "
             f"{' '.join(str(run) for run in runs)}."
         )
-    if strategy not in ("uniform", "quantile"):
-        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {strategy!r}.")
+    binning = strategy_option(strategy)
     loaded = [read_run(run) for run in runs]
     pairs = list(zip(loaded[::2], loaded[1::2], strict=True))
     pair_names = _pair_names(names, [aligned.path.name for _, aligned in pairs])
-    metric_names = (
-        [name.strip() for name in metrics.split(",") if name.strip()]
-        if metrics
-        else ["accuracy", *METRICS.names()]
-    )
+    metric_names = comma_list(metrics) if metrics else ["accuracy", *METRICS.names()]
     settings = ComparisonSettings(
         n_bins=n_bins,
-        strategy="quantile" if strategy == "quantile" else "uniform",
+        strategy=binning,
         n_resamples=n_resamples,
         level=level,
         seed=seed,
@@ -93,39 +89,12 @@ def compare(
     shown = _headline(metric_names, HEADLINE_METRICS)
     for name in pair_names:
         table = Table(title=f"{name}: aligned − base" if name else "aligned − base")
-        for column in (
-            "task",
-            "method",
-            "metric",
-            "base",
-            "aligned",
-            "delta",
-            f"{round(100 * level)}% CI",
-            "CR",
-        ):
+        ranked = len(pairs) > 1
+        for column in change_columns(level, ranked=ranked):
             table.add_column(column, justify="left" if column in ("task", "method", "metric") else "right")
-        if len(pairs) > 1:
-            table.add_column("CR rank", justify="right")
         for item in changes:
-            if item.pair != name or item.metric not in shown:
-                continue
-            low, high = (
-                format_number(item.delta_low, signed=True),
-                format_number(item.delta_high, signed=True),
-            )
-            cells = [
-                item.task,
-                item.method,
-                item.metric,
-                format_number(item.base),
-                format_number(item.aligned),
-                format_number(item.delta, signed=True),
-                f"[{low}, {high}]",
-                format_percent(item.change_rate),
-            ]
-            if len(pairs) > 1:
-                cells.append("" if item.rank is None else str(item.rank))
-            table.add_row(*cells)
+            if item.pair == name and item.metric in shown:
+                table.add_row(*change_cells(item, ranked=ranked))
         console.print(table)
     if out is not None:
         console.print(f"wrote {out}/comparison.json, comparison.md and comparison.png")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, cast, get_args
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,19 +18,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalSettings, EvalTask, evaluate
 from llmcal.tasks import TASKS, load_task
 from llmcal.tasks.loading import load_items
-from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.spec import ClozeStyle
 
 __all__ = ["eval_"]
-
-
-def _split_list(value: str) -> list[str]:
-    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def _load_tasks(
@@ -43,7 +39,7 @@ def _load_tasks(
         items = load_items(data)
         tasks.append(EvalTask(data.stem, items[:limit] if limit else items, style, fewshot_pool=items))
         return tasks
-    names = _split_list(task or "")
+    names = comma_list(task or "")
     if dataset_path and len(names) != 1:
         raise InputError("--dataset-path overrides one task's dataset location; pass a single --task.")
     for name in names:
@@ -87,9 +83,7 @@ def eval_(
     n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
 ) -> None:
     """Evaluate a model's confidence calibration on multiple-choice tasks."""
-    if format not in ("cloze", "letters"):
-        raise InputError(f"--format must be 'cloze' or 'letters'; got {format!r}.")
-    prompt_format: PromptFormat = "letters" if format == "letters" else "cloze"
+    prompt_format = prompt_format_option(format)
     size: int | str = "auto"
     if batch_size != "auto":
         if not batch_size.isdigit() or int(batch_size) < 1:
@@ -97,14 +91,10 @@ def eval_(
         size = int(batch_size)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
-    extraction = ExtractionSettings(check_methods(_split_list(methods)), prompt_format, num_fewshot, seed)
+    extraction = ExtractionSettings(check_methods(comma_list(methods)), prompt_format, num_fewshot, seed)
     settings = EvalSettings(extraction, n_bins=n_bins, n_resamples=n_resamples)
     # Everything that can fail on bad input happens before the output directory is touched.
-    if cloze_style not in get_args(ClozeStyle):
-        raise InputError(
-            f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {cloze_style!r}."
-        )
-    tasks = _load_tasks(task, data, dataset_path, limit, cast(ClozeStyle, cloze_style))
+    tasks = _load_tasks(task, data, dataset_path, limit, cloze_style_option(cloze_style))
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, cast, get_args
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmcal.cli.option_values import cloze_style_option, prompt_format_option
 from llmcal.errors import InputError
 from llmcal.tasks.loading import load_items
-from llmcal.tasks.spec import ClozeStyle
 
 __all__ = ["before_after_table", "finetune_command", "parse_lora"]
 
@@ -68,12 +68,8 @@ def finetune_command(
     ] = False,
 ) -> None:
     """Fine-tune with a calibration-aware loss and report calibration before and after."""
-    if cloze_style not in get_args(ClozeStyle):
-        raise InputError(
-            f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {cloze_style!r}."
-        )
-    if format not in ("cloze", "letters"):
-        raise InputError(f"--format must be 'cloze' or 'letters'; got {format!r}.")
+    style = cloze_style_option(cloze_style)
+    prompt_format = prompt_format_option(format)
     from llmcal.finetune.losses import LOSSES, LossConfig
     from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
 
@@ -87,7 +83,6 @@ def finetune_command(
     from llmcal.scoring.hf import HFBackend
 
     backend = HFBackend(model, device="cpu" if not _cuda() else "auto", dtype="float32")
-    style = cast(ClozeStyle, cloze_style)
     known: list[bool] = []
     if calibration:
         records = extract_records(
@@ -112,7 +107,7 @@ def finetune_command(
         refresh_every_epoch=not rcft_authors_code,
         style_adaptation_items=style_adaptation,
         checkpoints=True,
-        format="letters" if format == "letters" else "cloze",
+        format=prompt_format,
         style=style,
         seed=seed,
     )

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmcal.errors import InputError
+from llmcal.cli.option_values import strategy_option
 
 __all__ = ["from_lm_eval"]
 
@@ -28,8 +28,7 @@ def from_lm_eval(
     level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
 ) -> None:
     """Read lm-eval's per-choice log-likelihoods and write ECE, SCE, Brier and reliability diagrams."""
-    if strategy not in ("uniform", "quantile"):
-        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {strategy!r}.")
+    binning = strategy_option(strategy)
     from llmcal.confidence.extraction import ExtractionSettings
     from llmcal.evaluation import EvalSettings
     from llmcal.lm_eval_samples import import_lm_eval_run
@@ -37,7 +36,7 @@ def from_lm_eval(
     settings = EvalSettings(
         ExtractionSettings(methods=("sum",)),
         n_bins=n_bins,
-        strategy="quantile" if strategy == "quantile" else "uniform",
+        strategy=binning,
         n_resamples=n_resamples,
         level=level,
     )

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmcal.atomic import write_text_atomic
+from llmcal.cli.option_values import strategy_option
 from llmcal.cli.progress import step_progress
 from llmcal.errors import InputError
 from llmcal.predictions import InputKind, read_predictions
@@ -35,8 +36,7 @@ def metrics(
     out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None,
 ) -> None:
     """Print every calibration metric, with bootstrap intervals, for a file of per-item predictions."""
-    if strategy not in ("uniform", "quantile"):
-        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {strategy!r}.")
+    binning = strategy_option(strategy)
     if input_kind not in ("probs", "logits"):
         raise InputError(f"--input-kind must be 'probs' or 'logits'; got {input_kind!r}.")
     kind: InputKind = "logits" if input_kind == "logits" else "probs"
@@ -48,7 +48,7 @@ def metrics(
         summary = summarize(
             predictions,
             n_bins=n_bins,
-            strategy="quantile" if strategy == "quantile" else "uniform",
+            strategy=binning,
             n_resamples=n_resamples,
             level=level,
             seed=seed,

@@ -6,21 +6,20 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, cast, get_args
+from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
 
 from llmcal.atomic import write_text_atomic
+from llmcal.cli.option_values import cloze_style_option
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
-from llmcal.errors import InputError
 from llmcal.knowledge.detector import youden_threshold
 from llmcal.knowledge.ground_truth import SLICK_CATEGORIES, known_from_records, slick_categories
 from llmcal.tasks.loading import load_items
-from llmcal.tasks.spec import ClozeStyle
 
 __all__ = ["probe"]
 
@@ -45,11 +44,7 @@ def probe(
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
 ) -> None:
     """Label items known/unknown by the model's own answers, and fit and score the NLL detector."""
-    if cloze_style not in get_args(ClozeStyle):
-        raise InputError(
-            f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {cloze_style!r}."
-        )
-    style = cast(ClozeStyle, cloze_style)
+    style = cloze_style_option(cloze_style)
     items = load_items(data)
     calibration = load_items(calibration_data) if calibration_data else []
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -32,6 +32,8 @@ __all__ = [
     "HEADLINE_METRICS",
     "ComparisonSettings",
     "MetricChange",
+    "change_cells",
+    "change_columns",
     "compare_runs",
     "comparison_markdown",
     "format_number",
@@ -269,6 +271,28 @@ def format_percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:+.1f}%"
 
 
+def change_columns(level: float, *, ranked: bool) -> list[str]:
+    """Column names of a change table (:func:`change_cells`), for an interval of coverage ``level``."""
+    columns = ["task", "method", "metric", "base", "aligned", "delta", f"{round(100 * level)}% CI", "CR"]
+    return [*columns, "CR rank"] if ranked else columns
+
+
+def change_cells(item: MetricChange, *, ranked: bool) -> list[str]:
+    """One row of a change table: the values formatted, NaN as ``n/a``, the interval signed like the delta."""
+    low, high = format_number(item.delta_low, signed=True), format_number(item.delta_high, signed=True)
+    cells = [
+        item.task,
+        item.method,
+        item.metric,
+        format_number(item.base),
+        format_number(item.aligned),
+        format_number(item.delta, signed=True),
+        f"[{low}, {high}]",
+        format_percent(item.change_rate),
+    ]
+    return [*cells, "" if item.rank is None else str(item.rank)] if ranked else cells
+
+
 def comparison_markdown(changes: Sequence[MetricChange], settings: ComparisonSettings) -> str:
     """A markdown report: one table per model pair, rows task x method x metric."""
     level = round(100 * settings.level)
@@ -282,26 +306,13 @@ def comparison_markdown(changes: Sequence[MetricChange], settings: ComparisonSet
     ranked = any(item.rank is not None for item in changes)
     for pair in dict.fromkeys(item.pair for item in changes):
         lines += ["", f"## {pair}" if pair else "## comparison", ""]
-        header = ["task", "method", "metric", "base", "aligned", "delta", f"{level}% CI", "CR"]
-        if ranked:
-            header.append("CR rank")
+        header = change_columns(settings.level, ranked=ranked)
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for item in changes:
-            if item.pair != pair:
-                continue
-            cells = [
-                item.task,
-                item.method,
-                item.metric,
-                format_number(item.base),
-                format_number(item.aligned),
-                format_number(item.delta, signed=True),
-                f"[{format_number(item.delta_low)}, {format_number(item.delta_high)}]",
-                format_percent(item.change_rate),
-            ]
-            if ranked:
-                cells.append("" if item.rank is None else str(item.rank))
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += [
+            "| " + " | ".join(change_cells(item, ranked=ranked)) + " |"
+            for item in changes
+            if item.pair == pair
+        ]
     return "\n".join(lines) + "\n"
 
 

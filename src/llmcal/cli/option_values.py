@@ -1,0 +1,38 @@
+"""Checking the values of command-line options shared by several commands, with one message each."""
+
+from __future__ import annotations
+
+from typing import cast, get_args
+
+from llmcal.errors import InputError
+from llmcal.metrics.validation import BinStrategy
+from llmcal.tasks.prompts import PromptFormat
+from llmcal.tasks.spec import ClozeStyle
+
+__all__ = ["cloze_style_option", "comma_list", "prompt_format_option", "strategy_option"]
+
+
+def cloze_style_option(value: str) -> ClozeStyle:
+    """``--cloze-style``: one of :data:`~llmcal.tasks.spec.ClozeStyle`."""
+    if value in get_args(ClozeStyle):
+        return cast(ClozeStyle, value)
+    raise InputError(f"--cloze-style must be one of {', '.join(get_args(ClozeStyle))}; got {value!r}.")
+
+
+def prompt_format_option(value: str) -> PromptFormat:
+    """``--format``: ``cloze`` or ``letters``."""
+    if value not in ("cloze", "letters"):
+        raise InputError(f"--format must be 'cloze' or 'letters'; got {value!r}.")
+    return "letters" if value == "letters" else "cloze"
+
+
+def strategy_option(value: str) -> BinStrategy:
+    """``--strategy``: ``uniform`` or ``quantile`` binning."""
+    if value not in ("uniform", "quantile"):
+        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {value!r}.")
+    return "quantile" if value == "quantile" else "uniform"
+
+
+def comma_list(value: str) -> list[str]:
+    """The non-empty, stripped parts of a comma-separated option value."""
+    return [part.strip() for part in value.split(",") if part.strip()]
