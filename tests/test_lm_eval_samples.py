@@ -14,6 +14,8 @@ from llmcal.cli.app import main
 from llmcal.evaluation import read_run
 from llmcal.lm_eval_samples import read_lm_eval_samples, task_name_from_filename
 
+from .lm_eval_tasks import write_local_task
+
 # Mixed numbers of choices (2 to 4) and gold answers in every position.
 ITEMS = [
     {"question": question, "choices": choices, "answer": answer}
@@ -27,29 +29,11 @@ ITEMS = [
     ]
 ]
 
-TASK_YAML = """\
-task: llmcal_samples
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: answer
-metric_list:
-  - metric: acc
-"""
-
 
 @pytest.fixture(scope="module")
 def lm_eval_output(tiny_model_dir, tmp_path_factory):
     """Runs the real lm-eval command line with --log_samples on a local task and a tiny local model."""
-    folder = tmp_path_factory.mktemp("lm-eval-run")
-    data = folder / "items.jsonl"
-    data.write_text("".join(json.dumps(item) + "\n" for item in ITEMS), encoding="utf-8")
-    (folder / "llmcal_samples.yaml").write_text(TASK_YAML.format(data=data), encoding="utf-8")
+    folder = write_local_task(tmp_path_factory.mktemp("lm-eval-run"), "llmcal_samples", ITEMS)
     output = folder / "output"
     command = [
         sys.executable, "-m", "lm_eval", "--model", "hf",

@@ -6,7 +6,6 @@ and compares each (context, continuation) pair's log-likelihood with llmcal's sc
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -15,6 +14,8 @@ from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.scoring.hf import HFBackend
 from llmcal.tasks.prompts import option_pairs
 from llmcal.tasks.schema import MCItem
+
+from ..lm_eval_tasks import write_local_task
 
 ITEMS = [
     MCItem("q0", "What is the capital of France?", ("Paris", "Lyon", "the quick brown fox"), 0),
@@ -26,21 +27,6 @@ ITEMS = [
     MCItem("q4", "A. red B. green. Which one is first?", ("A", "B"), 0),
 ]
 
-TASK_YAML = """\
-task: llmcal_parity
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: answer
-metric_list:
-  - metric: acc
-"""
-
 
 @pytest.fixture(scope="module")
 def lm_eval_samples(tiny_model_dir, tmp_path_factory):
@@ -49,10 +35,9 @@ def lm_eval_samples(tiny_model_dir, tmp_path_factory):
 
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    folder = tmp_path_factory.mktemp("lm-eval-task")
-    data = folder / "items.jsonl"
-    data.write_text("".join(json.dumps(item.to_record()) + "\n" for item in ITEMS), encoding="utf-8")
-    (folder / "llmcal_parity.yaml").write_text(TASK_YAML.format(data=data), encoding="utf-8")
+    folder = write_local_task(
+        tmp_path_factory.mktemp("lm-eval-task"), "llmcal_parity", [item.to_record() for item in ITEMS]
+    )
     results = lm_eval.simple_evaluate(
         model="hf",
         model_args=f"pretrained={tiny_model_dir},dtype=float32",
