@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -84,23 +85,32 @@ def test_two_gloo_processes_give_the_results_of_one(tiny_model_dir, tmp_path):
     assert list((tmp_path / "two").glob("records.rank*")) == []
 
 
+def sigkill_when(
+    command: list[str], ready: Callable[[], bool], *, timeout: float, settle: float = 0.0
+) -> None:
+    """Starts ``command``, waits until ``ready()`` and ``settle`` seconds more, then SIGKILLs it."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None and not ready():
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed; give it more work"
+    time.sleep(settle)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
 def test_sigkill_mid_run_then_resume_gives_byte_identical_results(tiny_model_dir, tmp_path):
     data = write_items(tmp_path / "items.jsonl", 450)
     reference = subprocess.run(eval_command(tiny_model_dir, data, tmp_path / "reference"),
                                capture_output=True, text=True, timeout=300)  # fmt: skip
     assert reference.returncode == 0, reference.stderr[-2000:]
     out = tmp_path / "killed"
-    process = subprocess.Popen(eval_command(tiny_model_dir, data, out), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
     records = out / "records.jsonl"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if records.exists() and records.read_bytes().count(b"\n") >= 64:  # at least one chunk on disk
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run finished before it could be killed; give it more items"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+
+    def one_chunk_on_disk() -> bool:
+        return records.exists() and records.read_bytes().count(b"\n") >= 64
+
+    sigkill_when(eval_command(tiny_model_dir, data, out), one_chunk_on_disk, timeout=240)
     finished_before = records.read_bytes().count(b"\n")
     assert 64 <= finished_before < 450
     assert not (out / "results.json").exists()
@@ -136,16 +146,10 @@ def test_finetune_killed_after_a_checkpoint_resumes_to_the_same_model(tiny_model
                                capture_output=True, text=True, timeout=500)  # fmt: skip
     assert reference.returncode == 0, reference.stderr[-2000:]
     out = tmp_path / "killed"
-    process = subprocess.Popen(finetune_command(tiny_model_dir, data, out), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
     first = out / "checkpoints" / "checkpoint-80" / "trainer_state.json"  # end of epoch 1 of 3
-    deadline = time.monotonic() + 400
-    while time.monotonic() < deadline and process.poll() is None and not first.exists():
-        time.sleep(0.02)
-    assert process.poll() is None, "the run ended before it could be killed"
-    time.sleep(0.3)  # into epoch 2
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    sigkill_when(
+        finetune_command(tiny_model_dir, data, out), first.exists, timeout=400, settle=0.3
+    )  # into epoch 2
     assert not (out / "results.json").exists()
     again = subprocess.run(finetune_command(tiny_model_dir, data, out), capture_output=True, text=True,
                            timeout=60)  # fmt: skip
