@@ -258,7 +258,8 @@ def evaluate(
     if not shard.is_main:
         shard.barrier()  # wait for the main process to merge and write the results
         return dict(json.loads((out / "results.json").read_text(encoding="utf-8")))
-    done = _load_records(out)  # every process has finished: nothing is being appended
+    if shard.world_size > 1:
+        done = _load_records(out)  # the other processes' records are on disk only; all have finished
     ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
     if shard.world_size > 1 or _rank_files(out):
         _merge_records(out, ordered)

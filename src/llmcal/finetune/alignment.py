@@ -25,6 +25,7 @@ from llmcal.errors import InputError
 from llmcal.finetune.run import LoraSettings, evaluate_model
 from llmcal.jsonl import read_jsonl
 from llmcal.reports.summary import calibration_row
+from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat, option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
@@ -203,11 +204,7 @@ def align(
         # A frozen copy of the starting point, rather than TRL reloading it from config.name_or_path
         # (which an in-memory or already-modified model does not have).
         reference = copy.deepcopy(model).eval()
-    max_length = int(
-        getattr(model.config, "n_positions", None)
-        or getattr(model.config, "max_position_embeddings", None)
-        or 2048
-    )
+    max_length = context_length(model.config)
     from datasets import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 
     bars_were_on = is_progress_bar_enabled()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,8 @@ from llmcal.finetune.losses import LossConfig
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
 from llmcal.reports.summary import calibration_row
+from llmcal.scoring.distributed import process_rank
+from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
@@ -153,7 +154,7 @@ def finetune(
     checkpoint = _resume_point(out, manifest) if resume else None
     if settings.checkpoints and not resume and (out / "checkpoints").exists():
         raise InputError(f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out.")
-    if is_main_process():
+    if process_rank()[0] == 0:  # under a launcher, the main process writes
         write_text_atomic(out / "run.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     results: dict[str, Any] = {"settings": asdict(settings), "n_train": len(train_items)}
     if eval_items:
@@ -167,9 +168,7 @@ def finetune(
 
         trainable = get_peft_model(model, settings.lora.peft_config())
     config = model.config
-    max_length = int(
-        getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None) or 2048
-    )
+    max_length = context_length(config)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train = pack_items(
         train_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style
@@ -219,11 +218,6 @@ def finetune(
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
     return trained, results
-
-
-def is_main_process() -> bool:
-    """Whether this is the process that writes (rank 0, or the only process)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _resume_point(out: Path, manifest: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from llmcal import __version__
 from llmcal.atomic import figure_png, write_text_atomic
@@ -109,30 +110,32 @@ def _with_ci(metric: dict[str, Any]) -> str:
     return f'{value} <span class="ci">[{_number(metric["ci_low"])}, {_number(metric["ci_high"])}]</span>'
 
 
-def _diagram_pair(run: EvalRun, task: str, method: str, n_bins: int, strategy: str, level: float) -> bytes:
+def _diagram_pair(
+    probs: NDArray[np.float64], labels: NDArray[np.intp], title: str, n_bins: int, strategy: str, level: float
+) -> bytes:
     """Reliability diagram (with interval bands and counts) beside the confidence histogram."""
     from matplotlib.figure import Figure
 
     from llmcal.reports.reliability import plot_confidence_histogram, plot_reliability
 
-    probs, labels = probabilities(run.records[task], method)
     confidences, correct = top_label_confidence(probs, labels)
     bins = reliability_bins(
         confidences, correct, n_bins=n_bins, strategy="quantile" if strategy == "quantile" else "uniform"
     )
     figure = Figure(figsize=(9.0, 4.0), dpi=90, layout="constrained")
     left, right = figure.subplots(1, 2)
-    plot_reliability(bins, left, title=f"{task} / {method}", interval_level=level)
+    plot_reliability(bins, left, title=title, interval_level=level)
     plot_confidence_histogram(confidences, correct, right, title="confidence of the predicted option")
     return figure_png(figure)
 
 
-def _subject_rows(run: EvalRun, task: str, method: str) -> list[list[str]]:
+def _subject_rows(
+    run: EvalRun, task: str, probs: NDArray[np.float64], labels: NDArray[np.intp]
+) -> list[list[str]]:
     records = run.records[task]
     subjects = sorted({record.subject for record in records if record.subject})
     if len(subjects) < 2:
         return []
-    probs, labels = probabilities(records, method)
     rows = []
     for subject in subjects:
         mask = np.array([record.subject == subject for record in records])
@@ -153,6 +156,7 @@ def _eval_section(path: Path, heading: str) -> tuple[str, str]:
     settings = results.get("settings", {})
     n_bins = int(settings.get("n_bins", 15))
     level = float(settings.get("level", 0.95))
+    strategy = str(settings.get("strategy", "uniform"))
     summary_rows, figures, subject_rows = [], [], []
     for task, entry in results["tasks"].items():
         for method, summary in entry["methods"].items():
@@ -162,16 +166,17 @@ def _eval_section(path: Path, heading: str) -> tuple[str, str]:
                 + [_with_ci(metrics[name]) if name in metrics else "" for name in _TOP_METRICS]
             )
             if task in run.records and method in run.methods:
+                probs, labels = probabilities(run.records[task], method)
                 figures.append(
                     _image(
-                        _diagram_pair(run, task, method, n_bins, str(settings.get("strategy")), level),
+                        _diagram_pair(probs, labels, f"{task} / {method}", n_bins, strategy, level),
                         f"reliability diagram {task} {method}",
                         f"{task} / {method}: bars = accuracy per confidence bin (count above), band and "
                         f"whiskers = {round(100 * level)}% Wilson interval; right: confidences of right and "
                         "wrong answers",
                     )
                 )
-                subject_rows += _subject_rows(run, task, method)
+                subject_rows += _subject_rows(run, task, probs, labels)
     parts = [
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
         f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",

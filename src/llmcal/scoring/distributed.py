@@ -17,8 +17,8 @@ from llmcal.evaluation import SINGLE_PROCESS, Shard
 __all__ = ["device_for_shard", "process_shard"]
 
 
-def process_shard() -> Shard:
-    """This process's shard, joining the default process group if a launcher started several.
+def process_rank() -> tuple[int, int]:
+    """``(rank, world_size)`` from the launcher's environment; ``(0, 1)`` when run alone.
 
     Raises:
         InputError: If ``RANK``/``WORLD_SIZE`` are set but not integers or inconsistent.
@@ -30,10 +30,20 @@ def process_shard() -> Shard:
         raise InputError(
             "RANK and WORLD_SIZE must be integers when set (they come from the launcher)."
         ) from None
+    if world_size > 1 and not 0 <= rank < world_size:
+        raise InputError(f"RANK={rank} is outside 0..WORLD_SIZE-1={world_size - 1}.")
+    return rank, world_size
+
+
+def process_shard() -> Shard:
+    """This process's shard, joining the default process group if a launcher started several.
+
+    Raises:
+        InputError: If ``RANK``/``WORLD_SIZE`` are set but not integers or inconsistent.
+    """
+    rank, world_size = process_rank()
     if world_size <= 1:
         return SINGLE_PROCESS
-    if not 0 <= rank < world_size:
-        raise InputError(f"RANK={rank} is outside 0..WORLD_SIZE-1={world_size - 1}.")
     import torch.distributed as dist
 
     if not dist.is_initialized():

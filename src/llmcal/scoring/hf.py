@@ -24,7 +24,7 @@ from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["HFBackend", "resolve_device", "resolve_dtype"]
+__all__ = ["HFBackend", "context_length", "resolve_device", "resolve_dtype"]
 
 DTypeName = Literal["auto", "float32", "float16", "bfloat16"]
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -58,6 +58,15 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in _DTYPES:
         raise InputError(f"--dtype must be one of auto, {', '.join(_DTYPES)}; got {dtype!r}.")
     return _DTYPES[dtype]
+
+
+def context_length(config: Any) -> int:
+    """The longest sequence a model config allows, under whichever name the architecture uses (else 2048)."""
+    for attribute in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(config, attribute, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 2048
 
 
 class HFBackend:
@@ -104,7 +113,7 @@ class HFBackend:
         self.model.to(device=self.device, dtype=self.dtype)
         self.model.eval()
         self.tokenizer = tokenizer
-        self.max_length = max_length or self._model_max_length()
+        self.max_length = max_length or context_length(self.model.config)
         self.pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
         self.encoder = PairEncoder(tokenizer, self.max_length)
         self.prefix_token_id = self.encoder.prefix_token_id
@@ -131,14 +140,6 @@ class HFBackend:
                 "config.json, safetensors weights and a tokenizer."
             ) from None
         return loaded, tokenizer
-
-    def _model_max_length(self) -> int:
-        config = self.model.config
-        for attribute in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-            value = getattr(config, attribute, None)
-            if isinstance(value, int) and value > 0:
-                return value
-        return 2048
 
     def describe(self) -> dict[str, Any]:
         """Model, revision, dtype and device, for the run manifest.
