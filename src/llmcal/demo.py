@@ -33,7 +33,7 @@ from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
-from llmcal.evaluation import EvalSettings, EvalTask, RecordStore, evaluate, read_run
+from llmcal.evaluation import EvalSettings, EvalTask, evaluate, read_run
 from llmcal.reports.summary import calibration_row
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.schema import MCItem
@@ -218,6 +218,12 @@ def _compare(out: Path, *, n_resamples: int) -> list[dict[str, Any]]:
     return [change.to_dict() for change in changes]
 
 
+def _in_item_order(run_dir: Path, task: str, items: Sequence[MCItem]) -> list[ItemRecord]:
+    """The records of a finished evaluation in the order of ``items`` (the order of the ground truth)."""
+    stored = {record.id: record for record in read_run(run_dir).records[task]}
+    return [stored[item.id] for item in items]
+
+
 def _scores(records: list[ItemRecord], method: str) -> NDArray[np.float64]:
     return np.stack([option_scores(record, method) for record in records])
 
@@ -266,10 +272,9 @@ def run_demo(
     splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
     for split, items in splits.items():
         evaluate([EvalTask(split, items, CLOZE_STYLE)], backend, settings, out / f"pretrained-{split}")
-    records: dict[str, list[ItemRecord]] = {}
-    for split, items in splits.items():
-        stored = RecordStore(out / f"pretrained-{split}" / "records.jsonl").load()
-        records[split] = [stored[(split, item.id)] for item in items]
+    records = {
+        split: _in_item_order(out / f"pretrained-{split}", split, items) for split, items in splits.items()
+    }
     truth = _ground_truth(world.task_file("test"))
     known = np.array([truth[record.id] for record in records["test"]])
 
@@ -303,7 +308,7 @@ def run_demo(
         evaluate(
             [EvalTask("test", splits["test"], CLOZE_STYLE)], aligned_backend, settings, out / "aligned-test"
         )
-        aligned_records = read_run(out / "aligned-test").records["test"]
+        aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
         for method in DEMO_METHODS:
             probs, labels = probabilities(aligned_records, method)
             rows.extend(_rows(f"aligned {method}", probs, labels, known))
