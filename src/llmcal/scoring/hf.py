@@ -228,7 +228,7 @@ class HFBackend:
         )
         last = output.logits[:, -1, :].float()  # (batch, vocab)
         lengths = mask.sum(dim=1)
-        return last.log_softmax(dim=-1), mask, output.past_key_values if keep_cache else None, lengths
+        return last.log_softmax(dim=-1), mask, output.cache if keep_cache else None, lengths
 
     def _forward(self, batch: list[EncodedRequest]) -> list[list[ContinuationScore]]:
         # Single-token continuations (letters) are read off the context pass; no cache is needed.
@@ -294,7 +294,7 @@ class HFBackend:
             input_ids=inputs.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=cache,
+            cache=cache,
             use_cache=False,
         ).logits.float()  # (rows, width, vocab)
         targets = targets.to(self.device)
