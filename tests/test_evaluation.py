@@ -110,3 +110,45 @@ def test_read_run_names_a_directory_that_is_not_an_evaluation(tmp_path):
     (tmp_path / "run.json").write_text('{"model": 1}')
     with pytest.raises(InputError, match="not a run manifest"):
         read_run(tmp_path)
+
+
+def test_results_record_each_metrics_binning_and_bootstrap_seed(tmp_path):
+    seeded = EvalSettings(ExtractionSettings(methods=("sum",)), n_bins=10, strategy="quantile", seed=5)
+    results = run(tmp_path, CountingBackend(), settings=seeded)
+    metrics = results["tasks"]["toy"]["methods"]["sum"]["metrics"]
+    assert (metrics["ece"]["n_bins"], metrics["ece"]["strategy"]) == (10, "quantile")
+    assert (metrics["sce"]["n_bins"], metrics["sce"]["strategy"]) == (10, "uniform")  # SCE is equal-width
+    assert (metrics["ace"]["n_bins"], metrics["ace"]["strategy"]) == (10, "quantile")
+    assert "n_bins" not in metrics["brier"]
+    assert "n_bins" not in metrics["smooth_ece"]
+    assert results["settings"]["seed"] == 5
+
+
+def test_the_bootstrap_seed_reaches_the_intervals(tmp_path):
+    def interval(seed, folder):
+        settings = EvalSettings(ExtractionSettings(methods=("sum",)), n_resamples=50, seed=seed)
+        ece = run(tmp_path / folder, CountingBackend(), settings=settings)["tasks"]["toy"]["methods"]["sum"]
+        return ece["metrics"]["ece"]["ci_low"], ece["metrics"]["ece"]["ci_high"]
+
+    assert interval(1, "a") == interval(1, "b")
+    assert interval(1, "a") != interval(2, "c")
+
+
+def test_ragged_option_counts_give_the_masked_sce(tmp_path):
+    from llmcal.metrics import sce
+
+    items = [
+        MCItem(f"r{index}", f"Question {index}?", ("alpha", "beta", "gamma", "delta", "eps")[: 3 + index % 3],
+               index % 3)
+        for index in range(60)
+    ]  # fmt: skip
+    settings = EvalSettings(ExtractionSettings(methods=("sum",)), n_resamples=20)
+    results = run(tmp_path, FakeBackend(favoured=["alpha"]), settings=settings, items=items)
+    records = read_run(tmp_path).records["toy"]
+    from llmcal.confidence.methods import probabilities
+
+    probs, labels, mask = probabilities(records, "sum")
+    assert not mask.all()
+    value = results["tasks"]["toy"]["methods"]["sum"]["metrics"]["sce"]["value"]
+    assert value == pytest.approx(sce(probs, labels, mask))
+    assert value != pytest.approx(sce(probs, labels))

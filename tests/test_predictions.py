@@ -33,12 +33,21 @@ def test_logits_are_softmaxed_per_item(tmp_path):
     assert predictions.correct[0] == 0.0
 
 
+@pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 2 items: AUROC is often undefined
 def test_ragged_option_counts_are_zero_padded(tmp_path):
     path = write_jsonl(
         tmp_path / "p.jsonl", [{"probs": [0.5, 0.5], "label": 1}, {"probs": [0.1, 0.2, 0.3, 0.4], "label": 3}]
     )
     predictions = read_predictions(path)
     np.testing.assert_allclose(predictions.probs, [[0.5, 0.5, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    np.testing.assert_array_equal(predictions.option_mask, [[1, 1, 0, 0], [1, 1, 1, 1]])
+    # The summary's SCE measures each option over the items that have it.
+    from llmcal.metrics import sce
+    from llmcal.reports.summary import summarize
+
+    value = next(m.value for m in summarize(predictions, n_resamples=5).metrics if m.name == "sce")
+    assert value == pytest.approx(sce(predictions.probs, predictions.labels, predictions.option_mask))
+    assert value != pytest.approx(sce(predictions.probs, predictions.labels))
 
 
 def test_reads_top_label_records(tmp_path):

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from llmcal.atomic import write_text_atomic
 from llmcal.calibrators.temperature import TemperatureScaler
 from llmcal.confidence.extraction import ExtractionSettings
-from llmcal.confidence.methods import option_scores, probabilities
+from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalSettings, EvalTask, evaluate, read_run
@@ -119,12 +119,10 @@ def _ground_truth(path: Path) -> dict[str, bool]:
     return {record["id"]: bool(record["known_entity"]) for record in _task_records(path)}
 
 
-def _rows(
-    variant: str, probs: NDArray[np.float64], labels: NDArray[np.intp], known: NDArray[np.bool_]
-) -> list[DemoRow]:
+def _rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
     groups = (("all", np.ones_like(known)), ("known", known), ("unknown", ~known))
     return [
-        DemoRow(variant=variant, group=group, **calibration_row(probs[mask], labels[mask]))  # type: ignore[arg-type]
+        DemoRow(variant=variant, group=group, **calibration_row(*table.subset(mask)))  # type: ignore[arg-type]
         for group, mask in groups
         if mask.any()
     ]
@@ -201,8 +199,8 @@ def _finetune_rows(
             model, tokenizer, items, settings, out / variant.name.replace(" ", "-"),
             calibration_items=calibration_items, calibration_known=calibration_known, save_model=False,
         )  # fmt: skip
-        probs, labels = evaluate_model(trained, tokenizer, test_items, format="cloze", style=CLOZE_STYLE)
-        rows.extend(_rows(variant.name, probs, labels, known))
+        table = evaluate_model(trained, tokenizer, test_items, format="cloze", style=CLOZE_STYLE)
+        rows.extend(_rows(variant.name, table, known))
     return rows
 
 
@@ -281,14 +279,13 @@ def run_demo(
     stage("fitting temperature scaling on the calibration people")
     rows: list[DemoRow] = []
     for method in DEMO_METHODS:
-        probs, labels = probabilities(records["test"], method)
-        rows.extend(_rows(f"pretrained {method}", probs, labels, known))
+        rows.extend(_rows(f"pretrained {method}", probabilities(records["test"], method), known))
     scaler = TemperatureScaler().fit(
         logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
     )
-    test_labels = np.array([r.answer for r in records["test"]], dtype=np.intp)
-    calibrated = scaler.transform(logits=_scores(records["test"], "sum"))
-    rows.extend(_rows("pretrained sum + temperature", calibrated, test_labels, known))
+    test = probabilities(records["test"], "sum")
+    calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
+    rows.extend(_rows("pretrained sum + temperature", calibrated, known))
 
     summary_keys = ("digest", "recall_known", "recall_unknown", "recall_chance", "items", "model_knows_rate")
     world_facts = {key: world.summary[key] for key in summary_keys}
@@ -310,8 +307,7 @@ def run_demo(
         )
         aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
         for method in DEMO_METHODS:
-            probs, labels = probabilities(aligned_records, method)
-            rows.extend(_rows(f"aligned {method}", probs, labels, known))
+            rows.extend(_rows(f"aligned {method}", probabilities(aligned_records, method), known))
         comparison = _compare(out, n_resamples=n_resamples)
     tuned = _finetune_rows(
         world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,

@@ -100,6 +100,7 @@ class EvalSettings:
     strategy: BinStrategy = "uniform"
     n_resamples: int = 1000
     level: float = 0.95
+    seed: int = 0  # of the bootstrap resamples
 
 
 class RecordStore:
@@ -183,9 +184,9 @@ def check_resume(path: Path, manifest: dict[str, Any]) -> None:
 
 
 def _task_predictions(records: Sequence[ItemRecord], method: str, source: str) -> Predictions:
-    probs, labels = probabilities(records, method)
+    probs, labels, mask = probabilities(records, method)
     confidences, correct = top_label_confidence(probs, labels)
-    return Predictions(confidences, correct, probs, labels, source)
+    return Predictions(confidences, correct, probs, labels, source, None if mask.all() else mask)
 
 
 def evaluate(
@@ -323,6 +324,7 @@ def write_results(
                 strategy=settings.strategy,
                 n_resamples=settings.n_resamples,
                 level=settings.level,
+                seed=settings.seed,
             )
             methods[method] = {key: value for key, value in summary.to_dict().items() if key != "reliability"}
             bins_rows.extend(

@@ -9,7 +9,8 @@ Two layouts, detected from the first record and then required of every record:
   confidences. JSONL: ``{"confidence": 0.8, "correct": true}``; CSV columns ``confidence``, ``correct``.
 
 Items may have different numbers of options (ARC has 3 to 5): shorter rows are padded with probability
-0, which leaves every top-label metric, the Brier score, the NLL and the SCE unchanged.
+0 and :attr:`Predictions.option_mask` says which options exist, so the class-wise metrics (SCE, ACE)
+measure each option over the items that have it.
 
 Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and the field.
 """
@@ -29,7 +30,7 @@ from numpy.typing import NDArray
 from llmcal.errors import InputError
 from llmcal.jsonl import read_jsonl
 from llmcal.metrics.calibration_error import top_label_confidence
-from llmcal.metrics.validation import ROW_SUM_TOLERANCE
+from llmcal.metrics.validation import ROW_SUM_TOLERANCE, padded_rows
 
 __all__ = ["InputKind", "Predictions", "read_predictions"]
 
@@ -50,6 +51,8 @@ class Predictions:
             top-label-only input.
         labels: Gold option per item, shape ``(n,)``, or ``None`` for top-label-only input.
         source: Where the predictions came from (a path), for messages and reports.
+        option_mask: Which options exist, shape ``(n, K)``; ``None`` when every item has all ``K`` (or
+            for top-label-only input).
     """
 
     confidences: NDArray[np.float64]
@@ -57,6 +60,7 @@ class Predictions:
     probs: NDArray[np.float64] | None
     labels: NDArray[np.intp] | None
     source: str
+    option_mask: NDArray[np.bool_] | None = None
 
     @property
     def n_items(self) -> int:
@@ -166,15 +170,12 @@ class _Rows:
             raise InputError(f"{self.path}: no predictions found; the file is empty.")
         if self.layout == "top_label":
             return Predictions(np.array(self.confidences), np.array(self.correct), None, None, str(self.path))
-        width = max(len(vector) for vector in self.vectors)
-        probs = np.zeros((len(self.vectors), width))
-        for row, vector in enumerate(self.vectors):
-            probs[row, : len(vector)] = vector
+        probs, mask = padded_rows(self.vectors)
         # Tiny row-sum drift is tolerated on input; renormalise so downstream checks see exact sums.
         probs /= probs.sum(axis=1, keepdims=True)
         labels = np.array(self.labels, dtype=np.intp)
         confidences, correct = top_label_confidence(probs, labels)
-        return Predictions(confidences, correct, probs, labels, str(self.path))
+        return Predictions(confidences, correct, probs, labels, str(self.path), None if mask.all() else mask)
 
 
 def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -169,3 +169,20 @@ def test_eval_runs_a_built_in_task_from_a_local_dataset_copy(tiny_model_dir, tmp
     results = json.loads((out / "results.json").read_text())
     assert set(results["tasks"]["arc_easy"]["methods"]) == {"sum", "choice"}
     assert results["tasks"]["arc_easy"]["n_items"] == len(ARC_EASY_TEST)
+
+
+@pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 4 items: some resamples degenerate
+def test_eval_seed_seeds_the_bootstrap(tiny_model_dir, tmp_path):
+    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+
+    def brier_interval(seed):
+        out = tmp_path / f"seed{seed}"
+        arguments = ["eval", "--model", tiny_model_dir, "--data", str(data), "--out", str(out),
+                     "--methods", "sum", "--n-resamples", "40", "--seed", str(seed)]  # fmt: skip
+        assert main(arguments) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["settings"]["seed"] == seed
+        brier = results["tasks"]["quiz"]["methods"]["sum"]["metrics"]["brier"]
+        return brier["ci_low"], brier["ci_high"]
+
+    assert brier_interval(1) != brier_interval(2)

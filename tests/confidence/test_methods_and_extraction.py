@@ -40,7 +40,7 @@ RECORD = ItemRecord(
     ],
 )
 def test_each_method_is_a_softmax_of_its_scores(method, scores):
-    probs, labels = probabilities([RECORD], method)
+    probs, labels, _ = probabilities([RECORD], method)
     np.testing.assert_allclose(probs[0], softmax(scores))
     assert labels.tolist() == [1]
 
@@ -55,7 +55,7 @@ def test_ragged_option_counts_are_zero_padded():
     two = ItemRecord(
         "t", "r", 0, 2, None, (ContinuationScore((-1.0,), False), ContinuationScore((-2.0,), False)), None
     )
-    probs, _ = probabilities([RECORD, two], "sum")
+    probs, _, _ = probabilities([RECORD, two], "sum")
     assert probs.shape == (2, 3)
     assert probs[1, 2] == 0.0
     assert probs[1].sum() == pytest.approx(1.0)

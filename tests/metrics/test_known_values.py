@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmcal.errors import InputError
 from llmcal.metrics import (
     ace,
     brier,
@@ -63,6 +64,45 @@ def test_sce_averages_class_wise_errors():
     assert sce(probs, [0, 0], n_bins=10) == pytest.approx(1.8 / 4)
     # One bin per class: class 0 holds both items, net residual (1 + 1) - (0.8 + 0.3) = 0.9.
     assert sce(probs, [0, 0], n_bins=1) == pytest.approx((0.9 + 0.9) / 4)
+
+
+def test_sce_with_ragged_option_counts_measures_each_class_over_the_items_that_have_it():
+    # Items 0-1 have 2 options, item 2 has 3. Class 2 exists only for item 2.
+    probs = [[0.8, 0.2, 0.0], [0.4, 0.6, 0.0], [0.1, 0.3, 0.6]]
+    labels = [0, 0, 2]
+    mask = [[True, True, False], [True, True, False], [True, True, True]]
+    # 10 bins, every value in its own bin: class 0 residuals 0.2, 0.6, -0.1 over 3 items; class 1
+    # -0.2, -0.6, -0.3 over 3; class 2: 0.4 over its 1 item. Classes weigh by their item counts.
+    expected = ((0.2 + 0.6 + 0.1) + (0.2 + 0.6 + 0.3) + 0.4) / (3 + 3 + 1)
+    assert sce(probs, labels, mask, n_bins=10) == pytest.approx(expected)
+    # Read as 3 options everywhere, the padded zeros would count as calibrated class-2 predictions.
+    assert sce(probs, labels, n_bins=10) == pytest.approx((0.9 + 1.1 + 0.4) / 9)
+
+
+def test_sce_and_ace_ignore_a_padding_column():
+    rng = np.random.default_rng(4)
+    probs = rng.dirichlet([1, 1, 1, 1], size=400)
+    labels = rng.integers(0, 4, size=400)
+    padded = np.hstack([probs, np.zeros((400, 1))])
+    mask = np.hstack([np.ones((400, 4), bool), np.zeros((400, 1), bool)])
+    for metric in (sce, ace):
+        assert metric(padded, labels, mask, n_bins=10) == pytest.approx(metric(probs, labels, n_bins=10))
+    # One 5-option item among 4-option ones changes SCE by that item's share, not by a factor 4/5.
+    padded[0] = [0.2, 0.2, 0.2, 0.2, 0.2]
+    mask[0, 4] = True
+    labels[0] = 4
+    four_options = sce(probs[1:], labels[1:], n_bins=10)
+    assert sce(padded, labels, mask, n_bins=10) == pytest.approx(four_options, rel=0.05)
+    assert sce(padded, labels, n_bins=10) == pytest.approx(0.8 * four_options, rel=0.05)  # the old bias
+
+
+def test_option_mask_must_match_zero_padding_and_gold():
+    with pytest.raises(InputError, match="padded options must have probability 0"):
+        sce([[0.5, 0.5]], [0], [[True, False]])
+    with pytest.raises(InputError, match="marks as padding"):
+        brier([[1.0, 0.0]], [1], [[True, False]])
+    with pytest.raises(InputError, match="shape of the probabilities"):
+        nll([[1.0, 0.0]], [0], [[True]])
 
 
 def test_ace_uses_equal_mass_bins_per_class():

@@ -92,7 +92,7 @@ def eval_(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
     extraction = ExtractionSettings(check_methods(comma_list(methods)), prompt_format, num_fewshot, seed)
-    settings = EvalSettings(extraction, n_bins=n_bins, n_resamples=n_resamples)
+    settings = EvalSettings(extraction, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
     # Everything that can fail on bad input happens before the output directory is touched.
     tasks = _load_tasks(task, data, dataset_path, limit, cloze_style_option(cloze_style))
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -11,7 +11,7 @@ Each method maps a record to one score per option, ``s_k``; the confidence vecto
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,9 +19,17 @@ from scipy.special import softmax
 
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
+from llmcal.metrics.validation import padded_rows
 from llmcal.registry import Registry
 
-__all__ = ["CONTINUATION_METHODS", "METHODS", "MethodName", "option_scores", "probabilities"]
+__all__ = [
+    "CONTINUATION_METHODS",
+    "METHODS",
+    "MethodName",
+    "OptionProbabilities",
+    "option_scores",
+    "probabilities",
+]
 
 MethodName = Literal["sum", "mean", "min", "choice"]
 CONTINUATION_METHODS = frozenset({"sum", "mean", "min"})
@@ -52,13 +60,28 @@ def option_scores(record: ItemRecord, method: str) -> NDArray[np.float64]:
     return array
 
 
-def probabilities(records: Sequence[ItemRecord], method: str) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
-    """``softmax(s)`` for every record, zero-padded to the largest option count, and the gold labels."""
+class OptionProbabilities(NamedTuple):
+    """Per-option probabilities of a set of items, as the class-wise metrics take them.
+
+    Attributes:
+        probs: ``(n, K)`` probabilities, zero-padded to the largest option count ``K``.
+        labels: ``(n,)`` gold option indices.
+        option_mask: ``(n, K)``, True where the item has that option.
+    """
+
+    probs: NDArray[np.float64]
+    labels: NDArray[np.intp]
+    option_mask: NDArray[np.bool_]
+
+    def subset(self, rows: NDArray[np.bool_]) -> OptionProbabilities:
+        """The items selected by a boolean row mask."""
+        return OptionProbabilities(self.probs[rows], self.labels[rows], self.option_mask[rows])
+
+
+def probabilities(records: Sequence[ItemRecord], method: str) -> OptionProbabilities:
+    """``softmax(s)`` for every record, zero-padded to the largest option count, with labels and mask."""
     if not records:
         raise InputError("No records to compute confidences from.")
-    width = max(record.n_options for record in records)
-    probs = np.zeros((len(records), width))
-    for row, record in enumerate(records):
-        probs[row, : record.n_options] = softmax(option_scores(record, method))
+    probs, mask = padded_rows([softmax(option_scores(record, method)) for record in records])
     labels = np.array([record.answer for record in records], dtype=np.intp)
-    return probs, labels
+    return OptionProbabilities(probs, labels, mask)

@@ -24,7 +24,7 @@ from llmcal.atomic import write_text_atomic
 from llmcal.errors import InputError
 from llmcal.finetune.run import LoraSettings, evaluate_model
 from llmcal.jsonl import read_jsonl
-from llmcal.reports.summary import calibration_row
+from llmcal.reports.summary import CALIBRATION_ROW_BINNING, calibration_row
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat, option_pairs
 from llmcal.tasks.schema import MCItem
@@ -195,6 +195,7 @@ def align(
         results["before"] = calibration_row(
             *evaluate_model(model, tokenizer, eval_items, format=format, style=style)
         )
+        results["metric_binning"] = CALIBRATION_ROW_BINNING
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     torch.manual_seed(settings.seed)

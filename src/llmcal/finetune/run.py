@@ -9,18 +9,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from llmcal.atomic import write_text_atomic
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
-from llmcal.confidence.methods import probabilities
+from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.errors import InputError
 from llmcal.evaluation import as_json, check_resume, records_digest
 from llmcal.finetune.losses import LossConfig
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
-from llmcal.reports.summary import calibration_row
+from llmcal.reports.summary import CALIBRATION_ROW_BINNING, calibration_row
 from llmcal.scoring.distributed import process_rank
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat
@@ -87,8 +86,8 @@ class FinetuneSettings:
 
 def evaluate_model(
     model: Any, tokenizer: Any, items: Sequence[MCItem], *, format: PromptFormat, style: ClozeStyle
-) -> tuple[np.ndarray, np.ndarray]:
-    """Option probabilities (``sum`` method) and labels of ``items`` under an in-memory model."""
+) -> OptionProbabilities:
+    """Option probabilities (``sum`` method), labels and option mask of ``items`` under an in-memory model."""
     from llmcal.scoring.hf import HFBackend
 
     backend = HFBackend("in-memory", device=str(next(model.parameters()).device), dtype="float32",
@@ -160,6 +159,7 @@ def finetune(
     if eval_items:
         before = evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
         results["before"] = calibration_row(*before)
+        results["metric_binning"] = CALIBRATION_ROW_BINNING
 
     torch.manual_seed(settings.seed)
     trainable = model

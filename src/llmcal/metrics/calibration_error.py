@@ -15,6 +15,7 @@ from llmcal.metrics.validation import (
     as_confidences,
     as_correct,
     as_labels,
+    as_option_mask,
     as_probabilities,
     check_n_bins,
     check_strategy,
@@ -122,33 +123,49 @@ def rms_ce(
 
 
 def _classwise_error(
-    probs: NDArray[np.float64], labels: NDArray[np.intp], edges_per_class: list[NDArray[np.float64]]
+    probs: NDArray[np.float64],
+    labels: NDArray[np.intp],
+    mask: NDArray[np.bool_],
+    edges_per_class: list[NDArray[np.float64]],
 ) -> float:
-    """(1/K) sum_k sum_b |sum_{i in bin(b,k)} (1[y_i = k] - p_ik)| / n, the kernel of SCE and ACE."""
-    n_items, n_options = probs.shape
-    n_bins = len(edges_per_class[0]) - 1
+    """sum_k sum_b |sum_{i in bin(b,k)} (1[y_i = k] - p_ik)| / sum_k n_k, the kernel of SCE and ACE.
+
+    Class ``k`` is binned over the ``n_k`` items that have an option ``k``.
+    """
     total = 0.0
     for option, edges in enumerate(edges_per_class):
-        column = probs[:, option]
+        present = mask[:, option]
+        column = probs[present, option]
         index = assign_bins(column, edges)
-        residual = (labels == option) - column
-        total += float(np.abs(weighted_counts(index, residual, n_bins)).sum())
-    return total / float(n_items * n_options)
+        residual = (labels[present] == option) - column
+        total += float(np.abs(weighted_counts(index, residual, len(edges) - 1)).sum())
+    return total / float(mask.sum())
 
 
-def sce(probs: ArrayLike, labels: ArrayLike, *, n_bins: int = 15) -> float:
+def sce(
+    probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = None, *, n_bins: int = 15
+) -> float:
     r"""Static calibration error (class-wise ECE with equal-width bins).
 
-    .. math:: \mathrm{SCE} = \frac{1}{K}\sum_{k=1}^{K}\sum_{b=1}^{B}\frac{n_{bk}}{n}\,
+    .. math:: \mathrm{SCE} = \sum_{k=1}^{K}\frac{n_k}{\sum_j n_j}\sum_{b=1}^{B}\frac{n_{bk}}{n_k}\,
               \bigl|\mathrm{acc}(b,k) - \mathrm{conf}(b,k)\bigr|
 
     Bin ``(b, k)`` holds the items whose probability for option ``k`` falls in bin ``b``; ``acc(b, k)`` is
     the fraction of them whose label is ``k``, ``conf(b, k)`` their mean probability for ``k``. This is
     the cw-ECE of Xiao et al. (RCFT) as well.
 
+    Class ``k`` is measured over the ``n_k`` items that have an option ``k`` (``option_mask``; ARC items
+    have 3 to 5 options), and classes are weighted by ``n_k``: the error is an average over the existing
+    (item, option) pairs. With every item having all ``K`` options, ``n_k = n``, the weights are ``1/K``
+    and this is Nixon et al.'s formula. A padded option is never counted as a calibrated "probability 0,
+    label never k" prediction (which would shrink SCE by the share of padding: one 5-option item among
+    4-option ones would scale it by 4/5), and a class that few items have (a fifth option on one item)
+    weighs by its share instead of a full ``1/K``.
+
     Args:
-        probs: Per-option probabilities, shape ``(n, K)``, rows summing to 1.
+        probs: Per-option probabilities, shape ``(n, K)``, rows summing to 1, zero at padded options.
         labels: Gold option index per item, shape ``(n,)``.
+        option_mask: Which options exist, shape ``(n, K)`` boolean, or ``None`` when all do.
         n_bins: Number of equal-width bins per class.
 
     Returns:
@@ -163,18 +180,24 @@ def sce(probs: ArrayLike, labels: ArrayLike, *, n_bins: int = 15) -> float:
     Examples:
         >>> round(sce([[0.8, 0.2], [0.3, 0.7]], [0, 0], n_bins=10), 6)
         0.45
+        >>> round(sce([[0.8, 0.2, 0.0], [0.3, 0.3, 0.4]], [0, 2], [[1, 1, 0], [1, 1, 1]], n_bins=10), 6)
+        0.32
     """
     p = as_probabilities(probs)
     y = as_labels(labels, p.shape[0], p.shape[1])
+    mask = as_option_mask(option_mask, p, y)
     edges = np.linspace(0.0, 1.0, check_n_bins(n_bins) + 1)
-    return _classwise_error(p, y, [edges] * p.shape[1])
+    return _classwise_error(p, y, mask, [edges] * p.shape[1])
 
 
-def ace(probs: ArrayLike, labels: ArrayLike, *, n_bins: int = 15) -> float:
+def ace(
+    probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = None, *, n_bins: int = 15
+) -> float:
     """Adaptive calibration error: :func:`sce` with equal-mass bins chosen per class.
 
-    Each class gets its own bin edges at the quantiles of that class's probabilities. Bins are weighted
-    by their item counts (with exactly equal masses this equals Nixon et al.'s unweighted average).
+    Each class gets its own bin edges at the quantiles of that class's probabilities (over the items that
+    have the class). Bins are weighted by their item counts (with exactly equal masses this equals Nixon
+    et al.'s unweighted average).
 
     Arguments as in :func:`sce`.
 
@@ -183,6 +206,10 @@ def ace(probs: ArrayLike, labels: ArrayLike, *, n_bins: int = 15) -> float:
     """
     p = as_probabilities(probs)
     y = as_labels(labels, p.shape[0], p.shape[1])
+    mask = as_option_mask(option_mask, p, y)
     n_bins = check_n_bins(n_bins)
-    edges = [bin_edges(p[:, option], n_bins, "quantile") for option in range(p.shape[1])]
-    return _classwise_error(p, y, edges)
+    edges = [
+        bin_edges(p[mask[:, option], option], n_bins, "quantile") if mask[:, option].any() else np.zeros(2)
+        for option in range(p.shape[1])
+    ]
+    return _classwise_error(p, y, mask, edges)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from llmcal.metrics.validation import as_labels, as_probabilities
+from llmcal.metrics.validation import as_labels, as_option_mask, as_probabilities
 
 __all__ = ["brier", "nll"]
 
 
-def brier(probs: ArrayLike, labels: ArrayLike) -> float:
+def brier(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = None) -> float:
     r"""Multi-class Brier score: :math:`\frac{1}{n}\sum_i \sum_k (p_{ik} - \mathbb{1}[y_i = k])^2`.
 
     Ranges over [0, 2]. For K = 2 this is twice the binary Brier score :math:`(p_i - y_i)^2`, the
@@ -19,6 +19,8 @@ def brier(probs: ArrayLike, labels: ArrayLike) -> float:
     Args:
         probs: Per-option probabilities, shape ``(n, K)``, rows summing to 1.
         labels: Gold option index per item, shape ``(n,)``.
+        option_mask: Which options exist, shape ``(n, K)``, for items with fewer than ``K`` options
+            (``None``: all). Padded options have probability 0 and add nothing to the sum.
 
     Raises:
         InputError: On malformed inputs.
@@ -29,13 +31,14 @@ def brier(probs: ArrayLike, labels: ArrayLike) -> float:
     """
     p = as_probabilities(probs)
     y = as_labels(labels, p.shape[0], p.shape[1])
+    as_option_mask(option_mask, p, y)
     rows = np.arange(len(p))
     gold = p[rows, y]
     # sum_k (p_k - 1[k=y])^2 = sum_k p_k^2 - 2 p_y + 1, without materialising a one-hot matrix.
     return float(np.mean(np.einsum("ij,ij->i", p, p) - 2.0 * gold + 1.0))
 
 
-def nll(probs: ArrayLike, labels: ArrayLike) -> float:
+def nll(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = None) -> float:
     r"""Mean negative log-likelihood of the gold option: :math:`-\frac{1}{n}\sum_i \log p_{i,y_i}`.
 
     Probabilities are clipped to ``[eps, 1]`` with float64 machine epsilon, as scikit-learn's ``log_loss``
@@ -44,6 +47,8 @@ def nll(probs: ArrayLike, labels: ArrayLike) -> float:
     Args:
         probs: Per-option probabilities, shape ``(n, K)``, rows summing to 1.
         labels: Gold option index per item, shape ``(n,)``.
+        option_mask: Which options exist, shape ``(n, K)`` (``None``: all); only validated, since the
+            NLL reads the gold option alone.
 
     Raises:
         InputError: On malformed inputs.
@@ -54,5 +59,6 @@ def nll(probs: ArrayLike, labels: ArrayLike) -> float:
     """
     p = as_probabilities(probs)
     y = as_labels(labels, p.shape[0], p.shape[1])
+    as_option_mask(option_mask, p, y)
     gold = np.clip(p[np.arange(len(p)), y], np.finfo(np.float64).eps, 1.0)
     return float(-np.mean(np.log(gold)))

@@ -6,6 +6,7 @@ so the metric kernels behind them never check again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import numpy as np
@@ -20,9 +21,11 @@ __all__ = [
     "as_correct",
     "as_labels",
     "as_logits",
+    "as_option_mask",
     "as_probabilities",
     "check_n_bins",
     "check_strategy",
+    "padded_rows",
 ]
 
 BinStrategy = Literal["uniform", "quantile"]
@@ -159,6 +162,42 @@ def as_labels(values: ArrayLike, n_items: int, n_options: int, name: str = "labe
     return labels
 
 
+def as_option_mask(
+    values: ArrayLike | None, probs: NDArray[np.float64], labels: NDArray[np.intp], name: str = "option_mask"
+) -> NDArray[np.bool_]:
+    """Validates which options exist per item when items have different option counts (ARC: 3 to 5).
+
+    ``None`` means every item has all ``K`` options. Otherwise an ``(n, K)`` boolean matrix, True where the
+    option exists; the probabilities of the others must be 0 (zero padding), and the gold option must exist.
+
+    Raises:
+        InputError: If the shape differs from ``probs``, a value is not boolean, a padded option has
+            probability above 0, or a gold label points at a padded option.
+    """
+    if values is None:
+        return np.ones(probs.shape, dtype=np.bool_)
+    array = np.asarray(values)
+    if array.shape != probs.shape:
+        raise InputError(
+            f"`{name}` must have the shape of the probabilities, {probs.shape}; got {array.shape}."
+        )
+    if array.dtype != np.bool_ and not np.isin(array, (0, 1)).all():
+        raise InputError(f"`{name}` must hold True/False (does option k exist for item i?).")
+    mask = array.astype(np.bool_)
+    padded_mass = np.where(mask, 0.0, probs)
+    if (padded_mass > 0).any():
+        row, column = (int(i) for i in np.argwhere(padded_mass > 0)[0])
+        raise InputError(
+            f"`{name}` marks option {column} of item {row} as padding, but its probability is "
+            f"{probs[row, column]:.4g}; padded options must have probability 0."
+        )
+    missing_gold = ~mask[np.arange(len(labels)), labels]
+    if missing_gold.any():
+        row = int(np.flatnonzero(missing_gold)[0])
+        raise InputError(f"`labels` item {row} is {int(labels[row])}, an option `{name}` marks as padding.")
+    return mask
+
+
 def check_n_bins(n_bins: int) -> int:
     """Validates a bin count (a positive integer)."""
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
@@ -172,3 +211,20 @@ def check_strategy(strategy: str) -> BinStrategy:
     if strategy not in allowed:
         raise InputError(f"`strategy` must be one of {', '.join(allowed)}; got {strategy!r}.")
     return strategy  # type: ignore[return-value]
+
+
+def padded_rows(rows: Sequence[Sequence[float]]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Rows of different lengths as a zero-padded ``(n, K)`` matrix and its ``option_mask``.
+
+    Examples:
+        >>> probs, mask = padded_rows([[0.5, 0.5], [0.2, 0.3, 0.5]])
+        >>> probs.tolist(), mask.tolist()
+        ([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]], [[True, True, False], [True, True, True]])
+    """
+    width = max(len(row) for row in rows)
+    probs = np.zeros((len(rows), width))
+    mask = np.zeros((len(rows), width), dtype=np.bool_)
+    for index, row in enumerate(rows):
+        probs[index, : len(row)] = row
+        mask[index, : len(row)] = True
+    return probs, mask

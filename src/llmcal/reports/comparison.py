@@ -143,8 +143,9 @@ def _some(ids: Sequence[str]) -> str:
 def _delta_of(metric: Callable[..., float], **kwargs: Any) -> Callable[..., float]:
     """``metric`` of the aligned arrays minus ``metric`` of the base arrays, for the paired bootstrap."""
 
-    def delta(base_x: Any, base_y: Any, aligned_x: Any, aligned_y: Any) -> float:
-        return metric(aligned_x, aligned_y, **kwargs) - metric(base_x, base_y, **kwargs)
+    def delta(*arrays: Any) -> float:
+        half = len(arrays) // 2  # the base run's arrays, then the aligned run's, in the same order
+        return metric(*arrays[half:], **kwargs) - metric(*arrays[:half], **kwargs)
 
     return delta
 
@@ -189,21 +190,22 @@ def compare_runs(
     changes: list[MetricChange] = []
     for task, (base_records, aligned_records) in paired_records(base, aligned).items():
         for method in methods:
-            base_probs, labels = probabilities(base_records, method)
-            aligned_probs, _ = probabilities(aligned_records, method)
+            base_probs, labels, option_mask = probabilities(base_records, method)
+            aligned_probs, _, _ = probabilities(aligned_records, method)
             base_conf, base_correct = top_label_confidence(base_probs, labels)
             aligned_conf, aligned_correct = top_label_confidence(aligned_probs, labels)
             for name in names:
                 function, kwargs, by_option = _metric_call(name, settings)
                 arrays = (
-                    (base_probs, labels, aligned_probs, labels)
+                    (base_probs, labels, option_mask, aligned_probs, labels, option_mask)
                     if by_option
                     else (base_conf, base_correct, aligned_conf, aligned_correct)
                 )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
-                    before = function(*arrays[:2], **kwargs)
-                    after = function(*arrays[2:], **kwargs)
+                    half = len(arrays) // 2
+                    before = function(*arrays[:half], **kwargs)
+                    after = function(*arrays[half:], **kwargs)
                     rate = change_rate(before, after)
                     interval = bootstrap_ci(
                         _delta_of(function, **kwargs),

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from llmcal import __version__
 from llmcal.atomic import figure_png, write_text_atomic
-from llmcal.confidence.methods import probabilities
+from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.errors import InputError
 from llmcal.evaluation import EvalRun, read_run
 from llmcal.metrics import reliability_bins, top_label_confidence
@@ -129,9 +129,7 @@ def _diagram_pair(
     return figure_png(figure)
 
 
-def _subject_rows(
-    run: EvalRun, task: str, probs: NDArray[np.float64], labels: NDArray[np.intp]
-) -> list[list[str]]:
+def _subject_rows(run: EvalRun, task: str, table: OptionProbabilities) -> list[list[str]]:
     records = run.records[task]
     subjects = sorted({record.subject for record in records if record.subject})
     if len(subjects) < 2:
@@ -139,7 +137,7 @@ def _subject_rows(
     rows = []
     for subject in subjects:
         mask = np.array([record.subject == subject for record in records])
-        row = calibration_row(probs[mask], labels[mask])
+        row = calibration_row(*table.subset(mask))
         rows.append(
             [_e(task), _e(subject), str(row["n_items"])]
             + [_number(row[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")]
@@ -166,7 +164,8 @@ def _eval_section(path: Path, heading: str) -> tuple[str, str]:
                 + [_with_ci(metrics[name]) if name in metrics else "" for name in _TOP_METRICS]
             )
             if task in run.records and method in run.methods:
-                probs, labels = probabilities(run.records[task], method)
+                table = probabilities(run.records[task], method)
+                probs, labels = table.probs, table.labels
                 figures.append(
                     _image(
                         _diagram_pair(probs, labels, f"{task} / {method}", n_bins, strategy, level),
@@ -176,7 +175,7 @@ def _eval_section(path: Path, heading: str) -> tuple[str, str]:
                         "wrong answers",
                     )
                 )
-                subject_rows += _subject_rows(run, task, probs, labels)
+                subject_rows += _subject_rows(run, task, table)
     parts = [
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
         f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,18 +22,31 @@ from llmcal.metrics import (
 from llmcal.metrics.binning import ReliabilityBins
 from llmcal.predictions import Predictions
 
-__all__ = ["MetricValue", "Summary", "applicable_metrics", "calibration_row", "summarize"]
+__all__ = [
+    "CALIBRATION_ROW_BINNING",
+    "MetricValue",
+    "Summary",
+    "applicable_metrics",
+    "calibration_row",
+    "metric_binning",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
 class MetricValue:
-    """One metric's value and percentile-bootstrap interval."""
+    """One metric's value and percentile-bootstrap interval.
+
+    Attributes:
+        binning: How a binned metric was binned (``n_bins``, ``strategy``); empty for the others.
+    """
 
     name: str
     value: float
     ci_low: float
     ci_high: float
     summary: str
+    binning: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class Summary:
                     "ci_low": clean(metric.ci_low),
                     "ci_high": clean(metric.ci_high),
                     "summary": metric.summary,
+                    **metric.binning,
                 }
                 for metric in self.metrics
             },
@@ -109,7 +123,8 @@ def summarize(
 
     def record(name: str, summary: str, function: Callable[..., float], *arrays: Any, **kwargs: Any) -> None:
         interval = bootstrap_ci(function, *arrays, n_resamples=n_resamples, level=level, rng=seed, **kwargs)
-        results.append(MetricValue(name, interval.estimate, interval.low, interval.high, summary))
+        binning = metric_binning(name, n_bins=n_bins, strategy=strategy)
+        results.append(MetricValue(name, interval.estimate, interval.low, interval.high, summary, binning))
         if on_metric_done is not None:
             on_metric_done(name)
 
@@ -124,7 +139,11 @@ def summarize(
         if spec.inputs == "top_label":
             record(name, spec.summary, spec.function, predictions.confidences, predictions.correct, **kwargs)
         else:
-            record(name, spec.summary, spec.function, predictions.probs, predictions.labels, **kwargs)
+            assert predictions.probs is not None  # applicable_metrics leaves these out otherwise
+            mask = predictions.option_mask
+            if mask is None:  # the bootstrap resamples the mask with the rows, so it is always passed
+                mask = np.ones(predictions.probs.shape, dtype=np.bool_)
+            record(name, spec.summary, spec.function, predictions.probs, predictions.labels, mask, **kwargs)
     settings = {
         "n_bins": n_bins,
         "strategy": strategy,
@@ -136,18 +155,44 @@ def summarize(
     return Summary(predictions.source, predictions.n_items, predictions.n_options, settings, results, bins)
 
 
-def calibration_row(probs: NDArray[np.float64], labels: NDArray[np.intp]) -> dict[str, float]:
+def metric_binning(name: str, *, n_bins: int, strategy: BinStrategy) -> dict[str, Any]:
+    """How metric ``name`` bins: ``n_bins`` and ``strategy`` for a binned metric, ``{}`` for the others.
+
+    The class-wise metrics have a fixed strategy (SCE equal-width, ACE equal-mass); ``strategy`` applies to
+    the top-label ones.
+
+    Examples:
+        >>> metric_binning("sce", n_bins=10, strategy="quantile")
+        {'n_bins': 10, 'strategy': 'uniform'}
+        >>> metric_binning("brier", n_bins=10, strategy="uniform")
+        {}
+    """
+    if name not in METRICS or not METRICS.get(name).binned:
+        return {}
+    fixed = {"sce": "uniform", "ace": "quantile"}
+    return {"n_bins": n_bins, "strategy": fixed.get(name, strategy)}
+
+
+# The binning of calibration_row's ECE and SCE, written beside those rows in results files.
+CALIBRATION_ROW_BINNING = {
+    name: metric_binning(name, n_bins=15, strategy="uniform") for name in ("ece", "sce")
+}
+
+
+def calibration_row(
+    probs: NDArray[np.float64], labels: NDArray[np.intp], option_mask: NDArray[np.bool_] | None = None
+) -> dict[str, float]:
     """Accuracy, ECE, SCE, Brier and mean confidence of option probabilities, without intervals.
 
     The compact row of fine-tuning reports and the demo table; :func:`summarize` gives every metric with
-    bootstrap intervals.
+    bootstrap intervals. ECE and SCE use 15 equal-width bins (:data:`CALIBRATION_ROW_BINNING`).
     """
     confidences, correct = top_label_confidence(probs, labels)
     return {
         "n_items": len(labels),
         "accuracy": float(correct.mean()),
-        "ece": ece(confidences, correct),
-        "sce": sce(probs, labels),
-        "brier": brier(probs, labels),
+        "ece": ece(confidences, correct, n_bins=15),
+        "sce": sce(probs, labels, option_mask, n_bins=15),
+        "brier": brier(probs, labels, option_mask),
         "mean_confidence": float(confidences.mean()),
     }
