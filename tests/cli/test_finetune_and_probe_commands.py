@@ -96,3 +96,34 @@ def test_finetune_runs_data_parallel_under_torchrun(tiny_model_dir, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["log"][-1]["step"] == 2  # 8 items / (2 processes x batch 2) = 2 steps, not 4
     assert "after" in results
+
+
+def _known_under(model_dir, items_path, prompt_format):
+    """Whether the model's argmax option is the gold one under ``prompt_format``, per item."""
+    from llmcal.confidence.extraction import ExtractionSettings, extract_records
+    from llmcal.knowledge.ground_truth import known_from_records
+    from llmcal.scoring.hf import HFBackend
+    from llmcal.tasks.loading import load_items
+
+    backend = HFBackend(model_dir, device="cpu", dtype="float32")
+    settings = ExtractionSettings(("sum",), format=prompt_format)
+    truth = known_from_records(extract_records(load_items(items_path), backend, settings, task="t"))
+    return [truth[item["id"]] for item in ITEMS]
+
+
+def test_letters_ground_truth_comes_from_the_letters_prompt(tiny_model_dir, tmp_path):
+    data = write(tmp_path / "items.jsonl", ITEMS)
+    letters, cloze = (_known_under(tiny_model_dir, data, f) for f in ("letters", "cloze"))
+    assert sum(letters) != sum(cloze)  # the fixed tiny model: the two prompts label these items differently
+    # probe --format letters labels with the letters prompt ...
+    labels = tmp_path / "labels.jsonl"
+    assert main(["probe", "--model", tiny_model_dir, "--data", str(data), "--out", str(labels),
+                 "--format", "letters", "--device", "cpu"]) == 0  # fmt: skip
+    assert [json.loads(line)["known"] for line in labels.read_text().splitlines()] == letters
+    # ... and so does finetune --format letters for its CogCalib calibration split.
+    out = tmp_path / "run"
+    assert main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out),
+                 "--calibration-data", str(data), "--format", "letters", "--method", "cogcalib-ls",
+                 "--epochs", "1", "--batch-size", "6"]) == 0  # fmt: skip
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["model"]["known_calibration_items"] == sum(letters)

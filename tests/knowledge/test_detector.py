@@ -71,3 +71,14 @@ def test_slick_categories_follow_greedy_and_sampled_answers():
     }
     with pytest.raises(InputError, match="same items"):
         slick_categories([prompt_a, prompt_b[::-1]])
+
+
+def test_known_items_scores_the_prompt_format_it_is_given():
+    from llmcal.knowledge.ground_truth import known_items
+    from llmcal.scoring import FakeBackend
+    from llmcal.tasks.schema import MCItem
+
+    items = [MCItem(f"k{i}", f"Question {i}?", ("oak", "elm", "ash"), i % 3) for i in range(9)]
+    backend = FakeBackend(favoured=["B", "ash"], bonus=50.0)  # loves the letter B and the word "ash"
+    assert known_items(items, backend, format="letters") == [item.answer == 1 for item in items]
+    assert known_items(items, backend, format="cloze") == [item.answer == 2 for item in items]

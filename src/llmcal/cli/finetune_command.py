@@ -78,18 +78,11 @@ def finetune_command(
     evaluation = load_items(eval_data) if eval_data else []
     calibration = load_items(calibration_data) if calibration_data else []
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from llmcal.confidence.extraction import ExtractionSettings, extract_records
-    from llmcal.knowledge.ground_truth import known_from_records
+    from llmcal.knowledge.ground_truth import known_items
     from llmcal.scoring.hf import HFBackend
 
     backend = HFBackend(model, device="cpu" if not _cuda() else "auto", dtype="float32")
-    known: list[bool] = []
-    if calibration:
-        records = extract_records(
-            calibration, backend, ExtractionSettings(("sum",)), task="calibration", style=style
-        )
-        truth = known_from_records(records)
-        known = [truth[item.id] for item in calibration]
+    known = known_items(calibration, backend, format=prompt_format, style=style) if calibration else []
     settings = FinetuneSettings(
         method=method,
         epochs=epochs,

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from llmcal.atomic import write_text_atomic
-from llmcal.cli.option_values import cloze_style_option
+from llmcal.cli.option_values import cloze_style_option, prompt_format_option
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
@@ -36,6 +36,9 @@ def probe(
         Path | None, typer.Option(help="Held-out items to fit the NLL threshold on (Youden's J).")
     ] = None,
     cloze_style: Annotated[str, typer.Option(help="qa | completion | partial.")] = "qa",
+    format: Annotated[
+        str, typer.Option("--format", help="cloze | letters: the prompt the model will be trained on.")
+    ] = "cloze",
     slick_prompts: Annotated[
         int, typer.Option(min=0, help="Also give SliCK categories from this many few-shot prompt variants.")
     ] = 0,
@@ -45,13 +48,14 @@ def probe(
 ) -> None:
     """Label items known/unknown by the model's own answers, and fit and score the NLL detector."""
     style = cloze_style_option(cloze_style)
+    prompt_format = prompt_format_option(format)
     items = load_items(data)
     calibration = load_items(calibration_data) if calibration_data else []
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from llmcal.scoring.hf import HFBackend
 
     backend = HFBackend(model, device=device, dtype=dtype)
-    settings = ExtractionSettings(methods=("sum",))
+    settings = ExtractionSettings(methods=("sum",), format=prompt_format)
     records = extract_records(items, backend, settings, task="probe", style=style)
     truth = known_from_records(records)
     nll = _gold_nll(records)
@@ -81,7 +85,7 @@ def probe(
             extract_records(
                 items,
                 backend,
-                ExtractionSettings(("sum",), num_fewshot=slick_fewshot, seed=seed),
+                ExtractionSettings(("sum",), prompt_format, num_fewshot=slick_fewshot, seed=seed),
                 task="slick",
                 style=style,
                 fewshot_pool=items,

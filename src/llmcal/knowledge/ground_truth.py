@@ -6,10 +6,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
+from llmcal.scoring.requests import ScoringBackend
+from llmcal.tasks.prompts import PromptFormat
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["SLICK_CATEGORIES", "known_from_records", "slick_categories"]
+__all__ = ["SLICK_CATEGORIES", "known_from_records", "known_items", "slick_categories"]
 
 
 def known_from_records(records: Sequence[ItemRecord], method: str = "sum") -> dict[str, bool]:
@@ -19,6 +24,22 @@ def known_from_records(records: Sequence[ItemRecord], method: str = "sum") -> di
     Gekhman et al.'s (SliCK) greedy criterion; :func:`slick_categories` gives their finer categories.
     """
     return {record.id: int(np.argmax(option_scores(record, method))) == record.answer for record in records}
+
+
+def known_items(
+    items: Sequence[MCItem], backend: ScoringBackend, *, format: PromptFormat, style: ClozeStyle = "qa"
+) -> list[bool]:
+    """Ground-truth known flags of ``items`` under ``backend``, in item order.
+
+    The items are scored in the prompt ``format`` the model will be trained on: the NLL threshold of
+    CogCalib is fitted on the NLL of that prompt, so its ground truth must come from the same prompt
+    (a letters-format run whose labels came from cloze scoring would fit one prompt against the other).
+    """
+    records = extract_records(
+        items, backend, ExtractionSettings(("sum",), format=format), task="ground-truth", style=style
+    )
+    truth = known_from_records(records)
+    return [truth[item.id] for item in items]
 
 
 SLICK_CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
