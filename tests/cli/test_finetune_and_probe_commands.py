@@ -127,3 +127,14 @@ def test_letters_ground_truth_comes_from_the_letters_prompt(tiny_model_dir, tmp_
                  "--epochs", "1", "--batch-size", "6"]) == 0  # fmt: skip
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["model"]["known_calibration_items"] == sum(letters)
+
+
+def test_rcft_authors_code_sets_every_released_behaviour(tiny_model_dir, tmp_path):
+    data = write(tmp_path / "train.jsonl", ITEMS)
+    out = tmp_path / "run"
+    assert main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out),
+                 "--method", "rcft", "--rcft-authors-code", "--epochs", "1", "--batch-size", "6"]) == 0  # fmt: skip
+    settings = json.loads((out / "run.json").read_text())["settings"]
+    assert settings["refresh_every_epoch"] is False  # E-step once
+    assert settings["loss"]["rcft_include_top_bin"] is False
+    assert settings["loss"]["rcft_target_gradient"] is True

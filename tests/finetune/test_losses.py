@@ -228,8 +228,8 @@ def test_rcft_targets_edge_cases():
     short = rcft_targets(torch.tensor([[0.3, 0.1]]), torch.tensor([0.5]))
     assert_close(masked[:, :2], short)
     assert masked[0, 2].item() == 0.0
-    # Targets are constants.
-    assert not rcft_targets(torch.tensor([[0.2, 0.1]], requires_grad=True), torch.tensor([0.5])).requires_grad
+    # Targets are differentiable in the probabilities they are shaped from (the loss decides to detach).
+    assert rcft_targets(torch.tensor([[0.2, 0.1]], requires_grad=True), torch.tensor([0.5])).requires_grad
 
 
 # --- RCFT loss -------------------------------------------------------------------------------------------
@@ -428,3 +428,69 @@ GOOD = torch.tensor([[-1.0, -2.0], [-0.5, -0.7]])
 def test_invalid_inputs_raise_input_error_naming_the_field(build, field):
     with pytest.raises(InputError, match=field):
         build()
+
+
+# --- RCFT as released: a port of the authors' loss ------------------------------------------------------
+
+
+def authors_not_max_target(group_accuracy, group_not_max):
+    """utils/not_max_target_confidence_new.py of the RCFT release, ported line by line (K = 4)."""
+    if group_accuracy == 1.0:
+        alpha, gamma, beta = 0, 1, 0
+    else:
+        constant = torch.log(torch.ones(group_not_max.shape[0], dtype=DOUBLE) * 3).unsqueeze(-1)
+        second_max = group_not_max[:, 0].unsqueeze(-1)
+        gamma = torch.div(constant, second_max) * (1 / (1 - group_accuracy))
+        shaped_sum = torch.tanh(gamma * group_not_max).sum(dim=-1).unsqueeze(-1)
+        alpha = (1 - group_accuracy) / (shaped_sum + 3)
+        beta = alpha
+    return alpha * torch.tanh(gamma * group_not_max) + beta
+
+
+def authors_calibration_loss(label_logits, accuracy_all, total_count):
+    """compute_calibration_loss + group_confidences of train/Custom_Trainer.py, ported: targets are
+    computed from the live (non-detached) probabilities, bins are [k/10, (k+1)/10) from
+    bucketize(right=True) on linspace(0, 1, 10, endpoint=False), and only bins 0..8 are looped over."""
+    upper_boundary = torch.linspace(0, 1, 11, dtype=DOUBLE)[:-1]
+    probs = torch.exp(label_logits - torch.logsumexp(label_logits, dim=-1, keepdim=True))
+    max_probs = torch.gather(probs, -1, torch.argmax(label_logits, dim=-1, keepdim=True))
+    not_max = torch.sort(probs, dim=-1, descending=True)[0][:, 1:5]
+    indices = torch.bucketize(max_probs, upper_boundary, right=True).squeeze()
+    loss = torch.tensor(0.0, dtype=DOUBLE)
+    for k in range(len(upper_boundary) - 1):
+        mask = indices == k + 1
+        if mask.sum().item() == 0:
+            continue
+        group_max, group_not_max = max_probs[mask], not_max[mask]
+        target = authors_not_max_target(accuracy_all[k], group_not_max)
+        loss_k = torch.square(group_max - accuracy_all[k]).sum() + torch.square(group_not_max - target).sum()
+        loss = loss + loss_k / total_count[k]
+    return loss
+
+
+def test_rcft_authors_code_reproduces_the_released_gradient():
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn(64, 4, generator=generator, dtype=DOUBLE) * 1.5
+    accuracy = torch.rand(10, generator=generator, dtype=DOUBLE)
+    accuracy[3] = 1.0  # the released code's all-right branch
+    count = torch.randint(1, 50, (10,), generator=generator)
+    bins = BinStatistics(accuracy, count, expected_bins(10))
+    ours_input = logits.clone().requires_grad_(True)
+    authors_input = logits.clone().requires_grad_(True)
+    ours = rcft_calibration_loss(
+        LossInputs(ours_input, torch.zeros(64, dtype=torch.long)), bins, include_top_bin=False,
+        target_gradient=True,
+    )  # fmt: skip
+    theirs = authors_calibration_loss(authors_input, accuracy, count.to(DOUBLE))
+    assert ours.item() == pytest.approx(theirs.item(), abs=1e-12)
+    ours.backward()
+    theirs.backward()
+    assert_close(ours_input.grad, authors_input.grad, atol=1e-6, rtol=0)
+    # llmcal's default (constant targets) is a different gradient, on the same loss value.
+    detached_input = logits.clone().requires_grad_(True)
+    detached = rcft_calibration_loss(
+        LossInputs(detached_input, torch.zeros(64, dtype=torch.long)), bins, include_top_bin=False
+    )
+    detached.backward()
+    assert detached.item() == pytest.approx(theirs.item(), abs=1e-12)
+    assert (detached_input.grad - authors_input.grad).abs().max() > 1e-4

@@ -59,7 +59,11 @@ def finetune_command(
         int, typer.Option(min=0, help="Items for a one-epoch SFT warm-up before training (CogCalib).")
     ] = 0,
     rcft_authors_code: Annotated[
-        bool, typer.Option(help="RCFT as released: E-step once before training, top bin left out.")
+        bool,
+        typer.Option(
+            help="RCFT as released: E-step once before training, top bin left out, gradient through the "
+            "non-max targets."
+        ),
     ] = False,
     seed: Annotated[int, typer.Option()] = 0,
     resume: Annotated[
@@ -96,6 +100,7 @@ def finetune_command(
             rcft_alpha=rcft_alpha,
             rcft_scale=rcft_scale,
             rcft_include_top_bin=not rcft_authors_code,
+            rcft_target_gradient=rcft_authors_code,
         ),
         refresh_every_epoch=not rcft_authors_code,
         style_adaptation_items=style_adaptation,

@@ -225,6 +225,11 @@ class LossConfig:
         rcft_include_top_bin: Whether the top confidence bin contributes to ``L_cal``. The authors' code
             loops over bins ``0..M-2`` and so never regularises the top bin, which looks like an
             off-by-one; ``False`` reproduces it.
+        rcft_target_gradient: Whether the gradient of ``L_cal`` flows through the non-max targets. The
+            authors' code computes the targets from the live probabilities, so it does (``True``
+            reproduces it). llmcal's default treats them as constants of the M-step, like ``acc_k``: a
+            target that moves with the probabilities it pulls on lets the optimiser shrink the loss by
+            dragging the target along, which weakens the pull toward the E-step's accuracy.
 
     Raises:
         InputError: If a value is out of its range; the message names the field.
@@ -237,6 +242,7 @@ class LossConfig:
     rcft_scale: float = RCFT_CALIBRATION_SCALE
     bins: BinStatistics | None = None
     rcft_include_top_bin: bool = True
+    rcft_target_gradient: bool = False
 
     def __post_init__(self) -> None:
         # Written as "not (inside)" so NaN fails every check.
@@ -505,7 +511,8 @@ def rcft_targets(
             is the number of True entries; padded entries get target 0), or ``None`` for all.
 
     Returns:
-        ``(B, K-1)`` float64 targets, without gradient.
+        ``(B, K-1)`` float64 targets, differentiable with respect to ``nonmax_sorted`` (pass
+        ``nonmax_sorted.detach()`` for constant targets).
 
     Raises:
         InputError: On mismatched shapes or an accuracy outside [0, 1].
@@ -526,30 +533,30 @@ def rcft_targets(
             f"rcft_targets: mask must be a bool tensor of shape {tuple(nonmax_sorted.shape)}; "
             f"got {tuple(mask.shape)} {mask.dtype}."
         )
-    with torch.no_grad():
-        q = nonmax_sorted.detach().to(torch.float64)
-        acc = accuracy.detach().to(device=q.device, dtype=torch.float64)
-        if not bool(((acc >= 0) & (acc <= 1)).all()):
-            raise InputError(f"rcft_targets: accuracy must lie in [0, 1]; got {acc.tolist()}.")
-        valid = torch.ones_like(q, dtype=torch.bool) if mask is None else mask.to(q.device)
-        zero = torch.zeros((), dtype=q.dtype, device=q.device)
-        q = torch.where(valid, q, zero)
-        n_nonmax = valid.sum(dim=1, keepdim=True).to(q.dtype)
-        if q.shape[1] == 0:  # K = 1 everywhere: no non-max option, nothing to target
-            return q
-        q_1 = q.max(dim=1, keepdim=True).values
-        # gamma q_j written as ln(K-1)/(1-acc) * (q_j / q_1) so the q_1 = 0 case is a tie rather than 0/0.
-        ratio = torch.where(q_1 > 0, q / torch.where(q_1 > 0, q_1, 1.0), torch.ones_like(q))
-        slack = (1.0 - acc).unsqueeze(1)
-        scale = torch.log(n_nonmax.clamp_min(1.0)) / torch.where(slack > 0, slack, 1.0)
-        shaped = torch.where(valid, torch.tanh(scale * ratio), zero)
-        weight = slack / (shaped.sum(dim=1, keepdim=True) + n_nonmax.clamp_min(1.0))
-        targets = weight * (shaped + 1.0)
-        return torch.where(valid & (slack > 0), targets, zero)
+    q = nonmax_sorted.to(torch.float64)
+    acc = accuracy.detach().to(device=q.device, dtype=torch.float64)
+    if not bool(((acc >= 0) & (acc <= 1)).all()):
+        raise InputError(f"rcft_targets: accuracy must lie in [0, 1]; got {acc.tolist()}.")
+    valid = torch.ones_like(q, dtype=torch.bool) if mask is None else mask.to(q.device)
+    zero = torch.zeros((), dtype=q.dtype, device=q.device)
+    q = torch.where(valid, q, zero)
+    n_nonmax = valid.sum(dim=1, keepdim=True).to(q.dtype)
+    if q.shape[1] == 0:  # K = 1 everywhere: no non-max option, nothing to target
+        return q
+    q_1 = q.max(dim=1, keepdim=True).values
+    # gamma q_j written as ln(K-1)/(1-acc) * (q_j / q_1) so the q_1 = 0 case is a tie rather than 0/0.
+    # Every `where` keeps its unused branch finite, so no NaN reaches the gradient.
+    ratio = torch.where(q_1 > 0, q / torch.where(q_1 > 0, q_1, 1.0), torch.ones_like(q))
+    slack = (1.0 - acc).unsqueeze(1)
+    scale = torch.log(n_nonmax.clamp_min(1.0)) / torch.where(slack > 0, slack, 1.0)
+    shaped = torch.where(valid, torch.tanh(scale * ratio), zero)
+    weight = slack / (shaped.sum(dim=1, keepdim=True) + n_nonmax.clamp_min(1.0))
+    targets = weight * (shaped + 1.0)
+    return torch.where(valid & (slack > 0), targets, zero)
 
 
 def rcft_calibration_loss(
-    inputs: LossInputs, bins: BinStatistics, *, include_top_bin: bool = True
+    inputs: LossInputs, bins: BinStatistics, *, include_top_bin: bool = True, target_gradient: bool = False
 ) -> torch.Tensor:
     """RCFT's EM bin-wise calibration loss ``L_cal`` (M-step; Xiao et al., arXiv 2505.01997, seed-spec 2.6).
 
@@ -559,10 +566,11 @@ def rcft_calibration_loss(
     ``L_cal = sum_k [ sum_{i in batch, bin k} ((p_max,i - acc_k)^2 + sum_j (q_j,i - target_j,i)^2) ] / n_k``
 
     with ``acc_k``, ``n_k`` the dataset-level E-step statistics and the non-max targets from
-    :func:`rcft_targets` (constants: no gradient flows through them). It is a sum over bins, not a batch
-    mean, exactly as in the authors' code. Bins with ``n_k = 0`` are skipped; so is the top bin when
-    ``include_top_bin`` is False, which reproduces the authors' loop over bins ``0..M-2``. Computed in
-    float64 like the authors' code; the result has the working dtype of the scores.
+    :func:`rcft_targets`: constants by default, differentiable with ``target_gradient`` (as in the
+    authors' code). It is a sum over bins, not a batch mean, exactly as in the authors' code. Bins with
+    ``n_k = 0`` are skipped; so is the top bin when ``include_top_bin`` is False, which reproduces the
+    authors' loop over bins ``0..M-2``. Computed in float64 like the authors' code; the result has the
+    working dtype of the scores.
     """
     working = _working_dtype(inputs.option_scores.dtype)
     q = _restricted_probs(inputs)
@@ -589,7 +597,7 @@ def rcft_calibration_loss(
         weight = torch.where(
             used, 1.0 / n_k.clamp_min(1.0), torch.zeros((), dtype=torch.float64, device=device)
         )
-        targets = rcft_targets(nonmax.detach(), acc, mask=nonmax_valid)
+    targets = rcft_targets(nonmax if target_gradient else nonmax.detach(), acc, mask=nonmax_valid)
 
     zero = torch.zeros((), dtype=torch.float64, device=device)
     nonmax_error = torch.where(nonmax_valid, (nonmax - targets) ** 2, zero).sum(dim=1)
@@ -604,7 +612,7 @@ def rcft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
     (the authors' 1e-3 by default) and ``L_cal`` from
     :func:`rcft_calibration_loss` on ``config.bins`` (the E-step statistics, re-estimated as often as the
     caller likes, e.g. every epoch). The top bin is included unless ``config.rcft_include_top_bin`` is
-    False.
+    False; the targets carry gradient when ``config.rcft_target_gradient`` is True.
 
     Raises:
         InputError: If ``config.bins`` is None.
@@ -615,7 +623,12 @@ def rcft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
             "pass it with dataclasses.replace(config, bins=...)."
         )
     a = config.rcft_alpha
-    calibration = rcft_calibration_loss(inputs, config.bins, include_top_bin=config.rcft_include_top_bin)
+    calibration = rcft_calibration_loss(
+        inputs,
+        config.bins,
+        include_top_bin=config.rcft_include_top_bin,
+        target_gradient=config.rcft_target_gradient,
+    )
     return (1.0 - a) * gold_nll(inputs).mean() + a * config.rcft_scale * calibration
 
 
