@@ -132,8 +132,8 @@ def test_letters_ground_truth_comes_from_the_letters_prompt(tiny_model_dir, tmp_
 def test_rcft_authors_code_sets_every_released_behaviour(tiny_model_dir, tmp_path):
     data = write(tmp_path / "train.jsonl", ITEMS)
     out = tmp_path / "run"
-    assert main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out),
-                 "--method", "rcft", "--rcft-authors-code", "--epochs", "1", "--batch-size", "6"]) == 0  # fmt: skip
+    options = ["--method", "rcft", "--rcft-authors-code", "--epochs", "1", "--batch-size", "6"]
+    assert main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *options]) == 0
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert settings["refresh_every_epoch"] is False  # E-step once
     assert settings["loss"]["rcft_include_top_bin"] is False
