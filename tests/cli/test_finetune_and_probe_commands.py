@@ -133,7 +133,9 @@ def test_rcft_authors_code_sets_every_released_behaviour(tiny_model_dir, tmp_pat
     data = write(tmp_path / "train.jsonl", ITEMS)
     out = tmp_path / "run"
     options = ["--method", "rcft", "--rcft-authors-code", "--epochs", "1", "--batch-size", "6"]
-    assert main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *options]) == 0
+    assert (
+        main(["finetune", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *options]) == 0
+    )
     settings = json.loads((out / "run.json").read_text())["settings"]
     assert settings["refresh_every_epoch"] is False  # E-step once
     assert settings["loss"]["rcft_include_top_bin"] is False
