@@ -165,3 +165,30 @@ def test_finetune_killed_after_a_checkpoint_resumes_to_the_same_model(tiny_model
     expected = load_file(str(tmp_path / "reference" / "model" / "model.safetensors"))
     for name, tensor in expected.items():
         assert weights[name] == pytest.approx(tensor, abs=1e-5), name
+
+
+def test_finetune_killed_after_style_adaptation_resumes_from_the_start(tiny_model_dir, tmp_path):
+    # The warm-up used to save its own checkpoint into OUT/checkpoints; a kill before the main run's first
+    # save then made --resume restore the warm-up's optimizer, scheduler and step count and skip batches.
+    from safetensors.numpy import load_file
+
+    data = write_items(tmp_path / "train.jsonl", 80)
+    extra = ("--epochs", "2", "--style-adaptation", "20")
+    reference = subprocess.run(finetune_command(tiny_model_dir, data, tmp_path / "reference", *extra),
+                               capture_output=True, text=True, timeout=500)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    out = tmp_path / "killed"
+
+    def warm_up_finished() -> bool:  # the warm-up's marker (or, before the fix, its checkpoint)
+        return (out / "style-adaptation.json").exists() or any((out / "checkpoints").glob("checkpoint-*"))
+
+    sigkill_when(finetune_command(tiny_model_dir, data, out, *extra), warm_up_finished, timeout=400,
+                 settle=0.3)  # fmt: skip
+    assert not (out / "checkpoints" / "checkpoint-40").exists()  # killed before the main run's first save
+    resumed = subprocess.run(finetune_command(tiny_model_dir, data, out, *extra, "--resume"),
+                             capture_output=True, text=True, timeout=500)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    weights = load_file(str(out / "model" / "model.safetensors"))
+    expected = load_file(str(tmp_path / "reference" / "model" / "model.safetensors"))
+    for name, tensor in expected.items():
+        assert weights[name] == pytest.approx(tensor, abs=1e-5), name

@@ -98,6 +98,6 @@ def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path):
                              loss=LossConfig(alpha=0.3))  # fmt: skip
     _, direct = finetune(model, tokenizer, ITEMS, plain, tmp_path / "b", calibration_items=ITEMS,
                          calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
-    assert adapted["style_adaptation_items"] == 2
+    assert adapted["style_adaptation"]["items"] == 2
     # The threshold is fitted on the adapted model, so it differs from the one fitted on the base model.
     assert adapted["epochs"][0]["threshold"] != direct["epochs"][0]["threshold"]

@@ -114,8 +114,10 @@ def finetune(
 
     ``out/run.json`` records the settings and the items; ``resume=True`` continues from the last checkpoint
     in ``out/checkpoints`` (weights, optimizer, scheduler, data order and RNG states), refusing a run whose
-    settings or items differ. The CogCalib threshold / RCFT E-step are re-fitted when the resumed epoch
-    begins, as they are at the start of every epoch.
+    settings or items differ; a run killed before its first checkpoint starts again from the beginning.
+    The CogCalib threshold / RCFT E-step are re-fitted when the resumed epoch begins, as they are at the
+    start of every epoch. The style-adaptation warm-up never writes to ``out/checkpoints``: a checkpoint
+    there is always one of the main run.
 
     Args:
         model: A causal LM (a fresh copy: it is trained in place).
@@ -132,7 +134,7 @@ def finetune(
 
     Raises:
         InputError: If a CogCalib loss has no labelled calibration items, settings are invalid, or
-            ``resume`` finds no checkpoint or a run with other settings or items.
+            ``resume`` finds a run with other settings or items.
     """
     if settings.method in KNOWLEDGE_AWARE and (
         not calibration_items or len(calibration_known) != len(calibration_items)
@@ -179,23 +181,21 @@ def finetune(
     ) if calibration_items else []  # fmt: skip
     if settings.style_adaptation_items > 0 and checkpoint is None:  # a checkpoint has the adapted weights
         # CogCalib's style adaptation: a short SFT pass on a slice, so the answer format is learnt before
-        # the NLL threshold (fitted on the adapted model) has to separate knowledge from format.
+        # the NLL threshold (fitted on the adapted model) has to separate knowledge from format. It saves
+        # nothing: a checkpoint of it in out/checkpoints would be resumed as if it were the main run's.
         adaptation = train[: settings.style_adaptation_items]
-        _trainer(
-            trainable,
-            settings,
-            out,
-            adaptation,
-            [],
-            pad_id,
-            method="sft",
-            epochs=1,
-            show_progress=show_progress,
-        ).train()
-        results["style_adaptation_items"] = len(adaptation)
+        warm_up = _trainer(
+            trainable, settings, out / "style-adaptation", adaptation, [], pad_id, method="sft", epochs=1,
+            show_progress=show_progress, checkpoints=False,
+        ).train()  # fmt: skip
+        results["style_adaptation"] = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
+        if process_rank()[0] == 0:
+            write_text_atomic(
+                out / "style-adaptation.json", json.dumps(results["style_adaptation"], indent=2) + "\n"
+            )
     trainer = _trainer(
-        trainable, settings, out, train, calibration, pad_id, method=settings.method, epochs=settings.epochs,
-        show_progress=show_progress,
+        trainable, settings, out / "checkpoints", train, calibration, pad_id, method=settings.method,
+        epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
     )  # fmt: skip
     output = trainer.train(resume_from_checkpoint=checkpoint)
     trained = trainable.merge_and_unload() if settings.lora is not None else trainable
@@ -220,22 +220,20 @@ def finetune(
     return trained, results
 
 
-def _resume_point(out: Path, manifest: dict[str, Any]) -> str:
-    """The last complete checkpoint of the run in ``out``, after checking it is the same run."""
+def _resume_point(out: Path, manifest: dict[str, Any]) -> str | None:
+    """The run's last complete checkpoint (None before the first), after checking it is the same run."""
     from transformers.trainer_utils import get_last_checkpoint
 
     check_resume(out / "run.json", manifest)
     folder = out / "checkpoints"
     last = get_last_checkpoint(str(folder)) if folder.is_dir() else None  # type: ignore[no-untyped-call]
-    if last is None:
-        raise InputError(f"--resume: no checkpoint in {folder}; start the run without --resume.")
-    return str(last)
+    return None if last is None else str(last)
 
 
 def _trainer(
     model: Any,
     settings: FinetuneSettings,
-    out: Path,
+    output_dir: Path,
     train: list[PackedExample],
     calibration: list[PackedExample],
     pad_id: int,
@@ -243,11 +241,12 @@ def _trainer(
     method: str,
     epochs: int,
     show_progress: bool,
+    checkpoints: bool,
 ) -> CalibrationTrainer:
     from transformers import TrainingArguments
 
     arguments = TrainingArguments(
-        output_dir=str(out / "checkpoints"),
+        output_dir=str(output_dir),
         per_device_train_batch_size=settings.batch_size,
         num_train_epochs=epochs,
         learning_rate=settings.learning_rate,
@@ -257,7 +256,7 @@ def _trainer(
         weight_decay=0.0,
         max_grad_norm=1.0,
         logging_strategy="epoch",
-        save_strategy="epoch" if settings.checkpoints else "no",
+        save_strategy="epoch" if checkpoints else "no",
         save_total_limit=2,
         report_to="none",
         seed=settings.seed,
