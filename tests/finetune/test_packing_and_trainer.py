@@ -101,3 +101,74 @@ def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path):
     assert adapted["style_adaptation"]["items"] == 2
     # The threshold is fitted on the adapted model, so it differs from the one fitted on the base model.
     assert adapted["epochs"][0]["threshold"] != direct["epochs"][0]["threshold"]
+
+
+def _trainer_on(model, tokenizer, items, tmp_path):
+    from transformers import TrainingArguments
+
+    from llmcal.finetune.trainer import CalibrationTrainer
+
+    packed = pack_items(items, tokenizer, max_length=512, style="qa")
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    trainer = CalibrationTrainer(model=model, args=arguments, method="cogcalib-ls", loss_config=LossConfig(),
+                                 train_examples=packed, pad_id=pad_id)  # fmt: skip
+    return trainer, collate(packed, pad_id)
+
+
+def with_dropout(model_dir, rate):
+    return AutoModelForCausalLM.from_pretrained(model_dir, resid_pdrop=rate, embd_pdrop=rate, attn_pdrop=rate)
+
+
+MANY_ITEMS = [
+    MCItem(f"m{i}", f"Question {i}: who rides north to the {('old', 'new', 'far')[i % 3]} city?",
+           ("the king", "a dog", "the queen", "blue"), i % 4)
+    for i in range(48)
+]  # fmt: skip
+
+
+def test_known_flags_use_the_eval_mode_nll_the_threshold_was_fitted_on(tiny_model_dir, tmp_path):
+    from llmcal.knowledge.detector import ThresholdDetector
+
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, resid_pdrop=0.5, embd_pdrop=0.5, attn_pdrop=0.5
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    trainer, batch = _trainer_on(model, tokenizer, MANY_ITEMS, tmp_path)
+    model.eval()
+    with torch.no_grad():
+        eval_nll = -option_log_likelihoods(model, batch).gather(1, batch["labels"].unsqueeze(1)).squeeze(1)
+    threshold = float(eval_nll.median())
+    trainer.epoch_state.detector = ThresholdDetector(threshold, 1.0, 1.0)
+    seen = []
+    real = LOSSES.get("cogcalib-ls")
+
+    def spy(inputs, config):
+        seen.append(inputs.known.clone())
+        return real(inputs, config)
+
+    model.train()
+    torch.manual_seed(0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LOSSES, "get", lambda name: spy)
+        trainer.compute_loss(model, batch)
+    assert seen[0].tolist() == (eval_nll <= threshold).tolist()
+    assert model.training  # the eval-mode forward leaves the model as it found it
+    assert trainer.epoch_state.known_flag_forwards == len(MANY_ITEMS)
+
+
+def test_models_without_dropout_reuse_the_training_forward(tiny_model_dir, tmp_path):
+    from llmcal.finetune.trainer import has_dropout
+
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0
+    )
+    assert not has_dropout(model)
+    assert has_dropout(AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_pdrop=0.1))
+    from llmcal.knowledge.detector import ThresholdDetector
+
+    trainer, batch = _trainer_on(model, AutoTokenizer.from_pretrained(tiny_model_dir), MANY_ITEMS, tmp_path)
+    trainer.epoch_state.detector = ThresholdDetector(5.0, 1.0, 1.0)
+    model.train()
+    trainer.compute_loss(model, batch)
+    assert trainer.epoch_state.known_flag_forwards == 0

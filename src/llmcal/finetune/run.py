@@ -203,6 +203,7 @@ def finetune(
     results["train_loss"] = float(output.training_loss)
     results["epochs"] = trainer.epoch_state.history
     results["detector_forward_items"] = trainer.epoch_state.calibration_forwards
+    results["known_flag_forward_items"] = trainer.epoch_state.known_flag_forwards
     results["log"] = [entry for entry in trainer.state.log_history if "loss" in entry]
     # Under accelerate/torchrun every process holds the same trained weights; one evaluates and writes.
     results["main_process"] = bool(trainer.is_world_process_zero())

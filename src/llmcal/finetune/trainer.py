@@ -5,9 +5,11 @@ The trainer computes every option's log-likelihood in one forward pass per examp
 :data:`llmcal.finetune.losses.LOSSES`. Two pieces of state are refreshed at the start of every epoch:
 
 - CogCalib's known/unknown threshold: the gold-answer NLL of each *calibration* item under the current
-  model, thresholded by Youden's J against ground truth. Training examples are then classified by the NLL
-  of the training forward itself, so the detector costs one forward over the calibration split per epoch
-  and nothing per step.
+  model in eval mode, thresholded by Youden's J against ground truth. Training examples are then
+  classified by the NLL of the training forward itself, so the detector costs one forward over the
+  calibration split per epoch and nothing per step; when the model has dropout, the training forward is
+  noisier than the eval-mode one the threshold was fitted on, so the batch's NLL comes from an extra
+  no-gradient eval-mode forward instead (one forward over the training set per epoch).
 - RCFT's E-step: per-bin accuracy and counts of the current model over the training set.
 
 Because it is a ``Trainer``, ``accelerate launch`` / DeepSpeed / FSDP work unchanged.
@@ -34,19 +36,49 @@ from llmcal.finetune.losses import (
 from llmcal.finetune.packing import PackedExample, collate, option_log_likelihoods
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 
-__all__ = ["KNOWLEDGE_AWARE", "CalibrationTrainer", "EpochState", "option_scores_of"]
+__all__ = ["KNOWLEDGE_AWARE", "CalibrationTrainer", "EpochState", "has_dropout", "option_scores_of"]
 
 KNOWLEDGE_AWARE = frozenset({"cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp"})
 
 
 @dataclass
 class EpochState:
-    """What is re-estimated each epoch, and its history (for the run's results.json)."""
+    """What is re-estimated each epoch, and its history (for the run's results.json).
+
+    Attributes:
+        calibration_forwards: Calibration examples scored to fit the detector threshold.
+        known_flag_forwards: Training examples scored again in eval mode for their known flag (models
+            with dropout only).
+    """
 
     detector: ThresholdDetector | None = None
     bins: BinStatistics | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     calibration_forwards: int = 0
+    known_flag_forwards: int = 0
+
+
+_DROPOUT_LAYERS = (
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+    torch.nn.FeatureAlphaDropout,
+)
+
+
+def has_dropout(model: Any) -> bool:
+    """Whether ``model`` computes differently in train and eval mode through dropout.
+
+    Dropout layers with ``p > 0`` (GPT-2's, peft's ``lora_dropout``), or a positive ``attention_dropout``
+    in the config: the Llama family (Llama, Mistral, Qwen, Gemma) passes that rate to its attention kernel
+    directly, with no layer to find.
+    """
+    if any(isinstance(module, _DROPOUT_LAYERS) and module.p > 0 for module in model.modules()):
+        return True
+    rate = getattr(getattr(model, "config", None), "attention_dropout", 0.0)
+    return isinstance(rate, int | float) and rate > 0
 
 
 def option_scores_of(
@@ -113,6 +145,7 @@ class CalibrationTrainer(Trainer):
         self.pad_id = pad_id
         self.refresh_every_epoch = refresh_every_epoch
         self.epoch_state = EpochState()
+        self.stochastic = has_dropout(self.model)
         self.add_callback(_EpochRefresh(self))
 
     def refresh(self, *, epoch: int) -> None:
@@ -150,10 +183,25 @@ class CalibrationTrainer(Trainer):
         labels = inputs["labels"]
         known = None
         if self.method in KNOWLEDGE_AWARE and self.epoch_state.detector is not None:
-            nll = -scores.detach().gather(1, labels.unsqueeze(1)).squeeze(1)
-            known = nll <= self.epoch_state.detector.threshold
+            known = self.known_flags(model, inputs, scores)
         config = self.loss_config
         if self.method == "rcft" and self.epoch_state.bins is not None:
             config = replace(config, bins=self.epoch_state.bins)
         loss = LOSSES.get(self.method)(LossInputs(scores, labels, known, inputs["option_mask"]), config)
         return (loss, {"option_scores": scores}) if return_outputs else loss
+
+    def known_flags(self, model: Any, inputs: dict[str, torch.Tensor], scores: torch.Tensor) -> torch.Tensor:
+        """CogCalib's ``1[NLL_i <= t]`` for the batch, with the NLL in the mode the threshold was fitted in.
+
+        ``scores`` are the training forward's option scores; they are reused when train and eval mode
+        compute the same function (no dropout), and replaced by a no-gradient eval-mode forward otherwise.
+        """
+        assert self.epoch_state.detector is not None
+        if model.training and self.stochastic:
+            model.eval()
+            with torch.no_grad():
+                scores = option_log_likelihoods(model, inputs)
+            model.train()
+            self.epoch_state.known_flag_forwards += int(scores.shape[0])
+        nll = -scores.detach().gather(1, inputs["labels"].unsqueeze(1)).squeeze(1)
+        return nll <= self.epoch_state.detector.threshold
