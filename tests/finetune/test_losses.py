@@ -124,6 +124,15 @@ def test_cogcalib_mbls_is_zero_below_the_margin_and_the_hinge_above_it():
     assert value == pytest.approx(expected_nll + 0.5 * (2 / 3) / 2, abs=1e-12)
 
 
+def test_cogcalib_mbls_measures_the_margin_from_the_top_option_not_the_gold_one():
+    # The gold option (0) is not the model's top option (1): gaps from the max are (3, 0, 0.5), hinges at
+    # m = 1 are (2, 0, 0). Measured from the gold score every gap would be negative and the hinge 0.
+    scores = torch.tensor([[-3.0, 0.0, -0.5]], dtype=DOUBLE)
+    inputs = LossInputs(scores, torch.tensor([0]), torch.tensor([True]))
+    value = loss("cogcalib-mbls", inputs, LossConfig(alpha=1.0, margin=1.0)).item()
+    assert value == pytest.approx(3.0 + 2 / 3, abs=1e-12)
+
+
 def test_cogcalib_ecp_adds_alpha_times_negative_entropy():
     alpha = 0.2
     scores = scores_of([[0.5, 0.25, 0.25], [0.1, 0.2, 0.7]])
