@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+
 import numpy as np
 import pytest
 
@@ -50,3 +53,42 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return str(
         build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), _TINY_CORPUS * 20, vocab_size=400, seed=0)
     )
+
+
+# Deprecations raised inside third-party code that llmcal only calls into, each with the reason it cannot
+# be fixed here. Anything else deprecated while llmcal is on the stack fails the test that raised it.
+_THIRD_PARTY_DEPRECATIONS = (
+    # peft 0.21's PeftModel.__init__ asks the wrapped model is_gradient_checkpointing (renamed in
+    # transformers 5.x); llmcal never calls it.
+    "`is_gradient_checkpointing` is deprecated",
+)
+
+
+def _llmcal_on_stack() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("llmcal."):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _no_deprecated_calls_from_llmcal(monkeypatch):
+    """Fails a test in which llmcal's code raised a DeprecationWarning or FutureWarning (its own, or one
+    of a library it called): such a call breaks when the library removes the API, and users see it."""
+    raised: list[str] = []
+    show = warnings.showwarning
+
+    def check(message, category, filename, lineno, file=None, line=None):
+        if (
+            issubclass(category, DeprecationWarning | FutureWarning)
+            and _llmcal_on_stack()
+            and not any(text in str(message) for text in _THIRD_PARTY_DEPRECATIONS)
+        ):
+            raised.append(f"{category.__name__} at {filename}:{lineno}: {message}")
+        show(message, category, filename, lineno, file, line)
+
+    monkeypatch.setattr(warnings, "showwarning", check)
+    yield
+    assert not raised, "llmcal made a deprecated call:\n" + "\n".join(raised)

@@ -149,6 +149,8 @@ def pretrain(
         pad_token_id=tokenizer.pad_token_id,
     )
     model = GPT2LMHeadModel(model_config)
+    # transformers infers the loss from the class name, which "GPT2LMHeadModel" does not spell, and warns.
+    model.loss_type = "ForCausalLM"
     texts, copies = zip(*pretraining_sentences(world), strict=True)
     sentences = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
     bos, pad = int(tokenizer.bos_token_id), int(tokenizer.pad_token_id)
