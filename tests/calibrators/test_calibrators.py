@@ -218,3 +218,22 @@ def test_temperature_scaling_never_changes_the_argmax(logits, seed):
     np.testing.assert_array_equal(scaled[rows, logits.argmax(axis=1)], scaled.max(axis=1))
     strict = np.sort(logits, axis=1)[:, -1] - np.sort(logits, axis=1)[:, -2] > 1e-9
     np.testing.assert_array_equal(scaled.argmax(axis=1)[strict], logits.argmax(axis=1)[strict])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_platt_matches_scikit_learns_sigmoid_calibration(seed):
+    from scipy.special import expit, logit
+    from sklearn.calibration import _sigmoid_calibration
+
+    rng = np.random.default_rng(seed)
+    confidences = rng.uniform(0.3, 1.0, size=400)
+    correct = (rng.uniform(size=400) < confidences**2).astype(float)
+    confidences[:3] = [0.0, 1.0, 1.0]  # saturated confidences are clipped, not infinite
+    scaler = PlattScaler().fit(confidences=confidences, correct=correct)
+    clipped = logit(np.clip(confidences, 1e-12, 1 - 1e-12))
+    slope, intercept = _sigmoid_calibration(clipped, correct)  # sklearn's P = 1 / (1 + exp(a f + b))
+    expected = expit(-(slope * clipped + intercept))
+    assert scaler.transform(confidences=confidences) == pytest.approx(
+        expected, abs=1e-4
+    )  # optimiser tolerances
+    assert scaler.slope_ == pytest.approx(-slope, rel=1e-3)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.special import softmax
@@ -154,3 +156,23 @@ def test_fewshot_prefix_is_deterministic_and_excludes_the_item():
     assert seen[0].context == seen[1].context
     assert seen[0].context.endswith("Question: Capital of France?\nAnswer:")
     assert seen[0].context.count("Question:") == 2  # one solved example, then the item
+
+
+def test_records_round_trip_through_json_field_by_field():
+    options = (ContinuationScore((-0.5, -1.25), True), ContinuationScore((-2.0,), False))
+    full = ItemRecord("t", "q1", 1, 2, "geography", options, (-0.1, -2.3))
+    assert ItemRecord.from_json(full.to_json(), where="x") == full
+    assert json.loads(full.to_json())["subject"] == "geography"
+    bare = ItemRecord("t", "q2", 0, 2, None, None, None)
+    assert json.loads(bare.to_json())["options"] is None
+    assert json.loads(bare.to_json())["letters"] is None
+    assert ItemRecord.from_json(bare.to_json(), where="x") == bare
+    with pytest.raises(
+        InputError, match=r"^f\.jsonl:3: not a valid llmcal record \(KeyError: 'options'\)\.$"
+    ):
+        ItemRecord.from_json('{"id": "q"}', where="f.jsonl:3")
+
+
+def test_an_empty_method_list_names_the_choices():
+    with pytest.raises(InputError, match=r"^--methods is empty; choose from sum, mean, min, choice\.$"):
+        check_methods([])

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -82,3 +84,62 @@ def test_known_items_scores_the_prompt_format_it_is_given():
     backend = FakeBackend(favoured=["B", "ash"], bonus=50.0)  # loves the letter B and the word "ash"
     assert known_items(items, backend, format="letters") == [item.answer == 1 for item in items]
     assert known_items(items, backend, format="cloze") == [item.answer == 2 for item in items]
+    # The cloze style reaches the prompt: "completion" drops the "Question: ... Answer:" frame.
+    spy = _RecordingBackend()
+    known_items(items[:1], spy, format="cloze", style="completion")
+    known_items(items[:1], spy, format="cloze")
+    assert spy.contexts == ["Question 0?", "Question: Question 0?\nAnswer:"]
+
+
+class _RecordingBackend:
+    def __init__(self):
+        from llmcal.scoring import FakeBackend
+
+        self.fake = FakeBackend()
+        self.contexts = []
+
+    def score(self, requests, *, on_progress=None):
+        self.contexts.extend(request.context for request in requests)
+        return self.fake.score(requests, on_progress=on_progress)
+
+    def describe(self):
+        return self.fake.describe()
+
+
+def _scored(item_id, totals, answer=0):
+    options = tuple(ContinuationScore((value,), False) for value in totals)
+    return ItemRecord("t", item_id, answer, len(totals), None, options, None)
+
+
+def test_slick_weakly_known_share_follows_the_tempered_sampling_probability():
+    from llmcal.knowledge import slick_categories
+
+    # Gold (option 1) has probability 0.1 untempered; at temperature 0.5 the sampling weights are
+    # p**2, so gold is drawn with q = 0.01 / (0.81 + 0.01) and an item is WeaklyKnown with 1 - (1 - q)**16.
+    items = [_scored(f"i{n}", [math.log(0.9), math.log(0.1)], answer=1) for n in range(600)]
+    categories = slick_categories([items], samples=16, temperature=0.5, rng=0)
+    share = sum(value == "WeaklyKnown" for value in categories.values()) / len(items)
+    q = 0.01 / 0.82
+    assert share == pytest.approx(1 - (1 - q) ** 16, abs=0.05)
+    # Sampled hits add up across prompts: with two prompts the chance of a hit is that of 32 draws.
+    two = slick_categories([items, items], samples=16, temperature=0.5, rng=0)
+    share_two = sum(value == "WeaklyKnown" for value in two.values()) / len(items)
+    assert share_two == pytest.approx(1 - (1 - q) ** 32, abs=0.05)
+    # The documented defaults are 16 samples at temperature 0.5, seed 0.
+    assert slick_categories([items]) == categories
+    assert slick_categories([items], rng=1) != categories
+
+
+def test_slick_needs_a_prompt_and_names_the_problem():
+    from llmcal.knowledge import slick_categories
+
+    with pytest.raises(InputError, match="^slick_categories needs records from at least one prompt.$"):
+        slick_categories([])
+    first = [_scored("a", [-1.0, -2.0]), _scored("b", [-1.0, -2.0])]
+    with pytest.raises(
+        InputError, match="^Every prompt's records must cover the same items in the same order.$"
+    ):
+        slick_categories([first, first[::-1]])
+    # The first prompt's order is the reference: a second prompt with one item more is refused too.
+    with pytest.raises(InputError, match="same items"):
+        slick_categories([first, [*first, _scored("c", [-1.0, -2.0])]])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -58,3 +59,26 @@ def test_change_and_change_rate():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         change(0.0, 0.1)  # the absolute change is always defined
+
+
+def test_change_rate_is_undefined_when_either_value_is_nan_and_warns_at_the_caller():
+    from llmcal.metrics import change_rate
+
+    for base, other in ((0.0, 0.2), (float("nan"), 0.2), (0.2, float("nan"))):
+        with pytest.warns(CalibrationWarning, match="change rate is undefined") as caught:
+            assert math.isnan(change_rate(base, other))
+        assert caught[0].filename == __file__  # stacklevel points at the caller, not at llmcal
+    assert change_rate(0.2, 0.3) == pytest.approx(0.5)
+
+
+def test_reliability_rows_keep_the_values_of_filled_bins():
+    from llmcal.metrics import reliability_bins
+
+    rows = reliability_bins([0.15, 0.25, 0.95], [1, 0, 1], n_bins=2).to_rows()
+    assert rows[0]["count"] == 2
+    assert rows[0]["mean_confidence"] == pytest.approx(0.2)
+    assert rows[0]["accuracy"] == pytest.approx(0.5)
+    assert rows[1]["accuracy"] == 1.0
+    empty = reliability_bins([0.15], [1], n_bins=2).to_rows()[1]
+    assert empty["mean_confidence"] is None
+    assert empty["accuracy"] is None

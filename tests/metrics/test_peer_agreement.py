@@ -113,3 +113,22 @@ def smooth_ece_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
 )
 def test_smooth_ece_matches_relplot(name, confidences, correct):
     assert smooth_ece(confidences, correct) == pytest.approx(relplot.smECE(confidences, correct), abs=1e-3)
+
+
+@pytest.mark.parametrize("level", [0.8, 0.95, 0.99])
+def test_bin_accuracy_intervals_match_scipys_wilson_interval(level):
+    from scipy.stats import binomtest
+
+    from llmcal.metrics import ReliabilityBins
+
+    counts = np.array([0, 1, 7, 10, 25, 40, 3])
+    hits = np.array([0, 1, 0, 8, 12, 40, 2])
+    accuracy = np.divide(hits, counts, out=np.zeros(len(counts)), where=counts > 0)
+    bins = ReliabilityBins(np.linspace(0, 1, len(counts) + 1), counts, accuracy, accuracy)
+    low, high = bins.accuracy_interval(level)
+    assert np.isnan(low[0])
+    assert np.isnan(high[0])  # an empty bin has no interval
+    for index in range(1, len(counts)):
+        peer = binomtest(int(hits[index]), int(counts[index])).proportion_ci(level, method="wilson")
+        assert low[index] == pytest.approx(peer.low, abs=1e-12)
+        assert high[index] == pytest.approx(peer.high, abs=1e-12)
