@@ -133,11 +133,11 @@ def test_slick_weakly_known_share_follows_the_tempered_sampling_probability():
 def test_slick_needs_a_prompt_and_names_the_problem():
     from llmcal.knowledge import slick_categories
 
-    with pytest.raises(InputError, match="^slick_categories needs records from at least one prompt.$"):
+    with pytest.raises(InputError, match=r"^slick_categories needs records from at least one prompt\.$"):
         slick_categories([])
     first = [_scored("a", [-1.0, -2.0]), _scored("b", [-1.0, -2.0])]
     with pytest.raises(
-        InputError, match="^Every prompt's records must cover the same items in the same order.$"
+        InputError, match=r"^Every prompt's records must cover the same items in the same order\.$"
     ):
         slick_categories([first, first[::-1]])
     # The first prompt's order is the reference: a second prompt with one item more is refused too.
