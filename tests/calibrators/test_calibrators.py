@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -237,3 +238,62 @@ def test_platt_matches_scikit_learns_sigmoid_calibration(seed):
         expected, abs=1e-4
     )  # optimiser tolerances
     assert scaler.slope_ == pytest.approx(-slope, rel=1e-3)
+
+
+def test_loading_names_each_malformed_state_exactly():
+    logits = [[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 0.0]]
+    saved = TemperatureScaler().fit(logits=logits, labels=[0, 1, 1, 0]).to_dict()
+    cases = [
+        (TemperatureScaler, {"temperature": 0.0}, "temperature must be positive, got 0.0"),
+        (VectorScaler, {"weights": [1.0], "biases": [0.0, 0.0]}, "weights and biases must be 1-D arrays of equal length"),
+        (VectorScaler, {"weights": [[1.0]], "biases": [[0.0]]}, "weights and biases must be 1-D arrays of equal length"),
+        (IsotonicCalibrator, {"thresholds": [0.1], "values": [0.2, 0.3]}, "thresholds and values must be 1-D arrays of equal length"),
+        (IsotonicCalibrator, {"thresholds": [[0.1]], "values": [[0.2]]}, "thresholds and values must be 1-D arrays of equal length"),
+        (HistogramBinning, {"edges": [0.0, 1.0], "values": [0.2, 0.3]}, "edges must have exactly one more entry than values"),
+    ]  # fmt: skip
+    for calibrator_class, state, message in cases:
+        data = {"calibrator": calibrator_class.name, "format": 1, "params": {}, "state": state}
+        expected = f"^Saved '{calibrator_class.name}' calibrator is malformed: {re.escape(message)}$"
+        with pytest.raises(InputError, match=expected):
+            calibrator_class.from_dict(data)
+    assert TemperatureScaler.from_dict({**saved, "state": {"temperature": 0.5}}).temperature_ == 0.5
+    with pytest.raises(InputError, match=r"^Saved calibrator has format 7; this llmcal reads format 1\.$"):
+        TemperatureScaler.from_dict({**saved, "format": 7})
+    with pytest.raises(InputError, match=r"^Expected a saved 'temperature' calibrator; got 'list'\.$"):
+        TemperatureScaler.from_dict([1, 2])
+    message = r"^A saved calibrator must be a dict with a 'calibrator' key \(see Calibrator\.to_dict\)\.$"
+    for bad in ({"format": 1}, ["calibrator"]):
+        with pytest.raises(InputError, match=message):
+            calibrator_from_dict(bad)
+
+
+def test_vector_scaling_minimises_its_regularised_nll():
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+
+    logits, labels = synthetic_logits(300, 3, true_temperature=2.0, seed=5)
+    l2 = 0.05  # strong enough that the penalty visibly pulls toward the identity map
+    scaler = VectorScaler(l2=l2).fit(logits=logits, labels=labels)
+
+    def objective(params):  # written from the docstring, minimised without gradients
+        scaled = logits * params[:3] + params[3:]
+        penalty = params - np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+        return -np.mean(log_softmax(scaled, axis=1)[np.arange(300), labels]) + l2 * penalty @ penalty
+
+    reference = minimize(objective, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), method="Nelder-Mead",
+                         options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000})  # fmt: skip
+    assert np.concatenate([scaler.weights_, scaler.biases_]) == pytest.approx(reference.x, abs=1e-3)
+    # Probabilities in, the same fit as their logs.
+    probs = np.exp(log_softmax(logits, axis=1))
+    from_probs = VectorScaler(l2=l2).fit(probs=probs, labels=labels)
+    assert from_probs.weights_ == pytest.approx(
+        VectorScaler(l2=l2).fit(logits=np.log(probs), labels=labels).weights_
+    )
+    assert VectorScaler(l2=0.0).fit(logits=logits, labels=labels).is_fitted  # l2 = 0 is allowed
+    with pytest.raises(InputError, match=r"^`l2` must be >= 0; got -1\.0\.$"):
+        VectorScaler(l2=-1.0).fit(logits=logits, labels=labels)
+
+
+def test_histogram_binning_uses_a_bin_with_a_single_item():
+    calibrator = HistogramBinning(n_bins=2).fit(confidences=[0.2, 0.9], correct=[1, 0])
+    assert calibrator.transform(confidences=[0.1, 0.8]).tolist() == [1.0, 0.0]
