@@ -243,13 +243,17 @@ def test_platt_matches_scikit_learns_sigmoid_calibration(seed):
 def test_loading_names_each_malformed_state_exactly():
     logits = [[2.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 0.0]]
     saved = TemperatureScaler().fit(logits=logits, labels=[0, 1, 1, 0]).to_dict()
+    equal_length = "{} and {} must be 1-D arrays of equal length"
     cases = [
         (TemperatureScaler, {"temperature": 0.0}, "temperature must be positive, got 0.0"),
-        (VectorScaler, {"weights": [1.0], "biases": [0.0, 0.0]}, "weights and biases must be 1-D arrays of equal length"),
-        (VectorScaler, {"weights": [[1.0]], "biases": [[0.0]]}, "weights and biases must be 1-D arrays of equal length"),
-        (IsotonicCalibrator, {"thresholds": [0.1], "values": [0.2, 0.3]}, "thresholds and values must be 1-D arrays of equal length"),
-        (IsotonicCalibrator, {"thresholds": [[0.1]], "values": [[0.2]]}, "thresholds and values must be 1-D arrays of equal length"),
-        (HistogramBinning, {"edges": [0.0, 1.0], "values": [0.2, 0.3]}, "edges must have exactly one more entry than values"),
+        (VectorScaler, {"weights": [1.0], "biases": [0.0, 0.0]}, equal_length.format("weights", "biases")),
+        (VectorScaler, {"weights": [[1.0]], "biases": [[0.0]]}, equal_length.format("weights", "biases")),
+        (IsotonicCalibrator, {"thresholds": [0.1], "values": [0.2, 0.3]},
+         equal_length.format("thresholds", "values")),
+        (IsotonicCalibrator, {"thresholds": [[0.1]], "values": [[0.2]]},
+         equal_length.format("thresholds", "values")),
+        (HistogramBinning, {"edges": [0.0, 1.0], "values": [0.2, 0.3]},
+         "edges must have exactly one more entry than values"),
     ]  # fmt: skip
     for calibrator_class, state, message in cases:
         data = {"calibrator": calibrator_class.name, "format": 1, "params": {}, "state": state}
@@ -280,8 +284,9 @@ def test_vector_scaling_minimises_its_regularised_nll():
         penalty = params - np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
         return -np.mean(log_softmax(scaled, axis=1)[np.arange(300), labels]) + l2 * penalty @ penalty
 
-    reference = minimize(objective, np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]), method="Nelder-Mead",
-                         options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000})  # fmt: skip
+    options = {"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000, "maxfev": 20000}
+    start = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    reference = minimize(objective, start, method="Nelder-Mead", options=options)
     assert np.concatenate([scaler.weights_, scaler.biases_]) == pytest.approx(reference.x, abs=1e-3)
     # Probabilities in, the same fit as their logs.
     probs = np.exp(log_softmax(logits, axis=1))
