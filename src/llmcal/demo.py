@@ -41,7 +41,16 @@ from llmcal.world.build import CLOZE_STYLE, BuiltWorld, build_world, load_built_
 from llmcal.world.presets import preset
 from llmcal.world.pretraining import PassReport
 
-__all__ = ["VARIANTS", "DemoRow", "Variant", "default_cache_dir", "run_demo", "world_for"]
+__all__ = [
+    "SCHEDULES",
+    "VARIANTS",
+    "DemoRow",
+    "DemoSchedule",
+    "Variant",
+    "default_cache_dir",
+    "run_demo",
+    "world_for",
+]
 
 DEMO_METHODS = ("sum", "mean", "min")
 
@@ -74,6 +83,32 @@ VARIANTS = (
 )
 
 COMPARED_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece")
+
+
+@dataclass(frozen=True)
+class DemoSchedule:
+    """How long the demo trains after pretraining, and how many bootstrap resamples it draws.
+
+    Attributes:
+        epochs: Fine-tuning epochs of every variant (full fine-tuning, batch 32).
+        learning_rate: Their peak learning rate.
+        dpo_epochs: Epochs of the DPO alignment (learning rate 5e-4, beta 0.1, batch 32).
+        n_resamples: Bootstrap resamples of every interval.
+    """
+
+    epochs: int = 6
+    learning_rate: float = 1e-3
+    dpo_epochs: int = 3
+    n_resamples: int = 1000
+
+
+# The default schedule follows the prototype that found this regime (6 epochs at lr 1e-3). The quick one
+# halves the fine-tuning steps at twice the learning rate, aligns for 2 epochs, and draws 200 resamples.
+SCHEDULES = {
+    "micro": DemoSchedule(),
+    "quick": DemoSchedule(epochs=3, learning_rate=2e-3, dpo_epochs=2, n_resamples=200),
+    "default": DemoSchedule(),
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +167,7 @@ def _task_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _align(world: BuiltWorld, out: Path, *, seed: int) -> tuple[Path, dict[str, Any]]:
+def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Path, dict[str, Any]]:
     """DPO on preference pairs from the training people; returns the aligned model's directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -142,7 +177,9 @@ def _align(world: BuiltWorld, out: Path, *, seed: int) -> tuple[Path, dict[str, 
     model = AutoModelForCausalLM.from_pretrained(world.model_dir, use_safetensors=True)
     pairs = preference_pairs_from_items(load_items(world.task_file("train")), style=CLOZE_STYLE, seed=seed)
     # A few DPO passes at a learning rate the tiny model moves at; TRL's other defaults.
-    settings = AlignSettings(method="dpo", beta=0.1, epochs=3, learning_rate=5e-4, batch_size=32, seed=seed)
+    settings = AlignSettings(
+        method="dpo", beta=0.1, epochs=epochs, learning_rate=5e-4, batch_size=32, seed=seed
+    )
     _, results = align(model, tokenizer, pairs, settings, out)
     return out / "model", results
 
@@ -156,6 +193,7 @@ def _finetune_rows(
     known: NDArray[np.bool_],
     *,
     seed: int,
+    schedule: DemoSchedule,
     variants: Sequence[Variant],
     stage: Callable[[str], None],
 ) -> list[DemoRow]:
@@ -188,8 +226,8 @@ def _finetune_rows(
         model = AutoModelForCausalLM.from_pretrained(start, use_safetensors=True)
         settings = FinetuneSettings(
             method=variant.method,
-            epochs=6,
-            learning_rate=1e-3,
+            epochs=schedule.epochs,
+            learning_rate=schedule.learning_rate,
             batch_size=32,
             loss=LossConfig(smoothing=variant.smoothing, alpha=variant.alpha, rcft_scale=variant.rcft_scale),
             style=CLOZE_STYLE,
@@ -232,7 +270,7 @@ def run_demo(
     preset_name: str = "default",
     seed: int = 0,
     cache_dir: Path | None = None,
-    n_resamples: int = 1000,
+    n_resamples: int | None = None,
     variants: Sequence[Variant] = VARIANTS,
     align: bool = True,
     on_pass: Callable[[PassReport], None] | None = None,
@@ -245,7 +283,8 @@ def run_demo(
         preset_name: World preset (``quick`` or ``default``; ``micro`` for tests).
         seed: World and model seed.
         cache_dir: Where worlds are cached (default :func:`default_cache_dir`).
-        n_resamples: Bootstrap resamples of the evaluation results.
+        n_resamples: Bootstrap resamples of the evaluation results (default: the preset's
+            :data:`SCHEDULES` entry).
         variants: Fine-tuning variants to run (empty: measure and post-hoc calibrate only).
         align: Whether to align the pretrained model with DPO and compare the two (needed by variants
             that start from the aligned model).
@@ -258,6 +297,8 @@ def run_demo(
         if on_stage is not None:
             on_stage(text)
 
+    schedule = SCHEDULES.get(preset_name, DemoSchedule())
+    n_resamples = schedule.n_resamples if n_resamples is None else n_resamples
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
@@ -299,7 +340,7 @@ def run_demo(
     alignment_results: dict[str, Any] = {}
     if align:
         stage("aligning the pretrained model with DPO on the training people's preference pairs")
-        aligned_dir, alignment_results = _align(world, out / "aligned", seed=seed)
+        aligned_dir, alignment_results = _align(world, out / "aligned", seed=seed, epochs=schedule.dpo_epochs)
         stage("evaluating the aligned model and comparing it with the pretrained one")
         aligned_backend = HFBackend(str(aligned_dir), device="cpu", dtype="float32")
         evaluate(
@@ -311,7 +352,7 @@ def run_demo(
         comparison = _compare(out, n_resamples=n_resamples)
     tuned = _finetune_rows(
         world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,
-        variants=variants, stage=stage,
+        schedule=schedule, variants=variants, stage=stage,
     )  # fmt: skip
     rows.extend(tuned)
 
@@ -319,6 +360,7 @@ def run_demo(
         "preset": preset_name,
         "seed": seed,
         "world": world_facts,
+        "schedule": {**asdict(schedule), "n_resamples": n_resamples},
         "temperature": scaler.temperature_,
         "rows": [asdict(row) for row in rows],
         "alignment": {

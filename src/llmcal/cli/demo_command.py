@@ -21,15 +21,18 @@ __all__ = ["demo"]
 
 def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("llmcal-demo"),
-    quick: Annotated[bool, typer.Option(help="A smaller world: about 2 minutes on 2 CPU cores.")] = False,
+    quick: Annotated[
+        bool, typer.Option(help="A smaller world and shorter training: about a minute on 2 CPU cores.")
+    ] = False,
     preset_name: Annotated[
         str | None, typer.Option("--preset", help=f"World preset: {', '.join(PRESETS)}.")
     ] = None,
     seed: Annotated[int, typer.Option(help="World and model seed.")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="World cache (default ~/.cache/llmcal).")] = None,
     n_resamples: Annotated[
-        int, typer.Option(min=1, help="Bootstrap resamples of metrics and changes.")
-    ] = 1000,
+        int | None,
+        typer.Option(min=1, help="Bootstrap resamples of metrics and changes (default 1000; --quick 200)."),
+    ] = None,
 ) -> None:
     """Build a synthetic knowledge world, pretrain a tiny model, and measure and fix its calibration."""
     name = preset_name or ("quick" if quick else "default")

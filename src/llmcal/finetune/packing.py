@@ -150,13 +150,20 @@ def option_log_likelihoods(model: Any, batch: dict[str, torch.Tensor]) -> torch.
 
     Padded options are ``-inf``, so a softmax over options ignores them.
     """
+    rows, positions = batch["target_row"], batch["target_position"]
+    # The LM head runs only where a token is scored: a boolean (batch, length) mask makes the model return
+    # (scored positions, vocab) logits in row-major order, skipping the context's projection and its
+    # backward pass, the largest cost for a short-answer item.
+    scored = torch.zeros(batch["input_ids"].shape, dtype=torch.bool, device=rows.device)
+    scored[rows, positions] = True
+    order = (scored.view(-1).cumsum(0) - 1).view(scored.shape)
     logits = model(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
         position_ids=batch["position_ids"],
-    ).logits  # (batch, length, vocab)
-    rows, positions = batch["target_row"], batch["target_position"]
-    picked = logits[rows, positions].float()  # (targets, vocab): only the rows that are scored
+        logits_to_keep=scored,
+    ).logits  # (scored positions, vocab)
+    picked = logits[order[rows, positions]].float()  # (targets, vocab)
     token_logprobs = picked.gather(1, batch["target_token"].unsqueeze(1)).squeeze(1) - picked.logsumexp(dim=1)
     scores = torch.zeros(batch["option_mask"].shape, dtype=token_logprobs.dtype, device=token_logprobs.device)
     flat = rows * scores.shape[1] + batch["target_option"]

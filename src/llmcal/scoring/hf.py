@@ -182,12 +182,11 @@ class HFBackend:
             yield batch
 
     def _run_batches(
-        self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None
+        self, encoded: Sequence[EncodedRequest], *, on_progress: ProgressCallback | None
     ) -> list[list[ContinuationScore]]:
-        encoded = self.encoder.encode(requests)
         results: list[list[ContinuationScore]] = [[] for _ in encoded]
         size = None if self.batch_size == "auto" else self.batch_size
-        pending = list(self._batches(encoded, size))
+        pending = list(self._batches(list(encoded), size))
         while pending:
             batch = pending.pop(0)
             try:
@@ -313,4 +312,12 @@ class HFBackend:
         self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None = None
     ) -> list[list[ContinuationScore]]:
         """Per-token log-probabilities of every continuation of every request."""
-        return self._run_batches(requests, on_progress=on_progress)
+        return self._run_batches(self.encoder.encode(requests), on_progress=on_progress)
+
+    def score_encoded(self, encoded: Sequence[EncodedRequest]) -> list[list[ContinuationScore]]:
+        """:meth:`score` of requests already tokenised by ``self.encoder.encode``.
+
+        For a caller that scores the same requests again and again under changing weights (the recall
+        probe of pretraining), so they are tokenised once.
+        """
+        return self._run_batches(encoded, on_progress=None)

@@ -15,11 +15,12 @@ PRESETS: dict[str, WorldConfig] = {
         pretrain=PretrainConfig(n_layer=1, n_embd=64, n_head=2, batch_size=8, learning_rate=5e-3,
                                 recall_target=0.6, min_passes=6, max_passes=40),
     ),
-    # A smaller world (400 people x 3 attributes) for a faster demo.
+    # A smaller world (200 people x 3 attributes) for a demo in under a minute: a higher learning rate
+    # over a shorter schedule reaches the recall target in fewer passes.
     "quick": WorldConfig(
-        n_entities=400,
+        n_entities=200,
         n_attributes=3,
-        pretrain=PretrainConfig(recall_target=0.8, max_passes=30),
+        pretrain=PretrainConfig(recall_target=0.8, max_passes=24, learning_rate=5e-3),
     ),
     # The full story, a few minutes on 2 CPU cores: 600 people x 4 attributes.
     "default": WorldConfig(),

@@ -21,7 +21,7 @@ from llmcal.world.text import fact_prompt, pretraining_sentences
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
-__all__ = ["PassReport", "fact_recall", "pretrain", "ranks_target_first"]
+__all__ = ["PassReport", "RecallProbe", "fact_recall", "pretrain", "ranks_target_first"]
 
 # Known facts sampled for the per-pass recall check: enough for a +-3% estimate, cheap to score.
 _RECALL_SAMPLE = 400
@@ -55,14 +55,51 @@ def fact_recall(
     """
     if not facts:
         return float("nan")
-    requests = [
-        ScoringRequest(
-            fact_prompt(world, entity, attribute), tuple(f" {v}" for v in world.attributes[attribute][1])
+    return RecallProbe(model, tokenizer, world, facts).recall()
+
+
+class RecallProbe:
+    """:func:`fact_recall` of a fixed set of facts, measured again and again as the model trains.
+
+    The prompts are tokenised once; each :meth:`recall` is one scoring pass under the current weights
+    (train mode is restored afterwards).
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerFast,
+        world: World,
+        facts: Sequence[tuple[Entity, int]],
+    ) -> None:
+        from llmcal.scoring.hf import HFBackend
+
+        requests = [
+            ScoringRequest(
+                fact_prompt(world, entity, attribute), tuple(f" {v}" for v in world.attributes[attribute][1])
+            )
+            for entity, attribute in facts
+        ]
+        self.model = model
+        self.targets = [entity.values[attribute] for entity, attribute in facts]
+        was_training = model.training
+        self.backend = HFBackend(
+            "in-memory", device="cpu", dtype="float32", model_object=model, tokenizer=tokenizer
         )
-        for entity, attribute in facts
-    ]
-    targets = [entity.values[attribute] for entity, attribute in facts]
-    return float(np.mean(ranks_target_first(model, tokenizer, requests, targets)))
+        self.encoded = self.backend.encoder.encode(requests)
+        model.train(was_training)
+
+    def recall(self) -> float:
+        """Share of the facts whose value the model now ranks first."""
+        was_training = self.model.training
+        self.model.eval()  # type: ignore[no-untyped-call]
+        scores = self.backend.score_encoded(self.encoded)
+        self.model.train(was_training)
+        hits = [
+            int(np.argmax([score.total for score in options])) == target
+            for options, target in zip(scores, self.targets, strict=True)
+        ]
+        return float(np.mean(hits))
 
 
 def ranks_target_first(
@@ -156,6 +193,7 @@ def pretrain(
     bos, pad = int(tokenizer.bos_token_id), int(tokenizer.pad_token_id)
     known_facts = [(e, a) for e in world.entities if e.known for a in range(len(world.attributes))]
     sample = random.Random(seed + 1).sample(known_facts, min(_RECALL_SAMPLE, len(known_facts)))
+    probe = RecallProbe(model, tokenizer, world, sample)
 
     first_pass = _packed_rows(sentences, list(copies), rng, config.context, bos, pad)
     steps_per_pass = max(1, len(first_pass) // config.batch_size)
@@ -187,7 +225,7 @@ def pretrain(
             optimizer.step()
             losses.append(float(loss.detach()))
             step += 1
-        recall = fact_recall(model, tokenizer, world, sample) if number >= config.min_passes else None
+        recall = probe.recall() if number >= config.min_passes else None
         report = PassReport(number, float(np.mean(losses)), recall)
         reports.append(report)
         if on_pass is not None:
