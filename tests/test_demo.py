@@ -74,3 +74,20 @@ def test_demo_and_world_commands(tmp_path, capsys):
     assert "pretraining passes" in capsys.readouterr().out
     assert (tmp_path / "w" / "model" / "model.safetensors").exists()
     assert main(["demo", "--preset", "huge", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_a_fresh_demo_prints_no_warning(tmp_path):
+    # A new process, as a user runs it: transformers' warn-once messages and Python's once-per-location
+    # warnings have not been used up by other tests.
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "LLMCAL_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "llmcal.cli.app", "demo", "--preset", "micro", "--out",
+                          str(tmp_path / "demo"), "--n-resamples", "20"],
+                         capture_output=True, text=True, timeout=600, env=environment)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    output = run.stdout + run.stderr
+    for marker in ("Warning", "warning", "deprecated", "[transformers]"):
+        assert marker not in output, output
