@@ -11,40 +11,54 @@ from llmcal.metrics import METRICS, bootstrap_ci, ece, reliability_bins, sce, sm
 GOOD_PROBS = np.array([[0.7, 0.3], [0.4, 0.6]])
 
 
+# Whole messages: each names the argument, what was expected, what was found and, where it helps, the fix.
 @pytest.mark.parametrize(
     ("confidences", "correct", "message"),
     [
-        ([0.5, 0.6], [1], "has 1 items but the confidences have 2"),
-        ([0.5, np.nan], [1, 0], "NaN or infinite values (first at item 1)"),
-        ([0.5, 1.2], [1, 0], "must lie in [0, 1]; got min=0.5, max=1.2"),
-        ([0.5, 0.6], [1, 2], "must hold 0/1 or True/False; item 1 is 2.0"),
-        ([], [], "is empty"),
-        ([[0.5, 0.6]], [1], "must have shape (n,)"),
-        (["high", "low"], [1, 0], "must be numeric"),
+        ([0.5, 0.6], [1], "`correct` has 1 items but the confidences have 2; they must be aligned item by "
+         "item."),
+        ([0.5, np.nan], [1, 0], "`confidences` contains NaN or infinite values (first at item 1). Drop or "
+         "fix those items before computing metrics."),
+        ([0.5, 1.2], [1, 0], "`confidences` must lie in [0, 1]; got min=0.5, max=1.2. If these are logits or "
+         "log-probabilities, convert them with a softmax first (or use TemperatureScaler().fit(logits=..., "
+         "labels=...))."),
+        ([0.5, 0.6], [1, 2], "`correct` must hold 0/1 or True/False; item 1 is 2.0. Pass correctness "
+         "(prediction == label), not the labels themselves."),
+        ([], [], "`confidences` is empty; a calibration metric needs at least one item."),
+        ([[0.5, 0.6]], [1], "`confidences` must have shape (n,); got an array of shape (1, 2)."),
+        (["high", "low"], [1, 0], "`confidences` must be numeric; could not convert it to float (could not "
+         "convert string to float: 'high')."),
     ],
-)
+)  # fmt: skip
 def test_top_label_input_errors(confidences, correct, message):
     with pytest.raises(InputError) as error:
         ece(confidences, correct)
-    assert message in str(error.value)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize(
     ("probs", "labels", "message"),
     [
-        ([[0.7, 0.3], [0.4, 0.4]], [0, 1], "row 1 sums to 0.8"),
-        ([[0.7, 0.3], [0.4, 0.6]], [0, 2], "must index the 2 options (0..1); item 1 has 2"),
-        ([[0.7, 0.3], [0.4, 0.6]], [0], "has 1 items but the probabilities have 2 rows"),
-        ([[1.7, -0.7], [0.4, 0.6]], [0, 1], "If these are logits"),
-        ([[1.0], [1.0]], [0, 0], "at least 2 options"),
-        ([[0.7, 0.3], [0.4, 0.6]], [0.0, 0.5], "integer option indices"),
-        ([0.7, 0.3], [0, 1], "must have shape (n, n_options)"),
+        ([[0.7, 0.3], [0.4, 0.4]], [0, 1], "Each row of `probs` must sum to 1; row 1 sums to 0.8. "
+         "Renormalise with probs / probs.sum(axis=1, keepdims=True)."),
+        ([[0.7, 0.3], [0.4, 0.6]], [0, 2], "`labels` must index the 2 options (0..1); item 1 has 2."),
+        ([[0.7, 0.3], [0.5, 0.5]], [-1, 0], "`labels` must index the 2 options (0..1); item 0 has -1."),
+        ([[0.7, 0.3], [0.4, 0.6]], [0], "`labels` has 1 items but the probabilities have 2 rows; they must "
+         "be aligned item by item."),
+        ([[1.7, -0.7], [0.4, 0.6]], [0, 1], "`probs` must lie in [0, 1]; got min=-0.7, max=1.7. If these are "
+         "logits or log-likelihood scores, apply a softmax over each row first."),
+        ([[1.0], [1.0]], [0, 0], "`probs` must have at least 2 options (columns); got shape (2, 1)."),
+        ([[0.7, 0.3], [0.4, 0.6]], [0.0, 0.5], "`labels` must hold integer option indices; got non-integer "
+         "values."),
+        ([[0.7, 0.3]], ["a"], "`labels` must hold integer option indices; got dtype <U1."),
+        ([[0.7, 0.3]], [[0]], "`labels` must have shape (n,); got an array of shape (1, 1)."),
+        ([0.7, 0.3], [0, 1], "`probs` must have shape (n, n_options); got an array of shape (2,)."),
     ],
-)
+)  # fmt: skip
 def test_probability_input_errors(probs, labels, message):
     with pytest.raises(InputError) as error:
         sce(probs, labels)
-    assert message in str(error.value)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize("name", list(METRICS))
