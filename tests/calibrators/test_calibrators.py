@@ -302,3 +302,34 @@ def test_vector_scaling_minimises_its_regularised_nll():
 def test_histogram_binning_uses_a_bin_with_a_single_item():
     calibrator = HistogramBinning(n_bins=2).fit(confidences=[0.2, 0.9], correct=[1, 0])
     assert calibrator.transform(confidences=[0.1, 0.8]).tolist() == [1.0, 0.0]
+
+
+def test_platt_priors_on_a_small_held_out_set_match_scikit_learn():
+    # With 3 wrong answers among 12 the prior correction 1 / (N- + 2) is large (0.2), so a wrong prior shows.
+    from scipy.special import expit, logit
+    from sklearn.calibration import _sigmoid_calibration
+
+    confidences = np.array([0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.9, 0.6, 0.55, 0.8, 0.7])
+    correct = np.array([1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 1, 1], dtype=float)
+    scaler = PlattScaler().fit(confidences=confidences, correct=correct)
+    slope, intercept = _sigmoid_calibration(logit(confidences), correct)
+    expected = expit(-(slope * logit(confidences) + intercept))
+    assert scaler.transform(confidences=confidences) == pytest.approx(expected, abs=1e-4)
+
+
+def test_calibrators_describe_themselves_by_class_and_parameters():
+    assert (
+        repr(HistogramBinning(n_bins=7, strategy="quantile"))
+        == "HistogramBinning(n_bins=7, strategy='quantile')"
+    )
+    assert repr(VectorScaler(l2=0.5)) == "VectorScaler(l2=0.5)"
+    assert repr(PlattScaler()) == "PlattScaler()"
+    assert HistogramBinning().get_params() == {"n_bins": 15, "strategy": "uniform"}  # the documented defaults
+
+
+def test_histogram_binning_with_empty_bins_warns_about_nothing():
+    calibrator = HistogramBinning(n_bins=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calibrator.fit(confidences=[0.05, 0.95], correct=[0, 1])  # eight of the ten bins are empty
+    assert calibrator.transform(confidences=[0.05, 0.95]).tolist() == [0.0, 1.0]

@@ -176,3 +176,12 @@ def test_records_round_trip_through_json_field_by_field():
 def test_an_empty_method_list_names_the_choices():
     with pytest.raises(InputError, match=r"^--methods is empty; choose from sum, mean, min, choice\.$"):
         check_methods([])
+
+
+def test_option_probabilities_subset_keeps_rows_aligned():
+    table = probabilities([RECORD, RECORD], "sum")
+    rows = np.array([False, True])
+    subset = table.subset(rows)
+    assert subset.probs.tolist() == table.probs[rows].tolist()
+    assert subset.labels.tolist() == table.labels[rows].tolist()
+    assert subset.option_mask.tolist() == table.option_mask[rows].tolist()

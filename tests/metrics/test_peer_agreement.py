@@ -132,3 +132,17 @@ def test_bin_accuracy_intervals_match_scipys_wilson_interval(level):
         peer = binomtest(int(hits[index]), int(counts[index])).proportion_ci(level, method="wilson")
         assert low[index] == pytest.approx(peer.low, abs=1e-12)
         assert high[index] == pytest.approx(peer.high, abs=1e-12)
+
+
+def test_bin_intervals_default_to_95_percent_and_warn_about_nothing():
+    import warnings as warnings_module
+
+    from llmcal.metrics import ReliabilityBins
+
+    bins = ReliabilityBins(
+        np.array([0.0, 0.5, 1.0]), np.array([0, 20]), np.array([0.0, 0.7]), np.array([0.0, 0.8])
+    )
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("error")  # an empty bin divides by zero: silently, into NaN
+        default = bins.accuracy_interval()
+    assert np.array_equal(default[0], bins.accuracy_interval(0.95)[0], equal_nan=True)
