@@ -503,3 +503,30 @@ def test_rcft_authors_code_reproduces_the_released_gradient():
     detached.backward()
     assert detached.item() == pytest.approx(theirs.item(), abs=1e-12)
     assert (detached_input.grad - authors_input.grad).abs().max() > 1e-4
+
+
+def test_rcft_loss_passes_its_target_gradient_setting_through():
+    scores = scores_of(RCFT_PROBS)
+    labels = torch.tensor(RCFT_LABELS)
+    gradients = []
+    for carried in (False, True):
+        leaf = scores.clone().requires_grad_(True)
+        config = LossConfig(rcft_alpha=1.0, bins=RCFT_BINS, rcft_target_gradient=carried)
+        loss("rcft", LossInputs(leaf, labels), config).backward()
+        direct = scores.clone().requires_grad_(True)
+        (
+            1e-3 * rcft_calibration_loss(LossInputs(direct, labels), RCFT_BINS, target_gradient=carried)
+        ).backward()
+        assert_close(leaf.grad, direct.grad)
+        gradients.append(leaf.grad)
+    assert not torch.allclose(gradients[0], gradients[1])
+
+
+def test_rcft_without_e_step_statistics_says_how_to_get_them():
+    message = (
+        "LossConfig.bins is required by the rcft loss: run the E-step with bin_statistics(...) and pass it "
+        "with dataclasses.replace(config, bins=...)."
+    )
+    with pytest.raises(InputError) as error:
+        loss("rcft", LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS)), LossConfig())
+    assert str(error.value) == message

@@ -143,3 +143,10 @@ def test_slick_needs_a_prompt_and_names_the_problem():
     # The first prompt's order is the reference: a second prompt with one item more is refused too.
     with pytest.raises(InputError, match="same items"):
         slick_categories([first, [*first, _scored("c", [-1.0, -2.0])]])
+
+
+def test_an_nll_exactly_at_the_threshold_counts_as_known():
+    from llmcal.knowledge.detector import ThresholdDetector
+
+    detector = ThresholdDetector(threshold=0.5, tpr=1.0, tnr=1.0)
+    assert detector.is_known([0.25, 0.5, 0.75]).tolist() == [True, True, False]

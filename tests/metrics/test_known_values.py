@@ -139,3 +139,14 @@ def test_smooth_ece_detects_constant_overconfidence():
     confidences = np.full(1000, 0.9)
     correct = np.r_[np.ones(600), np.zeros(400)]
     assert smooth_ece(confidences, correct) == pytest.approx(0.3, abs=1e-3)
+
+
+def test_reliability_bins_default_to_15_and_leave_empty_bins_quietly():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # empty bins hold NaN, without a RuntimeWarning
+        bins = reliability_bins([0.05, 0.95], [0, 1])
+    assert len(bins.counts) == 15
+    assert bins.counts.dtype == np.int64
+    assert np.isnan(bins.accuracy[5])
