@@ -185,3 +185,22 @@ def test_option_probabilities_subset_keeps_rows_aligned():
     assert subset.probs.tolist() == table.probs[rows].tolist()
     assert subset.labels.tolist() == table.labels[rows].tolist()
     assert subset.option_mask.tolist() == table.option_mask[rows].tolist()
+
+
+def test_requests_carry_their_item_id_and_empty_records_are_named():
+    seen = []
+
+    class Recording(FakeBackend):
+        def score(self, requests, *, on_progress=None):
+            seen.extend(request.key for request in requests)
+            return super().score(requests, on_progress=on_progress)
+
+    items = [MCItem("x1", "Q?", ("a", "b"), 0), MCItem("x2", "R?", ("c", "d"), 1)]
+    extract_records(items, Recording(), ExtractionSettings(("sum", "choice")), task="t")
+    assert set(seen) == {"x1", "x2"}
+    with pytest.raises(InputError) as error:
+        probabilities([], "sum")
+    assert str(error.value) == "No records to compute confidences from."
+    from llmcal.metrics.validation import padded_rows
+
+    assert padded_rows([[0.5, 0.5], [1.0]])[1].dtype == np.bool_

@@ -530,3 +530,43 @@ def test_rcft_without_e_step_statistics_says_how_to_get_them():
     with pytest.raises(InputError) as error:
         loss("rcft", LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS)), LossConfig())
     assert str(error.value) == message
+
+
+def test_rcft_pieces_keep_their_documented_dtypes_for_float32_scores():
+    scores = scores_of(RCFT_PROBS).float()
+    labels = torch.tensor(RCFT_LABELS)
+    stats = bin_statistics(scores, labels, expected_bins(2).float())
+    assert (stats.accuracy.dtype, stats.count.dtype, stats.edges.dtype) == (DOUBLE, torch.int64, DOUBLE)
+    assert rcft_targets(torch.tensor([[0.2, 0.1]]), torch.tensor([0.5])).dtype == DOUBLE
+    assert (
+        rcft_calibration_loss(LossInputs(scores, labels), RCFT_BINS).dtype == torch.float32
+    )  # working dtype
+
+
+def test_e_step_bins_outside_the_edges_clamp_to_the_end_bins():
+    # p_max at or below the first edge goes to the first bin, above the last edge to the last.
+    scores = torch.log(torch.tensor([[0.55, 0.45], [0.95, 0.05]], dtype=DOUBLE))
+    low = bin_statistics(scores, torch.tensor([0, 0]), torch.tensor([0.6, 0.8, 1.0], dtype=DOUBLE))
+    assert low.count.tolist() == [1, 1]
+    high = bin_statistics(scores, torch.tensor([0, 0]), torch.tensor([0.0, 0.3, 0.6], dtype=DOUBLE))
+    assert high.count.tolist() == [0, 2]
+
+
+def test_rcft_counts_a_bin_of_one_and_skips_empty_bins_without_the_top_bin():
+    inputs = LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS))
+    one = uniform_bins([0.25, 0.8], [1, 10])  # the E-step saw one example in the bottom bin
+    expected = (
+        hand_rcft_term(RCFT_PROBS[0], 0.25) / 1
+        + (hand_rcft_term(RCFT_PROBS[1], 0.8) + hand_rcft_term(RCFT_PROBS[2], 0.8)) / 10
+    )
+    assert rcft_calibration_loss(inputs, one).item() == pytest.approx(expected, abs=1e-12)
+    # Without the top bin, a bottom bin the E-step never filled contributes nothing.
+    empty = uniform_bins([0.0, 0.8], [0, 10])
+    assert rcft_calibration_loss(inputs, empty, include_top_bin=False).item() == 0.0
+
+
+def test_rcft_targets_check_their_mask_word_for_word():
+    message = "rcft_targets: mask must be a bool tensor of shape (1, 2); got (1, 2) torch.int64."
+    with pytest.raises(InputError) as error:
+        rcft_targets(torch.tensor([[0.2, 0.1]]), torch.tensor([0.5]), mask=torch.ones(1, 2, dtype=torch.long))
+    assert str(error.value) == message
