@@ -333,3 +333,48 @@ def test_histogram_binning_with_empty_bins_warns_about_nothing():
         warnings.simplefilter("error")
         calibrator.fit(confidences=[0.05, 0.95], correct=[0, 1])  # eight of the ten bins are empty
     assert calibrator.transform(confidences=[0.05, 0.95]).tolist() == [0.0, 1.0]
+
+
+def test_temperature_warns_at_the_upper_bound_too_and_checks_its_bounds():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(0.0, 4.0, size=(300, 3))
+    labels = rng.integers(0, 3, size=300)  # unrelated to the logits: the best temperature is infinite
+    with pytest.warns(CalibrationWarning) as caught:
+        TemperatureScaler(bounds=(0.5, 4.0)).fit(logits=logits, labels=labels)
+    assert str(caught[0].message) == (
+        "Fitted temperature 4 is at the search bound (0.5, 4.0); the held-out data may be (nearly) "
+        "separable or too small. Widen `bounds` or add data."
+    )
+    for bounds in ((0.0, 5.0), (2.0, 2.0), (3.0, 1.0)):
+        with pytest.raises(InputError) as error:
+            TemperatureScaler(bounds=bounds).fit(logits=logits, labels=labels)
+        assert str(error.value) == f"`bounds` must satisfy 0 < low < high; got {tuple(map(float, bounds))}."
+
+
+def test_a_normal_temperature_fit_raises_no_warning(overconfident_run):
+    logits, _, labels = overconfident_run
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. an optimiser option scipy does not know would warn
+        TemperatureScaler().fit(logits=logits[:500], labels=labels[:500])
+
+
+def test_fitting_and_loading_messages_word_for_word():
+    with pytest.raises(NotFittedError) as error:
+        TemperatureScaler().transform(logits=[[1.0, 0.0]])
+    assert (
+        str(error.value) == "This TemperatureScaler is not fitted yet; call fit(...) on held-out data first."
+    )
+    with pytest.raises(InputError) as error:
+        TemperatureScaler().fit(labels=[0])
+    assert str(error.value) == "Pass exactly one of `logits=` or `probs=`."
+    vector = VectorScaler().fit(logits=[[1.0, 0.0], [0.0, 1.0]], labels=[0, 1])
+    with pytest.raises(InputError) as error:
+        vector.transform(logits=[[1.0, 0.0, 0.0]])
+    assert str(error.value) == "VectorScaler was fitted on 2 options; got 3."
+
+
+def test_platt_maps_a_zero_confidence_to_a_small_positive_one():
+    scaler = PlattScaler().fit(confidences=[0.9, 0.8, 0.7, 0.6], correct=[1, 1, 0, 1])
+    low, high = scaler.transform(confidences=[0.0, 1.0])
+    assert 0.0 < low < 1e-3
+    assert 1.0 - 1e-3 < high <= 1.0

@@ -204,3 +204,54 @@ def test_requests_carry_their_item_id_and_empty_records_are_named():
     from llmcal.metrics.validation import padded_rows
 
     assert padded_rows([[0.5, 0.5], [1.0]])[1].dtype == np.bool_
+
+
+class _Contexts(FakeBackend):
+    """A fake model that keeps every context it was asked about, with progress in batches of 3."""
+
+    def __init__(self):
+        super().__init__()
+        self.contexts = []
+
+    def score(self, requests, *, on_progress=None):
+        self.contexts.extend(request.context for request in requests)
+        results = super().score(requests)
+        if on_progress is not None:
+            for start in range(0, len(requests), 3):
+                on_progress(len(requests[start : start + 3]))
+        return results
+
+
+def test_few_shot_prefixes_reach_both_passes_with_their_own_format():
+    from llmcal.tasks.prompts import fewshot_examples, letter_prompt, option_pairs
+
+    pool = [MCItem(f"p{i}", f"Pool question {i}?", ("yes", "no"), i % 2) for i in range(6)]
+    item = pool[0]
+    backend = _Contexts()
+    settings = ExtractionSettings(("sum", "choice"), num_fewshot=2, seed=7)
+    extract_records([item], backend, settings, task="t", style="completion", fewshot_pool=pool)
+    cloze = fewshot_examples(item, pool, k=2, seed=7, format="cloze", style="completion")
+    letters = fewshot_examples(item, pool, k=2, seed=7, format="letters")
+    assert backend.contexts == [
+        cloze + option_pairs(item, format="cloze", style="completion")[0][0],
+        letters + letter_prompt(item)[0],
+    ]
+
+
+def test_progress_counts_items_once_per_pass_even_with_several_requests_per_item():
+    # "partial" cloze style: one request per option, so requests outnumber items three to one.
+    items = [MCItem(f"w{i}", "The _ sat down.", ("cat", "dog", "emu"), 0) for i in range(5)]
+    reported = []
+    extract_records(items, _Contexts(), ExtractionSettings(("sum", "choice")), task="t", style="partial",
+                    on_progress=reported.append)  # fmt: skip
+    assert sum(reported) == 2 * len(items)  # the continuation pass and the letters pass
+    assert len(reported) > 2  # reported as batches finish, not once at the end
+
+
+def test_record_problems_are_named_word_for_word():
+    from llmcal.confidence.methods import option_scores
+
+    letters_only = ItemRecord("t", "q9", 0, 2, None, None, (-0.1, -2.0))
+    with pytest.raises(InputError) as error:
+        option_scores(letters_only, "sum")
+    assert str(error.value) == "t/q9: the record has no scores for method 'sum'."
