@@ -150,3 +150,9 @@ def test_reliability_bins_default_to_15_and_leave_empty_bins_quietly():
     assert len(bins.counts) == 15
     assert bins.counts.dtype == np.int64
     assert np.isnan(bins.accuracy[5])
+
+
+def test_sce_bins_span_zero_to_one():
+    # Class 0: +0.55 (p 0.45, label 0) and -0.55 (p 0.55, label 1) fall in different halves of [0, 1] and
+    # do not cancel; the same holds for class 1. Each class contributes 1.1, over n * K = 4.
+    assert sce([[0.45, 0.55], [0.55, 0.45]], [0, 1], n_bins=2) == pytest.approx(0.55)
