@@ -156,3 +156,14 @@ def test_sce_bins_span_zero_to_one():
     # Class 0: +0.55 (p 0.45, label 0) and -0.55 (p 0.55, label 1) fall in different halves of [0, 1] and
     # do not cancel; the same holds for class 1. Each class contributes 1.1, over n * K = 4.
     assert sce([[0.45, 0.55], [0.55, 0.45]], [0, 1], n_bins=2) == pytest.approx(0.55)
+
+
+def test_auroc_says_why_it_is_undefined():
+    from llmcal.errors import CalibrationWarning
+    from llmcal.metrics import auroc
+
+    for correct, word in (([1, 1, 1], "right"), ([0, 0, 0], "wrong")):
+        with pytest.warns(CalibrationWarning) as caught:
+            assert np.isnan(auroc([0.9, 0.8, 0.7], correct))
+        assert str(caught[0].message) == f"AUROC is undefined when all 3 answers are {word}; returning NaN."
+        assert not caught[0].filename.endswith("discrimination.py")  # points at the caller
