@@ -172,3 +172,32 @@ def test_models_without_dropout_reuse_the_training_forward(tiny_model_dir, tmp_p
     model.train()
     trainer.compute_loss(model, batch)
     assert trainer.epoch_state.known_flag_forwards == 0
+
+
+def test_detector_scoring_pads_ragged_chunks_and_keeps_the_training_mode(tiny_model_dir):
+    from llmcal.finetune.trainer import option_scores_of
+
+    model, tokenizer = fresh(tiny_model_dir)
+    items = [ITEMS[1], ITEMS[1], ITEMS[2]]  # two 2-option items, then a 4-option one in another chunk
+    packed = pack_items(items, tokenizer, max_length=512, style="qa")
+    model.train()
+    scores = option_scores_of(model, packed, pad_id=tokenizer.eos_token_id, batch_size=2)
+    assert model.training
+    assert scores.shape == (3, 4)
+    assert torch.isinf(scores[:2, 2:]).all()
+    assert (scores[:2, 2:] < 0).all()  # padding is -inf, never a likely option
+    assert torch.isfinite(scores[2]).all()
+    whole = option_scores_of(model, packed, pad_id=tokenizer.eos_token_id)  # default: one chunk of 64
+    assert torch.equal(whole, scores)
+
+
+def test_known_flag_forwards_add_up_over_batches(tiny_model_dir, tmp_path):
+    from llmcal.knowledge.detector import ThresholdDetector
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    trainer, batch = _trainer_on(with_dropout(tiny_model_dir, 0.1), tokenizer, MANY_ITEMS[:5], tmp_path)
+    trainer.epoch_state.detector = ThresholdDetector(5.0, 1.0, 1.0)
+    trainer.model.train()
+    trainer.compute_loss(trainer.model, batch)
+    trainer.compute_loss(trainer.model, batch)
+    assert trainer.epoch_state.known_flag_forwards == 10

@@ -150,3 +150,27 @@ def test_an_nll_exactly_at_the_threshold_counts_as_known():
 
     detector = ThresholdDetector(threshold=0.5, tpr=1.0, tnr=1.0)
     assert detector.is_known([0.25, 0.5, 0.75]).tolist() == [True, True, False]
+
+
+def test_youden_checks_its_input_word_for_word():
+    cases = [
+        (([0.1, 0.2], [True]), "nll and known must be non-empty and aligned; got (2,) and (1,)."),
+        (([[0.1, 0.2]], [[True, False]]), "nll and known must be non-empty and aligned; got (1, 2) and "
+         "(1, 2)."),
+        (([], []), "nll and known must be non-empty and aligned; got (0,) and (0,)."),
+        (([0.1, float("nan")], [True, False]), "nll contains NaN or infinite values."),
+        (([0.1, 0.2], [True, True]), "The calibration split needs known and unknown items to fit a "
+         "threshold; it has 2 known and 0 unknown."),
+    ]  # fmt: skip
+    for (nll, known), message in cases:
+        with pytest.raises(InputError) as error:
+            youden_threshold(nll, known)
+        assert str(error.value) == message
+
+
+def test_youden_threshold_below_every_value_when_that_separates_best():
+    # Known items have the higher NLL here: calling nothing known (t below all values) ties calling all
+    # known; ties go to the smaller threshold, one below the smallest NLL.
+    detector = youden_threshold([1.0, 2.0], [False, True])
+    assert (detector.threshold, detector.tpr, detector.tnr) == (0.0, 0.0, 1.0)
+    assert youden_threshold([1.0, 2.0], [0, 1]) == detector  # 0/1 flags read as booleans
