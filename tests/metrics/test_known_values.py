@@ -167,3 +167,35 @@ def test_auroc_says_why_it_is_undefined():
             assert np.isnan(auroc([0.9, 0.8, 0.7], correct))
         assert str(caught[0].message) == f"AUROC is undefined when all 3 answers are {word}; returning NaN."
         assert not caught[0].filename.endswith("discrimination.py")  # points at the caller
+
+
+def test_smooth_ece_of_a_single_confidence_is_its_gap_exactly():
+    # With one confidence value c the smoothed residual is the kernel times n (c - accuracy): it keeps its
+    # sign, so the ratio of integrals is |c - accuracy| at every bandwidth and grid.
+    correct = [1] * 40 + [0] * 60
+    for bandwidth in (None, 0.05, 1.0):
+        assert smooth_ece([0.7] * 100, correct, bandwidth=bandwidth) == pytest.approx(0.3, abs=1e-9)
+    # All wrong at confidence 1: the largest possible error, reached at the largest bandwidth.
+    assert smooth_ece([1.0] * 10, [0] * 10) == pytest.approx(1.0, abs=1e-9)
+    assert smooth_ece_bandwidth([1.0] * 10, [0] * 10) == 1.0
+    with pytest.raises(InputError) as error:
+        smooth_ece([0.5], [1], bandwidth=1.5)
+    assert str(error.value) == "`bandwidth` must be in (0, 1]; got 1.5."
+
+
+def test_smooth_ece_solves_its_fixed_point_tightly():
+    rng = np.random.default_rng(8)
+    confidences = rng.uniform(size=3000)
+    correct = (rng.uniform(size=3000) < 0.25 + confidences / 2).astype(float)
+    sigma = smooth_ece_bandwidth(confidences, correct)
+    assert smooth_ece(confidences, correct, bandwidth=sigma) == pytest.approx(sigma, abs=2e-6)
+
+
+def test_option_masks_hold_booleans():
+    assert sce([[0.6, 0.4, 0.0]], [0], [[1, 1, 0]]) == sce([[0.6, 0.4, 0.0]], [0], [[True, True, False]])
+    with pytest.raises(InputError) as error:
+        sce([[0.6, 0.4]], [0], [[0.5, 1.0]])
+    assert str(error.value) == "`option_mask` must hold True/False (does option k exist for item i?)."
+    with pytest.raises(InputError) as error:
+        sce([[0.6, 0.4]], [0], [[True]])
+    assert str(error.value) == "`option_mask` must have the shape of the probabilities, (1, 2); got (1, 1)."
