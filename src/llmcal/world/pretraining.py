@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from llmcal.scoring.requests import ScoringRequest
+from llmcal.scoring.requests import ContinuationScore, ScoringRequest
 from llmcal.world.generator import Entity, PretrainConfig, World
 from llmcal.world.text import fact_prompt, pretraining_sentences
 
@@ -95,11 +95,15 @@ class RecallProbe:
         self.model.eval()  # type: ignore[no-untyped-call]
         scores = self.backend.score_encoded(self.encoded)
         self.model.train(was_training)
-        hits = [
-            int(np.argmax([score.total for score in options])) == target
-            for options, target in zip(scores, self.targets, strict=True)
-        ]
-        return float(np.mean(hits))
+        return float(np.mean(_target_first(scores, self.targets)))
+
+
+def _target_first(scores: Sequence[Sequence[ContinuationScore]], targets: Sequence[int]) -> list[bool]:
+    """Per request, whether its ``targets[i]``-th continuation has the highest log-likelihood."""
+    return [
+        int(np.argmax([score.total for score in options])) == target
+        for options, target in zip(scores, targets, strict=True)
+    ]
 
 
 def ranks_target_first(
@@ -113,10 +117,7 @@ def ranks_target_first(
 
     was_training = model.training
     backend = HFBackend("in-memory", device="cpu", dtype="float32", model_object=model, tokenizer=tokenizer)
-    hits = [
-        int(np.argmax([score.total for score in scores])) == target
-        for scores, target in zip(backend.score(requests), targets, strict=True)
-    ]
+    hits = _target_first(backend.score(requests), targets)
     if was_training:
         model.train()
     return hits
