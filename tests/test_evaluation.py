@@ -6,8 +6,12 @@ import pytest
 
 from llmcal import InputError
 from llmcal.confidence import ExtractionSettings
-from llmcal.evaluation import EvalSettings, EvalTask, evaluate, read_run
+from llmcal.evaluation import evaluate
+from llmcal.metrics import MetricSettings
+from llmcal.runs import EvalSettings
+from llmcal.runs import read_eval_run as read_run
 from llmcal.scoring import FakeBackend
+from llmcal.tasks import EvalTask
 from llmcal.tasks.schema import MCItem
 
 ITEMS = [
@@ -19,7 +23,7 @@ ITEMS = [
     )
     for index in range(150)
 ]
-SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "choice")), n_resamples=30)
+SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "choice")), MetricSettings(n_resamples=30))
 
 
 class CountingBackend(FakeBackend):
@@ -38,7 +42,8 @@ class CountingBackend(FakeBackend):
 
 
 def run(out, backend, settings=SETTINGS, items=ITEMS):
-    return evaluate([EvalTask("toy", list(items))], backend, settings, out, plots=False)
+    """The evaluation's results as results.json holds them."""
+    return evaluate([EvalTask("toy", list(items))], backend, settings, out).to_dict()
 
 
 def test_writes_results_records_and_bins(tmp_path):
@@ -71,7 +76,7 @@ def test_a_killed_run_resumes_without_rescoring_and_ends_identical(tmp_path):
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
     run(tmp_path, CountingBackend())
-    other = EvalSettings(ExtractionSettings(methods=("sum",)), n_resamples=30)
+    other = EvalSettings(ExtractionSettings(methods=("sum",)), MetricSettings(n_resamples=30))
     with pytest.raises(InputError, match="holds a run with different settings"):
         run(tmp_path, CountingBackend(), settings=other)
     with pytest.raises(InputError, match="holds a run with different tasks"):
@@ -79,7 +84,11 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
 
 
 def test_reliability_pngs_are_written(tmp_path):
-    evaluate([EvalTask("toy", ITEMS[:20])], CountingBackend(), SETTINGS, tmp_path, plots=True)
+    from llmcal.reports.reliability import save_reliability_pngs
+
+    evaluate(
+        [EvalTask("toy", ITEMS[:20])], CountingBackend(), SETTINGS, tmp_path, render=save_reliability_pngs
+    )
     for method in ("sum", "mean", "choice"):
         png = tmp_path / f"reliability_toy_{method}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -113,7 +122,9 @@ def test_read_run_names_a_directory_that_is_not_an_evaluation(tmp_path):
 
 
 def test_results_record_each_metrics_binning_and_bootstrap_seed(tmp_path):
-    seeded = EvalSettings(ExtractionSettings(methods=("sum",)), n_bins=10, strategy="quantile", seed=5)
+    seeded = EvalSettings(
+        ExtractionSettings(methods=("sum",)), MetricSettings(n_bins=10, strategy="quantile", seed=5)
+    )
     results = run(tmp_path, CountingBackend(), settings=seeded)
     metrics = results["tasks"]["toy"]["methods"]["sum"]["metrics"]
     assert (metrics["ece"]["n_bins"], metrics["ece"]["strategy"]) == (10, "quantile")
@@ -126,7 +137,9 @@ def test_results_record_each_metrics_binning_and_bootstrap_seed(tmp_path):
 
 def test_the_bootstrap_seed_reaches_the_intervals(tmp_path):
     def interval(seed, folder):
-        settings = EvalSettings(ExtractionSettings(methods=("sum",)), n_resamples=50, seed=seed)
+        settings = EvalSettings(
+            ExtractionSettings(methods=("sum",)), MetricSettings(n_resamples=50, seed=seed)
+        )
         ece = run(tmp_path / folder, CountingBackend(), settings=settings)["tasks"]["toy"]["methods"]["sum"]
         return ece["metrics"]["ece"]["ci_low"], ece["metrics"]["ece"]["ci_high"]
 
@@ -142,7 +155,7 @@ def test_ragged_option_counts_give_the_masked_sce(tmp_path):
                index % 3)
         for index in range(60)
     ]  # fmt: skip
-    settings = EvalSettings(ExtractionSettings(methods=("sum",)), n_resamples=20)
+    settings = EvalSettings(ExtractionSettings(methods=("sum",)), MetricSettings(n_resamples=20))
     results = run(tmp_path, FakeBackend(favoured=["alpha"]), settings=settings, items=items)
     records = read_run(tmp_path).records["toy"]
     from llmcal.confidence.methods import probabilities

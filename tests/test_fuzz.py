@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 
 from llmcal import InputError
 from llmcal.cli.app import main
-from llmcal.evaluation import RecordStore
 from llmcal.finetune.alignment import read_preference_pairs
-from llmcal.lm_eval_samples import read_lm_eval_samples
-from llmcal.predictions import read_predictions
+from llmcal.importers.lm_eval import read_lm_eval_samples
+from llmcal.runs import RecordStore, read_predictions
 from llmcal.tasks.loading import load_items
 
 EXAMPLES = int(os.environ.get("LLMCAL_FUZZ_EXAMPLES", "60"))

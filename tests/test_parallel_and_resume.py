@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 from llmcal.confidence import ExtractionSettings
-from llmcal.evaluation import EvalSettings, EvalTask, Shard, evaluate
+from llmcal.distributed import Shard
+from llmcal.evaluation import evaluate
+from llmcal.metrics import MetricSettings
+from llmcal.runs import EvalSettings
 from llmcal.scoring import FakeBackend
+from llmcal.tasks import EvalTask
 from llmcal.tasks.schema import MCItem
 
 ITEMS = [
@@ -24,19 +28,25 @@ ITEMS = [
            ("alpha", "beta gamma", "delta", "the river bank")[: 2 + i % 3], i % 2)
     for i in range(150)
 ]  # fmt: skip
-SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "choice")), n_resamples=40)
+SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "choice")), MetricSettings(n_resamples=40))
 
 
 def test_shards_in_threads_write_the_same_results_as_one_process(tmp_path):
-    single = evaluate([EvalTask("toy", ITEMS)], FakeBackend(favoured=["delta"]), SETTINGS, tmp_path / "one",
-                      plots=False)  # fmt: skip
+    single = evaluate(
+        [EvalTask("toy", ITEMS)], FakeBackend(favoured=["delta"]), SETTINGS, tmp_path / "one"
+    ).to_dict()
     barrier = threading.Barrier(3, timeout=60)
     returned: dict[int, dict] = {}
 
     def run(rank: int) -> None:
         shard = Shard(rank=rank, world_size=3, barrier=barrier.wait)
-        returned[rank] = evaluate([EvalTask("toy", ITEMS)], FakeBackend(favoured=["delta"]), SETTINGS,
-                                  tmp_path / "three", plots=False, shard=shard)  # fmt: skip
+        returned[rank] = evaluate(
+            [EvalTask("toy", ITEMS)],
+            FakeBackend(favoured=["delta"]),
+            SETTINGS,
+            tmp_path / "three",
+            shard=shard,
+        ).to_dict()
 
     threads = [threading.Thread(target=run, args=(rank,)) for rank in range(3)]
     for thread in threads:

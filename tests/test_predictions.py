@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmcal import InputError
-from llmcal.predictions import read_predictions
+from llmcal.runs import read_predictions
 
 
 def write_jsonl(path, records):
@@ -42,10 +42,11 @@ def test_ragged_option_counts_are_zero_padded(tmp_path):
     np.testing.assert_allclose(predictions.probs, [[0.5, 0.5, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4]])
     np.testing.assert_array_equal(predictions.option_mask, [[1, 1, 0, 0], [1, 1, 1, 1]])
     # The summary's SCE measures each option over the items that have it.
-    from llmcal.metrics import sce
-    from llmcal.reports.summary import summarize
+    from llmcal.metrics import MetricSettings, sce, summarize
 
-    value = next(m.value for m in summarize(predictions, n_resamples=5).metrics if m.name == "sce")
+    value = next(
+        m.value for m in summarize(predictions, MetricSettings(n_resamples=5)).metrics if m.name == "sce"
+    )
     assert value == pytest.approx(sce(predictions.probs, predictions.labels, predictions.option_mask))
     assert value != pytest.approx(sce(predictions.probs, predictions.labels))
 

@@ -27,16 +27,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from llmcal.atomic import write_text_atomic
 from llmcal.calibrators.temperature import TemperatureScaler
 from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
-from llmcal.evaluation import EvalSettings, EvalTask, evaluate, read_run
-from llmcal.reports.summary import calibration_row
+from llmcal.evaluation import evaluate
+from llmcal.metrics.comparison import MetricChange
+from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.summary import calibration_row
+from llmcal.reports.reliability import save_reliability_pngs
+from llmcal.runs.demo import DemoResults, DemoRow, write_demo
+from llmcal.runs.evaluation import EvalSettings, read_eval_run
+from llmcal.runs.training import TrainingResults
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.schema import MCItem
+from llmcal.tasks.selection import EvalTask
 from llmcal.world.build import CLOZE_STYLE, BuiltWorld, build_world, load_built_world
 from llmcal.world.presets import preset
 from llmcal.world.pretraining import PassReport
@@ -44,7 +50,6 @@ from llmcal.world.pretraining import PassReport
 __all__ = [
     "SCHEDULES",
     "VARIANTS",
-    "DemoRow",
     "DemoSchedule",
     "Variant",
     "default_cache_dir",
@@ -111,20 +116,6 @@ SCHEDULES = {
 }
 
 
-@dataclass(frozen=True)
-class DemoRow:
-    """One variant's calibration on one group of test items."""
-
-    variant: str
-    group: str
-    n_items: int
-    accuracy: float
-    ece: float
-    sce: float
-    brier: float
-    mean_confidence: float
-
-
 def default_cache_dir() -> Path:
     """Where built worlds are cached: ``$LLMCAL_CACHE_DIR`` or ``~/.cache/llmcal``."""
     return Path(os.environ.get("LLMCAL_CACHE_DIR", Path.home() / ".cache" / "llmcal"))
@@ -157,9 +148,7 @@ def _ground_truth(path: Path) -> dict[str, bool]:
 def _rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
     groups = (("all", np.ones_like(known)), ("known", known), ("unknown", ~known))
     return [
-        DemoRow(variant=variant, group=group, **calibration_row(*table.subset(mask)))  # type: ignore[arg-type]
-        for group, mask in groups
-        if mask.any()
+        DemoRow(variant, group, calibration_row(*table.subset(mask))) for group, mask in groups if mask.any()
     ]
 
 
@@ -167,7 +156,7 @@ def _task_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Path, dict[str, Any]]:
+def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Path, TrainingResults]:
     """DPO on preference pairs from the training people; returns the aligned model's directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -242,21 +231,29 @@ def _finetune_rows(
     return rows
 
 
-def _compare(out: Path, *, n_resamples: int) -> list[dict[str, Any]]:
+def _compare(out: Path, *, n_resamples: int) -> list[MetricChange]:
     """Pretrained vs aligned on the test people, written to ``out/comparison``; returns the changes."""
-    from llmcal.reports.comparison import ComparisonSettings, compare_runs, write_comparison
+    from llmcal.comparison import compare
+    from llmcal.reports.comparison import render_comparison
 
-    base, aligned = read_run(out / "pretrained-test"), read_run(out / "aligned-test")
-    settings = ComparisonSettings(n_resamples=n_resamples)
-    pair = "pretrained → aligned (DPO)"
-    changes = compare_runs(base, aligned, pair=pair, metrics=COMPARED_METRICS, settings=settings)
-    write_comparison(out / "comparison", changes, settings, [(pair, base, aligned)])
-    return [change.to_dict() for change in changes]
+    pair = (
+        "pretrained → aligned (DPO)",
+        read_eval_run(out / "pretrained-test"),
+        read_eval_run(out / "aligned-test"),
+    )
+    results = compare(
+        [pair],
+        out / "comparison",
+        metrics=COMPARED_METRICS,
+        settings=MetricSettings(n_resamples=n_resamples),
+        render=render_comparison,
+    )
+    return results.changes
 
 
 def _in_item_order(run_dir: Path, task: str, items: Sequence[MCItem]) -> list[ItemRecord]:
     """The records of a finished evaluation in the order of ``items`` (the order of the ground truth)."""
-    stored = {record.id: record for record in read_run(run_dir).records[task]}
+    stored = {record.id: record for record in read_eval_run(run_dir).records[task]}
     return [stored[item.id] for item in items]
 
 
@@ -275,7 +272,7 @@ def run_demo(
     align: bool = True,
     on_pass: Callable[[PassReport], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> DemoResults:
     """Runs the demo into ``out_dir`` and returns what it wrote to ``demo.json``.
 
     Args:
@@ -307,10 +304,16 @@ def run_demo(
 
     stage("evaluating the pretrained model on the test and calibration people")
     backend = HFBackend(str(world.model_dir), device="cpu", dtype="float32")
-    settings = EvalSettings(ExtractionSettings(methods=DEMO_METHODS), n_resamples=n_resamples)
+    settings = EvalSettings(ExtractionSettings(methods=DEMO_METHODS), MetricSettings(n_resamples=n_resamples))
     splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
     for split, items in splits.items():
-        evaluate([EvalTask(split, items, CLOZE_STYLE)], backend, settings, out / f"pretrained-{split}")
+        evaluate(
+            [EvalTask(split, items, CLOZE_STYLE)],
+            backend,
+            settings,
+            out / f"pretrained-{split}",
+            render=save_reliability_pngs,
+        )
     records = {
         split: _in_item_order(out / f"pretrained-{split}", split, items) for split, items in splits.items()
     }
@@ -336,15 +339,19 @@ def run_demo(
         "path": str(world.root),
     }
     aligned_dir: Path | None = None
-    comparison: list[dict[str, Any]] = []
-    alignment_results: dict[str, Any] = {}
+    comparison: list[MetricChange] = []
+    alignment_results: TrainingResults | None = None
     if align:
         stage("aligning the pretrained model with DPO on the training people's preference pairs")
         aligned_dir, alignment_results = _align(world, out / "aligned", seed=seed, epochs=schedule.dpo_epochs)
         stage("evaluating the aligned model and comparing it with the pretrained one")
         aligned_backend = HFBackend(str(aligned_dir), device="cpu", dtype="float32")
         evaluate(
-            [EvalTask("test", splits["test"], CLOZE_STYLE)], aligned_backend, settings, out / "aligned-test"
+            [EvalTask("test", splits["test"], CLOZE_STYLE)],
+            aligned_backend,
+            settings,
+            out / "aligned-test",
+            render=save_reliability_pngs,
         )
         aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
         for method in DEMO_METHODS:
@@ -356,19 +363,18 @@ def run_demo(
     )  # fmt: skip
     rows.extend(tuned)
 
-    result = {
-        "preset": preset_name,
-        "seed": seed,
-        "world": world_facts,
-        "schedule": {**asdict(schedule), "n_resamples": n_resamples},
-        "temperature": scaler.temperature_,
-        "rows": [asdict(row) for row in rows],
-        "alignment": {
-            key: alignment_results[key] for key in ("settings", "n_pairs", "log") if key in alignment_results
-        },
-        "comparison": comparison,
-    }
-    write_text_atomic(out / "demo.json", json.dumps(result, indent=2) + "\n")
+    alignment = alignment_results.to_dict() if alignment_results is not None else {}
+    result = DemoResults(
+        preset=preset_name,
+        seed=seed,
+        world=world_facts,
+        schedule={**asdict(schedule), "n_resamples": n_resamples},
+        temperature=scaler.temperature_,
+        rows=rows,
+        alignment={key: alignment[key] for key in ("settings", "n_pairs", "log") if key in alignment},
+        comparison=comparison,
+    )
+    write_demo(out, result)
     stage("writing the HTML report")
     from llmcal.reports.html import write_report
 

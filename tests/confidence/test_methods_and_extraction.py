@@ -75,8 +75,10 @@ def test_non_finite_scores_name_the_item():
 
 
 def test_a_model_producing_nan_stops_the_evaluation_at_that_item(tmp_path):
-    from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+    from llmcal.evaluation import evaluate
+    from llmcal.runs import EvalSettings
     from llmcal.scoring import FakeBackend
+    from llmcal.tasks import EvalTask
     from llmcal.tasks.schema import MCItem
 
     class NanBackend(FakeBackend):

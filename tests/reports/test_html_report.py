@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import numpy as np
@@ -16,9 +17,12 @@ import pytest
 from llmcal import InputError
 from llmcal.cli.app import main
 from llmcal.confidence import ExtractionSettings
-from llmcal.evaluation import EvalSettings, EvalTask, evaluate
+from llmcal.evaluation import evaluate
+from llmcal.metrics import CalibrationRow, MetricSettings
 from llmcal.reports.html import report_html, write_report
+from llmcal.runs import EvalSettings, TrainingResults, build_manifest, write_manifest, write_training_results
 from llmcal.scoring import FakeBackend
+from llmcal.tasks import EvalTask
 from llmcal.tasks.schema import MCItem
 
 ITEMS = [
@@ -26,7 +30,7 @@ ITEMS = [
            subject=["physics", "law"][i % 2])
     for i in range(80)
 ]  # fmt: skip
-SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "choice")), n_resamples=30)
+SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "choice")), MetricSettings(n_resamples=30))
 
 
 class Outline(HTMLParser):
@@ -70,12 +74,13 @@ def runs(tmp_path_factory):
     assert main(["compare", str(root / "base"), str(root / "aligned"), "--out", str(root / "cmp"),
                  "--n-resamples", "20"]) == 0  # fmt: skip
     finetune = root / "ft"
-    finetune.mkdir()
-    row = {"n_items": 80, "accuracy": 0.5, "ece": 0.2, "sce": 0.1, "brier": 0.6, "mean_confidence": 0.7}
-    (finetune / "results.json").write_text(json.dumps({
-        "settings": {"method": "cogcalib-ls"}, "n_train": 100, "before": row,
-        "after": {**row, "ece": 0.05}, "log": [{"epoch": 1.0, "loss": 1.25}],
-    }))  # fmt: skip
+    settings = {"method": "cogcalib-ls"}
+    write_manifest(finetune, build_manifest("finetune", model={"name": "tiny"}, settings=settings, tasks={}))
+    row = CalibrationRow(n_items=80, accuracy=0.5, ece=0.2, sce=0.1, brier=0.6, mean_confidence=0.7)
+    write_training_results(finetune, TrainingResults(
+        "finetune", settings, n_examples=100, train_loss=1.25, log=[{"epoch": 1.0, "loss": 1.25}],
+        main_process=True, before=row, after=replace(row, ece=0.05),
+    ))  # fmt: skip
     return root
 
 
@@ -119,23 +124,25 @@ def test_a_hand_edited_output_is_an_input_error_and_markup_in_it_is_escaped(runs
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "comparison.json").write_text('{"settings": {}, "pairs": []}')
-    with pytest.raises(InputError, match="does not have the structure llmcal writes"):
+    with pytest.raises(
+        InputError, match=r"not a comparison as llmcal \S+ writes them \(KeyError: 'changes'\)"
+    ):
         report_html([broken])
     edited = tmp_path / "edited"
-    edited.mkdir()
-    row = {
-        "n_items": "<b>80</b>",
-        "accuracy": 0.5,
-        "ece": 0.2,
-        "sce": 0.1,
-        "brier": 0.6,
-        "mean_confidence": 0.7,
-    }
-    (edited / "results.json").write_text(json.dumps({"n_train": 1, "before": row, "after": row,
-                                                     "log": [{"epoch": 1, "<i>loss</i>": 1.0}]}))  # fmt: skip
+    write_manifest(edited, build_manifest("finetune", model={}, settings={}, tasks={}))
+    row = {"n_items": 80, "accuracy": 0.5, "ece": 0.2, "sce": 0.1, "brier": 0.6, "mean_confidence": 0.7}
+    results = {"settings": {"<b>": "</b>"}, "n_train": 1, "before": row, "after": row, "train_loss": 1.0,
+               "log": [{"epoch": 1, "<i>loss</i>": 1.0}], "main_process": True}  # fmt: skip
+    (edited / "results.json").write_text(json.dumps(results))
     page = report_html([edited])
     assert "<b>" not in page
     assert "<i>" not in page
+    (edited / "results.json").write_text(json.dumps({**results, "before": {**row, "n_items": "<b>80</b>"}}))
+    with pytest.raises(
+        InputError,
+        match=r"results of a fine-tuning or alignment run as llmcal .*\(ValueError.*llmcal \S+ wrote it",
+    ):
+        report_html([edited])
 
 
 def test_plots_leave_pyplot_state_alone(runs, tmp_path):

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from llmcal.cli.option_values import comma_list, strategy_option
 from llmcal.cli.progress import step_progress
+from llmcal.cli.tables import change_table
 from llmcal.errors import InputError
 
 __all__ = ["compare"]
@@ -37,65 +37,48 @@ def compare(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
 ) -> None:
     """Compare base and aligned evaluations: change and change rate of every metric, with paired CIs."""
-    from llmcal.evaluation import read_run
-    from llmcal.metrics import METRICS
-    from llmcal.reports.comparison import (
-        HEADLINE_METRICS,
-        ComparisonSettings,
-        change_cells,
-        change_columns,
-        compare_runs,
-        rank_by_change_rate,
-        write_comparison,
-    )
+    from llmcal.comparison import compare as compare_pairs
+    from llmcal.comparison import comparison_steps
+    from llmcal.metrics.settings import MetricSettings
+    from llmcal.reports.cells import headline_metrics
+    from llmcal.reports.comparison import render_comparison
+    from llmcal.runs.evaluation import read_eval_run
 
     if len(runs) % 2:
         raise InputError(
             f"compare takes directories in pairs (BASE ALIGNED ...); got {len(runs)}: "
             f"{' '.join(str(run) for run in runs)}."
         )
-    binning = strategy_option(strategy)
-    loaded = [read_run(run) for run in runs]
-    pairs = list(zip(loaded[::2], loaded[1::2], strict=True))
-    pair_names = _pair_names(names, [aligned.path.name for _, aligned in pairs])
-    metric_names = comma_list(metrics) if metrics else ["accuracy", *METRICS.names()]
-    settings = ComparisonSettings(
-        n_bins=n_bins,
-        strategy=binning,
-        n_resamples=n_resamples,
-        level=level,
-        seed=seed,
+    settings = MetricSettings(
+        n_bins=n_bins, strategy=strategy_option(strategy), n_resamples=n_resamples, level=level, seed=seed
     )
-    steps = sum(
-        len(base.records) * len(set(base.methods) & set(aligned.methods)) * len(metric_names)
-        for base, aligned in pairs
-    )
-    err = Console(stderr=True)
-    changes = []
-    with step_progress(err) as progress:
-        bar = progress.add_task("bootstrapping changes", total=steps)
-        for name, (base, aligned) in zip(pair_names, pairs, strict=True):
-            changes += compare_runs(
-                base, aligned, pair=name, metrics=metric_names, settings=settings,
-                on_step=lambda step: progress.update(bar, advance=1, description=step),
-            )  # fmt: skip
-    changes = rank_by_change_rate(changes)
-
-    if out is not None:
-        named = [(name, base, aligned) for name, (base, aligned) in zip(pair_names, pairs, strict=True)]
-        write_comparison(out, changes, settings, named, plotted=_headline(metric_names, HEADLINE_METRICS))
+    loaded = [read_eval_run(run) for run in runs]
+    bases, aligned_runs = loaded[::2], loaded[1::2]
+    pair_names = _pair_names(names, [aligned.path.name for aligned in aligned_runs])
+    pairs = list(zip(pair_names, bases, aligned_runs, strict=True))
+    metric_names = comma_list(metrics) if metrics else None
+    with step_progress(Console(stderr=True)) as progress:
+        bar = progress.add_task("bootstrapping changes", total=comparison_steps(pairs, metric_names))
+        results = compare_pairs(
+            pairs,
+            out,
+            metrics=metric_names,
+            settings=settings,
+            render=render_comparison,
+            on_step=lambda step: progress.update(bar, advance=1, description=step),
+        )
 
     console = Console()
-    shown = _headline(metric_names, HEADLINE_METRICS)
+    shown = headline_metrics(list(dict.fromkeys(change.metric for change in results.changes)))
     for name in pair_names:
-        table = Table(title=f"{name}: aligned − base" if name else "aligned − base")
-        ranked = len(pairs) > 1
-        for column in change_columns(level, ranked=ranked):
-            table.add_column(column, justify="left" if column in ("task", "method", "metric") else "right")
-        for item in changes:
-            if item.pair == name and item.metric in shown:
-                table.add_row(*change_cells(item, ranked=ranked))
-        console.print(table)
+        console.print(
+            change_table(
+                [item for item in results.changes if item.pair == name and item.metric in shown],
+                title=f"{name}: aligned − base" if name else "aligned − base",
+                level=level,
+                ranked=results.ranked,
+            )
+        )
     if out is not None:
         console.print(f"wrote {out}/comparison.json, comparison.md and comparison.png")
 
@@ -110,8 +93,3 @@ def _pair_names(names: str | None, defaults: list[str]) -> list[str]:
             f"--names must give {len(defaults)} distinct, non-empty names (one per pair); got {names!r}."
         )
     return given
-
-
-def _headline(metric_names: list[str], headline: tuple[str, ...]) -> list[str]:
-    """The metrics the terminal table and the plot show: the headline ones asked for, else the first three."""
-    return [name for name in metric_names if name in headline] or metric_names[:3]

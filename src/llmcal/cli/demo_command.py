@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from llmcal.cli.tables import change_table, demo_rows_table
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
-from llmcal.reports.comparison import HEADLINE_METRICS
+from llmcal.reports.cells import HEADLINE_METRICS
 from llmcal.world.presets import PRESETS, preset
 
 __all__ = ["demo"]
@@ -56,56 +56,21 @@ def demo(
             on_stage=lambda text: err.print(f"[dim]· {text}[/]"),
         )
     console = Console()
-    world = result["world"]
+    world = result.world
     console.print(
         f"\nWorld '{name}' ({'cached' if world['cached'] else 'built'}, "
         f"{world['pretraining_passes']} pretraining passes): the pretrained model recalls "
         f"{world['recall_known']:.0%} of the facts it read and {world['recall_unknown']:.0%} of the others "
         f"(chance {world['recall_chance']:.0%})."
     )
-    console.print(_table(result["rows"]))
-    if result["comparison"]:
-        console.print(_comparison_table(result["comparison"]))
+    console.print(demo_rows_table(result.rows))
+    if result.comparison:
+        headline = [change for change in result.comparison if change.metric in HEADLINE_METRICS]
+        title = f"test people: {result.comparison[0].pair}"
+        console.print(change_table(headline, title=title, level=0.95, ranked=False))
     console.print(
-        f"Temperature fitted on the calibration people: T = {result['temperature']:.2f}. "
+        f"Temperature fitted on the calibration people: T = {result.temperature:.2f}. "
         f"Known = people whose facts were in pretraining.\n"
         f"Wrote {out}/report.html, {out}/demo.json, per-split evaluations (results.json, records.jsonl, "
         f"reliability diagrams) and {out}/comparison/ in {time.perf_counter() - start:.0f} s."
     )
-
-
-def _table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="test people: calibration per variant", caption="known = facts were in pretraining")
-    table.add_column("variant", max_width=18, overflow="fold")
-    table.add_column("people", no_wrap=True)
-    for column in ("n", "acc", "ECE", "SCE", "Brier", "conf"):
-        table.add_column(column, justify="right", no_wrap=True)
-    previous = None
-    for row in rows:
-        variant = row["variant"] if row["variant"] != previous else ""
-        previous = row["variant"]
-        table.add_row(
-            variant, row["group"], str(row["n_items"]), f"{row['accuracy']:.3f}", f"{row['ece']:.3f}",
-            f"{row['sce']:.3f}", f"{row['brier']:.3f}", f"{row['mean_confidence']:.3f}",
-            end_section=row["group"] == "unknown",
-        )  # fmt: skip
-    return table
-
-
-def _comparison_table(changes: list[dict[str, Any]]) -> Table:
-    table = Table(
-        title="test people: pretrained → aligned (DPO)",
-        caption="delta = aligned − pretrained, 95% paired bootstrap interval; CR = delta / pretrained",
-    )
-    for column in ("method", "metric", "pretrained", "aligned", "delta", "95% CI", "CR"):
-        table.add_column(column, justify="left" if column in ("method", "metric") else "right", no_wrap=True)
-    for change in changes:
-        if change["metric"] not in HEADLINE_METRICS:
-            continue
-        rate = change["change_rate"]
-        table.add_row(
-            change["method"], change["metric"], f"{change['base']:.3f}", f"{change['aligned']:.3f}",
-            f"{change['delta']:+.3f}", f"[{change['delta_low']:+.3f}, {change['delta_high']:+.3f}]",
-            "n/a" if rate is None else f"{100 * rate:+.0f}%", end_section=change["metric"] == "sce",
-        )  # fmt: skip
-    return table

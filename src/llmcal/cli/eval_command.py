@@ -16,38 +16,18 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option
+from llmcal.cli.tables import summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.errors import InputError
-from llmcal.evaluation import EvalSettings, EvalTask, evaluate
-from llmcal.tasks import TASKS, load_task
-from llmcal.tasks.loading import load_items
-from llmcal.tasks.spec import ClozeStyle
+from llmcal.evaluation import evaluate
+from llmcal.metrics.settings import MetricSettings
+from llmcal.reports.reliability import save_reliability_pngs
+from llmcal.runs.evaluation import EvalSettings
+from llmcal.tasks.selection import select_tasks
 
 __all__ = ["eval_"]
-
-
-def _load_tasks(
-    task: str | None, data: Path | None, dataset_path: str | None, limit: int | None, style: ClozeStyle
-) -> list[EvalTask]:
-    if (task is None) == (data is None):
-        raise InputError("Pass exactly one of --task NAME[,NAME...] or --data FILE.")
-    tasks: list[EvalTask] = []
-    if data is not None:
-        items = load_items(data)
-        tasks.append(EvalTask(data.stem, items[:limit] if limit else items, style, fewshot_pool=items))
-        return tasks
-    names = comma_list(task or "")
-    if dataset_path and len(names) != 1:
-        raise InputError("--dataset-path overrides one task's dataset location; pass a single --task.")
-    for name in names:
-        spec = TASKS.get(name)
-        items = load_task(spec, path=dataset_path)
-        pool = load_task(spec, path=dataset_path, split=spec.fewshot_split) if spec.fewshot_split else items
-        tasks.append(EvalTask(name, items[:limit] if limit else items, spec.cloze_style, pool))
-    return tasks
 
 
 def eval_(
@@ -92,13 +72,19 @@ def eval_(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
     extraction = ExtractionSettings(check_methods(comma_list(methods)), prompt_format, num_fewshot, seed)
-    settings = EvalSettings(extraction, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+    settings = EvalSettings(extraction, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     # Everything that can fail on bad input happens before the output directory is touched.
-    tasks = _load_tasks(task, data, dataset_path, limit, cloze_style_option(cloze_style))
+    tasks = select_tasks(
+        comma_list(task or ""),
+        data,
+        dataset_path=dataset_path,
+        limit=limit,
+        style=cloze_style_option(cloze_style),
+    )
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
-    from llmcal.scoring.distributed import device_for_shard, process_shard
+    from llmcal.distributed import device_for_shard, process_shard
     from llmcal.scoring.hf import HFBackend
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # llmcal draws its own bar
@@ -127,36 +113,15 @@ def eval_(
         total = -(-sum(len(t.items) for t in tasks) * passes // shard.world_size)
         bar = progress.add_task("scoring", total=total)
         results = evaluate(
-            tasks, backend, settings, out, on_progress=lambda n: progress.advance(bar, n), shard=shard
+            tasks,
+            backend,
+            settings,
+            out,
+            on_progress=lambda n: progress.advance(bar, n),
+            render=save_reliability_pngs,
+            shard=shard,
         )
     if not shard.is_main:
         return
-    Console().print(_table(results))
+    Console().print(summary_table(results))
     Console().print(f"wrote {out}/results.json, records.jsonl, bins.csv and reliability diagrams")
-
-
-def _table(results: dict[str, object]) -> Table:
-    table = Table(title="calibration by task and method")
-    for column in ("task", "method", "n", "accuracy", "ECE", "SCE", "Brier", "smooth ECE"):
-        table.add_column(column, justify="left" if column in ("task", "method") else "right")
-    tasks = results["tasks"]
-    assert isinstance(tasks, dict)
-    for task_name, task in tasks.items():
-        for method, summary in task["methods"].items():
-            metrics = summary["metrics"]
-
-            def cell(name: str, metrics: dict[str, dict[str, float]] = metrics) -> str:
-                value = metrics.get(name, {}).get("value")
-                return "n/a" if value is None else f"{value:.4f}"
-
-            table.add_row(
-                task_name,
-                method,
-                str(task["n_items"]),
-                cell("accuracy"),
-                cell("ece"),
-                cell("sce"),
-                cell("brier"),
-                cell("smooth_ece"),
-            )
-    return table

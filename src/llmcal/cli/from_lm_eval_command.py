@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from llmcal.cli.option_values import strategy_option
+from llmcal.cli.tables import summary_table
+from llmcal.reports.cells import number
 
 __all__ = ["from_lm_eval"]
 
@@ -30,30 +31,17 @@ def from_lm_eval(
     """Read lm-eval's per-choice log-likelihoods and write ECE, SCE, Brier and reliability diagrams."""
     binning = strategy_option(strategy)
     from llmcal.confidence.extraction import ExtractionSettings
-    from llmcal.evaluation import EvalSettings
-    from llmcal.lm_eval_samples import import_lm_eval_run
+    from llmcal.importers.lm_eval import import_lm_eval_run
+    from llmcal.metrics.settings import MetricSettings
+    from llmcal.reports.reliability import save_reliability_pngs
+    from llmcal.runs.evaluation import EvalSettings
 
-    settings = EvalSettings(
-        ExtractionSettings(methods=("sum",)),
-        n_bins=n_bins,
-        strategy=binning,
-        n_resamples=n_resamples,
-        level=level,
-    )
+    metric_settings = MetricSettings(n_bins=n_bins, strategy=binning, n_resamples=n_resamples, level=level)
+    settings = EvalSettings(ExtractionSettings(methods=("sum",)), metric_settings)
     with Console(stderr=True).status("computing metrics with bootstrap intervals"):
-        tasks, results = import_lm_eval_run(files, out, settings)
-    table = Table(title="lm-eval samples: calibration of the acc (sum) predictions")
-    for column in ("task", "n", "lm-eval acc", "acc", "ECE", "SCE", "Brier", "smooth ECE"):
-        table.add_column(column, justify="left" if column == "task" else "right")
-    for task in tasks:
-        metrics = results["tasks"][task.name]["methods"]["sum"]["metrics"]
-        logged = "n/a" if task.lm_eval_accuracy is None else f"{task.lm_eval_accuracy:.4f}"
-        table.add_row(
-            task.name,
-            str(len(task.records)),
-            logged,
-            *(f"{metrics[name]['value']:.4f}" for name in ("accuracy", "ece", "sce", "brier", "smooth_ece")),
-        )
+        tasks, results = import_lm_eval_run(files, out, settings, render=save_reliability_pngs)
     console = Console()
-    console.print(table)
+    console.print(summary_table(results, "lm-eval samples: calibration of the acc (sum) predictions"))
+    logged = ", ".join(f"{task.name} {number(task.lm_eval_accuracy)}" for task in tasks)
+    console.print(f"accuracy lm-eval logged (acc): {logged}")
     console.print(f"wrote {out}/results.json, records.jsonl, bins.csv and reliability diagrams")

@@ -8,20 +8,23 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from llmcal.atomic import write_text_atomic
 from llmcal.cli.option_values import strategy_option
 from llmcal.cli.progress import step_progress
+from llmcal.cli.tables import metric_table
 from llmcal.errors import InputError
-from llmcal.predictions import InputKind, read_predictions
-from llmcal.reports.summary import Summary, applicable_metrics, summarize
+from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.summary import applicable_metrics, summarize
+from llmcal.runs.predictions import InputKind, read_predictions
 
 __all__ = ["metrics"]
 
 
 def metrics(
-    file: Annotated[Path, typer.Argument(help="Predictions: .jsonl or .csv (see `llmcal.predictions`).")],
+    file: Annotated[
+        Path, typer.Argument(help="Predictions: .jsonl or .csv (see `llmcal.runs.predictions`).")
+    ],
     n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
     strategy: Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")] = "uniform",
     n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
@@ -44,14 +47,10 @@ def metrics(
 
     err = Console(stderr=True)
     with step_progress(err) as progress:
-        task = progress.add_task("bootstrapping", total=1 + len(applicable_metrics(predictions)))
+        task = progress.add_task("bootstrapping", total=len(applicable_metrics(predictions)))
         summary = summarize(
             predictions,
-            n_bins=n_bins,
-            strategy=binning,
-            n_resamples=n_resamples,
-            level=level,
-            seed=seed,
+            MetricSettings(n_bins=n_bins, strategy=binning, n_resamples=n_resamples, level=level, seed=seed),
             on_metric_done=lambda name: progress.update(task, advance=1, description=name),
         )
 
@@ -61,28 +60,4 @@ def metrics(
     if as_json:
         typer.echo(payload)
     else:
-        Console().print(_table(summary))
-
-
-def _table(summary: Summary) -> Table:
-    level = round(summary.settings["level"] * 100)
-    options = "top-label only" if summary.n_options is None else f"{summary.n_options} options"
-    settings = summary.settings
-    table = Table(
-        title=f"{Path(summary.source).name}: {summary.n_items:,} items, {options}",
-        caption=(
-            f"{settings['n_bins']} {settings['strategy']} bins; {level}% percentile bootstrap over "
-            f"{settings['n_resamples']} resamples (seed {settings['seed']})"
-        ),
-    )
-    table.add_column("metric", style="bold")
-    table.add_column("value", justify="right")
-    table.add_column(f"{level}% CI", justify="right")
-    table.add_column("what it measures", style="dim")
-    for metric in summary.metrics:
-        if metric.value != metric.value:  # NaN: undefined on this data
-            table.add_row(metric.name, "n/a", "", metric.summary)
-        else:
-            interval = f"[{metric.ci_low:.4f}, {metric.ci_high:.4f}]"
-            table.add_row(metric.name, f"{metric.value:.4f}", interval, metric.summary)
-    return table
+        Console().print(metric_table(summary))

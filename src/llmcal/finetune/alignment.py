@@ -20,11 +20,13 @@ from typing import Any, Literal
 
 import torch
 
-from llmcal.atomic import write_text_atomic
+from llmcal.distributed import process_rank
 from llmcal.errors import InputError
 from llmcal.finetune.run import LoraSettings, evaluate_model
 from llmcal.jsonl import read_jsonl
-from llmcal.reports.summary import CALIBRATION_ROW_BINNING, calibration_row
+from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, calibration_row
+from llmcal.runs.manifest import as_json, build_manifest, write_manifest
+from llmcal.runs.training import TrainingResults, write_training_results
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat, option_pairs
 from llmcal.tasks.schema import MCItem
@@ -159,8 +161,11 @@ def align(
     style: ClozeStyle = "qa",
     save_model: bool = True,
     show_progress: bool = False,
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Any, TrainingResults]:
     """Aligns ``model`` on preference ``pairs`` with TRL's ``DPOTrainer`` and returns it with the results.
+
+    ``out/run.json`` records the model, settings and pairs; ``out/results.json`` the results
+    (:mod:`llmcal.runs.training`).
 
     Args:
         model: A causal LM (trained in place).
@@ -190,12 +195,18 @@ def align(
     from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]
 
     out = Path(out_dir)
-    results: dict[str, Any] = {"settings": asdict(settings), "n_pairs": len(pairs)}
+    settings_json = as_json(asdict(settings))
+    manifest = build_manifest(
+        "align",
+        model={"name": str(getattr(model.config, "_name_or_path", ""))},
+        settings=settings_json,
+        tasks={"pairs": [_PairId(pair) for pair in pairs], "eval": eval_items},
+    )
+    if process_rank()[0] == 0:  # under a launcher, the main process writes
+        write_manifest(out, manifest)
+    before = None
     if eval_items:
-        results["before"] = calibration_row(
-            *evaluate_model(model, tokenizer, eval_items, format=format, style=style)
-        )
-        results["metric_binning"] = CALIBRATION_ROW_BINNING
+        before = calibration_row(*evaluate_model(model, tokenizer, eval_items, format=format, style=style))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     torch.manual_seed(settings.seed)
@@ -257,8 +268,7 @@ def align(
     tuned: Any = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     trained = tuned.merge_and_unload() if settings.lora is not None else tuned
     trained.eval()
-    results["train_loss"] = float(output.training_loss)
-    results["log"] = [
+    log: list[dict[str, Any]] = [
         {
             key: entry[key]
             for key in ("epoch", "loss", "rewards/accuracies", "rewards/margins")
@@ -267,14 +277,35 @@ def align(
         for entry in trainer.state.log_history
         if "loss" in entry
     ]
-    results["main_process"] = bool(trainer.is_world_process_zero())
-    if results["main_process"]:
-        if eval_items:
-            results["after"] = calibration_row(
-                *evaluate_model(trained, tokenizer, eval_items, format=format, style=style)
-            )
+    main_process = bool(trainer.is_world_process_zero())
+    after = None
+    if main_process and eval_items:
+        after = calibration_row(*evaluate_model(trained, tokenizer, eval_items, format=format, style=style))
+    results = TrainingResults(
+        kind="align",
+        settings=settings_json,
+        n_examples=len(pairs),
+        train_loss=float(output.training_loss),
+        log=log,
+        main_process=main_process,
+        before=before,
+        after=after,
+        metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
+    )
+    if main_process:
         if save_model:
             trained.save_pretrained(out / "model", safe_serialization=True)
             tokenizer.save_pretrained(out / "model")
-        write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+        write_training_results(out, results)
     return trained, results
+
+
+@dataclass(frozen=True)
+class _PairId:
+    """A preference pair under the id its manifest digest uses: its prompt and both completions."""
+
+    pair: PreferencePair
+
+    @property
+    def id(self) -> str:
+        return json.dumps([self.pair.prompt, self.pair.chosen, self.pair.rejected])

@@ -14,13 +14,13 @@ import torch
 from llmcal.atomic import write_text_atomic
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import OptionProbabilities, probabilities
+from llmcal.distributed import process_rank
 from llmcal.errors import InputError
 from llmcal.evaluation import as_json, check_resume, records_digest
 from llmcal.finetune.losses import LossConfig
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
 from llmcal.reports.summary import CALIBRATION_ROW_BINNING, calibration_row
-from llmcal.scoring.distributed import process_rank
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem

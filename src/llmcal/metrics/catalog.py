@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from llmcal.metrics.accuracy import accuracy
 from llmcal.metrics.calibration_error import ace, ece, mce, rms_ce, sce
 from llmcal.metrics.discrimination import auroc
 from llmcal.metrics.scoring_rules import brier, nll
 from llmcal.metrics.smooth_calibration import smooth_ece
+from llmcal.metrics.validation import BinStrategy
 from llmcal.registry import Registry
 
 __all__ = ["METRICS", "MetricSpec"]
@@ -26,8 +28,10 @@ class MetricSpec:
             metrics and ``function(probs, labels, **kw)`` for ``probabilities`` metrics.
         inputs: Which pair of arrays it takes.
         binned: Whether it accepts ``n_bins`` (and, for top-label metrics, ``strategy``).
-        higher_is_better: False for errors and losses, True for AUROC.
+        higher_is_better: False for errors and losses, True for accuracy and AUROC.
         summary: One line for tables and ``--help``.
+        fixed_strategy: The binning strategy a class-wise binned metric always uses (SCE equal-width, ACE
+            equal-mass); ``None`` where the caller's strategy applies.
     """
 
     function: Callable[..., float]
@@ -35,15 +39,22 @@ class MetricSpec:
     binned: bool
     higher_is_better: bool
     summary: str
+    fixed_strategy: BinStrategy | None = None
 
 
+# Order is presentation order: accuracy first, then the calibration errors, scoring rules and AUROC.
 METRICS: Registry[MetricSpec] = Registry("metric")
+METRICS.add("accuracy", MetricSpec(accuracy, "top_label", False, True, "fraction of items answered right"))
 METRICS.add("ece", MetricSpec(ece, "top_label", True, False, "expected calibration error"))
 METRICS.add("mce", MetricSpec(mce, "top_label", True, False, "worst bin's |accuracy - confidence|"))
 METRICS.add("rms_ce", MetricSpec(rms_ce, "top_label", True, False, "root-mean-square calibration error"))
 METRICS.add("smooth_ece", MetricSpec(smooth_ece, "top_label", False, False, "kernel-smoothed ECE, no bins"))
-METRICS.add("sce", MetricSpec(sce, "probabilities", True, False, "class-wise ECE over every option"))
-METRICS.add("ace", MetricSpec(ace, "probabilities", True, False, "class-wise ECE, equal-mass bins"))
+METRICS.add(
+    "sce", MetricSpec(sce, "probabilities", True, False, "class-wise ECE over every option", "uniform")
+)
+METRICS.add(
+    "ace", MetricSpec(ace, "probabilities", True, False, "class-wise ECE, equal-mass bins", "quantile")
+)
 METRICS.add("brier", MetricSpec(brier, "probabilities", False, False, "multi-class Brier score"))
 METRICS.add("nll", MetricSpec(nll, "probabilities", False, False, "negative log-likelihood of gold"))
 METRICS.add("auroc", MetricSpec(auroc, "top_label", False, True, "does confidence rank right > wrong"))

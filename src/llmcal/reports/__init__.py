@@ -1,7 +1,1 @@
-"""Summaries, tables and (later) plots built from computed metrics."""
-
-from __future__ import annotations
-
-from llmcal.reports.summary import MetricValue, Summary, summarize
-
-__all__ = ["MetricValue", "Summary", "summarize"]
+"""Presentation only: table cells, plots and the HTML page, drawn from typed results (:mod:`llmcal.runs`)."""

@@ -3,13 +3,9 @@
 Every image is an inline PNG (``data:`` URI) and the styles are inline, so the file opens anywhere with
 no network. Figures are drawn on their own Agg canvases and never touch pyplot's global state.
 
-Recognised directories (by the file that identifies them):
-
-- ``demo.json``: ``llmcal demo``; its variant table, the pretrained vs aligned comparison and the
-  evaluations it ran;
-- ``comparison.json``: ``llmcal compare``;
-- ``run.json`` (+ ``results.json``): ``llmcal eval`` or ``llmcal from-lm-eval``;
-- ``results.json`` with ``before``/``after``: ``llmcal finetune`` or ``llmcal align``.
+Each directory is read as its kind (:func:`llmcal.runs.read_output`) and drawn by that kind's entry in
+:data:`SECTIONS`: a demo (its variant table, the pretrained vs aligned comparison and the evaluations it
+ran), a comparison, an evaluation (also an lm-eval import), a fine-tuning or an alignment run.
 """
 
 from __future__ import annotations
@@ -17,8 +13,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +25,24 @@ from llmcal import __version__
 from llmcal.atomic import figure_png, write_text_atomic
 from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.errors import InputError
-from llmcal.evaluation import EvalRun, read_run
 from llmcal.metrics import reliability_bins, top_label_confidence
-from llmcal.reports.comparison import HEADLINE_METRICS
-from llmcal.reports.summary import calibration_row
+from llmcal.metrics.summary import MetricValue, calibration_row
+from llmcal.reports.cells import (
+    CALIBRATION_COLUMNS,
+    HEADLINE_METRICS,
+    SUMMARY_METRICS,
+    calibration_cells,
+    change_cells,
+    change_columns,
+    interval,
+    number,
+)
+from llmcal.runs.comparison import ComparisonResults
+from llmcal.runs.demo import DemoResults
+from llmcal.runs.evaluation import EvalRun
+from llmcal.runs.kinds import RUN_KINDS, RunOutput, TrainingRun, read_output
 
-__all__ = ["report_html", "write_report"]
+__all__ = ["SECTIONS", "report_html", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -56,20 +64,12 @@ nav li { margin: .15rem 0; }
 .up { color: #b23; } .down { color: #274; }
 """
 
-_TOP_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece", "auroc")
+# Three decimals: the page puts intervals beside values, and the fourth digit is noise at these sizes.
+_DIGITS = 3
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _number(value: Any, digits: int = 3) -> str:
-    """A number to ``digits`` decimals; ``n/a`` for None/NaN; anything else escaped as it is."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return _e(value)
-    return f"{value:.{digits}f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, text_columns: int = 1) -> str:
@@ -96,18 +96,13 @@ def _settings(data: Any) -> str:
     return f"<pre>{html.escape(text, quote=False)}</pre>"  # element text: quotes may stay as they are
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: unreadable JSON ({error}); is the run complete?") from None
-
-
-def _with_ci(metric: dict[str, Any]) -> str:
-    value = _number(metric.get("value"))
-    if metric.get("ci_low") is None:
+def _with_ci(metric: MetricValue | None) -> str:
+    if metric is None:
+        return ""
+    value = number(metric.value, _DIGITS)
+    if np.isnan(metric.ci_low):
         return value
-    return f'{value} <span class="ci">[{_number(metric["ci_low"])}, {_number(metric["ci_high"])}]</span>'
+    return f'{value} <span class="ci">{interval(metric.ci_low, metric.ci_high, _DIGITS)}</span>'
 
 
 def _diagram_pair(
@@ -138,37 +133,34 @@ def _subject_rows(run: EvalRun, task: str, table: OptionProbabilities) -> list[l
     for subject in subjects:
         mask = np.array([record.subject == subject for record in records])
         row = calibration_row(*table.subset(mask))
-        rows.append(
-            [_e(task), _e(subject), str(row["n_items"])]
-            + [_number(row[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")]
-        )
+        rows.append([_e(task), _e(subject), _e(row.n_items), *calibration_cells(row, _DIGITS)])
     return rows
 
 
-def _eval_section(path: Path, heading: str) -> tuple[str, str]:
-    run = read_run(path)
-    results_path = path / "results.json"
-    if not results_path.is_file():
-        raise InputError(f"{path}: no results.json; rerun `llmcal eval` with this --out to finish the run.")
-    results = _read_json(results_path)
-    settings = results.get("settings", {})
-    n_bins = int(settings.get("n_bins", 15))
-    level = float(settings.get("level", 0.95))
-    strategy = str(settings.get("strategy", "uniform"))
+def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
+    results = run.results()
+    metric_settings = results.settings.metrics
+    level = metric_settings.level
     summary_rows, figures, subject_rows = [], [], []
-    for task, entry in results["tasks"].items():
-        for method, summary in entry["methods"].items():
-            metrics = summary["metrics"]
+    for task, entry in results.tasks.items():
+        for method, summary in entry.methods.items():
             summary_rows.append(
-                [_e(task), _e(method), _e(entry["n_items"])]
-                + [_with_ci(metrics[name]) if name in metrics else "" for name in _TOP_METRICS]
+                [_e(task), _e(method), _e(entry.n_items)]
+                + [_with_ci(summary.metric(name)) for name in SUMMARY_METRICS]
             )
             if task in run.records and method in run.methods:
                 table = probabilities(run.records[task], method)
-                probs, labels = table.probs, table.labels
+                png = _diagram_pair(
+                    table.probs,
+                    table.labels,
+                    f"{task} / {method}",
+                    metric_settings.n_bins,
+                    metric_settings.strategy,
+                    level,
+                )
                 figures.append(
                     _image(
-                        _diagram_pair(probs, labels, f"{task} / {method}", n_bins, strategy, level),
+                        png,
                         f"reliability diagram {task} {method}",
                         f"{task} / {method}: bars = accuracy per confidence bin (count above), band and "
                         f"whiskers = {round(100 * level)}% Wilson interval; right: confidences of right and "
@@ -180,43 +172,39 @@ def _eval_section(path: Path, heading: str) -> tuple[str, str]:
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
         f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",
         "<h3>Summary</h3>",
-        _table(["task", "method", "n", *_TOP_METRICS], summary_rows, text_columns=2),
+        _table(["task", "method", "n", *SUMMARY_METRICS], summary_rows, text_columns=2),
         "<h3>Reliability diagrams and confidence histograms</h3>",
         f'<div class="figures">{"".join(figures)}</div>',
     ]
     if subject_rows:
-        header = ["task", "subject", "n", "accuracy", "ece", "sce", "brier", "mean confidence"]
+        header = ["task", "subject", "n", *_column_names(CALIBRATION_COLUMNS)]
         parts += ["<h3>Per-subject breakdown</h3>", _table(header, subject_rows, text_columns=2)]
     parts += ["<h3>Settings</h3>", _settings(run.manifest)]
     return heading, "\n".join(parts)
 
 
-def _change_cell(value: float | None, *, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    css = "up" if value > 0 else "down" if value < 0 else ""
-    return f'<span class="{css}">{value:+.{digits}f}</span>'
+def _column_names(columns: Sequence[str]) -> list[str]:
+    return [column.replace("_", " ") for column in columns]
 
 
-def _comparison_section(path: Path, heading: str) -> tuple[str, str]:
-    data = _read_json(path / "comparison.json")
-    settings = data.get("settings", {})
-    level = round(100 * float(settings.get("level", 0.95)))
-    ranked = any(change.get("rank") is not None for change in data["changes"])
-    header = ["pair", "task", "method", "metric", "base", "aligned", "delta", f"{level}% CI", "CR"]
-    header += ["CR rank"] if ranked else []
+def _signed_cell(text: str) -> str:
+    """A signed change, coloured by its sign (up is red: errors growing is the usual bad news)."""
+    css = "up" if text.startswith("+") and text.strip("+0.") else "down" if text.startswith("-") else ""
+    return f'<span class="{css}">{_e(text)}</span>'
+
+
+def _comparison_section(path: Path, results: ComparisonResults, heading: str) -> tuple[str, str]:
+    settings = results.settings
+    ranked = results.ranked
+    header = ["pair", *change_columns(settings.level, ranked=ranked)]
     rows = []
-    for change in data["changes"]:
-        if change["metric"] not in HEADLINE_METRICS:
+    for change in results.changes:
+        if change.metric not in HEADLINE_METRICS:
             continue
-        rate = change.get("change_rate")
-        row = [_e(change["pair"]), _e(change["task"]), _e(change["method"]), _e(change["metric"]),
-               _number(change["base"]), _number(change["aligned"]), _change_cell(change["delta"]),
-               f'<span class="ci">[{_number(change["delta_low"])}, {_number(change["delta_high"])}]</span>',
-               "n/a" if rate is None else f"{100 * rate:+.1f}%"]  # fmt: skip
-        if ranked:
-            row.append("" if change.get("rank") is None else _e(change["rank"]))
-        rows.append(row)
+        cells = [_e(cell) for cell in change_cells(change, ranked=ranked, digits=_DIGITS)]
+        cells[5] = _signed_cell(change_cells(change, ranked=False, digits=_DIGITS)[5])  # the delta
+        cells[6] = f'<span class="ci">{cells[6]}</span>'
+        rows.append([_e(change.pair), *cells])
     parts = [
         "<p>delta = aligned − base with a paired bootstrap interval (items resampled once for both runs); "
         "CR = delta / base (Oh &amp; Hwang's change rate). Every metric is in "
@@ -228,48 +216,58 @@ def _comparison_section(path: Path, heading: str) -> tuple[str, str]:
         parts.append(
             _image(plot.read_bytes(), "change of each metric with its interval", "Δ per task / method")
         )
-    parts += ["<h3>Settings</h3>", _settings({"settings": settings, "pairs": data.get("pairs", [])})]
+    pairs = [asdict(pair) for pair in results.pairs]
+    parts += ["<h3>Settings</h3>", _settings({"settings": asdict(settings), "pairs": pairs})]
     return heading, "\n".join(parts)
 
 
-def _training_section(path: Path, heading: str, results: dict[str, Any]) -> tuple[str, str]:
-    columns = ("accuracy", "ece", "sce", "brier", "mean_confidence")
+def _training_section(run: TrainingRun, heading: str) -> tuple[str, str]:
+    results = run.results
     parts = []
-    if "before" in results and "after" in results:
-        rows = [[stage, _e(results[stage]["n_items"])] + [_number(results[stage][key]) for key in columns]
-                for stage in ("before", "after")]  # fmt: skip
-        rows.append(
-            ["change", ""] + [_change_cell(results["after"][k] - results["before"][k]) for k in columns]
-        )
-        parts += ["<h3>Before and after</h3>", _table(["", "n", *columns], rows)]
-    log = results.get("log") or []
-    if log:
-        keys = [key for key in log[0] if key != "epoch"]
+    if results.before is not None and results.after is not None:
+        before, after = asdict(results.before), asdict(results.after)
         rows = [
-            [_number(entry.get("epoch"), 2)] + [_number(entry.get(key), 4) for key in keys] for entry in log
+            [stage, _e(row.n_items), *calibration_cells(row, _DIGITS)]
+            for stage, row in (("before", results.before), ("after", results.after))
+        ]
+        rows.append(
+            ["change", ""]
+            + [
+                _signed_cell(number(after[key] - before[key], _DIGITS, signed=True))
+                for key in CALIBRATION_COLUMNS
+            ]
+        )
+        parts += ["<h3>Before and after</h3>", _table(["", "n", *_column_names(CALIBRATION_COLUMNS)], rows)]
+    if results.log:
+        keys = [key for key in results.log[0] if key != "epoch"]
+        rows = [
+            [number(entry.get("epoch"), 2)] + [number(entry.get(key), 4) for key in keys]
+            for entry in results.log
         ]
         parts += ["<h3>Training log</h3>", _table(["epoch", *(_e(key) for key in keys)], rows)]
-    parts += ["<h3>Settings</h3>", _settings(results.get("settings", {}))]
+    parts += ["<h3>Settings</h3>", _settings(results.settings)]
     return heading, "\n".join(parts)
 
 
-def _demo_sections(path: Path) -> list[tuple[str, str]]:
-    demo = _read_json(path / "demo.json")
-    world = demo.get("world", {})
+def _demo_sections(path: Path, demo: DemoResults) -> list[tuple[str, str]]:
+    world = demo.world
     facts = (
-        f"<p>World preset <code>{_e(demo.get('preset'))}</code>, seed {_e(demo.get('seed'))}: the pretrained "
-        f"model recalls {_number(world.get('recall_known'))} of the facts it read and "
-        f"{_number(world.get('recall_unknown'))} of the others "
-        f"(chance {_number(world.get('recall_chance'))}). "
-        f"Temperature fitted on the calibration people: T = {_number(demo.get('temperature'), 2)}.</p>"
+        f"<p>World preset <code>{_e(demo.preset)}</code>, seed {_e(demo.seed)}: the pretrained "
+        f"model recalls {number(world.get('recall_known'), _DIGITS)} of the facts it read and "
+        f"{number(world.get('recall_unknown'), _DIGITS)} of the others "
+        f"(chance {number(world.get('recall_chance'), _DIGITS)}). "
+        f"Temperature fitted on the calibration people: T = {number(demo.temperature, 2)}.</p>"
     )
-    rows = []
-    for row in demo["rows"]:
-        rows.append(
-            [_e(row["variant"]), _e(row["group"]), _e(row["n_items"])]
-            + [_number(row[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")]
-        )
-    header = ["variant", "people", "n", "accuracy", "ece", "sce", "brier", "mean confidence"]
+    rows = [
+        [
+            _e(row.variant),
+            _e(row.group),
+            _e(row.calibration.n_items),
+            *calibration_cells(row.calibration, _DIGITS),
+        ]
+        for row in demo.rows
+    ]
+    header = ["variant", "people", "n", *_column_names(CALIBRATION_COLUMNS)]
     sections = [
         (
             f"Demo: {path}",
@@ -280,33 +278,26 @@ def _demo_sections(path: Path) -> list[tuple[str, str]]:
         )
     ]
     if (path / "comparison" / "comparison.json").is_file():
-        sections.append(_comparison_section(path / "comparison", "Demo: pretrained vs aligned (DPO)"))
+        sections += _sections(read_output(path / "comparison"), "Demo: pretrained vs aligned (DPO)")
     for name, label in (("pretrained-test", "pretrained model"), ("aligned-test", "aligned model")):
         if (path / name / "run.json").is_file():
-            sections.append(_eval_section(path / name, f"Demo evaluation: {label} on the test people"))
+            sections += _sections(read_output(path / name), f"Demo evaluation: {label} on the test people")
     return sections
 
 
-def _sections(path: Path) -> list[tuple[str, str]]:
-    if not path.is_dir():
-        raise InputError(
-            f"{path}: not a directory; pass llmcal output directories (eval, compare, demo, ...)."
-        )
-    if (path / "demo.json").is_file():
-        return _demo_sections(path)
-    if (path / "comparison.json").is_file():
-        return [_comparison_section(path, f"Comparison: {path}")]
-    if (path / "run.json").is_file():
-        return [_eval_section(path, f"Evaluation: {path}")]
-    if (path / "results.json").is_file():
-        results = _read_json(path / "results.json")
-        if isinstance(results, dict) and ("n_train" in results or "n_pairs" in results):
-            kind = "Alignment" if "n_pairs" in results else "Fine-tuning"
-            return [_training_section(path, f"{kind}: {path}", results)]
-    raise InputError(
-        f"{path}: not an llmcal output directory (expected demo.json, comparison.json, run.json, or a "
-        "fine-tuning results.json)."
-    )
+# How each kind of run directory (:data:`llmcal.runs.RUN_KINDS`) is drawn: its sections, given a heading.
+SECTIONS: dict[str, Callable[[RunOutput, str], list[tuple[str, str]]]] = {
+    "demo": lambda output, heading: _demo_sections(output.path, output.run),
+    "comparison": lambda output, heading: [_comparison_section(output.path, output.run, heading)],
+    "eval": lambda output, heading: [_eval_section(output.run, heading)],
+    "finetune": lambda output, heading: [_training_section(output.run, heading)],
+    "align": lambda output, heading: [_training_section(output.run, heading)],
+}
+
+
+def _sections(output: RunOutput, heading: str | None = None) -> list[tuple[str, str]]:
+    title = RUN_KINDS.get(output.kind).title
+    return SECTIONS[output.kind](output, heading or f"{title}: {output.path}")
 
 
 def report_html(paths: Sequence[str | Path], *, title: str = "llmcal report") -> str:
@@ -319,15 +310,7 @@ def report_html(paths: Sequence[str | Path], *, title: str = "llmcal report") ->
         raise InputError("No directories to report on.")
     sections = []
     for path in paths:
-        try:
-            sections += _sections(Path(path))
-        except InputError:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-            raise InputError(
-                f"{path}: an output file does not have the structure llmcal writes ({type(error).__name__}: "
-                f"{error}); was it edited or written by another version?"
-            ) from None
+        sections += _sections(read_output(path))
     anchors = [f"section-{index}" for index in range(len(sections))]
     contents = "".join(
         f'<li><a href="#{anchor}">{_e(heading)}</a></li>'

@@ -10,11 +10,17 @@ from numpy.typing import NDArray
 
 from llmcal.atomic import save_figure_atomic
 from llmcal.metrics.binning import ReliabilityBins
+from llmcal.runs.evaluation import EvalResults
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["plot_confidence_histogram", "plot_reliability", "save_reliability_png"]
+__all__ = [
+    "plot_confidence_histogram",
+    "plot_reliability",
+    "save_reliability_png",
+    "save_reliability_pngs",
+]
 
 
 def plot_reliability(
@@ -125,3 +131,22 @@ def plot_confidence_histogram(
         ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=7, frameon=False)
     return ax
+
+
+def save_reliability_pngs(out: Path, results: EvalResults) -> None:
+    """``reliability_<task>_<method>.png`` in ``out`` for every task x confidence method of ``results``.
+
+    A :data:`llmcal.evaluation.FigureRenderer`: pass it to :func:`llmcal.evaluation.evaluate` to draw the
+    diagrams beside the results.
+    """
+    for task_name, task in results.tasks.items():
+        for method, summary in task.methods.items():
+            ece = summary.metric("ece")
+            if summary.reliability is None:
+                continue  # read back from results.json: the bins are in bins.csv, not redrawn
+            save_reliability_png(
+                summary.reliability,
+                out / f"reliability_{task_name}_{method}.png",
+                title=f"{task_name} / {method}",
+                ece=None if ece is None else ece.value,
+            )

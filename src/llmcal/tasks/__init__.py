@@ -6,10 +6,12 @@ from llmcal.tasks import builtin as _builtin  # noqa: F401  (importing it regist
 from llmcal.tasks.loading import FieldMap, load_hf_rows, load_items
 from llmcal.tasks.prompts import PromptFormat, fewshot_examples, letter_prompt, option_pairs
 from llmcal.tasks.schema import MCItem
+from llmcal.tasks.selection import EvalTask, select_tasks
 from llmcal.tasks.spec import TASKS, TaskSpec, load_task
 
 __all__ = [
     "TASKS",
+    "EvalTask",
     "FieldMap",
     "MCItem",
     "PromptFormat",
@@ -20,4 +22,5 @@ __all__ = [
     "load_items",
     "load_task",
     "option_pairs",
+    "select_tasks",
 ]

@@ -18,16 +18,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmcal import __version__
-from llmcal.atomic import write_text_atomic
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
-from llmcal.evaluation import EvalSettings, as_json, check_resume, records_digest, write_results
+from llmcal.evaluation import FigureRenderer, summarize_records
 from llmcal.jsonl import read_jsonl
+from llmcal.runs.evaluation import EVAL_KIND, EvalResults, EvalSettings, write_eval_results
+from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
+from llmcal.runs.records import write_records
 from llmcal.scoring.requests import ContinuationScore
 
 __all__ = ["HarnessTask", "import_lm_eval_run", "read_lm_eval_samples", "task_name_from_filename"]
@@ -189,13 +190,13 @@ def _model_name(samples_file: Path) -> str:
 
 
 def import_lm_eval_run(
-    files: list[Path], out_dir: str | Path, settings: EvalSettings, *, plots: bool = True
-) -> tuple[list[HarnessTask], dict[str, Any]]:
+    files: list[Path], out_dir: str | Path, settings: EvalSettings, *, render: FigureRenderer | None = None
+) -> tuple[list[HarnessTask], EvalResults]:
     """Reads samples files and writes an ``llmcal eval``-style output directory from them.
 
-    The directory holds ``run.json``, ``records.jsonl``, ``results.json``, ``bins.csv`` and reliability
-    diagrams, so ``llmcal compare`` and ``llmcal report`` read it like any evaluation. Every file is
-    read and checked before anything is written.
+    The directory holds ``run.json``, ``records.jsonl``, ``results.json`` and ``bins.csv`` (and, with
+    ``render``, figures), so ``llmcal compare`` and ``llmcal report`` read it like any evaluation. Every
+    file is read and checked before anything is written.
 
     Returns:
         The tasks read and the results written to ``results.json``.
@@ -214,25 +215,20 @@ def import_lm_eval_run(
             f"task {repeated[0]!r} comes from more than one file; import one run's samples at a time."
         )
     out = Path(out_dir)
-    manifest = as_json(
-        {
-            "model": {"backend": "lm-eval samples", "model": _model_name(files[0])},
-            "settings": asdict(settings),
-            "tasks": {
-                task.name: {"n_items": len(task.records), "item_ids": records_digest(task.records)}
-                for task in tasks
-            },
-            "sources": [str(task.source) for task in tasks],
-        }
+    manifest = build_manifest(
+        EVAL_KIND,
+        model={"backend": "lm-eval samples", "model": _model_name(files[0])},
+        settings=settings.to_dict(),
+        tasks={task.name: task.records for task in tasks},
+        sources=[str(task.source) for task in tasks],
     )
-    check_resume(out / "run.json", manifest)
+    check_resume(out, manifest)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out / "records.jsonl", "".join(r.to_json() + "\n" for task in tasks for r in task.records)
-    )
-    results = write_results({task.name: task.records for task in tasks}, settings, out, plots=plots)
-    # run.json last: a directory with run.json is a complete import.
-    write_text_atomic(
-        out / "run.json", json.dumps({"llmcal_version": __version__, **manifest}, indent=2) + "\n"
-    )
+    records = {task.name: task.records for task in tasks}
+    write_records(out, records)
+    results = summarize_records(records, settings)
+    write_eval_results(out, results)
+    if render is not None:
+        render(out, results)
+    write_manifest(out, manifest)  # last: a directory with run.json is a complete import
     return tasks, results

@@ -11,8 +11,8 @@ import pytest
 
 from llmcal import InputError
 from llmcal.cli.app import main
-from llmcal.evaluation import read_run
-from llmcal.lm_eval_samples import read_lm_eval_samples, task_name_from_filename
+from llmcal.importers.lm_eval import read_lm_eval_samples, task_name_from_filename
+from llmcal.runs import read_eval_run as read_run
 
 from .lm_eval_tasks import write_local_task
 

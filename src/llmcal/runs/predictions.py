@@ -4,13 +4,10 @@ Two layouts, detected from the first record and then required of every record:
 
 - **probabilities**: each item has a vector of per-option probabilities (or logits, with
   ``input_kind="logits"``) and the gold option index. JSONL: ``{"probs": [0.7, 0.2, 0.1], "label": 0}``.
-  CSV: a ``label`` column and one column per option, ``probs_0``, ``probs_1``, ...
+  CSV: a ``label`` column and one column per option, ``probs_0``, ``probs_1``, ...; an item with fewer
+  options leaves its last cells empty.
 - **top-label**: only the confidence in the predicted answer and whether it was right, e.g. verbalised
   confidences. JSONL: ``{"confidence": 0.8, "correct": true}``; CSV columns ``confidence``, ``correct``.
-
-Items may have different numbers of options (ARC has 3 to 5): shorter rows are padded with probability
-0 and :attr:`Predictions.option_mask` says which options exist, so the class-wise metrics (SCE, ACE)
-measure each option over the items that have it.
 
 Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and the field.
 """
@@ -20,57 +17,22 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import NDArray
 
 from llmcal.errors import InputError
 from llmcal.jsonl import read_jsonl
-from llmcal.metrics.calibration_error import top_label_confidence
+from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.validation import ROW_SUM_TOLERANCE, padded_rows
 
-__all__ = ["InputKind", "Predictions", "read_predictions"]
+__all__ = ["InputKind", "read_predictions"]
 
 InputKind = Literal["probs", "logits"]
 
 _TRUE_WORDS = frozenset({"true", "1"})
 _FALSE_WORDS = frozenset({"false", "0"})
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Per-item predictions, aligned by index.
-
-    Attributes:
-        confidences: Confidence in the predicted option, shape ``(n,)``.
-        correct: 1.0 where the prediction was right, shape ``(n,)``.
-        probs: Per-option probabilities, shape ``(n, K)`` (zero-padded when K varies), or ``None`` for
-            top-label-only input.
-        labels: Gold option per item, shape ``(n,)``, or ``None`` for top-label-only input.
-        source: Where the predictions came from (a path), for messages and reports.
-        option_mask: Which options exist, shape ``(n, K)``; ``None`` when every item has all ``K`` (or
-            for top-label-only input).
-    """
-
-    confidences: NDArray[np.float64]
-    correct: NDArray[np.float64]
-    probs: NDArray[np.float64] | None
-    labels: NDArray[np.intp] | None
-    source: str
-    option_mask: NDArray[np.bool_] | None = None
-
-    @property
-    def n_items(self) -> int:
-        """Number of items."""
-        return len(self.confidences)
-
-    @property
-    def n_options(self) -> int | None:
-        """Largest number of options per item, or ``None`` for top-label-only input."""
-        return None if self.probs is None else int(self.probs.shape[1])
 
 
 class _Rows:
@@ -174,8 +136,7 @@ class _Rows:
         # Tiny row-sum drift is tolerated on input; renormalise so downstream checks see exact sums.
         probs /= probs.sum(axis=1, keepdims=True)
         labels = np.array(self.labels, dtype=np.intp)
-        confidences, correct = top_label_confidence(probs, labels)
-        return Predictions(confidences, correct, probs, labels, str(self.path), None if mask.all() else mask)
+        return Predictions.from_probabilities(probs, labels, str(self.path), mask)
 
 
 def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:

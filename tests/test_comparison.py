@@ -10,17 +10,15 @@ import pytest
 
 from llmcal import InputError
 from llmcal.cli.app import main
+from llmcal.comparison import compare_runs
 from llmcal.confidence.records import ItemRecord
-from llmcal.evaluation import read_run
-from llmcal.reports.comparison import (
-    ComparisonSettings,
-    compare_runs,
-    comparison_markdown,
-    rank_by_change_rate,
-)
+from llmcal.metrics import MetricSettings, rank_by_change_rate
+from llmcal.reports.comparison import comparison_markdown
+from llmcal.runs import ComparisonResults
+from llmcal.runs import read_eval_run as read_run
 from llmcal.scoring.requests import ContinuationScore
 
-FAST = ComparisonSettings(n_bins=10, n_resamples=200)
+FAST = MetricSettings(n_bins=10, n_resamples=200)
 
 
 def write_run(path, items, *, task="toy", methods=("sum",), model="hand-made"):
@@ -127,7 +125,7 @@ def test_pairs_are_ranked_by_change_rate_descending(tmp_path):
     changes += compare_runs(base, large, pair="large", metrics=["accuracy"], settings=FAST)
     ranks = {item.pair: item.rank for item in rank_by_change_rate(changes)}
     assert ranks == {"large": 1, "small": 2}
-    markdown = comparison_markdown(rank_by_change_rate(changes), FAST)
+    markdown = comparison_markdown(ComparisonResults(FAST, [], rank_by_change_rate(changes)))
     assert "## large" in markdown
     assert "| toy | sum | accuracy | 0.5000 | 1.0000 | +0.5000 |" in markdown
 

@@ -2,19 +2,43 @@
 
 Launchers tell each process its place through the environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
 :func:`process_shard` reads it, joins a gloo process group and returns a
-:class:`~llmcal.evaluation.Shard` whose barrier is ``torch.distributed.barrier``. Run alone, it returns
+:class:`Shard` whose barrier is ``torch.distributed.barrier``. Run alone, it returns
 the single-process shard and touches nothing.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from llmcal.errors import InputError
-from llmcal.evaluation import SINGLE_PROCESS, Shard
 
-__all__ = ["device_for_shard", "process_shard"]
+__all__ = ["SINGLE_PROCESS", "Shard", "device_for_shard", "process_rank", "process_shard"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place in a data-parallel run: it scores every ``world_size``-th pending item.
+
+    Attributes:
+        rank: This process's index, 0 to ``world_size - 1``; rank 0 writes the results.
+        world_size: Number of processes.
+        barrier: Blocks until every process has called it (``torch.distributed.barrier`` under a launcher).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    barrier: Callable[[], object] = lambda: None
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the shared files."""
+        return self.rank == 0
+
+
+SINGLE_PROCESS = Shard()
 
 
 def process_rank() -> tuple[int, int]:

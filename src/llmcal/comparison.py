@@ -1,0 +1,179 @@
+"""Base vs aligned: how every metric changes between two evaluations of the same items (Oh & Hwang, 2024).
+
+For each task x confidence method the two runs share, :func:`llmcal.metrics.metric_changes` gives every
+metric's change with a paired bootstrap interval and its change rate; several model pairs are ranked by
+change rate (:func:`llmcal.metrics.rank_by_change_rate`). This module pairs the runs' records and writes
+``comparison.json`` (:mod:`llmcal.runs.comparison`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from llmcal.confidence.predictions import method_predictions
+from llmcal.confidence.records import ItemRecord
+from llmcal.errors import InputError
+from llmcal.metrics.catalog import METRICS
+from llmcal.metrics.comparison import MetricChange, metric_changes, rank_by_change_rate
+from llmcal.metrics.settings import MetricSettings
+from llmcal.runs.comparison import ComparedPair, ComparisonResults, write_comparison_results
+from llmcal.runs.evaluation import EvalRun
+
+__all__ = [
+    "ComparisonRenderer",
+    "RunPair",
+    "compare",
+    "compare_runs",
+    "comparison_steps",
+    "paired_records",
+]
+
+# A named pair of evaluation runs: (name, base, aligned).
+RunPair = tuple[str, EvalRun, EvalRun]
+# Draws the comparison's tables and figures into its directory (e.g. llmcal.reports.comparison).
+ComparisonRenderer = Callable[[Path, ComparisonResults], None]
+
+
+def paired_records(base: EvalRun, aligned: EvalRun) -> dict[str, tuple[list[ItemRecord], list[ItemRecord]]]:
+    """Per task, the two runs' records of the same items in the same order.
+
+    Raises:
+        InputError: If the runs cover different tasks or items, or an item's gold answer or option count
+            differs between them (so they are not the same items).
+    """
+    if set(base.records) != set(aligned.records):
+        raise InputError(
+            f"{base.path} and {aligned.path} cover different tasks ({sorted(base.records)} vs "
+            f"{sorted(aligned.records)}); compare evaluations of the same tasks."
+        )
+    pairs: dict[str, tuple[list[ItemRecord], list[ItemRecord]]] = {}
+    for task, base_records in base.records.items():
+        by_id = {record.id: record for record in aligned.records[task]}
+        missing = [record.id for record in base_records if record.id not in by_id]
+        extra = sorted(set(by_id) - {record.id for record in base_records})
+        if missing or extra:
+            raise InputError(
+                f"task {task!r}: the runs scored different items ({_some(missing)} only in {base.path}; "
+                f"{_some(extra)} only in {aligned.path}). Evaluate both models on the same items."
+            )
+        differing = [
+            record.id
+            for record in base_records
+            if (record.answer, record.n_options) != (by_id[record.id].answer, by_id[record.id].n_options)
+        ]
+        if differing:
+            raise InputError(
+                f"task {task!r}: items {_some(differing)} have a different gold answer or number of options "
+                f"in {base.path} and {aligned.path}; the runs used different data under the same ids."
+            )
+        pairs[task] = (base_records, [by_id[record.id] for record in base_records])
+    return pairs
+
+
+def _some(ids: Sequence[str]) -> str:
+    if not ids:
+        return "none"
+    shown = ", ".join(repr(item) for item in ids[:3])
+    return shown + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+
+
+def compare_runs(
+    base: EvalRun,
+    aligned: EvalRun,
+    *,
+    pair: str = "",
+    metrics: Sequence[str] | None = None,
+    settings: MetricSettings = MetricSettings(),
+    on_step: Callable[[str], None] | None = None,
+) -> list[MetricChange]:
+    """Every metric's change from ``base`` to ``aligned`` per task x confidence method the runs share.
+
+    Args:
+        base: The reference run (e.g. the pretrained model).
+        aligned: The run compared to it (e.g. the instruction-tuned model), on the same items.
+        pair: Name of this model pair in the output.
+        metrics: Names from :data:`~llmcal.metrics.METRICS`; default all.
+        settings: Binning and bootstrap settings.
+        on_step: Called with ``task/method/metric`` after each change is computed (progress bars).
+
+    Raises:
+        InputError: If the runs are not on the same items, share no confidence method, or a metric name
+            is unknown.
+    """
+    names = list(metrics) if metrics is not None else METRICS.names()
+    for name in names:
+        METRICS.get(name)  # unknown names fail here, with suggestions, before any work
+    methods = [method for method in base.methods if method in aligned.methods]
+    if not methods:
+        raise InputError(
+            f"{base.path} (methods {', '.join(base.methods)}) and {aligned.path} (methods "
+            f"{', '.join(aligned.methods)}) share no confidence method; evaluate both with one --methods."
+        )
+    changes: list[MetricChange] = []
+    for task, (base_records, aligned_records) in paired_records(base, aligned).items():
+        for method in methods:
+            changes += metric_changes(
+                method_predictions(base_records, method, f"{base.path}/{task}/{method}"),
+                method_predictions(aligned_records, method, f"{aligned.path}/{task}/{method}"),
+                names,
+                settings,
+                pair=pair,
+                task=task,
+                method=method,
+                on_metric_done=None if on_step is None else _prefixed(on_step, f"{task}/{method}/"),
+            )
+    return changes
+
+
+def _prefixed(callback: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda name: callback(prefix + name)
+
+
+def comparison_steps(pairs: Sequence[RunPair], metrics: Sequence[str] | None = None) -> int:
+    """How many changes :func:`compare` computes (for progress bars): tasks x shared methods x metrics."""
+    n_metrics = len(METRICS.names()) if metrics is None else len(metrics)
+    return sum(
+        len(base.records) * len(set(base.methods) & set(aligned.methods)) * n_metrics
+        for _, base, aligned in pairs
+    )
+
+
+def compare(
+    pairs: Sequence[RunPair],
+    out_dir: str | Path | None,
+    *,
+    metrics: Sequence[str] | None = None,
+    settings: MetricSettings = MetricSettings(),
+    render: ComparisonRenderer | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> ComparisonResults:
+    """Compares every pair, ranks the pairs by change rate, and writes ``comparison.json`` to ``out_dir``.
+
+    Args:
+        pairs: ``(name, base, aligned)`` of every model pair.
+        out_dir: Output directory (created if needed), or ``None`` to write nothing.
+        metrics: Names from :data:`~llmcal.metrics.METRICS`; default all.
+        settings: Binning and bootstrap settings.
+        render: Draws tables and figures of the results into ``out_dir`` once they are written.
+        on_step: Called with ``task/method/metric`` after each change is computed (progress bars).
+
+    Raises:
+        InputError: See :func:`compare_runs`; also if no pair is given.
+    """
+    if not pairs:
+        raise InputError("No runs to compare; pass a base and an aligned evaluation directory.")
+    changes: list[MetricChange] = []
+    for name, base, aligned in pairs:
+        changes += compare_runs(base, aligned, pair=name, metrics=metrics, settings=settings, on_step=on_step)
+    compared = [
+        ComparedPair(name, str(base.path), str(aligned.path), base.model, aligned.model)
+        for name, base, aligned in pairs
+    ]
+    results = ComparisonResults(settings, compared, rank_by_change_rate(changes))
+    if out_dir is not None:
+        out = Path(out_dir)
+        write_comparison_results(out, results)
+        if render is not None:
+            render(out, results)
+    return results

@@ -1,0 +1,237 @@
+"""Every metric with a bootstrap interval for one set of predictions, and the compact row without them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from llmcal.errors import InputError
+from llmcal.metrics.binning import ReliabilityBins, reliability_bins
+from llmcal.metrics.bootstrap import bootstrap_ci
+from llmcal.metrics.calibration_error import ece, sce, top_label_confidence
+from llmcal.metrics.catalog import METRICS
+from llmcal.metrics.predictions import Predictions
+from llmcal.metrics.scoring_rules import brier
+from llmcal.metrics.settings import MetricSettings
+
+__all__ = [
+    "CALIBRATION_ROW_BINNING",
+    "CalibrationRow",
+    "MetricValue",
+    "Summary",
+    "applicable_metrics",
+    "calibration_row",
+    "summarize",
+]
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One metric's value and percentile-bootstrap interval (NaN where undefined on this data).
+
+    Attributes:
+        binning: How a binned metric was binned (``n_bins``, ``strategy``); empty for the others.
+    """
+
+    name: str
+    value: float
+    ci_low: float
+    ci_high: float
+    summary: str
+    binning: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form: NaN becomes ``None``, the binning keys sit beside the values."""
+        return {
+            "value": _none_if_nan(self.value),
+            "ci_low": _none_if_nan(self.ci_low),
+            "ci_high": _none_if_nan(self.ci_high),
+            "summary": self.summary,
+            **self.binning,
+        }
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> MetricValue:
+        """Inverse of :meth:`to_dict`."""
+        binning = {key: data[key] for key in ("n_bins", "strategy") if key in data}
+        return cls(
+            name,
+            _nan_if_none(data["value"]),
+            _nan_if_none(data["ci_low"]),
+            _nan_if_none(data["ci_high"]),
+            str(data["summary"]),
+            binning,
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """All metrics for one set of predictions, with the settings that produced them.
+
+    Attributes:
+        reliability: The reliability bins of the top-label confidences; ``None`` when read back from a
+            results file, which keeps them in ``bins.csv`` instead.
+    """
+
+    source: str
+    n_items: int
+    n_options: int | None
+    settings: MetricSettings
+    metrics: list[MetricValue]
+    reliability: ReliabilityBins | None = None
+
+    def metric(self, name: str) -> MetricValue | None:
+        """The value of metric ``name``, or ``None`` if it was not computed (e.g. SCE of top-label input)."""
+        return next((metric for metric in self.metrics if metric.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable form (NaN becomes ``None``); ``reliability`` only when present."""
+        data: dict[str, Any] = {
+            "source": self.source,
+            "n_items": self.n_items,
+            "n_options": self.n_options,
+            "settings": asdict(self.settings),
+            "metrics": {metric.name: metric.to_dict() for metric in self.metrics},
+        }
+        if self.reliability is not None:
+            data["reliability"] = self.reliability.to_rows()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        """Inverse of :meth:`to_dict` (without the reliability bins)."""
+        metrics = [MetricValue.from_dict(name, value) for name, value in data["metrics"].items()]
+        n_options = data["n_options"]
+        return cls(
+            str(data["source"]),
+            int(data["n_items"]),
+            None if n_options is None else int(n_options),
+            MetricSettings(**data["settings"]),
+            metrics,
+        )
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if np.isnan(value) else value
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def applicable_metrics(predictions: Predictions) -> list[str]:
+    """Names of the catalogue metrics these predictions support (all, or the top-label ones only)."""
+    has_probs = predictions.probs is not None
+    return [name for name in METRICS if has_probs or METRICS.get(name).inputs == "top_label"]
+
+
+def metric_arrays(predictions: Predictions, name: str) -> tuple[NDArray[Any], ...]:
+    """The arrays metric ``name`` takes from ``predictions``, item-aligned for the bootstrap.
+
+    Option-probability metrics get ``(probs, labels, option_mask)`` with the mask always present, so a
+    bootstrap resamples it with the rows.
+
+    Raises:
+        InputError: If ``name`` is not a registered metric.
+    """
+    if METRICS.get(name).inputs == "top_label":
+        return predictions.confidences, predictions.correct
+    if predictions.probs is None or predictions.labels is None:
+        raise InputError(
+            f"metric {name!r} needs per-option probabilities and gold labels; {predictions.source} has only "
+            "top-label confidences. Choose a top-label metric (see `applicable_metrics`)."
+        )
+    mask = predictions.option_mask
+    if mask is None:
+        mask = np.ones(predictions.probs.shape, dtype=np.bool_)
+    return predictions.probs, predictions.labels, mask
+
+
+def summarize(
+    predictions: Predictions,
+    settings: MetricSettings = MetricSettings(),
+    *,
+    on_metric_done: Callable[[str], None] | None = None,
+) -> Summary:
+    """Computes every applicable metric of :data:`~llmcal.metrics.METRICS` with a bootstrap interval.
+
+    Metrics that need per-option probabilities are skipped for top-label-only predictions. Every metric
+    is bootstrapped with the same seed, hence on the same resamples.
+
+    Args:
+        predictions: What to evaluate.
+        settings: Binning and bootstrap settings.
+        on_metric_done: Called with each metric's name when it is finished (for progress bars).
+    """
+    results: list[MetricValue] = []
+    for name in applicable_metrics(predictions):
+        spec = METRICS.get(name)
+        interval = bootstrap_ci(
+            spec.function,
+            *metric_arrays(predictions, name),
+            n_resamples=settings.n_resamples,
+            level=settings.level,
+            rng=settings.seed,
+            **settings.metric_kwargs(name),
+        )
+        results.append(
+            MetricValue(
+                name, interval.estimate, interval.low, interval.high, spec.summary, settings.binning(name)
+            )
+        )
+        if on_metric_done is not None:
+            on_metric_done(name)
+    bins = reliability_bins(
+        predictions.confidences, predictions.correct, n_bins=settings.n_bins, strategy=settings.strategy
+    )
+    return Summary(predictions.source, predictions.n_items, predictions.n_options, settings, results, bins)
+
+
+# calibration_row's fixed binning, written beside those rows in results files.
+_ROW_SETTINGS = MetricSettings(n_bins=15, strategy="uniform")
+CALIBRATION_ROW_BINNING = {name: _ROW_SETTINGS.binning(name) for name in ("ece", "sce")}
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """The compact calibration of one set of option probabilities: point values, no intervals."""
+
+    n_items: int
+    accuracy: float
+    ece: float
+    sce: float
+    brier: float
+    mean_confidence: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CalibrationRow:
+        """The row of its JSON form, every value checked to be a number.
+
+        Raises:
+            ValueError: If a value is not a number; KeyError: if one is missing.
+        """
+        numbers = {key: float(data[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")}
+        return cls(n_items=int(data["n_items"]), **numbers)
+
+
+def calibration_row(
+    probs: NDArray[np.float64], labels: NDArray[np.intp], option_mask: NDArray[np.bool_] | None = None
+) -> CalibrationRow:
+    """Accuracy, ECE, SCE, Brier and mean confidence of option probabilities, without intervals.
+
+    The compact row of fine-tuning results and the demo table; :func:`summarize` gives every metric with
+    bootstrap intervals. ECE and SCE use 15 equal-width bins (:data:`CALIBRATION_ROW_BINNING`).
+    """
+    confidences, correct = top_label_confidence(probs, labels)
+    return CalibrationRow(
+        n_items=len(labels),
+        accuracy=float(correct.mean()),
+        ece=ece(confidences, correct, n_bins=_ROW_SETTINGS.n_bins),
+        sce=sce(probs, labels, option_mask, n_bins=_ROW_SETTINGS.n_bins),
+        brier=brier(probs, labels, option_mask),
+        mean_confidence=float(confidences.mean()),
+    )

@@ -1,0 +1,107 @@
+"""The demo's own results on disk: ``demo.json``, the story's numbers in one file.
+
+The demo's directory also holds the evaluation, alignment, comparison and fine-tuning runs it made, each
+in its own kind's layout, and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from llmcal.atomic import write_text_atomic
+from llmcal.metrics.comparison import MetricChange
+from llmcal.metrics.summary import CalibrationRow
+from llmcal.runs.files import parse_file
+
+__all__ = ["DEMO_NAME", "DemoResults", "DemoRow", "read_demo", "write_demo"]
+
+DEMO_NAME = "demo.json"
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    """One variant's calibration on one group of test items (``all``, ``known`` or ``unknown`` people)."""
+
+    variant: str
+    group: str
+    calibration: CalibrationRow
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: the variant and group, then the calibration row's entries."""
+        return {"variant": self.variant, "group": self.group, **asdict(self.calibration)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DemoRow:
+        """Inverse of :meth:`to_dict`."""
+        row = {key: value for key, value in data.items() if key not in ("variant", "group")}
+        return cls(str(data["variant"]), str(data["group"]), CalibrationRow.from_dict(row))
+
+
+@dataclass(frozen=True)
+class DemoResults:
+    """``demo.json``.
+
+    Attributes:
+        preset: World preset.
+        seed: World and model seed.
+        world: The world's facts: digest, recall of known and unknown facts, chance, items, cache use.
+        schedule: Fine-tuning and alignment schedule and bootstrap resamples.
+        temperature: Temperature fitted on the calibration people.
+        rows: Calibration of every variant per group of test people.
+        alignment: The DPO alignment's settings, pairs and log (empty without alignment).
+        comparison: Pretrained vs aligned: the change of every compared metric (empty without alignment).
+    """
+
+    preset: str
+    seed: int
+    world: dict[str, Any]
+    schedule: dict[str, Any]
+    temperature: float
+    rows: list[DemoRow]
+    alignment: dict[str, Any]
+    comparison: list[MetricChange]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "preset": self.preset,
+            "seed": self.seed,
+            "world": self.world,
+            "schedule": self.schedule,
+            "temperature": self.temperature,
+            "rows": [row.to_dict() for row in self.rows],
+            "alignment": self.alignment,
+            "comparison": [change.to_dict() for change in self.comparison],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DemoResults:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            str(data["preset"]),
+            int(data["seed"]),
+            dict(data["world"]),
+            dict(data["schedule"]),
+            float(data["temperature"]),
+            [DemoRow.from_dict(row) for row in data["rows"]],
+            dict(data["alignment"]),
+            [MetricChange.from_dict(c) for c in data["comparison"]],
+        )
+
+
+def write_demo(out: Path, results: DemoResults) -> None:
+    """Writes ``out/demo.json`` atomically."""
+    write_text_atomic(out / DEMO_NAME, json.dumps(results.to_dict(), indent=2) + "\n")
+
+
+def read_demo(out: Path) -> DemoResults:
+    """``out/demo.json``.
+
+    Raises:
+        InputError: If it is missing or does not have the structure llmcal writes.
+    """
+    return parse_file(out / DEMO_NAME, "the results of `llmcal demo`", DemoResults.from_dict)

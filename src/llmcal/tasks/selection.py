@@ -1,0 +1,68 @@
+"""What an evaluation runs on: built-in tasks by name or an items file, loaded with how to prompt them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmcal.errors import InputError
+from llmcal.tasks.loading import load_items
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.spec import TASKS, ClozeStyle, load_task
+
+__all__ = ["EvalTask", "select_tasks"]
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One task's items and how to prompt them.
+
+    Attributes:
+        name: The task's name in results.
+        items: The items scored.
+        style: How a cloze prompt joins the question and an option.
+        fewshot_pool: Solved examples drawn for few-shot prompts (the task's few-shot split, or its items).
+    """
+
+    name: str
+    items: list[MCItem]
+    style: ClozeStyle = "qa"
+    fewshot_pool: Sequence[MCItem] = ()
+
+
+def select_tasks(
+    names: Sequence[str] = (),
+    data: Path | None = None,
+    *,
+    dataset_path: str | None = None,
+    limit: int | None = None,
+    style: ClozeStyle = "qa",
+) -> list[EvalTask]:
+    """Loads built-in tasks by name, or one items file, as tasks to evaluate.
+
+    Args:
+        names: Built-in task names (see :data:`~llmcal.tasks.TASKS`); exclusive with ``data``.
+        data: An items file (``.jsonl``/``.csv``/``.parquet``) in the llmcal schema; its stem names it.
+        dataset_path: A local copy of one built-in task's dataset, read instead of the hub.
+        limit: Keep only the first ``limit`` items of each task (the few-shot pool keeps them all).
+        style: Cloze style of ``data``'s items (built-in tasks have their own).
+
+    Raises:
+        InputError: If neither or both of ``names`` and ``data`` are given, ``dataset_path`` comes with
+            several names, a name is unknown, or a dataset or file cannot be read.
+    """
+    if bool(names) == (data is not None):
+        raise InputError("Pass exactly one of --task NAME[,NAME...] or --data FILE.")
+    if data is not None:
+        items = load_items(data)
+        return [EvalTask(data.stem, items[:limit] if limit else items, style, fewshot_pool=items)]
+    if dataset_path and len(names) != 1:
+        raise InputError("--dataset-path overrides one task's dataset location; pass a single --task.")
+    tasks: list[EvalTask] = []
+    for name in names:
+        spec = TASKS.get(name)
+        items = load_task(spec, path=dataset_path)
+        pool = load_task(spec, path=dataset_path, split=spec.fewshot_split) if spec.fewshot_split else items
+        tasks.append(EvalTask(name, items[:limit] if limit else items, spec.cloze_style, pool))
+    return tasks
