@@ -88,7 +88,9 @@ def main() -> int:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.items, args.epochs, args.batch_size)))
         return 0
 
-    from llmcal.world.tiny_gpt2 import build_tiny_gpt2
+    # The tiny model builder is test support (tests/tiny_gpt2.py), not part of the package.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.tiny_gpt2 import build_tiny_gpt2
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

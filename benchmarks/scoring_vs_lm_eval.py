@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +31,6 @@ import torch
 
 from llmcal.scoring.hf import HFBackend
 from llmcal.scoring.requests import ScoringRequest
-from llmcal.world.tiny_gpt2 import build_tiny_gpt2
 
 WORDS = (
     "river",
@@ -154,6 +154,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     counts = [int(count) for count in args.items.split(",")]
     methods = [method.strip() for method in args.methods.split(",")]
+
+    # The tiny model builder is test support (tests/tiny_gpt2.py), not part of the package.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.tiny_gpt2 import build_tiny_gpt2
 
     corpus = [context + " " + " ".join(options) for context, options in make_items(300, 60, seed=1)]
     rows = []

@@ -48,7 +48,7 @@ _TINY_CORPUS = [
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> str:
     """A tiny GPT-2 (2 layers, 64 dims) with a byte-level BPE tokenizer trained here, saved as an HF dir."""
-    from llmcal.world.tiny_gpt2 import build_tiny_gpt2
+    from tests.tiny_gpt2 import build_tiny_gpt2
 
     return str(
         build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), _TINY_CORPUS * 20, vocab_size=400, seed=0)

@@ -1,8 +1,9 @@
 """Confidence binning shared by the binned calibration errors, reliability diagrams and histogram binning.
 
-Convention (DESIGN.md): with edges ``e_0 < e_1 < ... < e_B``, bin ``b`` (0-based) holds confidences in
-``(e_b, e_{b+1}]``; a confidence equal to ``e_0`` goes to the first bin. torchmetrics and the RCFT code use
-left-closed bins instead; the two agree except for values that sit exactly on an inner edge.
+Convention (``docs/papers.md``, "Bin edges"): with edges ``e_0 < e_1 < ... < e_B``, bin ``b`` (0-based)
+holds confidences in ``(e_b, e_{b+1}]``; a confidence equal to ``e_0`` goes to the first bin. torchmetrics
+and the RCFT code use left-closed bins instead; the two agree except for values that sit exactly on an
+inner edge.
 """
 
 from __future__ import annotations

@@ -48,10 +48,8 @@ def parse_file(path: Path, what: str, parse: Callable[[dict[str, Any]], Parsed])
     try:
         return parse(data)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
-        written_by = data.get("llmcal_version")
-        origin = (
-            f"it says llmcal {written_by} wrote it" if written_by else "it does not say which llmcal wrote it"
-        )
+        written_by = data.get("llmcal_version") or _manifest_version(path.parent)
+        origin = f"llmcal {written_by} wrote it" if written_by else "nothing says which llmcal wrote it"
         raise InputError(
             f"{path}: not {what} as llmcal {__version__} writes them ({type(error).__name__}: {error}); "
             f"{origin}. Was it edited, or written by another version? Rerun that command with this llmcal."

@@ -1,7 +1,7 @@
 """Tiny GPT-2 models with a locally trained byte-level BPE tokenizer, saved as standard HF directories.
 
-Used wherever a real causal LM is needed without network access: tests, benchmarks and the knowledge
-world. The directory loads with ``transformers.AutoModelForCausalLM`` / ``AutoTokenizer`` and with
+Test support, not shipped: wherever tests and benchmarks need a real causal LM without network access.
+The directory loads with ``transformers.AutoModelForCausalLM`` / ``AutoTokenizer`` and with
 lm-evaluation-harness's ``hf`` model.
 """
 

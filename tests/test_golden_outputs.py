@@ -1,0 +1,97 @@
+"""Evaluation outputs pinned byte for byte: a change that moves any number in results.json fails here.
+
+The golden files were written by llmcal before the run format moved into ``llmcal.runs`` (commit 755847d)
+and must keep matching: every refactor leaves results unchanged. A deliberate change of results (a new
+metric, a fixed bug) regenerates them with ``python -m tests.test_golden_outputs`` and says why in its
+commit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmcal.confidence import ExtractionSettings
+from llmcal.evaluation import evaluate, summarize_records
+from llmcal.metrics import MetricSettings
+from llmcal.runs import EvalSettings, RecordStore, write_eval_results
+from llmcal.scoring import FakeBackend
+from llmcal.tasks import EvalTask
+from llmcal.tasks.schema import MCItem
+
+GOLDEN = Path(__file__).parent / "golden"
+OPTIONS = ("alpha", "beta", "gamma", "delta", "eps")
+ITEMS = [
+    MCItem(f"g{i}", f"Golden question {i} about topic {i % 5}?", OPTIONS[: 3 + i % 3], i % 3,
+           subject=["physics", "law"][i % 2])
+    for i in range(60)
+]  # fmt: skip
+METRICS = MetricSettings(n_bins=10, n_resamples=200, seed=3)
+FAKE_SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "min", "choice")), METRICS)
+TINY_SETTINGS = EvalSettings(ExtractionSettings(methods=("sum", "mean", "min")), METRICS)
+WRITTEN = ("results.json", "bins.csv", "records.jsonl")
+
+
+def _evaluate_fake(out: Path) -> None:
+    evaluate([EvalTask("golden", ITEMS)], FakeBackend(favoured=["alpha", "gamma"]), FAKE_SETTINGS, out)
+
+
+def _summarize_tiny(out: Path, records_file: Path) -> None:
+    records = [RecordStore(records_file).load(repair=False)[("golden", item.id)] for item in ITEMS]
+    out.mkdir(parents=True, exist_ok=True)
+    write_eval_results(out, summarize_records({"golden": records}, TINY_SETTINGS))
+
+
+def test_an_evaluation_writes_the_golden_files_byte_for_byte(tmp_path):
+    _evaluate_fake(tmp_path)
+    for name in WRITTEN:
+        assert (tmp_path / name).read_bytes() == (GOLDEN / "eval-fake" / name).read_bytes(), name
+
+
+@pytest.mark.filterwarnings("ignore:.*bootstrap resamples gave an undefined metric")  # AUROC, 3 of 200
+def test_a_real_models_records_give_the_golden_results_byte_for_byte(tmp_path):
+    _summarize_tiny(tmp_path, GOLDEN / "eval-tiny-gpt2" / "records.jsonl")
+    for name in ("results.json", "bins.csv"):
+        assert (tmp_path / name).read_bytes() == (GOLDEN / "eval-tiny-gpt2" / name).read_bytes(), name
+
+
+def test_the_tiny_model_still_scores_the_golden_records(tiny_model_dir):
+    """The scoring path: log-probabilities as the golden run got them (to float32 rounding across CPUs)."""
+    from llmcal.confidence.extraction import extract_records
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend(tiny_model_dir, device="cpu", dtype="float32")
+    live = extract_records(ITEMS, backend, TINY_SETTINGS.extraction, task="golden")
+    golden = RecordStore(GOLDEN / "eval-tiny-gpt2" / "records.jsonl").load(repair=False)
+    for record in live:
+        expected = golden[record.key]
+        assert (record.answer, record.n_options) == (expected.answer, expected.n_options)
+        for option, golden_option in zip(record.options, expected.options, strict=True):
+            np.testing.assert_allclose(option.token_logprobs, golden_option.token_logprobs, rtol=0, atol=1e-4)
+
+
+def _regenerate() -> None:
+    """Rewrites the golden files with this llmcal (the tiny model's records are rescored too)."""
+    import tempfile
+
+    from tests.conftest import _TINY_CORPUS
+    from tests.tiny_gpt2 import build_tiny_gpt2
+
+    _evaluate_fake(GOLDEN / "eval-fake")
+    (GOLDEN / "eval-fake" / "run.json").unlink()
+    with tempfile.TemporaryDirectory() as folder:
+        from llmcal.scoring.hf import HFBackend
+
+        model = build_tiny_gpt2(folder, _TINY_CORPUS * 20, vocab_size=400, seed=0)
+        backend = HFBackend(str(model), device="cpu", dtype="float32")
+        out = Path(folder) / "tiny"
+        evaluate([EvalTask("golden", ITEMS)], backend, TINY_SETTINGS, out)
+        for name in WRITTEN:
+            (GOLDEN / "eval-tiny-gpt2" / name).write_bytes((out / name).read_bytes())
+
+
+if __name__ == "__main__":
+    sys.exit(_regenerate())
