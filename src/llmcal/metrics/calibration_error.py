@@ -111,7 +111,7 @@ def rms_ce(
 ) -> float:
     r"""Root-mean-square (L2) calibration error: :math:`\sqrt{\sum_b \frac{|B_b|}{n}(\mathrm{acc}_b - \mathrm{conf}_b)^2}`.
 
-    Arguments as in :func:`ece`.
+    Takes the arguments of :func:`ece`; squaring weighs a large gap in one bin more than ECE does.
 
     Examples:
         >>> round(rms_ce([0.95, 0.85, 0.65, 0.55], [1, 0, 1, 1], n_bins=10), 6)

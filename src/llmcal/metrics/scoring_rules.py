@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from llmcal.metrics.validation import as_labels, as_option_mask, as_probabilities
 
@@ -23,17 +23,15 @@ def brier(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = N
             (``None``: all). Padded options have probability 0 and add nothing to the sum.
 
     Raises:
-        InputError: On malformed inputs.
+        InputError: If a row is not a distribution, a label is out of range, or the mask hides a gold
+            option.
 
     Examples:
         >>> round(brier([[0.8, 0.2], [0.3, 0.7]], [0, 1]), 6)
         0.13
     """
-    p = as_probabilities(probs)
-    y = as_labels(labels, p.shape[0], p.shape[1])
-    as_option_mask(option_mask, p, y)
-    rows = np.arange(len(p))
-    gold = p[rows, y]
+    p, y = _checked(probs, labels, option_mask)
+    gold = p[np.arange(len(p)), y]
     # sum_k (p_k - 1[k=y])^2 = sum_k p_k^2 - 2 p_y + 1, without materialising a one-hot matrix.
     return float(np.mean(np.einsum("ij,ij->i", p, p) - 2.0 * gold + 1.0))
 
@@ -51,14 +49,22 @@ def nll(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = Non
             NLL reads the gold option alone.
 
     Raises:
-        InputError: On malformed inputs.
+        InputError: On the malformed inputs :func:`brier` refuses.
 
     Examples:
         >>> round(nll([[0.5, 0.5], [0.9, 0.1]], [0, 0]), 6)
         0.399254
     """
+    p, y = _checked(probs, labels, option_mask)
+    gold = np.clip(p[np.arange(len(p)), y], np.finfo(np.float64).eps, 1.0)
+    return float(-np.mean(np.log(gold)))
+
+
+def _checked(
+    probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """The validated probabilities and labels; the mask is validated against them, then not needed."""
     p = as_probabilities(probs)
     y = as_labels(labels, p.shape[0], p.shape[1])
     as_option_mask(option_mask, p, y)
-    gold = np.clip(p[np.arange(len(p)), y], np.finfo(np.float64).eps, 1.0)
-    return float(-np.mean(np.log(gold)))
+    return p, y

@@ -85,11 +85,12 @@ def as_correct(values: ArrayLike, n_items: int, name: str = "correct") -> NDArra
             f"`{name}` has {array.shape[0]} items but the confidences have {n_items}; "
             "they must be aligned item by item."
         )
-    if not np.isin(array, (0.0, 1.0)).all():
-        bad = int(np.flatnonzero(~np.isin(array, (0.0, 1.0)))[0])
+    not_binary = np.flatnonzero(~np.isin(array, (0.0, 1.0)))
+    if not_binary.size:
+        hint = "Pass correctness (prediction == label), not the labels themselves."
+        first = int(not_binary[0])
         raise InputError(
-            f"`{name}` must hold 0/1 or True/False; item {bad} is {float(array[bad])!r}. "
-            "Pass correctness (prediction == label), not the labels themselves."
+            f"`{name}` must hold 0/1 or True/False; item {first} is {float(array[first])!r}. {hint}"
         )
     return array
 
