@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmcal.cli.option_values import comma_list, strategy_option
+from llmcal.cli.metric_options import DEFAULTS, Level, NBins, NResamples, Seed, Strategy, metric_settings
+from llmcal.cli.option_values import comma_list
 from llmcal.cli.progress import step_progress
 from llmcal.cli.tables import change_table
 from llmcal.errors import InputError
@@ -30,16 +31,15 @@ def compare(
     metrics: Annotated[
         str | None, typer.Option(help="Comma-separated metrics (default: accuracy and every metric).")
     ] = None,
-    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
-    strategy: Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")] = "uniform",
-    n_resamples: Annotated[int, typer.Option(min=1, help="Paired bootstrap resamples per change.")] = 1000,
-    level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    n_bins: NBins = DEFAULTS.n_bins,
+    strategy: Strategy = DEFAULTS.strategy,
+    n_resamples: NResamples = DEFAULTS.n_resamples,
+    level: Level = DEFAULTS.level,
+    seed: Seed = DEFAULTS.seed,
 ) -> None:
     """Compare base and aligned evaluations: change and change rate of every metric, with paired CIs."""
     from llmcal.comparison import compare as compare_pairs
     from llmcal.comparison import comparison_steps
-    from llmcal.metrics.settings import MetricSettings
     from llmcal.reports.cells import headline_metrics
     from llmcal.reports.comparison import render_comparison
     from llmcal.runs.evaluation import read_eval_run
@@ -49,9 +49,7 @@ def compare(
             f"compare takes directories in pairs (BASE ALIGNED ...); got {len(runs)}: "
             f"{' '.join(str(run) for run in runs)}."
         )
-    settings = MetricSettings(
-        n_bins=n_bins, strategy=strategy_option(strategy), n_resamples=n_resamples, level=level, seed=seed
-    )
+    settings = metric_settings(n_bins, strategy, n_resamples, level, seed)
     loaded = [read_eval_run(run) for run in runs]
     bases, aligned_runs = loaded[::2], loaded[1::2]
     pair_names = _pair_names(names, [aligned.path.name for aligned in aligned_runs])

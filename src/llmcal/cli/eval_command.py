@@ -17,6 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from llmcal.cli.metric_options import DEFAULTS, NBins, NResamples
 from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option
 from llmcal.cli.tables import summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
@@ -58,9 +59,9 @@ def eval_(
     cloze_style: Annotated[
         str, typer.Option(help="--data items only: qa | completion | partial (see llmcal.tasks.spec).")
     ] = "qa",
-    seed: Annotated[int, typer.Option(help="Few-shot and bootstrap seed.")] = 0,
-    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
-    n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Few-shot and bootstrap seed.")] = DEFAULTS.seed,
+    n_bins: NBins = DEFAULTS.n_bins,
+    n_resamples: NResamples = DEFAULTS.n_resamples,
 ) -> None:
     """Evaluate a model's confidence calibration on multiple-choice tasks."""
     prompt_format = prompt_format_option(format)

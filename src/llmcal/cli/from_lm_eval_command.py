@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmcal.cli.option_values import strategy_option
+from llmcal.cli.metric_options import DEFAULTS, Level, NBins, NResamples, Strategy, metric_settings
 from llmcal.cli.tables import summary_table
 from llmcal.reports.cells import number
 
@@ -23,23 +23,21 @@ def from_lm_eval(
     out: Annotated[
         Path, typer.Option(help="Output directory: records, results.json, bins.csv, diagrams.")
     ] = Path("llmcal-from-lm-eval"),
-    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
-    strategy: Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")] = "uniform",
-    n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
-    level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
+    n_bins: NBins = DEFAULTS.n_bins,
+    strategy: Strategy = DEFAULTS.strategy,
+    n_resamples: NResamples = DEFAULTS.n_resamples,
+    level: Level = DEFAULTS.level,
 ) -> None:
     """Read lm-eval's per-choice log-likelihoods and write ECE, SCE, Brier and reliability diagrams."""
-    binning = strategy_option(strategy)
+    settings = metric_settings(n_bins, strategy, n_resamples, level, DEFAULTS.seed)
     from llmcal.confidence.extraction import ExtractionSettings
     from llmcal.importers.lm_eval import import_lm_eval_run
-    from llmcal.metrics.settings import MetricSettings
     from llmcal.reports.reliability import save_reliability_pngs
     from llmcal.runs.evaluation import EvalSettings
 
-    metric_settings = MetricSettings(n_bins=n_bins, strategy=binning, n_resamples=n_resamples, level=level)
-    settings = EvalSettings(ExtractionSettings(methods=("sum",)), metric_settings)
+    evaluation = EvalSettings(ExtractionSettings(methods=("sum",)), settings)
     with Console(stderr=True).status("computing metrics with bootstrap intervals"):
-        tasks, results = import_lm_eval_run(files, out, settings, render=save_reliability_pngs)
+        tasks, results = import_lm_eval_run(files, out, evaluation, render=save_reliability_pngs)
     console = Console()
     console.print(summary_table(results, "lm-eval samples: calibration of the acc (sum) predictions"))
     logged = ", ".join(f"{task.name} {number(task.lm_eval_accuracy)}" for task in tasks)

@@ -10,11 +10,10 @@ import typer
 from rich.console import Console
 
 from llmcal.atomic import write_text_atomic
-from llmcal.cli.option_values import strategy_option
+from llmcal.cli.metric_options import DEFAULTS, Level, NBins, NResamples, Seed, Strategy, metric_settings
 from llmcal.cli.progress import step_progress
 from llmcal.cli.tables import metric_table
 from llmcal.errors import InputError
-from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import applicable_metrics, summarize
 from llmcal.runs.predictions import InputKind, read_predictions
 
@@ -25,11 +24,11 @@ def metrics(
     file: Annotated[
         Path, typer.Argument(help="Predictions: .jsonl or .csv (see `llmcal.runs.predictions`).")
     ],
-    n_bins: Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")] = 15,
-    strategy: Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")] = "uniform",
-    n_resamples: Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric.")] = 1000,
-    level: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    n_bins: NBins = DEFAULTS.n_bins,
+    strategy: Strategy = DEFAULTS.strategy,
+    n_resamples: NResamples = DEFAULTS.n_resamples,
+    level: Level = DEFAULTS.level,
+    seed: Seed = DEFAULTS.seed,
     input_kind: Annotated[str, typer.Option(help="probs | logits (softmax applied per item).")] = "probs",
     probs_key: Annotated[
         str, typer.Option(help="Field (CSV: column prefix) with per-option values.")
@@ -39,7 +38,7 @@ def metrics(
     out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None,
 ) -> None:
     """Print every calibration metric, with bootstrap intervals, for a file of per-item predictions."""
-    binning = strategy_option(strategy)
+    settings = metric_settings(n_bins, strategy, n_resamples, level, seed)
     if input_kind not in ("probs", "logits"):
         raise InputError(f"--input-kind must be 'probs' or 'logits'; got {input_kind!r}.")
     kind: InputKind = "logits" if input_kind == "logits" else "probs"
@@ -50,7 +49,7 @@ def metrics(
         task = progress.add_task("bootstrapping", total=len(applicable_metrics(predictions)))
         summary = summarize(
             predictions,
-            MetricSettings(n_bins=n_bins, strategy=binning, n_resamples=n_resamples, level=level, seed=seed),
+            settings,
             on_metric_done=lambda name: progress.update(task, advance=1, description=name),
         )
 

@@ -1,0 +1,32 @@
+"""The metric options shared by every command that computes metrics: one declaration, one default each.
+
+Defaults come from :class:`~llmcal.metrics.MetricSettings`, so the CLI and the library cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmcal.cli.option_values import strategy_option
+from llmcal.metrics.settings import MetricSettings
+
+__all__ = ["DEFAULTS", "Level", "NBins", "NResamples", "Seed", "Strategy", "metric_settings"]
+
+DEFAULTS = MetricSettings()
+
+NBins = Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")]
+Strategy = Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")]
+NResamples = Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric (or change).")]
+Level = Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")]
+Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+
+
+def metric_settings(n_bins: int, strategy: str, n_resamples: int, level: float, seed: int) -> MetricSettings:
+    """The settings the options give, after checking ``--strategy``.
+
+    Raises:
+        InputError: If ``strategy`` is not a binning strategy.
+    """
+    return MetricSettings(n_bins, strategy_option(strategy), n_resamples, level, seed)
