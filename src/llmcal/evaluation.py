@@ -233,9 +233,7 @@ def evaluate(
         out / ("records.jsonl" if shard.world_size == 1 else f"records.rank{shard.rank}.jsonl")
     )
     done = _load_records(out, own=store.path)
-    passes = int(any(m != "choice" for m in settings.extraction.methods)) + int(
-        "choice" in settings.extraction.methods
-    )
+    passes = settings.extraction.scoring_passes
     for task in tasks:
         # Shards by position in the task: processes read ``done`` at different moments.
         share = task.items[shard.rank :: shard.world_size]
