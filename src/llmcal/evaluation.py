@@ -89,10 +89,7 @@ def evaluate(
     # One records file per process in a data-parallel run: appends never interleave.
     store = RecordStore(out / (RECORDS_NAME if shard.world_size == 1 else rank_records_name(shard.rank)))
     done = load_records(out, own=store.path)
-
-    passes = int(any(m != "choice" for m in settings.extraction.methods)) + int(
-        "choice" in settings.extraction.methods
-    )
+    passes = settings.extraction.scoring_passes
     for task in tasks:
         # Shards by position in the task: processes read ``done`` at different moments.
         share = task.items[shard.rank :: shard.world_size]

@@ -201,6 +201,59 @@ def test_registry_lists_every_calibrator():
     assert sorted(CALIBRATORS.names()) == ["histogram", "isotonic", "platt", "temperature", "vector"]
 
 
+def _concrete_calibrator_classes():
+    """Every non-abstract Calibrator subclass defined in any module of the llmcal.calibrators package."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import llmcal.calibrators
+    from llmcal.calibrators.base import Calibrator
+
+    found = []
+    for module_info in pkgutil.iter_modules(llmcal.calibrators.__path__):
+        module = importlib.import_module(f"llmcal.calibrators.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            defined_here = cls.__module__ == module.__name__
+            if defined_here and issubclass(cls, Calibrator) and not inspect.isabstract(cls):
+                found.append(cls)
+    return found
+
+
+def test_every_calibrator_class_in_the_package_is_registered_under_its_name():
+    classes = _concrete_calibrator_classes()
+    assert len(classes) == len(CALIBRATORS)
+    for cls in classes:
+        assert CALIBRATORS.get(cls.name) is cls, f"{cls.__qualname__} lacks @register_calibrator"
+
+
+def test_subclassing_alone_registers_nothing_and_registration_checks_the_name():
+    from llmcal.calibrators import register_calibrator
+
+    class Unregistered(TemperatureScaler):
+        name = "unregistered-test-scaler"
+
+    assert "unregistered-test-scaler" not in CALIBRATORS
+
+    class Nameless(TemperatureScaler):  # would inherit "temperature" and shadow the real one
+        pass
+
+    with pytest.raises(TypeError) as error:
+        register_calibrator(Nameless)
+    assert str(error.value) == (
+        "test_subclassing_alone_registers_nothing_and_registration_checks_the_name.<locals>.Nameless has no "
+        '`name` of its own; set the class attribute `name = "..."` (the key saved calibrators and the CLI '
+        "use) before registering it."
+    )
+
+    class Duplicate(TemperatureScaler):
+        name = "temperature"
+
+    with pytest.raises(ValueError, match="calibrator 'temperature' is already registered"):
+        register_calibrator(Duplicate)
+    assert CALIBRATORS.get("temperature") is TemperatureScaler
+
+
 @settings(max_examples=50, deadline=None)
 @given(
     logits=arrays(np.float64, st.tuples(st.integers(5, 40), st.integers(2, 5)), elements=st.floats(-20, 20)),

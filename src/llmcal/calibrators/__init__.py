@@ -7,7 +7,7 @@ Multi-class (logits or probabilities in, probabilities out): :class:`Temperature
 
 from __future__ import annotations
 
-from llmcal.calibrators.base import CALIBRATORS, Calibrator, calibrator_from_dict
+from llmcal.calibrators.base import CALIBRATORS, Calibrator, calibrator_from_dict, register_calibrator
 from llmcal.calibrators.histogram import HistogramBinning
 from llmcal.calibrators.isotonic import IsotonicCalibrator
 from llmcal.calibrators.platt import PlattScaler
@@ -23,4 +23,5 @@ __all__ = [
     "TemperatureScaler",
     "VectorScaler",
     "calibrator_from_dict",
+    "register_calibrator",
 ]

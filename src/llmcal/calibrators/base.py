@@ -9,7 +9,7 @@ Calibrators follow the scikit-learn contract: ``__init__`` stores hyperparameter
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,21 +18,22 @@ from llmcal.errors import InputError, NotFittedError
 from llmcal.metrics.validation import as_logits, as_probabilities
 from llmcal.registry import Registry
 
-__all__ = ["CALIBRATORS", "Calibrator", "calibrator_from_dict", "log_scores"]
+__all__ = ["CALIBRATORS", "Calibrator", "calibrator_from_dict", "log_scores", "register_calibrator"]
 
 CALIBRATORS: Registry[type[Calibrator]] = Registry("calibrator")
+"""Every calibrator class by its ``name``; a class joins it only through :func:`register_calibrator`."""
 
 _FORMAT_VERSION = 1
 
 
 class Calibrator(ABC):
-    """Base of all calibrators: persistence and the fitted check. Subclasses hold the maths."""
+    """Base of all calibrators: persistence and the fitted check. Subclasses hold the maths.
+
+    A subclass is found by name (``calibrator_from_dict``, the CLI) only once it is decorated with
+    :func:`register_calibrator`.
+    """
 
     name: ClassVar[str]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        CALIBRATORS.add(cls.name, cls)
 
     @abstractmethod
     def get_params(self) -> dict[str, Any]:
@@ -100,6 +101,28 @@ class Calibrator(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{key}={value!r}" for key, value in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+CalibratorClass = TypeVar("CalibratorClass", bound=type[Calibrator])
+
+
+def register_calibrator(cls: CalibratorClass) -> CalibratorClass:
+    """Class decorator adding ``cls`` to :data:`CALIBRATORS` under its ``name``.
+
+    Registration is explicit so that the registry's contents are visible where each class is defined, and
+    helper or experimental subclasses stay out of it.
+
+    Raises:
+        TypeError: If ``cls`` defines no ``name`` of its own (it would be registered under its parent's).
+        ValueError: If another calibrator already has that name.
+    """
+    if "name" not in vars(cls) or not isinstance(vars(cls)["name"], str):
+        raise TypeError(
+            f'{cls.__qualname__} has no `name` of its own; set the class attribute `name = "..."` '
+            "(the key saved calibrators and the CLI use) before registering it."
+        )
+    CALIBRATORS.add(cls.name, cls)
+    return cls
 
 
 def calibrator_from_dict(data: dict[str, Any]) -> Calibrator:

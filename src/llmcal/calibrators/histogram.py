@@ -7,13 +7,14 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from llmcal.calibrators.base import Calibrator
+from llmcal.calibrators.base import Calibrator, register_calibrator
 from llmcal.metrics.binning import assign_bins, bin_edges, binned_sums
 from llmcal.metrics.validation import BinStrategy, as_confidences, as_correct, check_n_bins, check_strategy
 
 __all__ = ["HistogramBinning"]
 
 
+@register_calibrator
 class HistogramBinning(Calibrator):
     """Maps each confidence to the accuracy of its bin on the held-out data.
 

@@ -8,12 +8,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import isotonic_regression
 
-from llmcal.calibrators.base import Calibrator
+from llmcal.calibrators.base import Calibrator, register_calibrator
 from llmcal.metrics.validation import as_confidences, as_correct
 
 __all__ = ["IsotonicCalibrator"]
 
 
+@register_calibrator
 class IsotonicCalibrator(Calibrator):
     """The non-decreasing map from confidence to accuracy that best fits held-out data (least squares).
 

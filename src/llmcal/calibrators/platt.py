@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-from llmcal.calibrators.base import Calibrator
+from llmcal.calibrators.base import Calibrator, register_calibrator
 from llmcal.metrics.validation import as_confidences, as_correct
 
 __all__ = ["PlattScaler"]
@@ -19,6 +19,7 @@ __all__ = ["PlattScaler"]
 _CLIP = 1e-12
 
 
+@register_calibrator
 class PlattScaler(Calibrator):
     """Maps a confidence ``c`` to ``sigmoid(a * logit(c) + b)``, with ``a``, ``b`` fitted by log-loss.
 

@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
-from llmcal.calibrators.base import Calibrator, log_scores
+from llmcal.calibrators.base import Calibrator, log_scores, register_calibrator
 from llmcal.errors import CalibrationWarning, InputError
 from llmcal.metrics.validation import as_labels
 
@@ -23,6 +23,7 @@ def mean_nll(log_scores: NDArray[np.float64], labels: NDArray[np.intp]) -> float
     return float(-np.mean(log_softmax(log_scores, axis=1)[np.arange(len(labels)), labels]))
 
 
+@register_calibrator
 class TemperatureScaler(Calibrator):
     """Divides logits by one temperature T > 0 fitted by NLL on held-out data.
 

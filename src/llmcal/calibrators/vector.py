@@ -9,13 +9,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from llmcal.calibrators.base import Calibrator, log_scores
+from llmcal.calibrators.base import Calibrator, log_scores, register_calibrator
 from llmcal.errors import InputError
 from llmcal.metrics.validation import as_labels
 
 __all__ = ["VectorScaler"]
 
 
+@register_calibrator
 class VectorScaler(Calibrator):
     """Maps logits ``z`` to ``w * z + b`` with per-option ``w`` and ``b`` fitted by NLL (L-BFGS).
 

@@ -99,7 +99,7 @@ def eval_(
         revision=revision,
         trust_remote_code=trust_remote_code,
     )
-    passes = int(any(m != "choice" for m in extraction.methods)) + int("choice" in extraction.methods)
+    passes = extraction.scoring_passes
     err = Console(stderr=True)
     with Progress(
         TextColumn("scoring"),

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from llmcal.confidence.extraction import ExtractionSettings, check_methods, extract_records
-from llmcal.confidence.methods import METHODS, option_scores, probabilities
+from llmcal.confidence.extraction import ExtractionSettings, check_methods, extract_records, scoring_passes
+from llmcal.confidence.methods import (
+    METHODS,
+    ConfidenceMethod,
+    confidence_method,
+    option_scores,
+    probabilities,
+)
 from llmcal.confidence.records import ItemRecord
 
 __all__ = [
     "METHODS",
+    "ConfidenceMethod",
     "ExtractionSettings",
     "ItemRecord",
     "check_methods",
+    "confidence_method",
     "extract_records",
     "option_scores",
     "probabilities",
+    "scoring_passes",
 ]

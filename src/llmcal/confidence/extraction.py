@@ -1,24 +1,25 @@
 """Score items with a backend and keep every option's raw scores as :class:`ItemRecord` s.
 
-The continuation methods (``sum``, ``mean``, ``min``) share one scoring pass over option continuations;
-``choice`` needs one context pass over the letters prompt. All requested methods are computed on the same
-items in one run.
+The requested methods are grouped by the request family each declares, and each family is scored in one
+pass (the continuation methods ``sum``, ``mean``, ``min`` share one; ``choice`` needs the letters prompt).
+All requested methods are computed on the same items in one run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from llmcal.confidence.methods import CONTINUATION_METHODS, METHODS
+from llmcal.confidence.families import FamilyScores, RequestFamily
+from llmcal.confidence.methods import METHODS
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
-from llmcal.scoring.requests import ContinuationScore, ScoringBackend, ScoringRequest
-from llmcal.tasks.prompts import PromptFormat, fewshot_examples, letter_prompt, option_pairs
+from llmcal.scoring.requests import ScoringBackend
+from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["ExtractionSettings", "check_methods", "extract_records"]
+__all__ = ["ExtractionSettings", "check_methods", "extract_records", "request_families", "scoring_passes"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class ExtractionSettings:
     num_fewshot: int = 0
     seed: int = 0
 
+    @property
+    def scoring_passes(self) -> int:
+        """Passes over the items that scoring :attr:`methods` takes (see :func:`scoring_passes`)."""
+        return scoring_passes(self.methods)
+
 
 def check_methods(names: Sequence[str]) -> tuple[str, ...]:
     """Validates method names (unknown names suggest the closest one) and drops duplicates."""
@@ -47,18 +53,26 @@ def check_methods(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _continuation_requests(
-    item: MCItem, prefix: str, settings: ExtractionSettings, style: ClozeStyle
-) -> list[tuple[ScoringRequest, list[int]]]:
-    """Requests for one item's options, grouping options that share a context, with their option indices."""
-    groups: dict[str, list[int]] = {}
-    pairs = option_pairs(item, format=settings.format, style=style)
-    for index, (context, _) in enumerate(pairs):
-        groups.setdefault(context, []).append(index)
-    return [
-        (ScoringRequest(prefix + context, tuple(pairs[i][1] for i in indices), key=item.id), indices)
-        for context, indices in groups.items()
-    ]
+def request_families(methods: Iterable[str]) -> list[RequestFamily]:
+    """The distinct request families ``methods`` read, in the order their first method was registered.
+
+    Registration order, not the order of ``methods``, so a run scores its passes in the same order
+    whichever way the user listed the methods.
+
+    Raises:
+        InputError: If a name is not a registered method (suggesting the closest).
+    """
+    wanted = {METHODS.get(name).name for name in methods}
+    return list(dict.fromkeys(METHODS.get(name).family for name in METHODS.names() if name in wanted))
+
+
+def scoring_passes(methods: Iterable[str]) -> int:
+    """How many passes over the items scoring ``methods`` takes: one per distinct request family.
+
+    Raises:
+        InputError: If a name is not a registered method (suggesting the closest).
+    """
+    return len(request_families(methods))
 
 
 def extract_records(
@@ -82,76 +96,21 @@ def extract_records(
         fewshot_pool: Items few-shot examples are drawn from (the item itself is never used).
         on_progress: Called with the number of items finished, once per backend batch.
     """
-    continuation = any(method in CONTINUATION_METHODS for method in settings.methods)
-    options: list[list[ContinuationScore | None]] = [[None] * len(item.choices) for item in items]
-    letters: list[tuple[float, ...] | None] = [None] * len(items)
-
-    if continuation:
-        requests: list[ScoringRequest] = []
-        owners: list[tuple[int, list[int]]] = []
-        for position, item in enumerate(items):
-            prefix = fewshot_examples(
-                item,
-                fewshot_pool,
-                k=settings.num_fewshot,
-                seed=settings.seed,
-                format=settings.format,
-                style=style,
-            )
-            for request, indices in _continuation_requests(item, prefix, settings, style):
-                requests.append(request)
-                owners.append((position, indices))
-        scored = backend.score(requests, on_progress=_per_item(on_progress, len(requests), len(items)))
-        for (position, indices), scores in zip(owners, scored, strict=True):
-            for index, score in zip(indices, scores, strict=True):
-                options[position][index] = score
-
-    if "choice" in settings.methods:
-        letter_requests = []
-        for item in items:
-            prefix = fewshot_examples(
-                item, fewshot_pool, k=settings.num_fewshot, seed=settings.seed, format="letters"
-            )
-            context, continuations = letter_prompt(item)
-            letter_requests.append(ScoringRequest(prefix + context, tuple(continuations), key=item.id))
-        # The letter's whole continuation is scored: with most tokenizers " A" is one token and this costs
-        # one context pass; with others (e.g. a space token first) the first token alone would tie.
-        scored_letters = backend.score(
-            letter_requests, on_progress=_per_item(on_progress, len(items), len(items))
+    scores = [FamilyScores()] * len(items)
+    for family in request_families(settings.methods):
+        family_scores = family.score(
+            items, backend, settings, style=style, fewshot_pool=fewshot_pool, on_progress=on_progress
         )
-        letters = [tuple(score.total for score in row) for row in scored_letters]
-
-    records = []
-    for position, item in enumerate(items):
-        complete = tuple(option for option in options[position] if option is not None)
-        records.append(
-            ItemRecord(
-                task=task,
-                id=item.id,
-                answer=item.answer,
-                n_options=len(item.choices),
-                subject=item.subject,
-                options=complete if continuation else None,
-                letters=letters[position],
-            )
+        scores = [have.merged_with(new) for have, new in zip(scores, family_scores, strict=True)]
+    return [
+        ItemRecord(
+            task=task,
+            id=item.id,
+            answer=item.answer,
+            n_options=len(item.choices),
+            subject=item.subject,
+            options=item_scores.options,
+            letters=item_scores.letters,
         )
-    return records
-
-
-def _per_item(
-    callback: Callable[[int], None] | None, n_requests: int, n_items: int
-) -> Callable[[int], None] | None:
-    """Converts request-level progress into item-level progress (requests per item can exceed one)."""
-    if callback is None:
-        return None
-    passes = 0.0
-
-    def advance(done: int) -> None:
-        nonlocal passes
-        passes += done * n_items / max(n_requests, 1)
-        whole = int(passes)
-        if whole:
-            passes -= whole
-            callback(whole)
-
-    return advance
+        for item, item_scores in zip(items, scores, strict=True)
+    ]

@@ -6,40 +6,91 @@ Each method maps a record to one score per option, ``s_k``; the confidence vecto
 - ``mean``: the log-likelihood divided by the option's token count (length-normalised);
 - ``min``: the least likely token's log-probability;
 - ``choice``: ``log p(letter_k)`` at the answer position of the letters prompt.
+
+A method is one :func:`confidence_method` registration: its name, the request family whose scores it
+reads (:mod:`llmcal.confidence.families`; extraction scores each family once) and how it reads them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import softmax
 
+from llmcal.confidence.families import CONTINUATIONS, LETTERS, RequestFamily
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.metrics.validation import padded_rows
 from llmcal.registry import Registry
 
 __all__ = [
-    "CONTINUATION_METHODS",
     "METHODS",
-    "MethodName",
+    "ConfidenceMethod",
     "OptionProbabilities",
+    "confidence_method",
     "option_scores",
     "probabilities",
 ]
 
-MethodName = Literal["sum", "mean", "min", "choice"]
-CONTINUATION_METHODS = frozenset({"sum", "mean", "min"})
+ScoreReader = Callable[[ItemRecord], list[float] | None]
+"""Per-option scores from a record, or ``None`` if the record lacks its family's scores."""
 
-OptionScoring = Callable[[ItemRecord], list[float] | None]
-METHODS: Registry[OptionScoring] = Registry("confidence method")
-METHODS.add("sum", lambda r: None if r.options is None else [o.total for o in r.options])
-METHODS.add("mean", lambda r: None if r.options is None else [o.total / o.n_tokens for o in r.options])
-METHODS.add("min", lambda r: None if r.options is None else [o.minimum for o in r.options])
-METHODS.add("choice", lambda r: None if r.letters is None else list(r.letters))
+
+@dataclass(frozen=True)
+class ConfidenceMethod:
+    """A confidence method: the scoring requests it needs and how it turns a record into option scores.
+
+    Attributes:
+        name: The name users choose it by (``--methods``).
+        family: The requests whose scores it reads; methods sharing a family share one scoring pass.
+        read_scores: Per-option scores ``s_k`` from a record (``None`` if the record lacks them).
+    """
+
+    name: str
+    family: RequestFamily
+    read_scores: ScoreReader
+
+
+METHODS: Registry[ConfidenceMethod] = Registry("confidence method")
+"""Every confidence method by name, in registration order; filled only by :func:`confidence_method`."""
+
+
+def confidence_method(name: str, family: RequestFamily) -> Callable[[ScoreReader], ScoreReader]:
+    """Decorator registering a score reader as the confidence method ``name`` reading ``family``.
+
+    Raises:
+        ValueError: If a method called ``name`` is already registered.
+    """
+
+    def register(read_scores: ScoreReader) -> ScoreReader:
+        METHODS.add(name, ConfidenceMethod(name, family, read_scores))
+        return read_scores
+
+    return register
+
+
+@confidence_method("sum", CONTINUATIONS)
+def _log_likelihood(record: ItemRecord) -> list[float] | None:
+    return None if record.options is None else [option.total for option in record.options]
+
+
+@confidence_method("mean", CONTINUATIONS)
+def _mean_token_log_likelihood(record: ItemRecord) -> list[float] | None:
+    return None if record.options is None else [option.total / option.n_tokens for option in record.options]
+
+
+@confidence_method("min", CONTINUATIONS)
+def _least_likely_token(record: ItemRecord) -> list[float] | None:
+    return None if record.options is None else [option.minimum for option in record.options]
+
+
+@confidence_method("choice", LETTERS)
+def _letter_log_probability(record: ItemRecord) -> list[float] | None:
+    return None if record.letters is None else list(record.letters)
 
 
 def option_scores(record: ItemRecord, method: str) -> NDArray[np.float64]:
@@ -48,7 +99,7 @@ def option_scores(record: ItemRecord, method: str) -> NDArray[np.float64]:
     Raises:
         InputError: If the record lacks the data the method needs, or a score is NaN/inf (naming the item).
     """
-    scores = METHODS.get(method)(record)
+    scores = METHODS.get(method).read_scores(record)
     if scores is None:
         raise InputError(f"{record.task}/{record.id}: the record has no scores for method {method!r}.")
     array = np.asarray(scores, dtype=np.float64)

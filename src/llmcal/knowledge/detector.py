@@ -31,11 +31,6 @@ class ThresholdDetector:
     tpr: float
     tnr: float
 
-    @property
-    def accuracy_balanced(self) -> float:
-        """(TPR + TNR) / 2."""
-        return (self.tpr + self.tnr) / 2.0
-
     def is_known(self, nll: ArrayLike) -> np.ndarray:
         """Known flags for NLL values."""
         return np.asarray(nll, dtype=np.float64) <= self.threshold
