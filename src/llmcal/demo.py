@@ -178,7 +178,7 @@ def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Pat
     pairs = preference_pairs_from_items(load_items(world.task_file("train")), style=CLOZE_STYLE, seed=seed)
     # A few DPO passes at a learning rate the tiny model moves at; TRL's other defaults.
     settings = AlignSettings(
-        method="dpo", beta=0.1, epochs=epochs, learning_rate=5e-4, batch_size=32, seed=seed
+        loss="dpo", beta=0.1, epochs=epochs, learning_rate=5e-4, batch_size=32, seed=seed
     )
     _, results = align(model, tokenizer, pairs, settings, out)
     return out / "model", results

@@ -85,7 +85,7 @@ def align_command(
 
     backend = HFBackend(model, device="auto", dtype="float32")
     settings = AlignSettings(
-        method=method,
+        loss=method,
         beta=beta,
         epochs=epochs,
         learning_rate=lr,
