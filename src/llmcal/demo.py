@@ -65,7 +65,7 @@ class Variant:
     """A fine-tuning variant of the demo: a loss, its strength, and which training items it sees."""
 
     name: str
-    method: str
+    loss: str
     training_items: str = "all"  # all | known | unknown (by whether the person's facts were in pretraining)
     smoothing: float = 0.0
     alpha: float = 0.0
@@ -167,7 +167,7 @@ def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Pat
     pairs = preference_pairs_from_items(load_items(world.task_file("train")), style=CLOZE_STYLE, seed=seed)
     # A few DPO passes at a learning rate the tiny model moves at; TRL's other defaults.
     settings = AlignSettings(
-        method="dpo", beta=0.1, epochs=epochs, learning_rate=5e-4, batch_size=32, seed=seed
+        loss="dpo", beta=0.1, epochs=epochs, learning_rate=5e-4, batch_size=32, seed=seed
     )
     _, results = align(model, tokenizer, pairs, settings, out)
     return out / "model", results
@@ -191,7 +191,7 @@ def _finetune_rows(
         return []
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llmcal.finetune.losses import LossConfig
+    from llmcal.finetune.losses import CogCalibConfig, LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
     from llmcal.finetune.run import FinetuneSettings, evaluate_model, finetune
 
     tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
@@ -214,11 +214,16 @@ def _finetune_rows(
             )
         model = AutoModelForCausalLM.from_pretrained(start, use_safetensors=True)
         settings = FinetuneSettings(
-            method=variant.method,
+            loss=variant.loss,
             epochs=schedule.epochs,
             learning_rate=schedule.learning_rate,
             batch_size=32,
-            loss=LossConfig(smoothing=variant.smoothing, alpha=variant.alpha, rcft_scale=variant.rcft_scale),
+            loss_configs=(
+                LabelSmoothingConfig(smoothing=variant.smoothing),
+                CogCalibConfig(alpha=variant.alpha),
+                MarginCogCalibConfig(alpha=variant.alpha),
+                RcftConfig(rcft_scale=variant.rcft_scale),
+            ),
             style=CLOZE_STYLE,
             seed=seed,
         )

@@ -140,3 +140,32 @@ def test_rcft_authors_code_sets_every_released_behaviour(tiny_model_dir, tmp_pat
     assert settings["refresh_every_epoch"] is False  # E-step once
     assert settings["loss"]["rcft_include_top_bin"] is False
     assert settings["loss"]["rcft_target_gradient"] is True
+
+
+def test_finetune_option_defaults_are_those_of_the_settings_and_loss_configs():
+    import inspect
+
+    from llmcal.cli.finetune_command import finetune_command
+    from llmcal.finetune.losses import LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
+    from llmcal.finetune.settings import FinetuneSettings
+
+    defaults = {name: p.default for name, p in inspect.signature(finetune_command).parameters.items()}
+    settings, rcft = FinetuneSettings(), RcftConfig()
+    assert (defaults["method"], defaults["epochs"], defaults["lr"], defaults["batch_size"]) == (
+        settings.loss,
+        settings.epochs,
+        settings.learning_rate,
+        settings.batch_size,
+    )
+    assert (defaults["cloze_style"], defaults["format"], defaults["seed"]) == (
+        settings.style,
+        settings.format,
+        settings.seed,
+    )
+    assert (defaults["smoothing"], defaults["alpha"], defaults["margin"]) == (
+        LabelSmoothingConfig().smoothing,
+        MarginCogCalibConfig().alpha,
+        MarginCogCalibConfig().margin,
+    )
+    assert (defaults["rcft_alpha"], defaults["rcft_scale"]) == (rcft.rcft_alpha, rcft.rcft_scale)
+    assert defaults["style_adaptation"] == settings.style_adaptation_items

@@ -111,7 +111,7 @@ def test_lora_dpo_keeps_the_base_weights_and_merges(tiny_model_dir, tmp_path):
     embedding = model.transformer.wte.weight.detach().clone()
     pairs = preference_pairs_from_items(ITEMS[:8])
     lora = LoraSettings(rank=4, alpha=8, target_modules=("c_attn",))
-    settings = AlignSettings(method="ipo", epochs=1, learning_rate=1e-2, batch_size=4, lora=lora)
+    settings = AlignSettings(loss="ipo", epochs=1, learning_rate=1e-2, batch_size=4, lora=lora)
     trained, _ = align(model, tokenizer, pairs, settings, tmp_path, save_model=False)
     assert torch.equal(trained.transformer.wte.weight, embedding)
     assert not hasattr(trained, "peft_config")  # merged back into a plain model
@@ -123,7 +123,7 @@ def test_align_refuses_bad_settings(tiny_model_dir, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     pairs = preference_pairs_from_items(ITEMS[:2])
     with pytest.raises(InputError, match="--method must be one of dpo, ipo"):
-        align(model, tokenizer, pairs, AlignSettings(method="ppo"), tmp_path)
+        align(model, tokenizer, pairs, AlignSettings(loss="ppo"), tmp_path)
     with pytest.raises(InputError, match="No preference pairs"):
         align(model, tokenizer, [], AlignSettings(), tmp_path)
     with pytest.raises(InputError, match="must be positive"):
@@ -161,3 +161,11 @@ def test_cli_bad_input_exits_2_without_output(tiny_model_dir, tmp_path, capsys, 
     assert main(["align", "--model", tiny_model_dir, "--data", str(prefs), "--out", str(out), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_align_settings_record_the_loss_under_its_historical_key():
+    record = AlignSettings(loss="ipo", lora=LoraSettings(4, 8)).record()
+    assert json.dumps(record) == (
+        '{"method": "ipo", "beta": 0.1, "epochs": 3, "learning_rate": 5e-06, "batch_size": 8, '
+        '"lora": {"rank": 4, "alpha": 8, "target_modules": []}, "seed": 0}'
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import fields
+from typing import Any
 
 import pytest
 import torch
@@ -13,13 +14,19 @@ from llmcal.errors import InputError
 from llmcal.finetune.losses import (
     LOSSES,
     BinStatistics,
-    LossConfig,
+    CogCalibConfig,
+    EpochData,
+    LabelSmoothingConfig,
     LossInputs,
+    MarginCogCalibConfig,
+    NoHyperparameters,
+    RcftConfig,
     bin_statistics,
     expected_bins,
     gold_nll,
     option_log_probs,
     rcft_calibration_loss,
+    rcft_e_step,
     rcft_targets,
 )
 
@@ -28,8 +35,15 @@ COGCALIB = ["cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp"]
 DOUBLE = torch.float64
 
 
-def loss(name: str, inputs: LossInputs, config: LossConfig | None = None) -> torch.Tensor:
-    return LOSSES.get(name)(inputs, config or LossConfig())
+def loss(
+    name: str, inputs: LossInputs, bins: BinStatistics | None = None, **hyperparameters: Any
+) -> torch.Tensor:
+    """The registered loss ``name`` with those ``hyperparameters`` its config has (the others are ignored,
+    so one set of values serves every loss) and ``bins`` as its epoch state."""
+    plugin = LOSSES.get(name)
+    accepted = {field.name for field in fields(plugin.config_type)}
+    config = plugin.config_type(**{key: value for key, value in hyperparameters.items() if key in accepted})
+    return plugin(inputs, config, bins)
 
 
 def scores_of(probs: list[list[float]]) -> torch.Tensor:
@@ -45,6 +59,49 @@ def uniform_bins(accuracy: list[float], count: list[int]) -> BinStatistics:
 
 def test_registry_has_exactly_the_documented_names():
     assert LOSSES.names() == NAMES
+
+
+def test_every_registered_loss_declares_its_config_known_flags_and_epoch_hook():
+    declared = {
+        name: (plugin.config_type, plugin.needs_known_flags, plugin.epoch_hook)
+        for name, plugin in ((name, LOSSES.get(name)) for name in LOSSES)
+    }
+    assert declared == {
+        "sft": (NoHyperparameters, False, None),
+        "cft": (NoHyperparameters, False, None),
+        "ls": (LabelSmoothingConfig, False, None),
+        "cogcalib-ls": (CogCalibConfig, True, None),
+        "cogcalib-mbls": (MarginCogCalibConfig, True, None),
+        "cogcalib-ecp": (CogCalibConfig, True, None),
+        "rcft": (RcftConfig, False, rcft_e_step),
+    }
+
+
+def test_a_loss_called_without_a_config_uses_its_config_defaults():
+    inputs = LossInputs(torch.tensor([[-1.0, -2.0], [-3.0, -0.5]], dtype=DOUBLE), torch.tensor([0, 1]))
+    assert LOSSES.get("ls")(inputs).item() == loss("ls", inputs, smoothing=0.1).item()
+    assert loss("ls", inputs, smoothing=0.1).item() != loss("ls", inputs, smoothing=0.0).item()
+
+
+def test_the_rcft_e_step_bins_the_training_scores_once_and_records_the_bins():
+    scores = torch.log(torch.tensor([[0.95, 0.05, 1.0], [0.65, 0.35, 1.0], [0.3, 0.25, 0.45]], dtype=DOUBLE))
+    scores[:2, 2] = float("-inf")  # padded third option on the first two rows
+    labels = torch.tensor([0, 1, 2])
+    calls = []
+
+    def training_scores():
+        calls.append(1)
+        return scores, labels
+
+    update = rcft_e_step(EpochData(training_scores), RcftConfig())
+    expected = bin_statistics(scores, labels, expected_bins(10), option_mask=torch.isfinite(scores))
+    assert len(calls) == 1
+    assert torch.equal(update.state.count, expected.count)
+    assert torch.equal(update.state.accuracy, expected.accuracy)
+    assert update.record == {"bin_accuracy": expected.accuracy.tolist(), "bin_count": expected.count.tolist()}
+    # Max probabilities 0.95 (right), 0.65 (wrong: the gold is option 1) and 0.45 (right, three options).
+    assert update.record["bin_count"] == [0, 0, 0, 0, 1, 0, 1, 0, 0, 1]
+    assert [update.record["bin_accuracy"][b] for b in (4, 6, 9)] == [1.0, 0.0, 1.0]
 
 
 # --- sft / cft / ls ------------------------------------------------------------------------------------
@@ -69,8 +126,8 @@ def test_label_smoothing_by_hand_on_two_options():
     log_z = math.log(math.exp(-1.0) + math.exp(-2.0))
     log_q0, log_q1 = -1.0 - log_z, -2.0 - log_z
     expected = (1 - eps) * 1.0 + eps * -(log_q0 + log_q1) / 2
-    assert loss("ls", inputs, LossConfig(smoothing=eps)).item() == pytest.approx(expected, abs=1e-12)
-    assert loss("ls", inputs, LossConfig(smoothing=0.0)).item() == pytest.approx(1.0)
+    assert loss("ls", inputs, smoothing=eps).item() == pytest.approx(expected, abs=1e-12)
+    assert loss("ls", inputs, smoothing=0.0).item() == pytest.approx(1.0)
 
 
 # --- CogCalib --------------------------------------------------------------------------------------------
@@ -94,7 +151,7 @@ def test_cogcalib_equals_sft_exactly_when_nothing_is_known(name):
 def test_cogcalib_ls_adds_alpha_times_the_ls_term_on_known_examples(known, expected_lcal_mean):
     alpha = 0.3
     sft = loss("sft", LossInputs(TWO, TWO_LABELS)).item()
-    value = loss("cogcalib-ls", LossInputs(TWO, TWO_LABELS, torch.tensor(known)), LossConfig(alpha=alpha))
+    value = loss("cogcalib-ls", LossInputs(TWO, TWO_LABELS, torch.tensor(known)), alpha=alpha)
     assert value.item() - sft == pytest.approx(alpha * expected_lcal_mean, abs=1e-12)
 
 
@@ -103,8 +160,8 @@ def test_cogcalib_ls_with_restricted_nll_is_label_smoothing_with_eps_alpha():
     scores = scores_of([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3]])
     labels = torch.tensor([0, 2])
     known = torch.tensor([True, True])
-    cog = loss("cogcalib-ls", LossInputs(scores, labels, known), LossConfig(alpha=0.15))
-    ls = loss("ls", LossInputs(scores, labels), LossConfig(smoothing=0.15))
+    cog = loss("cogcalib-ls", LossInputs(scores, labels, known), alpha=0.15)
+    ls = loss("ls", LossInputs(scores, labels), smoothing=0.15)
     assert_close(cog, ls)
 
 
@@ -119,7 +176,7 @@ def test_cogcalib_mbls_is_zero_below_the_margin_and_the_hinge_above_it():
     # m = 1: row 0 gaps (0, 3, 0.5) -> hinges (0, 2, 0) -> 2/3; row 1 gaps (0, 3, 0.5) -> 2/3 as well.
     # Only row 0 is known, so L_cal mean over the batch is (2/3 + 0) / 2.
     inputs = LossInputs(scores, labels, torch.tensor([True, False]))
-    value = loss("cogcalib-mbls", inputs, LossConfig(alpha=0.5, margin=1.0)).item()
+    value = loss("cogcalib-mbls", inputs, alpha=0.5, margin=1.0).item()
     expected_nll = (0.0 + 2.5) / 2
     assert value == pytest.approx(expected_nll + 0.5 * (2 / 3) / 2, abs=1e-12)
 
@@ -129,7 +186,7 @@ def test_cogcalib_mbls_measures_the_margin_from_the_top_option_not_the_gold_one(
     # m = 1 are (2, 0, 0). Measured from the gold score every gap would be negative and the hinge 0.
     scores = torch.tensor([[-3.0, 0.0, -0.5]], dtype=DOUBLE)
     inputs = LossInputs(scores, torch.tensor([0]), torch.tensor([True]))
-    value = loss("cogcalib-mbls", inputs, LossConfig(alpha=1.0, margin=1.0)).item()
+    value = loss("cogcalib-mbls", inputs, alpha=1.0, margin=1.0).item()
     assert value == pytest.approx(3.0 + 2 / 3, abs=1e-12)
 
 
@@ -140,9 +197,7 @@ def test_cogcalib_ecp_adds_alpha_times_negative_entropy():
     neg_entropy_0 = 0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25)  # = -1.5 ln 2
     neg_entropy_1 = 0.1 * math.log(0.1) + 0.2 * math.log(0.2) + 0.7 * math.log(0.7)
     nll = (-math.log(0.5) - math.log(0.7)) / 2
-    value = loss(
-        "cogcalib-ecp", LossInputs(scores, labels, torch.tensor([True, True])), LossConfig(alpha=alpha)
-    )
+    value = loss("cogcalib-ecp", LossInputs(scores, labels, torch.tensor([True, True])), alpha=alpha)
     assert value.item() == pytest.approx(nll + alpha * (neg_entropy_0 + neg_entropy_1) / 2, abs=1e-12)
     assert neg_entropy_0 == pytest.approx(-1.5 * math.log(2))
 
@@ -152,18 +207,18 @@ def test_cogcalib_ecp_adds_alpha_times_negative_entropy():
 BATCH = torch.tensor([[-1.2, -0.4, -2.0], [-0.3, -1.1, -4.0], [-6.0, -0.01, -0.2]], dtype=DOUBLE)
 BATCH_LABELS = torch.tensor([1, 0, 2])
 BATCH_BINS = uniform_bins([0.2, 0.5, 0.7, 1.0], [3, 4, 10, 6])
-CONFIG = LossConfig(smoothing=0.2, alpha=0.4, margin=1.0, bins=BATCH_BINS)
+CONFIG: dict[str, Any] = {"smoothing": 0.2, "alpha": 0.4, "margin": 1.0, "bins": BATCH_BINS}
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("junk", [5.0, float("-inf"), float("nan")])
 def test_a_padded_option_changes_nothing(name, junk):
     known = torch.tensor([True, False, True])
-    plain = loss(name, LossInputs(BATCH, BATCH_LABELS, known), CONFIG)
+    plain = loss(name, LossInputs(BATCH, BATCH_LABELS, known), **CONFIG)
     padded = torch.cat([BATCH[:, :1], torch.full((3, 1), junk, dtype=DOUBLE), BATCH[:, 1:]], dim=1)
     mask = torch.tensor([[True, False, True, True]] * 3)
     labels = BATCH_LABELS + (BATCH_LABELS >= 1).long()
-    assert_close(loss(name, LossInputs(padded, labels, known, mask), CONFIG), plain)
+    assert_close(loss(name, LossInputs(padded, labels, known, mask), **CONFIG), plain)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "rcft"])
@@ -171,10 +226,10 @@ def test_ragged_batch_is_the_mean_of_its_unpadded_examples(name):
     rows = [torch.tensor([[-1.0, -0.2, -3.0]], dtype=DOUBLE), torch.tensor([[-0.7, -1.5]], dtype=DOUBLE)]
     labels = [torch.tensor([2]), torch.tensor([0])]
     known = torch.tensor([True])
-    singles = [loss(name, LossInputs(r, y, known), CONFIG) for r, y in zip(rows, labels, strict=True)]
+    singles = [loss(name, LossInputs(r, y, known), **CONFIG) for r, y in zip(rows, labels, strict=True)]
     padded = torch.tensor([[-1.0, -0.2, -3.0], [-0.7, -1.5, float("-inf")]], dtype=DOUBLE)
     mask = torch.tensor([[True, True, True], [True, True, False]])
-    batch = loss(name, LossInputs(padded, torch.tensor([2, 0]), torch.tensor([True, True]), mask), CONFIG)
+    batch = loss(name, LossInputs(padded, torch.tensor([2, 0]), torch.tensor([True, True]), mask), **CONFIG)
     assert_close(batch, (singles[0] + singles[1]) / 2)
 
 
@@ -266,31 +321,31 @@ def test_rcft_loss_by_hand_with_two_bins():
     top = (hand_rcft_term(RCFT_PROBS[1], 0.8) + hand_rcft_term(RCFT_PROBS[2], 0.8)) / 10
     nll = -(math.log(0.35) + math.log(0.9) + math.log(0.1)) / 3
 
-    config = LossConfig(rcft_alpha=a, bins=RCFT_BINS)
+    config: dict[str, Any] = {"rcft_alpha": a, "bins": RCFT_BINS}
     assert rcft_calibration_loss(inputs, RCFT_BINS).item() == pytest.approx(bottom + top, abs=1e-12)
-    assert loss("rcft", inputs, config).item() == pytest.approx(
+    assert loss("rcft", inputs, **config).item() == pytest.approx(
         (1 - a) * nll + a * 1e-3 * (bottom + top), abs=1e-12
     )
 
-    without_top = loss("rcft", inputs, replace(config, rcft_include_top_bin=False))
-    assert loss("rcft", inputs, config).item() - without_top.item() == pytest.approx(
+    without_top = loss("rcft", inputs, **config, rcft_include_top_bin=False)
+    assert loss("rcft", inputs, **config).item() - without_top.item() == pytest.approx(
         a * 1e-3 * top, abs=1e-12
     )
 
 
 def test_rcft_endpoints_are_cft_and_calibration_only():
     inputs = LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS))
-    assert_close(loss("rcft", inputs, LossConfig(rcft_alpha=0.0, bins=RCFT_BINS)), loss("cft", inputs))
+    assert_close(loss("rcft", inputs, rcft_alpha=0.0, bins=RCFT_BINS), loss("cft", inputs))
     assert_close(
-        loss("rcft", inputs, LossConfig(rcft_alpha=1.0, bins=RCFT_BINS)),
+        loss("rcft", inputs, rcft_alpha=1.0, bins=RCFT_BINS),
         1e-3 * rcft_calibration_loss(inputs, RCFT_BINS),
     )
     assert_close(
-        loss("rcft", inputs, LossConfig(rcft_alpha=0.25, rcft_scale=2.0, bins=RCFT_BINS)),
+        loss("rcft", inputs, rcft_alpha=0.25, rcft_scale=2.0, bins=RCFT_BINS),
         0.75 * loss("cft", inputs) + 0.25 * 2.0 * rcft_calibration_loss(inputs, RCFT_BINS),
     )
     with pytest.raises(InputError, match="rcft_scale must be finite and > 0"):
-        LossConfig(rcft_scale=0.0)
+        RcftConfig(rcft_scale=0.0)
 
 
 def test_rcft_skips_bins_with_no_e_step_examples():
@@ -364,7 +419,7 @@ def test_every_loss_is_finite_with_finite_nonzero_gradients_on_extreme_scores(na
     labels = torch.randint(0, 4, (16,), generator=generator)
     known = torch.arange(16) % 3 == 0
     bins = bin_statistics(scores.detach(), labels, expected_bins(10))
-    value = loss(name, LossInputs(scores, labels, known), LossConfig(margin=2.0, bins=bins))
+    value = loss(name, LossInputs(scores, labels, known), margin=2.0, bins=bins)
     assert value.dim() == 0
     assert bool(torch.isfinite(value))
     assert value.dtype in (torch.float32, torch.float64)
@@ -381,8 +436,8 @@ def test_gradients_agree_with_finite_differences(name):
     scores = torch.randn(5, 4, generator=generator, dtype=DOUBLE, requires_grad=True)
     labels = torch.tensor([0, 3, 1, 2, 0])
     known = torch.tensor([True, True, False, True, False])
-    config = LossConfig(smoothing=0.2, alpha=0.5, margin=0.5)
-    assert torch.autograd.gradcheck(lambda s: loss(name, LossInputs(s, labels, known), config), (scores,))
+    config: dict[str, Any] = {"smoothing": 0.2, "alpha": 0.5, "margin": 0.5}
+    assert torch.autograd.gradcheck(lambda s: loss(name, LossInputs(s, labels, known), **config), (scores,))
 
 
 # --- validation ------------------------------------------------------------------------------------------
@@ -414,13 +469,20 @@ GOOD = torch.tensor([[-1.0, -2.0], [-0.5, -0.7]])
             lambda: LossInputs(GOOD, torch.tensor([0, 1]), None, torch.ones(2, 3, dtype=torch.bool)),
             "option_mask",
         ),
-        (lambda: LossConfig(smoothing=1.0), "smoothing"),
-        (lambda: LossConfig(smoothing=-0.1), "smoothing"),
-        (lambda: LossConfig(smoothing=float("nan")), "smoothing"),
-        (lambda: LossConfig(alpha=-0.1), "alpha"),
-        (lambda: LossConfig(margin=-1.0), "margin"),
-        (lambda: LossConfig(rcft_alpha=1.5), "rcft_alpha"),
-        (lambda: LossConfig(rcft_alpha=-0.5), "rcft_alpha"),
+        (lambda: LabelSmoothingConfig(smoothing=1.0), "smoothing"),
+        (lambda: LabelSmoothingConfig(smoothing=-0.1), "smoothing"),
+        (lambda: LabelSmoothingConfig(smoothing=float("nan")), "smoothing"),
+        (lambda: CogCalibConfig(alpha=-0.1), "alpha"),
+        (lambda: CogCalibConfig(alpha=float("inf")), "alpha"),
+        (lambda: MarginCogCalibConfig(alpha=-0.1), "alpha"),
+        (lambda: MarginCogCalibConfig(margin=-1.0), "margin"),
+        (lambda: RcftConfig(rcft_alpha=1.5), "rcft_alpha"),
+        (lambda: RcftConfig(rcft_alpha=-0.5), "rcft_alpha"),
+        (lambda: RcftConfig(rcft_scale=float("nan")), "rcft_scale"),
+        (
+            lambda: LOSSES.get("ls")(LossInputs(GOOD, torch.tensor([0, 1])), CogCalibConfig()),
+            "LabelSmoothingConfig",
+        ),
         (lambda: loss("rcft", LossInputs(GOOD, torch.tensor([0, 1]))), "bins"),
         (lambda: BinStatistics(torch.zeros(3), torch.zeros(2), expected_bins(2)), "accuracy"),
         (lambda: BinStatistics(torch.zeros(2), torch.zeros(3), expected_bins(2)), "count"),
@@ -511,8 +573,9 @@ def test_rcft_loss_passes_its_target_gradient_setting_through():
     gradients = []
     for carried in (False, True):
         leaf = scores.clone().requires_grad_(True)
-        config = LossConfig(rcft_alpha=1.0, bins=RCFT_BINS, rcft_target_gradient=carried)
-        loss("rcft", LossInputs(leaf, labels), config).backward()
+        loss(
+            "rcft", LossInputs(leaf, labels), RCFT_BINS, rcft_alpha=1.0, rcft_target_gradient=carried
+        ).backward()
         direct = scores.clone().requires_grad_(True)
         (
             1e-3 * rcft_calibration_loss(LossInputs(direct, labels), RCFT_BINS, target_gradient=carried)
@@ -524,11 +587,11 @@ def test_rcft_loss_passes_its_target_gradient_setting_through():
 
 def test_rcft_without_e_step_statistics_says_how_to_get_them():
     message = (
-        "LossConfig.bins is required by the rcft loss: run the E-step with bin_statistics(...) and pass it "
-        "with dataclasses.replace(config, bins=...)."
+        "the rcft loss needs the E-step's BinStatistics as its epoch state; got None. Run the E-step "
+        "with rcft_e_step(...) or bin_statistics(...) and pass its bins as epoch_state."
     )
     with pytest.raises(InputError) as error:
-        loss("rcft", LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS)), LossConfig())
+        loss("rcft", LossInputs(scores_of(RCFT_PROBS), torch.tensor(RCFT_LABELS)))
     assert str(error.value) == message
 
 
@@ -570,3 +633,20 @@ def test_rcft_targets_check_their_mask_word_for_word():
     with pytest.raises(InputError) as error:
         rcft_targets(torch.tensor([[0.2, 0.1]]), torch.tensor([0.5]), mask=torch.ones(1, 2, dtype=torch.long))
     assert str(error.value) == message
+
+
+def test_configs_accept_the_closed_ends_of_their_ranges_and_refuse_infinities():
+    # The boundaries themselves: every range check is written so that these, and only these, pass.
+    assert LabelSmoothingConfig(smoothing=0.0).smoothing == 0.0
+    assert CogCalibConfig(alpha=0.0).alpha == 0.0
+    assert MarginCogCalibConfig(alpha=0.0, margin=0.0) == MarginCogCalibConfig(0.0, 0.0)
+    assert RcftConfig(rcft_alpha=0.0).rcft_alpha == 0.0
+    assert RcftConfig(rcft_alpha=1.0).rcft_alpha == 1.0
+    for build, message in [
+        (lambda: MarginCogCalibConfig(alpha=math.inf), "MarginCogCalibConfig.alpha must be finite and >= 0"),
+        (lambda: MarginCogCalibConfig(margin=math.inf), "MarginCogCalibConfig.margin must be finite"),
+        (lambda: RcftConfig(rcft_scale=math.inf), "RcftConfig.rcft_scale must be finite and > 0"),
+        (lambda: RcftConfig(rcft_scale=-1.0), "RcftConfig.rcft_scale must be finite and > 0"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            build()

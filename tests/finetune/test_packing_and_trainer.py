@@ -1,8 +1,9 @@
-"""Packed option scoring equals the scorer; every method trains; the detector costs what it should."""
+"""Packed option scoring equals the scorer; every loss trains; the detector costs what it should."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -10,7 +11,16 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
-from llmcal.finetune.losses import LOSSES, LossConfig
+from llmcal.finetune.losses import (
+    LOSSES,
+    CogCalibConfig,
+    EpochUpdate,
+    LabelSmoothingConfig,
+    LossPlugin,
+    MarginCogCalibConfig,
+    NoHyperparameters,
+    gold_nll,
+)
 from llmcal.finetune.packing import collate, option_log_likelihoods, pack_items
 from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
 from llmcal.scoring.hf import HFBackend
@@ -40,14 +50,13 @@ def fresh(tiny_model_dir):
     return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
-@pytest.mark.parametrize("method", sorted(LOSSES.names()))
-def test_one_step_of_every_method_changes_the_weights_and_gives_a_finite_loss(
-    method, tiny_model_dir, tmp_path
-):
+@pytest.mark.parametrize("loss", sorted(LOSSES.names()))
+def test_one_step_of_every_loss_changes_the_weights_and_gives_a_finite_loss(loss, tiny_model_dir, tmp_path):
     model, tokenizer = fresh(tiny_model_dir)
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
-    settings = FinetuneSettings(method=method, epochs=1, batch_size=4, learning_rate=1e-2, style="qa",
-                                loss=LossConfig(smoothing=0.2, alpha=0.5, margin=1.0))  # fmt: skip
+    configs = (LabelSmoothingConfig(0.2), CogCalibConfig(0.5), MarginCogCalibConfig(0.5, 1.0))
+    settings = FinetuneSettings(loss=loss, epochs=1, batch_size=4, learning_rate=1e-2, style="qa",
+                                loss_configs=configs)  # fmt: skip
     trained, results = finetune(
         model, tokenizer, ITEMS, settings, tmp_path, calibration_items=ITEMS,
         calibration_known=[True, False, True, False], save_model=False,
@@ -57,19 +66,19 @@ def test_one_step_of_every_method_changes_the_weights_and_gives_a_finite_loss(
         name for name, parameter in trained.named_parameters() if not torch.equal(parameter, before[name])
     ]
     assert len(changed) == len(before), f"unchanged: {set(before) - set(changed)}"
-    if method.startswith("cogcalib"):
+    if loss.startswith("cogcalib"):
         assert "threshold" in results["epochs"][0]
         assert results["detector_forward_items"] == len(
             ITEMS
         )  # one pass over the calibration split per epoch
-    if method == "rcft":
+    if loss == "rcft":
         assert sum(results["epochs"][0]["bin_count"]) == len(ITEMS)
 
 
 def test_lora_trains_adapters_only_and_saves_a_merged_model(tiny_model_dir, tmp_path):
     model, tokenizer = fresh(tiny_model_dir)
     embedding_before = model.transformer.wte.weight.detach().clone()
-    settings = FinetuneSettings(method="sft", epochs=2, batch_size=2, learning_rate=5e-2, style="qa",
+    settings = FinetuneSettings(loss="sft", epochs=2, batch_size=2, learning_rate=5e-2, style="qa",
                                 lora=LoraSettings(rank=4, alpha=8, target_modules=("c_attn",)))  # fmt: skip
     trained, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, eval_items=ITEMS)
     assert torch.equal(trained.transformer.wte.weight, embedding_before)  # frozen under LoRA
@@ -84,18 +93,19 @@ def test_cogcalib_without_calibration_ground_truth_is_refused(tiny_model_dir, tm
 
     model, tokenizer = fresh(tiny_model_dir)
     with pytest.raises(InputError, match="needs calibration items"):
-        finetune(model, tokenizer, ITEMS, FinetuneSettings(method="cogcalib-ls", style="qa"), tmp_path)
+        finetune(model, tokenizer, ITEMS, FinetuneSettings(loss="cogcalib-ls", style="qa"), tmp_path)
 
 
 def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path):
     model, tokenizer = fresh(tiny_model_dir)
-    settings = FinetuneSettings(method="cogcalib-ls", epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
-                                style_adaptation_items=2, loss=LossConfig(alpha=0.3))  # fmt: skip
+    configs = (CogCalibConfig(alpha=0.3),)
+    settings = FinetuneSettings(loss="cogcalib-ls", epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
+                                style_adaptation_items=2, loss_configs=configs)  # fmt: skip
     _, adapted = finetune(model, tokenizer, ITEMS, settings, tmp_path / "a", calibration_items=ITEMS,
                           calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
     model, tokenizer = fresh(tiny_model_dir)
-    plain = FinetuneSettings(method="cogcalib-ls", epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
-                             loss=LossConfig(alpha=0.3))  # fmt: skip
+    plain = FinetuneSettings(loss="cogcalib-ls", epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
+                             loss_configs=configs)  # fmt: skip
     _, direct = finetune(model, tokenizer, ITEMS, plain, tmp_path / "b", calibration_items=ITEMS,
                          calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
     assert adapted["style_adaptation"]["items"] == 2
@@ -103,7 +113,7 @@ def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path):
     assert adapted["epochs"][0]["threshold"] != direct["epochs"][0]["threshold"]
 
 
-def _trainer_on(model, tokenizer, items, tmp_path):
+def _trainer_on(model, tokenizer, items, tmp_path, loss="cogcalib-ls"):
     from transformers import TrainingArguments
 
     from llmcal.finetune.trainer import CalibrationTrainer
@@ -111,8 +121,8 @@ def _trainer_on(model, tokenizer, items, tmp_path):
     packed = pack_items(items, tokenizer, max_length=512, style="qa")
     arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    trainer = CalibrationTrainer(model=model, args=arguments, method="cogcalib-ls", loss_config=LossConfig(),
-                                 train_examples=packed, pad_id=pad_id)  # fmt: skip
+    trainer = CalibrationTrainer(model=model, args=arguments, loss=loss, train_examples=packed,
+                                 pad_id=pad_id)  # fmt: skip
     return trainer, collate(packed, pad_id)
 
 
@@ -143,9 +153,9 @@ def test_known_flags_use_the_eval_mode_nll_the_threshold_was_fitted_on(tiny_mode
     seen = []
     real = LOSSES.get("cogcalib-ls")
 
-    def spy(inputs, config):
+    def spy(inputs, config, epoch_state):
         seen.append(inputs.known.clone())
-        return real(inputs, config)
+        return real(inputs, config, epoch_state)
 
     model.train()
     torch.manual_seed(0)
@@ -201,3 +211,120 @@ def test_known_flag_forwards_add_up_over_batches(tiny_model_dir, tmp_path):
     trainer.compute_loss(trainer.model, batch)
     trainer.compute_loss(trainer.model, batch)
     assert trainer.epoch_state.known_flag_forwards == 10
+
+
+# --- the loss plug-in contract ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ShiftConfig:
+    """Config of the test-only loss: a constant added to the mean gold NLL."""
+
+    shift: float = 0.0
+
+
+def _register(monkeypatch, name, plugin):
+    # Registry has no removal (registering twice is a bug in library code); the test entry must not leak
+    # into other tests, e.g. the one that checks the registry's exact names.
+    monkeypatch.setitem(LOSSES._entries, name, plugin)
+
+
+def test_a_registered_loss_s_epoch_hook_runs_once_per_epoch_and_its_state_reaches_the_loss(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    hook_calls = []
+    states_seen = []
+
+    def e_step(data, config):
+        scores, labels = data.training_scores()
+        hook_calls.append((scores.shape, labels.tolist(), config))
+        return EpochUpdate(state=len(hook_calls), record={"e_step_call": len(hook_calls)})
+
+    def shifted_nll(inputs, config, epoch_state):
+        states_seen.append(epoch_state)
+        return gold_nll(inputs).mean() + config.shift
+
+    _register(monkeypatch, "test-e-step", LossPlugin(shifted_nll, _ShiftConfig, epoch_hook=e_step))
+    model, tokenizer = fresh(tiny_model_dir)
+    settings = FinetuneSettings(loss="test-e-step", epochs=3, batch_size=2, learning_rate=1e-2, style="qa",
+                                loss_configs=(_ShiftConfig(0.5),))  # fmt: skip
+    _, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, save_model=False)
+    assert [call[2] for call in hook_calls] == [_ShiftConfig(0.5)] * 3  # one call per epoch, its config
+    assert all(shape == (len(ITEMS), 4) and labels == [0, 0, 2, 1] for shape, labels, _ in hook_calls)
+    # Two steps per epoch, each with the state of the hook call that began its epoch.
+    assert states_seen == [1, 1, 2, 2, 3, 3]
+    assert results["epochs"] == [{"epoch": e, "e_step_call": e + 1} for e in range(3)]
+    assert results["detector_forward_items"] == 0  # the loss did not ask for known flags
+
+
+def test_an_epoch_hook_runs_only_before_the_first_epoch_without_refresh_every_epoch(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    calls = []
+
+    def e_step(data, config):
+        calls.append(config)
+        return EpochUpdate(state="fitted")
+
+    _register(monkeypatch, "test-e-step", LossPlugin(lambda i, c, s: gold_nll(i).mean(), _ShiftConfig,
+                                                      epoch_hook=e_step))  # fmt: skip
+    model, tokenizer = fresh(tiny_model_dir)
+    settings = FinetuneSettings(loss="test-e-step", epochs=2, batch_size=4, learning_rate=1e-2, style="qa",
+                                refresh_every_epoch=False)  # fmt: skip
+    _, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, save_model=False)
+    assert calls == [_ShiftConfig()]  # the default config, since settings carry none of this type
+    assert results["epochs"] == [{"epoch": 0}]
+
+
+def test_a_registered_loss_needing_known_flags_gets_them_and_is_refused_without_ground_truth(
+    tiny_model_dir, tmp_path, monkeypatch
+):
+    from llmcal import InputError
+
+    flags_seen = []
+
+    def flagged_nll(inputs, config, epoch_state):
+        flags_seen.append(None if inputs.known is None else inputs.known.tolist())
+        return gold_nll(inputs).mean()
+
+    _register(monkeypatch, "test-known", LossPlugin(flagged_nll, NoHyperparameters, needs_known_flags=True))
+    model, tokenizer = fresh(tiny_model_dir)
+    settings = FinetuneSettings(loss="test-known", epochs=1, batch_size=4, learning_rate=1e-2, style="qa")
+    with pytest.raises(InputError) as refused:
+        finetune(model, tokenizer, ITEMS, settings, tmp_path / "refused", calibration_items=ITEMS)
+    assert str(refused.value) == (
+        "--method test-known needs calibration items with known/unknown ground truth; got 4 calibration "
+        "items and 0 known flags. Pass --calibration-data (in Python: calibration_items and their "
+        "calibration_known flags), or choose a loss that does not read known flags."
+    )
+    _, results = finetune(model, tokenizer, ITEMS, settings, tmp_path / "run", calibration_items=ITEMS,
+                          calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
+    assert len(flags_seen) == 1  # one step of batch 4
+    assert flags_seen[0] is not None
+    assert len(flags_seen[0]) == len(ITEMS)
+    assert set(results["epochs"][0]) == {"epoch", "threshold", "tpr", "tnr"}
+    assert results["detector_forward_items"] == len(ITEMS)
+
+
+def test_the_trainer_refuses_a_config_of_another_loss(tiny_model_dir, tmp_path):
+    from transformers import TrainingArguments
+
+    from llmcal import InputError
+    from llmcal.finetune.trainer import CalibrationTrainer
+
+    model, tokenizer = fresh(tiny_model_dir)
+    packed = pack_items(ITEMS, tokenizer, max_length=512, style="qa")
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    with pytest.raises(InputError, match="loss 'ls' takes a LabelSmoothingConfig as loss_config; got a "
+                                         "CogCalibConfig"):  # fmt: skip
+        CalibrationTrainer(model=model, args=arguments, loss="ls", loss_config=CogCalibConfig(),
+                           train_examples=packed, pad_id=tokenizer.eos_token_id)  # fmt: skip
+    with pytest.raises(InputError, match="Did you mean: rcft"):
+        CalibrationTrainer(model=model, args=arguments, loss="rcf", train_examples=packed,
+                           pad_id=tokenizer.eos_token_id)  # fmt: skip
+
+
+def test_collate_has_no_known_tensor(tiny_model_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    packed = pack_items(ITEMS, tokenizer, max_length=512, style="qa", known=[True, False, True, False])
+    assert "known" not in collate(packed, tokenizer.eos_token_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -68,7 +68,6 @@ def align_command(
         preference_pairs_from_items,
         read_preference_pairs,
     )
-    from llmcal.finetune.run import LoraSettings
     from llmcal.tasks.loading import load_items
 
     if method not in ALIGNMENT_LOSSES:
@@ -86,12 +85,12 @@ def align_command(
 
     backend = HFBackend(model, device="auto", dtype="float32")
     settings = AlignSettings(
-        method=method,
+        loss=method,
         beta=beta,
         epochs=epochs,
         learning_rate=lr,
         batch_size=batch_size,
-        lora=cast(LoraSettings | None, parse_lora(lora)),
+        lora=parse_lora(lora),
         seed=seed,
     )
     _, results = align(

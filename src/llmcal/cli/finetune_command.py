@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,15 +12,14 @@ from rich.table import Table
 
 from llmcal.cli.option_values import cloze_style_option, prompt_format_option
 from llmcal.errors import InputError
+from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.tasks.loading import load_items
 
 __all__ = ["before_after_table", "finetune_command", "parse_lora"]
 
 
-def parse_lora(value: str | None) -> object:
-    """``--lora rank,alpha[,module,...]`` as :class:`~llmcal.finetune.run.LoraSettings` (``None``: full)."""
-    from llmcal.finetune.run import LoraSettings
-
+def parse_lora(value: str | None) -> LoraSettings | None:
+    """``--lora rank,alpha[,module,...]`` as :class:`~llmcal.finetune.settings.LoraSettings` (None: full)."""
     if value is None:
         return None
     parts = value.split(",")
@@ -37,19 +36,21 @@ def finetune_command(
     out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
     method: Annotated[
         str, typer.Option(help="sft | ls | cogcalib-ls | cogcalib-mbls | cogcalib-ecp | cft | rcft.")
-    ] = "sft",
+    ] = FinetuneSettings.loss,
     lora: Annotated[
         str | None, typer.Option(help="LoRA 'rank,alpha[,target,...]'; default: full fine-tuning.")
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-4,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    epochs: Annotated[int, typer.Option(min=1)] = FinetuneSettings.epochs,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = FinetuneSettings.learning_rate,
+    batch_size: Annotated[int, typer.Option(min=1)] = FinetuneSettings.batch_size,
     eval_data: Annotated[Path | None, typer.Option(help="Items evaluated before and after training.")] = None,
     calibration_data: Annotated[
         Path | None, typer.Option(help="Held-out items for the CogCalib threshold.")
     ] = None,
-    cloze_style: Annotated[str, typer.Option(help="qa | completion.")] = "qa",
-    format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = "cloze",
+    cloze_style: Annotated[str, typer.Option(help="qa | completion.")] = FinetuneSettings.style,
+    format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = FinetuneSettings.format,
+    # The loss hyperparameters' defaults are those of their config dataclasses in finetune.losses, which
+    # imports torch; the command line must not (tests/cli check the two stay equal).
     smoothing: Annotated[float, typer.Option(help="Label smoothing epsilon (ls).")] = 0.1,
     alpha: Annotated[float, typer.Option(help="CogCalib regulariser weight.")] = 0.1,
     margin: Annotated[float, typer.Option(help="MbLS margin.")] = 10.0,
@@ -57,7 +58,7 @@ def finetune_command(
     rcft_scale: Annotated[float, typer.Option(help="RCFT constant c (the authors' 1e-3).")] = 1e-3,
     style_adaptation: Annotated[
         int, typer.Option(min=0, help="Items for a one-epoch SFT warm-up before training (CogCalib).")
-    ] = 0,
+    ] = FinetuneSettings.style_adaptation_items,
     rcft_authors_code: Annotated[
         bool,
         typer.Option(
@@ -65,7 +66,7 @@ def finetune_command(
             "non-max targets."
         ),
     ] = False,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option()] = FinetuneSettings.seed,
     resume: Annotated[
         bool,
         typer.Option(help="Continue from the last checkpoint in OUT/checkpoints (same settings, items)."),
@@ -74,33 +75,26 @@ def finetune_command(
     """Fine-tune with a calibration-aware loss and report calibration before and after."""
     style = cloze_style_option(cloze_style)
     prompt_format = prompt_format_option(format)
-    from llmcal.finetune.losses import LOSSES, LossConfig
-    from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
+    from llmcal.finetune.losses import CogCalibConfig, LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
+    from llmcal.finetune.run import finetune_named_model
 
-    LOSSES.get(method)
-    train = load_items(data)
-    evaluation = load_items(eval_data) if eval_data else []
-    calibration = load_items(calibration_data) if calibration_data else []
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from llmcal.knowledge.ground_truth import known_items
-    from llmcal.scoring.hf import HFBackend
-
-    backend = HFBackend(model, device="cpu" if not _cuda() else "auto", dtype="float32")
-    known = known_items(calibration, backend, format=prompt_format, style=style) if calibration else []
+    # Every loss's options are passed (and recorded in results.json), whichever loss runs.
     settings = FinetuneSettings(
-        method=method,
+        loss=method,
         epochs=epochs,
         learning_rate=lr,
         batch_size=batch_size,
-        lora=cast(LoraSettings | None, parse_lora(lora)),
-        loss=LossConfig(
-            smoothing=smoothing,
-            alpha=alpha,
-            margin=margin,
-            rcft_alpha=rcft_alpha,
-            rcft_scale=rcft_scale,
-            rcft_include_top_bin=not rcft_authors_code,
-            rcft_target_gradient=rcft_authors_code,
+        lora=parse_lora(lora),
+        loss_configs=(
+            LabelSmoothingConfig(smoothing=smoothing),
+            CogCalibConfig(alpha=alpha),
+            MarginCogCalibConfig(alpha=alpha, margin=margin),
+            RcftConfig(
+                rcft_alpha=rcft_alpha,
+                rcft_scale=rcft_scale,
+                rcft_include_top_bin=not rcft_authors_code,
+                rcft_target_gradient=rcft_authors_code,
+            ),
         ),
         refresh_every_epoch=not rcft_authors_code,
         style_adaptation_items=style_adaptation,
@@ -109,10 +103,13 @@ def finetune_command(
         style=style,
         seed=seed,
     )
-    _, results = finetune(
-        backend.model, backend.tokenizer, train, settings, out, calibration_items=calibration,
-        calibration_known=known, eval_items=evaluation, show_progress=Console(stderr=True).is_terminal,
-        resume=resume,
+    train = load_items(data)
+    evaluation = load_items(eval_data) if eval_data else []
+    calibration = load_items(calibration_data) if calibration_data else []
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    results = finetune_named_model(
+        model, train, settings, out, calibration_items=calibration, eval_items=evaluation,
+        show_progress=Console(stderr=True).is_terminal, resume=resume,
     )  # fmt: skip
     if not results["main_process"]:
         return  # other processes of a distributed run stay quiet; the main one reports
@@ -133,9 +130,3 @@ def before_after_table(title: str, results: dict[str, Any]) -> Table:
             stage, *(f"{row[k]:.4f}" for k in ("accuracy", "ece", "sce", "brier", "mean_confidence"))
         )
     return table
-
-
-def _cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())

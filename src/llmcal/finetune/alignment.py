@@ -42,7 +42,7 @@ __all__ = [
     "read_preference_pairs",
 ]
 
-# llmcal method name -> TRL ``DPOConfig.loss_type``.
+# llmcal alignment loss name -> TRL ``DPOConfig.loss_type``.
 ALIGNMENT_LOSSES = {"dpo": "sigmoid", "ipo": "ipo"}
 
 RejectedChoice = Literal["random", "all"]
@@ -130,7 +130,8 @@ class AlignSettings:
     """How a model is aligned.
 
     Attributes:
-        method: ``dpo`` (sigmoid loss, Rafailov et al. 2023) or ``ipo`` (Azar et al. 2023).
+        loss: ``dpo`` (sigmoid loss, Rafailov et al. 2023) or ``ipo`` (Azar et al. 2023); recorded as
+            ``"method"`` (see :meth:`record`).
         beta: Strength of the pull towards the reference model (TRL's ``beta``).
         epochs: Passes over the pairs.
         learning_rate: Peak learning rate (cosine decay).
@@ -140,13 +141,21 @@ class AlignSettings:
         seed: Training seed.
     """
 
-    method: str = "dpo"
+    loss: str = "dpo"
     beta: float = 0.1
     epochs: int = 3
     learning_rate: float = 5e-6
     batch_size: int = 8
     lora: LoraSettings | None = None
     seed: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """The settings as ``results.json`` (and the demo's ``demo.json``) record them.
+
+        The loss is recorded under ``"method"``, its key since before the Python name changed, so the files
+        stay byte-identical across versions.
+        """
+        return {("method" if key == "loss" else key): value for key, value in asdict(self).items()}
 
 
 def align(
@@ -180,10 +189,10 @@ def align(
         show_progress: Show the Trainer's progress bar.
 
     Raises:
-        InputError: For an unknown method, no pairs, a tokenizer without EOS, or bad hyperparameters.
+        InputError: For an unknown loss, no pairs, a tokenizer without EOS, or bad hyperparameters.
     """
-    if settings.method not in ALIGNMENT_LOSSES:
-        raise InputError(f"--method must be one of {', '.join(ALIGNMENT_LOSSES)}; got {settings.method!r}.")
+    if settings.loss not in ALIGNMENT_LOSSES:
+        raise InputError(f"--method must be one of {', '.join(ALIGNMENT_LOSSES)}; got {settings.loss!r}.")
     if not pairs:
         raise InputError("No preference pairs to align on.")
     if settings.epochs < 1 or settings.batch_size < 1 or settings.learning_rate <= 0 or settings.beta <= 0:
@@ -195,7 +204,7 @@ def align(
     from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]
 
     out = Path(out_dir)
-    settings_json = as_json(asdict(settings))
+    settings_json = as_json(settings.record())
     manifest = build_manifest(
         "align",
         model={"name": str(getattr(model.config, "_name_or_path", ""))},
@@ -228,7 +237,7 @@ def align(
             warnings.filterwarnings("ignore", message=".*checkpointing", category=FutureWarning)
             arguments = DPOConfig(
                 output_dir=str(out / "checkpoints"),
-                loss_type=[ALIGNMENT_LOSSES[settings.method]],
+                loss_type=[ALIGNMENT_LOSSES[settings.loss]],
                 beta=settings.beta,
                 per_device_train_batch_size=settings.batch_size,
                 num_train_epochs=settings.epochs,

@@ -1,14 +1,18 @@
 """Fine-tuning losses on per-option log-likelihoods: pure torch functions, registered by name.
 
-Every loss reads a :class:`LossInputs` and a :class:`LossConfig` and returns a scalar tensor that is
-differentiable with respect to ``option_scores``. Notation used throughout, for example ``i`` with gold
-option ``y_i`` and existing options ``k = 1..K_i`` (padded options are ignored everywhere):
+Every loss reads a :class:`LossInputs` and its own config dataclass (only its hyperparameters) and returns
+a scalar tensor that is differentiable with respect to ``option_scores``. Notation used throughout, for
+example ``i`` with gold option ``y_i`` and existing options ``k = 1..K_i`` (padded options are ignored
+everywhere):
 
 - ``s_ik``: the option score, the sum over the option's tokens of full-vocabulary log-probabilities;
 - ``NLL_i = -s_{i,y_i}``: the gold answer's full-vocabulary negative log-likelihood;
 - ``q_i = softmax(s_i)``: the model's distribution restricted to the ``K_i`` options.
 
-Registered in :data:`LOSSES` (DESIGN.md, "Prior knowledge (CogCalib) and calibration-aware fine-tuning"):
+Each is registered in :data:`LOSSES` as a :class:`LossPlugin`, which also declares what the loss needs
+from the trainer: known/unknown flags (``needs_known_flags``) and a per-epoch hook (``epoch_hook``, RCFT's
+E-step), so the registry entry is the only place a new loss has to be added. Registered
+(DESIGN.md, "Prior knowledge (CogCalib) and calibration-aware fine-tuning"):
 
 - ``sft`` and ``cft``: ``mean_i NLL_i`` (``cft`` is the same objective applied to an aligned model,
   Xiao et al., ICML 2025; a separate name so runs are labelled);
@@ -22,7 +26,7 @@ Registered in :data:`LOSSES` (DESIGN.md, "Prior knowledge (CogCalib) and calibra
 Examples:
     >>> scores = torch.tensor([[-1.0, -2.0], [-3.0, -0.5]])
     >>> inputs = LossInputs(scores, torch.tensor([0, 1]))
-    >>> round(float(LOSSES.get("sft")(inputs, LossConfig())), 4)
+    >>> round(float(LOSSES.get("sft")(inputs, NoHyperparameters())), 4)
     0.75
 """
 
@@ -30,7 +34,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -41,9 +46,15 @@ __all__ = [
     "LOSSES",
     "RCFT_CALIBRATION_SCALE",
     "BinStatistics",
-    "LossConfig",
-    "LossFunction",
+    "CogCalibConfig",
+    "EpochData",
+    "EpochUpdate",
+    "LabelSmoothingConfig",
     "LossInputs",
+    "LossPlugin",
+    "MarginCogCalibConfig",
+    "NoHyperparameters",
+    "RcftConfig",
     "bin_statistics",
     "cft_loss",
     "cogcalib_ecp_loss",
@@ -54,6 +65,7 @@ __all__ = [
     "label_smoothing_loss",
     "option_log_probs",
     "rcft_calibration_loss",
+    "rcft_e_step",
     "rcft_loss",
     "rcft_targets",
     "sft_loss",
@@ -80,7 +92,8 @@ class LossInputs:
             be ``-inf``); values at existing options must be finite.
         labels: ``(B,)`` integer, the gold option index; must point at an existing option.
         known: ``(B,)`` bool, the prior-knowledge indicator ``1[NLL_i <= t]`` of CogCalib, or ``None``
-            meaning "every example unknown". Only the ``cogcalib-*`` losses read it.
+            meaning "every example unknown". Only losses whose :class:`LossPlugin` declares
+            ``needs_known_flags`` (the ``cogcalib-*`` ones) read it.
         option_mask: ``(B, K)`` bool, which options exist (ragged option counts), or ``None`` for all.
 
     Raises:
@@ -208,20 +221,86 @@ class BinStatistics:
             raise InputError(f"BinStatistics.count must be non-negative; got {self.count.tolist()}.")
 
 
+def _check_alpha(owner: str, alpha: float) -> None:
+    # Written as "not (inside)" so NaN fails every check.
+    if not 0.0 <= alpha < math.inf:
+        raise InputError(f"{owner}.alpha must be finite and >= 0; got {alpha}.")
+
+
 @dataclass(frozen=True)
-class LossConfig:
-    """Hyperparameters of every registered loss (each loss reads only its own).
+class NoHyperparameters:
+    """Config of a loss that has no hyperparameters (``sft``, ``cft``)."""
+
+
+@dataclass(frozen=True)
+class LabelSmoothingConfig:
+    """Hyperparameters of ``ls``.
 
     Attributes:
-        smoothing: Label-smoothing epsilon of ``ls``, in [0, 1).
+        smoothing: Label-smoothing epsilon, in [0, 1).
+
+    Raises:
+        InputError: If ``smoothing`` is out of range.
+    """
+
+    smoothing: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.smoothing < 1.0:
+            raise InputError(
+                f"LabelSmoothingConfig.smoothing must be in [0, 1); got {self.smoothing} (--smoothing)."
+            )
+
+
+@dataclass(frozen=True)
+class CogCalibConfig:
+    """Hyperparameters of ``cogcalib-ls`` and ``cogcalib-ecp``.
+
+    Attributes:
         alpha: Weight of the CogCalib regulariser on known examples, >= 0.
-        margin: Margin ``m`` of margin-based label smoothing (``cogcalib-mbls``), >= 0; Liu et al.'s
-            default 10.
+
+    Raises:
+        InputError: If ``alpha`` is negative, infinite or NaN.
+    """
+
+    alpha: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_alpha("CogCalibConfig", self.alpha)
+
+
+@dataclass(frozen=True)
+class MarginCogCalibConfig:
+    """Hyperparameters of ``cogcalib-mbls``.
+
+    Attributes:
+        alpha: Weight of the CogCalib regulariser on known examples, >= 0.
+        margin: Margin ``m`` of margin-based label smoothing, >= 0; Liu et al.'s default 10.
+
+    Raises:
+        InputError: If a value is out of its range; the message names the field.
+    """
+
+    alpha: float = 0.1
+    margin: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_alpha("MarginCogCalibConfig", self.alpha)
+        if not 0.0 <= self.margin < math.inf:
+            raise InputError(f"MarginCogCalibConfig.margin must be finite and >= 0; got {self.margin}.")
+
+
+@dataclass(frozen=True)
+class RcftConfig:
+    """Hyperparameters of ``rcft``; the E-step's :class:`BinStatistics` are epoch state, not config.
+
+    The field names keep their ``rcft_`` prefix: they are the ``--rcft-*`` flags and the keys under which
+    every run's ``results.json`` records them, next to the CogCalib ``alpha``.
+
+    Attributes:
         rcft_alpha: RCFT mixing weight ``a`` in ``(1 - a) L_SFT + a c L_cal``, in [0, 1]; 0 is CFT.
         rcft_scale: The constant ``c`` above, > 0. The authors' 1e-3 (the default) leaves ``L_cal`` so
             small next to the NLL that, on the knowledge world, RCFT trains the same model as CFT.
-        bins: The E-step :class:`BinStatistics` that ``rcft`` needs (refresh it with :func:`bin_statistics`
-            and ``dataclasses.replace``); unused by the other losses.
         rcft_include_top_bin: Whether the top confidence bin contributes to ``L_cal``. The authors' code
             loops over bins ``0..M-2`` and so never regularises the top bin, which looks like an
             off-by-one; ``False`` reproduces it.
@@ -235,31 +314,86 @@ class LossConfig:
         InputError: If a value is out of its range; the message names the field.
     """
 
-    smoothing: float = 0.1
-    alpha: float = 0.1
-    margin: float = 10.0
     rcft_alpha: float = 0.5
     rcft_scale: float = RCFT_CALIBRATION_SCALE
-    bins: BinStatistics | None = None
     rcft_include_top_bin: bool = True
     rcft_target_gradient: bool = False
 
     def __post_init__(self) -> None:
-        # Written as "not (inside)" so NaN fails every check.
-        if not 0.0 <= self.smoothing < 1.0:
-            raise InputError(f"LossConfig.smoothing must be in [0, 1); got {self.smoothing}.")
-        if not 0.0 <= self.alpha < math.inf:
-            raise InputError(f"LossConfig.alpha must be finite and >= 0; got {self.alpha}.")
-        if not 0.0 <= self.margin < math.inf:
-            raise InputError(f"LossConfig.margin must be finite and >= 0; got {self.margin}.")
         if not 0.0 <= self.rcft_alpha <= 1.0:
-            raise InputError(f"LossConfig.rcft_alpha must be in [0, 1]; got {self.rcft_alpha}.")
+            raise InputError(f"RcftConfig.rcft_alpha must be in [0, 1]; got {self.rcft_alpha}.")
         if not 0.0 < self.rcft_scale < math.inf:
-            raise InputError(f"LossConfig.rcft_scale must be finite and > 0; got {self.rcft_scale}.")
+            raise InputError(f"RcftConfig.rcft_scale must be finite and > 0; got {self.rcft_scale}.")
 
 
-LossFunction = Callable[[LossInputs, LossConfig], torch.Tensor]
-LOSSES: Registry[LossFunction] = Registry("loss")
+@dataclass(frozen=True)
+class EpochData:
+    """What an epoch hook may look at when an epoch begins.
+
+    Attributes:
+        training_scores: Returns ``(option_scores, labels)`` of the whole training set under the current
+            model in eval mode, shape ``(N, K)`` (``-inf`` at padded options) and ``(N,)``. Called only by
+            hooks that need it, since it costs one forward pass over the training set.
+    """
+
+    training_scores: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class EpochUpdate:
+    """What an epoch hook returns.
+
+    Attributes:
+        state: Handed to the loss as ``epoch_state`` on every step until the next hook call.
+        record: Merged into the epoch's entry of the run's ``results.json`` (``"epochs"``).
+    """
+
+    state: object
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+ConfigT = TypeVar("ConfigT")
+
+
+@dataclass(frozen=True)
+class LossPlugin(Generic[ConfigT]):
+    """A registered loss: how to compute it and what it needs from the trainer.
+
+    Attributes:
+        compute: ``(inputs, config, epoch_state) -> scalar``; ``epoch_state`` is the latest
+            :attr:`EpochUpdate.state` of ``epoch_hook`` (``None`` before the first, or without a hook).
+        config_type: The dataclass of the loss's hyperparameters; constructing it without arguments gives
+            the defaults.
+        needs_known_flags: Whether the loss reads :attr:`LossInputs.known`. The trainer then fits a
+            known/unknown detector on calibration items with prior-knowledge ground truth each epoch, and
+            a run refuses to start without such items.
+        epoch_hook: Called when every epoch begins (e.g. RCFT's E-step), or ``None``.
+    """
+
+    compute: Callable[[LossInputs, ConfigT, Any], torch.Tensor]
+    config_type: type[ConfigT]
+    needs_known_flags: bool = False
+    epoch_hook: Callable[[EpochData, ConfigT], EpochUpdate] | None = None
+
+    def __call__(
+        self, inputs: LossInputs, config: ConfigT | None = None, epoch_state: object = None
+    ) -> torch.Tensor:
+        """The loss of ``inputs``; ``config=None`` means the defaults of :attr:`config_type`.
+
+        Raises:
+            InputError: If ``config`` is not a :attr:`config_type`.
+        """
+        if config is None:
+            config = self.config_type()
+        elif not isinstance(config, self.config_type):
+            raise InputError(
+                f"this loss takes a {self.config_type.__name__}; got a {type(config).__name__} "
+                f"(build the config with {self.config_type.__name__}(...))."
+            )
+        return self.compute(inputs, config, epoch_state)
+
+
+LOSSES: Registry[LossPlugin[Any]] = Registry("loss")
 
 
 def option_log_probs(option_scores: torch.Tensor, option_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -300,7 +434,7 @@ def _uniform_cross_entropy(inputs: LossInputs) -> torch.Tensor:
     return -log_q.sum(dim=1) / n_options
 
 
-def sft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def sft_loss(inputs: LossInputs, config: NoHyperparameters) -> torch.Tensor:
     """Supervised fine-tuning: cross-entropy on the answer only, over the full vocabulary.
 
     ``L = (1/B) sum_i NLL_i = -(1/B) sum_i s_{i,y_i}``.
@@ -316,7 +450,7 @@ def sft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
     return gold_nll(inputs).mean()
 
 
-def cft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def cft_loss(inputs: LossInputs, config: NoHyperparameters) -> torch.Tensor:
     """Calibration-aware fine-tuning (Xiao et al., ICML 2025, arXiv 2505.01997): the SFT loss.
 
     CFT is plain answer-only SFT applied to an aligned model on domain data (the ``alpha = 0`` case of the
@@ -325,7 +459,7 @@ def cft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
     return sft_loss(inputs, config)
 
 
-def label_smoothing_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def label_smoothing_loss(inputs: LossInputs, config: LabelSmoothingConfig) -> torch.Tensor:
     """Label smoothing restricted to the options (Szegedy et al., CVPR 2016), on every example.
 
     ``L = (1/B) sum_i [(1 - eps) NLL_i + eps (-(1/K_i) sum_k log q_ik)]`` with ``eps = config.smoothing``.
@@ -338,7 +472,7 @@ def label_smoothing_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor
 
 
 def _cogcalib(
-    inputs: LossInputs, config: LossConfig, calibration: Callable[[LossInputs], torch.Tensor]
+    inputs: LossInputs, alpha: float, calibration: Callable[[LossInputs], torch.Tensor]
 ) -> torch.Tensor:
     """``(1/B) sum_i [NLL_i + 1[known_i] alpha L_cal_i]``; ``L_cal`` is skipped when ``known`` is None."""
     nll = gold_nll(inputs)
@@ -347,9 +481,7 @@ def _cogcalib(
     term = calibration(inputs)
     # `where`, not multiplication by the indicator: unknown rows get exactly NLL_i, so with no known
     # example the loss equals SFT bit for bit.
-    penalty = torch.where(
-        inputs.known, config.alpha * term, torch.zeros((), dtype=term.dtype, device=term.device)
-    )
+    penalty = torch.where(inputs.known, alpha * term, torch.zeros((), dtype=term.dtype, device=term.device))
     return (nll + penalty).mean()
 
 
@@ -359,7 +491,7 @@ def _ls_term(inputs: LossInputs) -> torch.Tensor:
     return -log_q.sum(dim=1) / n_options + gold
 
 
-def cogcalib_ls_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def cogcalib_ls_loss(inputs: LossInputs, config: CogCalibConfig) -> torch.Tensor:
     """CogCalib with label smoothing on known examples (CoLS; Wang et al., ACL 2025, arXiv 2505.20903).
 
     ``L = (1/B) sum_i [NLL_i + 1[known_i] alpha L_cal_i]`` with
@@ -369,7 +501,7 @@ def cogcalib_ls_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
     ``eps = alpha``, so ``alpha`` reads as the smoothing applied to known examples. Unknown examples (and
     every example when ``known`` is None) get plain SFT.
     """
-    return _cogcalib(inputs, config, _ls_term)
+    return _cogcalib(inputs, config.alpha, _ls_term)
 
 
 def _mbls_term(margin: float) -> Callable[[LossInputs], torch.Tensor]:
@@ -383,7 +515,7 @@ def _mbls_term(margin: float) -> Callable[[LossInputs], torch.Tensor]:
     return term
 
 
-def cogcalib_mbls_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def cogcalib_mbls_loss(inputs: LossInputs, config: MarginCogCalibConfig) -> torch.Tensor:
     """CogCalib with margin-based label smoothing on known examples (CoMbLS).
 
     ``L_cal_i = (1/K_i) sum_k max(0, max_j s_ij - s_ik - m)`` over existing options, on the option
@@ -391,7 +523,7 @@ def cogcalib_mbls_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
     Devil is in the Margins: Margin-based Label Smoothing for Network Calibration", CVPR 2022; their
     default is ``m = 10``. The hinge is zero (and has zero gradient) while every logit gap is below ``m``.
     """
-    return _cogcalib(inputs, config, _mbls_term(config.margin))
+    return _cogcalib(inputs, config.alpha, _mbls_term(config.margin))
 
 
 def _negative_entropy(inputs: LossInputs) -> torch.Tensor:
@@ -401,14 +533,14 @@ def _negative_entropy(inputs: LossInputs) -> torch.Tensor:
     return (q * log_q).sum(dim=1)
 
 
-def cogcalib_ecp_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def cogcalib_ecp_loss(inputs: LossInputs, config: CogCalibConfig) -> torch.Tensor:
     """CogCalib with the entropy confidence penalty on known examples (CoECP).
 
     ``L_cal_i = -H(q_i) = sum_k q_ik log q_ik``: Pereyra et al., "Regularizing Neural Networks by
     Penalizing Confident Output Distributions", ICLR workshop 2017. The sum runs over the options (the
     ``by-liu/MbLS`` code averages over them instead, which only rescales ``alpha`` by ``1/K``).
     """
-    return _cogcalib(inputs, config, _negative_entropy)
+    return _cogcalib(inputs, config.alpha, _negative_entropy)
 
 
 def expected_bins(n_bins: int = 10) -> torch.Tensor:
@@ -605,37 +737,74 @@ def rcft_calibration_loss(
     return (weight * per_example).sum().to(working)
 
 
-def rcft_loss(inputs: LossInputs, config: LossConfig) -> torch.Tensor:
+def rcft_loss(inputs: LossInputs, config: RcftConfig, bins: BinStatistics | None) -> torch.Tensor:
     """Regularised calibration-aware fine-tuning (RCFT; Xiao et al., ICML 2025, arXiv 2505.01997).
 
     ``L = (1 - a) (1/B) sum_i NLL_i + a c L_cal`` with ``a = config.rcft_alpha``, ``c = config.rcft_scale``
-    (the authors' 1e-3 by default) and ``L_cal`` from
-    :func:`rcft_calibration_loss` on ``config.bins`` (the E-step statistics, re-estimated as often as the
-    caller likes, e.g. every epoch). The top bin is included unless ``config.rcft_include_top_bin`` is
-    False; the targets carry gradient when ``config.rcft_target_gradient`` is True.
+    (the authors' 1e-3 by default) and ``L_cal`` from :func:`rcft_calibration_loss` on ``bins``, the
+    E-step statistics (:func:`rcft_e_step`, which the trainer runs when every epoch begins). The top bin is
+    included unless ``config.rcft_include_top_bin`` is False; the targets carry gradient when
+    ``config.rcft_target_gradient`` is True.
 
     Raises:
-        InputError: If ``config.bins`` is None.
+        InputError: If ``bins`` is None.
     """
-    if config.bins is None:
+    if bins is None:
         raise InputError(
-            "LossConfig.bins is required by the rcft loss: run the E-step with bin_statistics(...) and "
-            "pass it with dataclasses.replace(config, bins=...)."
+            "the rcft loss needs the E-step's BinStatistics as its epoch state; got None. Run the E-step "
+            "with rcft_e_step(...) or bin_statistics(...) and pass its bins as epoch_state."
         )
     a = config.rcft_alpha
     calibration = rcft_calibration_loss(
         inputs,
-        config.bins,
+        bins,
         include_top_bin=config.rcft_include_top_bin,
         target_gradient=config.rcft_target_gradient,
     )
     return (1.0 - a) * gold_nll(inputs).mean() + a * config.rcft_scale * calibration
 
 
-LOSSES.add("sft", sft_loss)
-LOSSES.add("cft", cft_loss)
-LOSSES.add("ls", label_smoothing_loss)
-LOSSES.add("cogcalib-ls", cogcalib_ls_loss)
-LOSSES.add("cogcalib-mbls", cogcalib_mbls_loss)
-LOSSES.add("cogcalib-ecp", cogcalib_ecp_loss)
-LOSSES.add("rcft", rcft_loss)
+def rcft_e_step(data: EpochData, config: RcftConfig) -> EpochUpdate:
+    """RCFT's E-step as an epoch hook: :func:`bin_statistics` of the training set in 10 equal-width bins.
+
+    Args:
+        data: Gives the training set's option scores under the current model.
+        config: Unused; the E-step has no hyperparameters of its own.
+
+    Returns:
+        The bins as epoch state, recorded as ``bin_accuracy`` and ``bin_count``.
+    """
+    del config
+    scores, labels = data.training_scores()
+    bins = bin_statistics(scores, labels, expected_bins(10), option_mask=torch.isfinite(scores))
+    return EpochUpdate(bins, {"bin_accuracy": bins.accuracy.tolist(), "bin_count": bins.count.tolist()})
+
+
+def _without_epoch_state(
+    loss: Callable[[LossInputs, ConfigT], torch.Tensor],
+) -> Callable[[LossInputs, ConfigT, Any], torch.Tensor]:
+    """Adapts a loss that keeps no epoch state to :attr:`LossPlugin.compute`."""
+
+    def compute(inputs: LossInputs, config: ConfigT, epoch_state: object) -> torch.Tensor:
+        del epoch_state
+        return loss(inputs, config)
+
+    return compute
+
+
+LOSSES.add("sft", LossPlugin(_without_epoch_state(sft_loss), NoHyperparameters))
+LOSSES.add("cft", LossPlugin(_without_epoch_state(cft_loss), NoHyperparameters))
+LOSSES.add("ls", LossPlugin(_without_epoch_state(label_smoothing_loss), LabelSmoothingConfig))
+LOSSES.add(
+    "cogcalib-ls",
+    LossPlugin(_without_epoch_state(cogcalib_ls_loss), CogCalibConfig, needs_known_flags=True),
+)
+LOSSES.add(
+    "cogcalib-mbls",
+    LossPlugin(_without_epoch_state(cogcalib_mbls_loss), MarginCogCalibConfig, needs_known_flags=True),
+)
+LOSSES.add(
+    "cogcalib-ecp",
+    LossPlugin(_without_epoch_state(cogcalib_ecp_loss), CogCalibConfig, needs_known_flags=True),
+)
+LOSSES.add("rcft", LossPlugin(rcft_loss, RcftConfig, epoch_hook=rcft_e_step))

@@ -103,7 +103,7 @@ def collate(examples: Sequence[PackedExample], pad_id: int) -> dict[str, torch.T
     """Pads packed rows into a batch with a 4-D block attention mask and gather indices.
 
     Returns a dict with ``input_ids``, ``attention_mask`` (batch, 1, length, length; True = may attend),
-    ``position_ids``, ``labels``, ``known`` (-1 unknown-yet, 0, 1), ``option_mask`` (batch, K) and the
+    ``position_ids``, ``labels``, ``option_mask`` (batch, K) and the
     gather plan ``target_row``, ``target_position``, ``target_token``, ``target_option``.
     """
     width = max(len(e.input_ids) for e in examples)
@@ -136,7 +136,6 @@ def collate(examples: Sequence[PackedExample], pad_id: int) -> dict[str, torch.T
         "attention_mask": mask,
         "position_ids": position_ids,
         "labels": torch.tensor([e.label for e in examples], dtype=torch.long),
-        "known": torch.tensor([-1 if e.known is None else int(e.known) for e in examples], dtype=torch.long),
         "option_mask": option_mask,
         "target_row": rows,
         "target_position": positions,

@@ -1,11 +1,14 @@
-"""One fine-tuning run: load, optionally wrap in LoRA, train with a calibration-aware loss, evaluate, save."""
+"""One fine-tuning run: load, optionally wrap in LoRA, train with a calibration-aware loss, evaluate, save.
+
+:func:`finetune` trains an in-memory model; :func:`finetune_named_model` loads one by name and labels the
+calibration items with prior-knowledge ground truth first (what ``llmcal finetune`` runs).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,71 +20,17 @@ from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.distributed import process_rank
 from llmcal.errors import InputError
 from llmcal.evaluation import as_json, check_resume, records_digest
-from llmcal.finetune.losses import LossConfig
+from llmcal.finetune.losses import LOSSES
 from llmcal.finetune.packing import PackedExample, pack_items
-from llmcal.finetune.trainer import KNOWLEDGE_AWARE, CalibrationTrainer
+from llmcal.finetune.settings import FinetuneSettings, LoraSettings
+from llmcal.finetune.trainer import CalibrationTrainer
 from llmcal.reports.summary import CALIBRATION_ROW_BINNING, calibration_row
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["FinetuneSettings", "LoraSettings", "evaluate_model", "finetune"]
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """LoRA adapter settings (``peft``)."""
-
-    rank: int = 8
-    alpha: int = 16
-    target_modules: tuple[str, ...] = ()  # empty: peft's default for the architecture
-
-    def peft_config(self) -> Any:
-        """The ``peft.LoraConfig`` for a causal LM."""
-        from peft import LoraConfig
-
-        return LoraConfig(
-            r=self.rank,
-            lora_alpha=self.alpha,
-            target_modules=list(self.target_modules) or None,
-            task_type="CAUSAL_LM",
-        )
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """How a model is fine-tuned.
-
-    Attributes:
-        method: Loss name (see :data:`llmcal.finetune.losses.LOSSES`).
-        epochs: Passes over the training items.
-        learning_rate: Peak learning rate (5% warm-up, cosine decay).
-        batch_size: Items per step.
-        lora: LoRA settings, or ``None`` for full fine-tuning.
-        loss: Loss hyperparameters.
-        format: Prompt format (``cloze`` scores option texts, ``letters`` the letters).
-        style: Cloze style of the items.
-        refresh_every_epoch: Re-fit the CogCalib threshold / RCFT E-step every epoch.
-        checkpoints: Save a Trainer checkpoint (model, optimizer, scheduler) at the end of every epoch
-            under ``out/checkpoints``, keeping the last two.
-        style_adaptation_items: If > 0, one SFT epoch on this many training items first (CogCalib's
-            "style adaptation"), so the detector's NLL is not confounded by an unfamiliar answer format.
-        seed: Training seed (data order, LoRA init).
-    """
-
-    method: str = "sft"
-    epochs: int = 6
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    lora: LoraSettings | None = None
-    loss: LossConfig = field(default_factory=LossConfig)
-    format: PromptFormat = "cloze"
-    style: ClozeStyle = "qa"
-    refresh_every_epoch: bool = True
-    style_adaptation_items: int = 0
-    checkpoints: bool = False
-    seed: int = 0
+__all__ = ["FinetuneSettings", "LoraSettings", "evaluate_model", "finetune", "finetune_named_model"]
 
 
 def evaluate_model(
@@ -115,17 +64,18 @@ def finetune(
     ``out/run.json`` records the settings and the items; ``resume=True`` continues from the last checkpoint
     in ``out/checkpoints`` (weights, optimizer, scheduler, data order and RNG states), refusing a run whose
     settings or items differ; a run killed before its first checkpoint starts again from the beginning.
-    The CogCalib threshold / RCFT E-step are re-fitted when the resumed epoch begins, as they are at the
-    start of every epoch. The style-adaptation warm-up never writes to ``out/checkpoints``: a checkpoint
-    there is always one of the main run.
+    The known/unknown threshold and the loss's epoch hook (RCFT's E-step) are re-fitted when the resumed
+    epoch begins, as they are at the start of every epoch. The style-adaptation warm-up never writes to
+    ``out/checkpoints``: a checkpoint there is always one of the main run.
 
     Args:
         model: A causal LM (a fresh copy: it is trained in place).
         tokenizer: Its tokenizer.
         train_items: Training items.
-        settings: Method and hyperparameters.
+        settings: Loss and hyperparameters.
         out_dir: Where ``results.json`` (and, with ``save_model``, ``model/``) are written.
-        calibration_items: Held-out items for the CogCalib threshold (required by ``cogcalib-*``).
+        calibration_items: Held-out items for the known/unknown threshold (required by losses that need
+            known flags, the ``cogcalib-*`` ones).
         calibration_known: Ground-truth known flags of ``calibration_items``.
         eval_items: Items evaluated before and after training (accuracy, ECE, SCE, Brier).
         save_model: Save the fine-tuned model (LoRA merged in) as a standard HF directory.
@@ -133,20 +83,23 @@ def finetune(
         resume: Continue from the last checkpoint in ``out/checkpoints``.
 
     Raises:
-        InputError: If a CogCalib loss has no labelled calibration items, settings are invalid, or
-            ``resume`` finds a run with other settings or items.
+        InputError: If a loss that needs known flags has no labelled calibration items, settings are
+            invalid, or ``resume`` finds a run with other settings or items.
     """
-    if settings.method in KNOWLEDGE_AWARE and (
+    if LOSSES.get(settings.loss).needs_known_flags and (
         not calibration_items or len(calibration_known) != len(calibration_items)
     ):
         raise InputError(
-            f"--method {settings.method} needs calibration items with known/unknown ground truth."
+            f"--method {settings.loss} needs calibration items with known/unknown ground truth; got "
+            f"{len(calibration_items)} calibration items and {len(calibration_known)} known flags. Pass "
+            "--calibration-data (in Python: calibration_items and their calibration_known flags), or "
+            "choose a loss that does not read known flags."
         )
     if settings.epochs < 1 or settings.batch_size < 1 or settings.learning_rate <= 0:
         raise InputError("epochs and batch size must be positive, and the learning rate above 0.")
     out = Path(out_dir)
     manifest = as_json({
-        "settings": asdict(settings),
+        "settings": settings.record(),
         "tasks": {name: {"n_items": len(items), "item_ids": records_digest(items)}
                   for name, items in (("train", train_items), ("calibration", calibration_items))},
         "model": {"name": str(getattr(model.config, "_name_or_path", "")),
@@ -157,7 +110,7 @@ def finetune(
         raise InputError(f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out.")
     if process_rank()[0] == 0:  # under a launcher, the main process writes
         write_text_atomic(out / "run.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    results: dict[str, Any] = {"settings": asdict(settings), "n_train": len(train_items)}
+    results: dict[str, Any] = {"settings": settings.record(), "n_train": len(train_items)}
     if eval_items:
         before = evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
         results["before"] = calibration_row(*before)
@@ -185,7 +138,7 @@ def finetune(
         # nothing: a checkpoint of it in out/checkpoints would be resumed as if it were the main run's.
         adaptation = train[: settings.style_adaptation_items]
         warm_up = _trainer(
-            trainable, settings, out / "style-adaptation", adaptation, [], pad_id, method="sft", epochs=1,
+            trainable, settings, out / "style-adaptation", adaptation, [], pad_id, loss="sft", epochs=1,
             show_progress=show_progress, checkpoints=False,
         ).train()  # fmt: skip
         results["style_adaptation"] = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
@@ -194,7 +147,7 @@ def finetune(
                 out / "style-adaptation.json", json.dumps(results["style_adaptation"], indent=2) + "\n"
             )
     trainer = _trainer(
-        trainable, settings, out / "checkpoints", train, calibration, pad_id, method=settings.method,
+        trainable, settings, out / "checkpoints", train, calibration, pad_id, loss=settings.loss,
         epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
     )  # fmt: skip
     output = trainer.train(resume_from_checkpoint=checkpoint)
@@ -221,6 +174,55 @@ def finetune(
     return trained, results
 
 
+def finetune_named_model(
+    model: str,
+    train_items: Sequence[MCItem],
+    settings: FinetuneSettings,
+    out_dir: str | Path,
+    *,
+    calibration_items: Sequence[MCItem] = (),
+    eval_items: Sequence[MCItem] = (),
+    show_progress: bool = False,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Loads ``model`` by name, labels ``calibration_items`` with ground truth, and runs :func:`finetune`.
+
+    The ground truth (:func:`llmcal.knowledge.ground_truth.known_items`) comes from the pretrained model
+    scored in the prompt format and style it will be trained on. It is computed whenever calibration items
+    are given, whatever the loss, so ``run.json`` always counts the known ones.
+
+    Args:
+        model: Hub id or local directory of a causal LM; loaded in float32, on the GPU when there is one.
+        train_items: Training items.
+        settings: Loss and hyperparameters.
+        out_dir: Where ``results.json``, ``run.json``, ``model/`` and ``checkpoints/`` are written.
+        calibration_items: Held-out items for the known/unknown threshold.
+        eval_items: Items evaluated before and after training.
+        show_progress: Show the Trainer's progress bar.
+        resume: Continue from the last checkpoint in ``out/checkpoints``.
+
+    Returns:
+        The run's results (as written to ``results.json`` by the main process).
+
+    Raises:
+        InputError: As :func:`finetune`.
+    """
+    from llmcal.knowledge.ground_truth import known_items
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend(model, device="auto" if torch.cuda.is_available() else "cpu", dtype="float32")
+    known = (
+        known_items(calibration_items, backend, format=settings.format, style=settings.style)
+        if calibration_items
+        else []
+    )
+    _, results = finetune(
+        backend.model, backend.tokenizer, train_items, settings, out_dir, calibration_items=calibration_items,
+        calibration_known=known, eval_items=eval_items, show_progress=show_progress, resume=resume,
+    )  # fmt: skip
+    return results
+
+
 def _resume_point(out: Path, manifest: dict[str, Any]) -> str | None:
     """The run's last complete checkpoint (None before the first), after checking it is the same run."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -239,7 +241,7 @@ def _trainer(
     calibration: list[PackedExample],
     pad_id: int,
     *,
-    method: str,
+    loss: str,
     epochs: int,
     show_progress: bool,
     checkpoints: bool,
@@ -270,8 +272,8 @@ def _trainer(
     trainer = CalibrationTrainer(
         model=model,
         args=arguments,
-        method=method,
-        loss_config=settings.loss,
+        loss=loss,
+        loss_config=settings.config_of(loss),
         train_examples=train,
         calibration_examples=calibration,
         pad_id=pad_id,

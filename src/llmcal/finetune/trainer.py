@@ -1,16 +1,18 @@
 """Calibration-aware fine-tuning: a thin ``transformers.Trainer`` subclass over packed MC examples.
 
 The trainer computes every option's log-likelihood in one forward pass per example
-(:mod:`llmcal.finetune.packing`) and hands them to a loss looked up by name in
-:data:`llmcal.finetune.losses.LOSSES`. Two pieces of state are refreshed at the start of every epoch:
+(:mod:`llmcal.finetune.packing`) and hands them to a loss plug-in looked up by name in
+:data:`llmcal.finetune.losses.LOSSES`. It never looks at the loss's name: what the plug-in declares it needs
+is refreshed at the start of every epoch:
 
-- CogCalib's known/unknown threshold: the gold-answer NLL of each *calibration* item under the current
-  model in eval mode, thresholded by Youden's J against ground truth. Training examples are then
-  classified by the NLL of the training forward itself, so the detector costs one forward over the
-  calibration split per epoch and nothing per step; when the model has dropout, the training forward is
-  noisier than the eval-mode one the threshold was fitted on, so the batch's NLL comes from an extra
-  no-gradient eval-mode forward instead (one forward over the training set per epoch).
-- RCFT's E-step: per-bin accuracy and counts of the current model over the training set.
+- known/unknown flags (``needs_known_flags``, the CogCalib losses): a threshold on the gold-answer NLL of
+  each *calibration* item under the current model in eval mode, fitted by Youden's J against ground truth.
+  Training examples are then classified by the NLL of the training forward itself, so the detector costs
+  one forward over the calibration split per epoch and nothing per step; when the model has dropout, the
+  training forward is noisier than the eval-mode one the threshold was fitted on, so the batch's NLL comes
+  from an extra no-gradient eval-mode forward instead (one forward over the training set per epoch).
+- the plug-in's ``epoch_hook`` (RCFT's E-step: per-bin accuracy and counts of the current model over the
+  training set), whose state the loss receives on every step of the epoch.
 
 Because it is a ``Trainer``, ``accelerate launch`` / DeepSpeed / FSDP work unchanged.
 """
@@ -18,27 +20,19 @@ Because it is a ``Trainer``, ``accelerate launch`` / DeepSpeed / FSDP work uncha
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from llmcal.finetune.losses import (
-    LOSSES,
-    BinStatistics,
-    LossConfig,
-    LossInputs,
-    bin_statistics,
-    expected_bins,
-)
+from llmcal.errors import InputError
+from llmcal.finetune.losses import LOSSES, EpochData, LossInputs
 from llmcal.finetune.packing import PackedExample, collate, option_log_likelihoods
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 
-__all__ = ["KNOWLEDGE_AWARE", "CalibrationTrainer", "EpochState", "has_dropout", "option_scores_of"]
-
-KNOWLEDGE_AWARE = frozenset({"cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp"})
+__all__ = ["CalibrationTrainer", "EpochState", "has_dropout", "option_scores_of"]
 
 
 @dataclass
@@ -46,13 +40,16 @@ class EpochState:
     """What is re-estimated each epoch, and its history (for the run's results.json).
 
     Attributes:
+        detector: The known/unknown threshold of this epoch (losses that need known flags).
+        loss_state: The latest state of the loss plug-in's epoch hook (e.g. RCFT's E-step bins).
+        history: One entry per refresh: the epoch, and what the detector and the hook recorded.
         calibration_forwards: Calibration examples scored to fit the detector threshold.
         known_flag_forwards: Training examples scored again in eval mode for their known flag (models
             with dropout only).
     """
 
     detector: ThresholdDetector | None = None
-    bins: BinStatistics | None = None
+    loss_state: object = None
     history: list[dict[str, Any]] = field(default_factory=list)
     calibration_forwards: int = 0
     known_flag_forwards: int = 0
@@ -101,7 +98,7 @@ def option_scores_of(
 
 
 class _EpochRefresh(TrainerCallback):
-    """Re-fits the detector threshold and re-runs the RCFT E-step when an epoch begins."""
+    """Re-fits the detector threshold and re-runs the loss's epoch hook when an epoch begins."""
 
     def __init__(self, trainer: CalibrationTrainer) -> None:
         self.trainer = trainer
@@ -114,31 +111,44 @@ class CalibrationTrainer(Trainer):
     """``Trainer`` whose loss is a registered calibration-aware loss over option log-likelihoods.
 
     Args:
-        method: Loss name in :data:`~llmcal.finetune.losses.LOSSES`.
-        loss_config: Hyperparameters of the loss.
+        loss: Loss name in :data:`~llmcal.finetune.losses.LOSSES`.
+        loss_config: Hyperparameters of that loss, an instance of its plug-in's ``config_type``; ``None``
+            for its defaults.
         train_examples: Packed training examples (also the trainer's ``train_dataset``).
-        calibration_examples: Packed calibration examples with ground-truth ``known`` (CogCalib losses).
+        calibration_examples: Packed calibration examples with ground-truth ``known`` (losses that need
+            known flags).
         pad_id: Padding token id.
-        refresh_every_epoch: Re-fit the threshold / re-run the E-step each epoch (else only once, first).
+        refresh_every_epoch: Re-fit the threshold / re-run the epoch hook each epoch (else only once, first).
         **kwargs: Passed to ``transformers.Trainer`` (model, args, ...).
+
+    Raises:
+        InputError: If ``loss`` is not registered (with suggestions) or ``loss_config`` has the wrong type.
     """
 
     def __init__(
         self,
         *,
-        method: str,
-        loss_config: LossConfig,
+        loss: str,
+        loss_config: object = None,
         train_examples: Sequence[PackedExample],
         calibration_examples: Sequence[PackedExample] = (),
         pad_id: int,
         refresh_every_epoch: bool = True,
         **kwargs: Any,
     ) -> None:
-        LOSSES.get(method)  # fail early on unknown names, with suggestions
+        plugin = LOSSES.get(loss)  # fail early on unknown names, with suggestions
+        if loss_config is None:
+            loss_config = plugin.config_type()
+        if not isinstance(loss_config, plugin.config_type):
+            raise InputError(
+                f"CalibrationTrainer: loss {loss!r} takes a {plugin.config_type.__name__} as loss_config; "
+                f"got a {type(loss_config).__name__}."
+            )
         super().__init__(
             train_dataset=list(train_examples), data_collator=lambda batch: collate(batch, pad_id), **kwargs
         )
-        self.method = method
+        self.loss_name = loss
+        self.loss_plugin = plugin
         self.loss_config = loss_config
         self.train_examples = list(train_examples)
         self.calibration_examples = list(calibration_examples)
@@ -149,12 +159,12 @@ class CalibrationTrainer(Trainer):
         self.add_callback(_EpochRefresh(self))
 
     def refresh(self, *, epoch: int) -> None:
-        """Re-estimates the detector threshold and/or RCFT bins for the coming epoch."""
-        fitted = self.epoch_state.detector is not None or self.epoch_state.bins is not None
+        """Re-fits the detector threshold and/or re-runs the loss's epoch hook for the coming epoch."""
+        fitted = self.epoch_state.detector is not None or self.epoch_state.loss_state is not None
         if epoch > 0 and not self.refresh_every_epoch and fitted:
             return  # a run resumed from a checkpoint has no state yet and fits it on the restored weights
         entry: dict[str, Any] = {"epoch": epoch}
-        if self.method in KNOWLEDGE_AWARE:
+        if self.loss_plugin.needs_known_flags:
             scores = option_scores_of(self.model, self.calibration_examples, self.pad_id)
             labels = torch.tensor([e.label for e in self.calibration_examples])
             nll = -scores[torch.arange(len(labels)), labels]
@@ -163,13 +173,16 @@ class CalibrationTrainer(Trainer):
             self.epoch_state.detector = detector
             self.epoch_state.calibration_forwards += len(self.calibration_examples)
             entry |= {"threshold": detector.threshold, "tpr": detector.tpr, "tnr": detector.tnr}
-        if self.method == "rcft":
-            scores = option_scores_of(self.model, self.train_examples, self.pad_id)
-            labels = torch.tensor([e.label for e in self.train_examples])
-            bins = bin_statistics(scores, labels, expected_bins(10), option_mask=torch.isfinite(scores))
-            self.epoch_state.bins = bins
-            entry |= {"bin_accuracy": bins.accuracy.tolist(), "bin_count": bins.count.tolist()}
+        if self.loss_plugin.epoch_hook is not None:
+            update = self.loss_plugin.epoch_hook(EpochData(self._training_scores), self.loss_config)
+            self.epoch_state.loss_state = update.state
+            entry |= update.record
         self.epoch_state.history.append(entry)
+
+    def _training_scores(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Option scores and labels of the training set under the current model (for epoch hooks)."""
+        scores = option_scores_of(self.model, self.train_examples, self.pad_id)
+        return scores, torch.tensor([e.label for e in self.train_examples])
 
     def compute_loss(
         self,
@@ -178,16 +191,14 @@ class CalibrationTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        """The registered loss of ``self.method`` on this batch."""
+        """The registered loss of ``self.loss_name`` on this batch."""
         scores = option_log_likelihoods(model, inputs)
         labels = inputs["labels"]
         known = None
-        if self.method in KNOWLEDGE_AWARE and self.epoch_state.detector is not None:
+        if self.loss_plugin.needs_known_flags and self.epoch_state.detector is not None:
             known = self.known_flags(model, inputs, scores)
-        config = self.loss_config
-        if self.method == "rcft" and self.epoch_state.bins is not None:
-            config = replace(config, bins=self.epoch_state.bins)
-        loss = LOSSES.get(self.method)(LossInputs(scores, labels, known, inputs["option_mask"]), config)
+        batch = LossInputs(scores, labels, known, inputs["option_mask"])
+        loss = LOSSES.get(self.loss_name)(batch, self.loss_config, self.epoch_state.loss_state)
         return (loss, {"option_scores": scores}) if return_outputs else loss
 
     def known_flags(self, model: Any, inputs: dict[str, torch.Tensor], scores: torch.Tensor) -> torch.Tensor:
