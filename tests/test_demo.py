@@ -11,7 +11,7 @@ from llmcal.demo import VARIANTS, run_demo
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")
 def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     cache = tmp_path / "cache"
-    first = run_demo(tmp_path / "out1", preset_name="micro", cache_dir=cache, n_resamples=20)
+    first = run_demo(tmp_path / "out1", preset_name="micro", cache_dir=cache, n_resamples=20).to_dict()
     assert not first["world"]["cached"]
     variants = {row["variant"] for row in first["rows"]}
     pretrained = {"pretrained sum", "pretrained mean", "pretrained min", "pretrained sum + temperature"}
@@ -42,7 +42,7 @@ def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     assert json.loads((tmp_path / "out1" / "demo.json").read_text()) == first
     # The second run reuses the world and measures the pretrained model exactly as the first did.
     second = run_demo(tmp_path / "out2", preset_name="micro", cache_dir=cache, n_resamples=20, variants=(),
-                      align=False)  # fmt: skip
+                      align=False).to_dict()  # fmt: skip
     assert second["world"]["cached"]
     assert second["rows"] == [row for row in first["rows"] if row["variant"].startswith("pretrained")]
     assert second["comparison"] == []

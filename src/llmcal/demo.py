@@ -160,7 +160,8 @@ def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Pat
     """DPO on preference pairs from the training people; returns the aligned model's directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llmcal.finetune.alignment import AlignSettings, align, preference_pairs_from_items
+    from llmcal.finetune.alignment import align, preference_pairs_from_items
+    from llmcal.finetune.settings import AlignSettings
 
     tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
     model = AutoModelForCausalLM.from_pretrained(world.model_dir, use_safetensors=True)

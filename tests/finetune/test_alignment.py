@@ -12,13 +12,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from llmcal import InputError
 from llmcal.cli.app import main
 from llmcal.finetune.alignment import (
-    AlignSettings,
     PreferencePair,
     align,
     preference_pairs_from_items,
     read_preference_pairs,
 )
-from llmcal.finetune.run import LoraSettings
+from llmcal.finetune.settings import AlignSettings, LoraSettings
 from llmcal.scoring.hf import HFBackend
 from llmcal.scoring.requests import ScoringRequest
 from llmcal.tasks.prompts import option_pairs
@@ -94,6 +93,7 @@ def test_dpo_widens_the_preference_margin_and_saves_a_loadable_model(tiny_model_
     before = margins(model, tokenizer, pairs)
     settings = AlignSettings(epochs=3, learning_rate=5e-3, batch_size=8, beta=0.1)
     trained, results = align(model, tokenizer, pairs, settings, tmp_path, eval_items=ITEMS)
+    results = results.to_dict()
     after = margins(trained, tokenizer, pairs)
     assert after.mean() > before.mean() + 0.5
     assert results["log"][-1]["rewards/accuracies"] > 0.5

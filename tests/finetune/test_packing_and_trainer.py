@@ -61,6 +61,7 @@ def test_one_step_of_every_loss_changes_the_weights_and_gives_a_finite_loss(loss
         model, tokenizer, ITEMS, settings, tmp_path, calibration_items=ITEMS,
         calibration_known=[True, False, True, False], save_model=False,
     )  # fmt: skip
+    results = results.to_dict()
     assert np.isfinite(results["train_loss"])
     changed = [
         name for name, parameter in trained.named_parameters() if not torch.equal(parameter, before[name])
@@ -81,6 +82,7 @@ def test_lora_trains_adapters_only_and_saves_a_merged_model(tiny_model_dir, tmp_
     settings = FinetuneSettings(loss="sft", epochs=2, batch_size=2, learning_rate=5e-2, style="qa",
                                 lora=LoraSettings(rank=4, alpha=8, target_modules=("c_attn",)))  # fmt: skip
     trained, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, eval_items=ITEMS)
+    results = results.to_dict()
     assert torch.equal(trained.transformer.wte.weight, embedding_before)  # frozen under LoRA
     assert results["after"] != results["before"]
     reloaded = HFBackend(str(tmp_path / "model"), device="cpu", dtype="float32")  # loads like any model
@@ -249,6 +251,7 @@ def test_a_registered_loss_s_epoch_hook_runs_once_per_epoch_and_its_state_reache
     settings = FinetuneSettings(loss="test-e-step", epochs=3, batch_size=2, learning_rate=1e-2, style="qa",
                                 loss_configs=(_ShiftConfig(0.5),))  # fmt: skip
     _, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, save_model=False)
+    results = results.to_dict()
     assert [call[2] for call in hook_calls] == [_ShiftConfig(0.5)] * 3  # one call per epoch, its config
     assert all(shape == (len(ITEMS), 4) and labels == [0, 0, 2, 1] for shape, labels, _ in hook_calls)
     # Two steps per epoch, each with the state of the hook call that began its epoch.
@@ -272,6 +275,7 @@ def test_an_epoch_hook_runs_only_before_the_first_epoch_without_refresh_every_ep
     settings = FinetuneSettings(loss="test-e-step", epochs=2, batch_size=4, learning_rate=1e-2, style="qa",
                                 refresh_every_epoch=False)  # fmt: skip
     _, results = finetune(model, tokenizer, ITEMS, settings, tmp_path, save_model=False)
+    results = results.to_dict()
     assert calls == [_ShiftConfig()]  # the default config, since settings carry none of this type
     assert results["epochs"] == [{"epoch": 0}]
 
@@ -299,6 +303,7 @@ def test_a_registered_loss_needing_known_flags_gets_them_and_is_refused_without_
     )
     _, results = finetune(model, tokenizer, ITEMS, settings, tmp_path / "run", calibration_items=ITEMS,
                           calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
+    results = results.to_dict()
     assert len(flags_seen) == 1  # one step of batch 4
     assert flags_seen[0] is not None
     assert len(flags_seen[0]) == len(ITEMS)

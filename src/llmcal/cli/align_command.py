@@ -10,20 +10,14 @@ import typer
 from rich.console import Console
 
 from llmcal.cli.option_values import cloze_style_option, prompt_format_option
+from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
+from llmcal.finetune.settings import AlignSettings
+from llmcal.tasks.loading import load_items
+
+DEFAULTS = AlignSettings()
 
 __all__ = ["align_command"]
-
-
-def _is_preference_file(path: Path) -> bool:
-    """Whether ``path`` is a JSONL file of preference pairs (its first record has ``chosen``)."""
-    if path.suffix.lower() != ".jsonl" or not path.is_file():
-        return False
-    from llmcal.jsonl import read_jsonl
-
-    for _, record in read_jsonl(path):  # a bad first line is reported here, with its file:line
-        return isinstance(record, dict) and "chosen" in record
-    return False
 
 
 def align_command(
@@ -36,14 +30,14 @@ def align_command(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
-    method: Annotated[str, typer.Option(help="dpo | ipo.")] = "dpo",
+    method: Annotated[str, typer.Option(help="dpo | ipo.")] = DEFAULTS.loss,
     lora: Annotated[
         str | None, typer.Option(help="LoRA 'rank,alpha[,target,...]'; default: full fine-tuning.")
     ] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 5e-6,
-    beta: Annotated[float, typer.Option(help="DPO beta: pull towards the reference model.")] = 0.1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 8,
+    epochs: Annotated[int, typer.Option(min=1)] = DEFAULTS.epochs,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = DEFAULTS.learning_rate,
+    beta: Annotated[float, typer.Option(help="DPO beta: pull towards the reference model.")] = DEFAULTS.beta,
+    batch_size: Annotated[int, typer.Option(min=1)] = DEFAULTS.batch_size,
     rejected: Annotated[
         str, typer.Option(help="From MC items: 'random' (one wrong option per item) or 'all'.")
     ] = "random",
@@ -52,57 +46,34 @@ def align_command(
     ] = None,
     cloze_style: Annotated[str, typer.Option(help="qa | completion (prompts built from items).")] = "qa",
     format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = "cloze",
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
 ) -> None:
     """Align a model on preference pairs with TRL's DPOTrainer and report calibration before and after."""
     style = cloze_style_option(cloze_style)
     prompt_format = prompt_format_option(format)
     if rejected not in ("random", "all"):
         raise InputError(f"--rejected must be 'random' or 'all'; got {rejected!r}.")
-    from llmcal.cli.finetune_command import before_after_table, parse_lora
-    from llmcal.finetune.alignment import (
-        ALIGNMENT_LOSSES,
-        AlignSettings,
-        RejectedChoice,
-        align,
-        preference_pairs_from_items,
-        read_preference_pairs,
-    )
-    from llmcal.tasks.loading import load_items
+    from llmcal.cli.finetune_command import parse_lora
+    from llmcal.finetune.alignment import ALIGNMENT_LOSSES, align_named_model, load_preference_pairs
 
     if method not in ALIGNMENT_LOSSES:
         raise InputError(f"--method must be one of {', '.join(ALIGNMENT_LOSSES)}; got {method!r}.")
-    choice: RejectedChoice = "all" if rejected == "all" else "random"
-    if _is_preference_file(data):
-        pairs = read_preference_pairs(data)
-    else:
-        pairs = preference_pairs_from_items(
-            load_items(data), format=prompt_format, style=style, rejected=choice, seed=seed
-        )
+    settings = AlignSettings(method, beta, epochs, lr, batch_size, parse_lora(lora), seed)
+    pairs = load_preference_pairs(
+        data, format=prompt_format, style=style, rejected="all" if rejected == "all" else "random", seed=seed
+    )
     evaluation = load_items(eval_data) if eval_data else []
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from llmcal.scoring.hf import HFBackend
-
-    backend = HFBackend(model, device="auto", dtype="float32")
-    settings = AlignSettings(
-        loss=method,
-        beta=beta,
-        epochs=epochs,
-        learning_rate=lr,
-        batch_size=batch_size,
-        lora=parse_lora(lora),
-        seed=seed,
-    )
-    _, results = align(
-        backend.model, backend.tokenizer, pairs, settings, out, eval_items=evaluation, format=prompt_format,
-        style=style, show_progress=Console(stderr=True).is_terminal,
+    results = align_named_model(
+        model, pairs, settings, out, eval_items=evaluation, format=prompt_format, style=style,
+        show_progress=Console(stderr=True).is_terminal,
     )  # fmt: skip
-    if not results["main_process"]:
+    if not results.main_process:
         return
     console = Console()
-    if evaluation:
-        console.print(before_after_table(f"{method}: {eval_data}", results))
+    if results.before is not None and results.after is not None:
+        console.print(before_after_table(f"{method}: {eval_data}", results.before, results.after))
     console.print(
         f"aligned on {len(pairs)} preference pairs; wrote {out}/model and {out}/results.json "
-        f"(train loss {results['train_loss']:.4f})"
+        f"(train loss {results.train_loss:.4f})"
     )

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from llmcal.cli.option_values import cloze_style_option, prompt_format_option
+from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.tasks.loading import load_items
 
-__all__ = ["before_after_table", "finetune_command", "parse_lora"]
+__all__ = ["finetune_command", "parse_lora"]
 
 
 def parse_lora(value: str | None) -> LoraSettings | None:
@@ -111,22 +111,9 @@ def finetune_command(
         model, train, settings, out, calibration_items=calibration, eval_items=evaluation,
         show_progress=Console(stderr=True).is_terminal, resume=resume,
     )  # fmt: skip
-    if not results["main_process"]:
+    if not results.main_process:
         return  # other processes of a distributed run stay quiet; the main one reports
     console = Console()
-    if evaluation:
-        console.print(before_after_table(f"{method}: {eval_data}", results))
-    console.print(f"wrote {out}/model and {out}/results.json (train loss {results['train_loss']:.4f})")
-
-
-def before_after_table(title: str, results: dict[str, Any]) -> Table:
-    """Accuracy, ECE, SCE, Brier and mean confidence before and after training (finetune and align)."""
-    table = Table(title=title)
-    for column in ("", "accuracy", "ECE", "SCE", "Brier", "mean conf"):
-        table.add_column(column, justify="right")
-    for stage in ("before", "after"):
-        row = results[stage]
-        table.add_row(
-            stage, *(f"{row[k]:.4f}" for k in ("accuracy", "ece", "sce", "brier", "mean_confidence"))
-        )
-    return table
+    if results.before is not None and results.after is not None:
+        console.print(before_after_table(f"{method}: {eval_data}", results.before, results.after))
+    console.print(f"wrote {out}/model and {out}/results.json (train loss {results.train_loss:.4f})")

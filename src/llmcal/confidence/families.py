@@ -14,16 +14,30 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from llmcal.errors import InputError
 from llmcal.scoring.requests import ContinuationScore, ScoringBackend, ScoringRequest
-from llmcal.tasks.prompts import fewshot_examples, letter_prompt, option_pairs
+from llmcal.tasks.prompts import PromptFormat, fewshot_examples, letter_prompt, option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-if TYPE_CHECKING:  # extraction imports the methods, which import this module
-    from llmcal.confidence.extraction import ExtractionSettings
+
+class PromptSettings(Protocol):
+    """What a family reads of the extraction settings (:class:`~llmcal.confidence.ExtractionSettings`).
+
+    A protocol, so this module needs nothing from the extraction module, which builds on it.
+    """
+
+    @property
+    def format(self) -> PromptFormat: ...
+
+    @property
+    def num_fewshot(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
+
 
 __all__ = ["CONTINUATIONS", "LETTERS", "FamilyScores", "RequestFamily"]
 
@@ -73,7 +87,7 @@ class RequestFamily(ABC):
         self,
         items: Sequence[MCItem],
         backend: ScoringBackend,
-        settings: ExtractionSettings,
+        settings: PromptSettings,
         *,
         style: ClozeStyle,
         fewshot_pool: Sequence[MCItem],
@@ -100,7 +114,7 @@ class _ContinuationFamily(RequestFamily):
         self,
         items: Sequence[MCItem],
         backend: ScoringBackend,
-        settings: ExtractionSettings,
+        settings: PromptSettings,
         *,
         style: ClozeStyle,
         fewshot_pool: Sequence[MCItem],
@@ -131,7 +145,7 @@ class _ContinuationFamily(RequestFamily):
 
 
 def _continuation_requests(
-    item: MCItem, prefix: str, settings: ExtractionSettings, style: ClozeStyle
+    item: MCItem, prefix: str, settings: PromptSettings, style: ClozeStyle
 ) -> list[tuple[ScoringRequest, list[int]]]:
     """Requests for one item's options, grouping options that share a context, with their option indices."""
     groups: dict[str, list[int]] = {}
@@ -153,7 +167,7 @@ class _LetterFamily(RequestFamily):
         self,
         items: Sequence[MCItem],
         backend: ScoringBackend,
-        settings: ExtractionSettings,
+        settings: PromptSettings,
         *,
         style: ClozeStyle,
         fewshot_pool: Sequence[MCItem],

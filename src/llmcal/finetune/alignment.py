@@ -22,22 +22,25 @@ import torch
 
 from llmcal.distributed import process_rank
 from llmcal.errors import InputError
-from llmcal.finetune.run import LoraSettings, evaluate_model
+from llmcal.finetune.run import evaluate_model
+from llmcal.finetune.settings import AlignSettings
 from llmcal.jsonl import read_jsonl
 from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, calibration_row
 from llmcal.runs.manifest import as_json, build_manifest, write_manifest
 from llmcal.runs.training import TrainingResults, write_training_results
 from llmcal.scoring.hf import context_length
+from llmcal.tasks.loading import load_items
 from llmcal.tasks.prompts import PromptFormat, option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
 __all__ = [
     "ALIGNMENT_LOSSES",
-    "AlignSettings",
     "PreferencePair",
     "RejectedChoice",
     "align",
+    "align_named_model",
+    "load_preference_pairs",
     "preference_pairs_from_items",
     "read_preference_pairs",
 ]
@@ -123,39 +126,6 @@ def read_preference_pairs(path: str | Path) -> list[PreferencePair]:
     if not pairs:
         raise InputError(f"{source}: no preference pairs in the file.")
     return pairs
-
-
-@dataclass(frozen=True)
-class AlignSettings:
-    """How a model is aligned.
-
-    Attributes:
-        loss: ``dpo`` (sigmoid loss, Rafailov et al. 2023) or ``ipo`` (Azar et al. 2023); recorded as
-            ``"method"`` (see :meth:`record`).
-        beta: Strength of the pull towards the reference model (TRL's ``beta``).
-        epochs: Passes over the pairs.
-        learning_rate: Peak learning rate (cosine decay).
-        batch_size: Pairs per step.
-        lora: LoRA settings (the adapter-disabled model is the reference), or ``None`` for full
-            fine-tuning against a frozen copy.
-        seed: Training seed.
-    """
-
-    loss: str = "dpo"
-    beta: float = 0.1
-    epochs: int = 3
-    learning_rate: float = 5e-6
-    batch_size: int = 8
-    lora: LoraSettings | None = None
-    seed: int = 0
-
-    def record(self) -> dict[str, Any]:
-        """The settings as ``results.json`` (and the demo's ``demo.json``) record them.
-
-        The loss is recorded under ``"method"``, its key since before the Python name changed, so the files
-        stay byte-identical across versions.
-        """
-        return {("method" if key == "loss" else key): value for key, value in asdict(self).items()}
 
 
 def align(
@@ -318,3 +288,61 @@ class _PairId:
     @property
     def id(self) -> str:
         return json.dumps([self.pair.prompt, self.pair.chosen, self.pair.rejected])
+
+
+def load_preference_pairs(
+    path: Path,
+    *,
+    format: PromptFormat = "cloze",
+    style: ClozeStyle = "qa",
+    rejected: RejectedChoice = "random",
+    seed: int = 0,
+) -> list[PreferencePair]:
+    """Preference pairs from a pairs file (JSONL whose first record has ``chosen``) or from MC items.
+
+    Raises:
+        InputError: For an unreadable file or a malformed record (with its ``file:line``).
+    """
+    if _is_preference_file(path):
+        return read_preference_pairs(path)
+    return preference_pairs_from_items(
+        load_items(path), format=format, style=style, rejected=rejected, seed=seed
+    )
+
+
+def _is_preference_file(path: Path) -> bool:
+    """Whether ``path`` is a JSONL file of preference pairs (its first record has ``chosen``)."""
+    if path.suffix.lower() != ".jsonl" or not path.is_file():
+        return False
+    for _, record in read_jsonl(path):  # a bad first line is reported here, with its file:line
+        return isinstance(record, dict) and "chosen" in record
+    return False
+
+
+def align_named_model(
+    model: str,
+    pairs: Sequence[PreferencePair],
+    settings: AlignSettings,
+    out_dir: str | Path,
+    *,
+    eval_items: Sequence[MCItem] = (),
+    format: PromptFormat = "cloze",
+    style: ClozeStyle = "qa",
+    show_progress: bool = False,
+) -> TrainingResults:
+    """Loads ``model`` by name (float32, on the GPU when there is one) and runs :func:`align`.
+
+    Returns:
+        The run's results (as written to ``results.json`` by the main process).
+
+    Raises:
+        InputError: As :func:`align`.
+    """
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend(model, device="auto", dtype="float32")
+    _, results = align(
+        backend.model, backend.tokenizer, pairs, settings, out_dir, eval_items=eval_items, format=format,
+        style=style, show_progress=show_progress,
+    )  # fmt: skip
+    return results

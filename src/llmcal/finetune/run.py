@@ -6,7 +6,6 @@ calibration items with prior-knowledge ground truth first (what ``llmcal finetun
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,17 +13,17 @@ from typing import Any
 
 import torch
 
-from llmcal.atomic import write_text_atomic
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.distributed import process_rank
 from llmcal.errors import InputError
-from llmcal.evaluation import as_json, check_resume, records_digest
 from llmcal.finetune.losses import LOSSES
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.finetune.trainer import CalibrationTrainer
-from llmcal.reports.summary import CALIBRATION_ROW_BINNING, calibration_row
+from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, calibration_row
+from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
+from llmcal.runs.training import TrainingResults, write_style_adaptation, write_training_results
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem
@@ -58,7 +57,7 @@ def finetune(
     save_model: bool = True,
     show_progress: bool = False,
     resume: bool = False,
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[Any, TrainingResults]:
     """Fine-tunes ``model`` on ``train_items`` and returns the trained model and the run's results.
 
     ``out/run.json`` records the settings and the items; ``resume=True`` continues from the last checkpoint
@@ -98,23 +97,23 @@ def finetune(
     if settings.epochs < 1 or settings.batch_size < 1 or settings.learning_rate <= 0:
         raise InputError("epochs and batch size must be positive, and the learning rate above 0.")
     out = Path(out_dir)
-    manifest = as_json({
-        "settings": settings.record(),
-        "tasks": {name: {"n_items": len(items), "item_ids": records_digest(items)}
-                  for name, items in (("train", train_items), ("calibration", calibration_items))},
-        "model": {"name": str(getattr(model.config, "_name_or_path", "")),
-                  "known_calibration_items": sum(map(bool, calibration_known))},
-    })  # fmt: skip
+    manifest = build_manifest(
+        "finetune",
+        model={"name": str(getattr(model.config, "_name_or_path", "")),
+               "known_calibration_items": sum(map(bool, calibration_known))},
+        settings=settings.record(),
+        tasks={"train": train_items, "calibration": calibration_items},
+    )  # fmt: skip
     checkpoint = _resume_point(out, manifest) if resume else None
     if settings.checkpoints and not resume and (out / "checkpoints").exists():
         raise InputError(f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out.")
     if process_rank()[0] == 0:  # under a launcher, the main process writes
-        write_text_atomic(out / "run.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    results: dict[str, Any] = {"settings": settings.record(), "n_train": len(train_items)}
+        write_manifest(out, manifest)
+    before = None
     if eval_items:
-        before = evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
-        results["before"] = calibration_row(*before)
-        results["metric_binning"] = CALIBRATION_ROW_BINNING
+        before = calibration_row(
+            *evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
+        )
 
     torch.manual_seed(settings.seed)
     trainable = model
@@ -132,6 +131,7 @@ def finetune(
         calibration_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style,
         known=list(calibration_known) if calibration_known else None,
     ) if calibration_items else []  # fmt: skip
+    style_adaptation = None
     if settings.style_adaptation_items > 0 and checkpoint is None:  # a checkpoint has the adapted weights
         # CogCalib's style adaptation: a short SFT pass on a slice, so the answer format is learnt before
         # the NLL threshold (fitted on the adapted model) has to separate knowledge from format. It saves
@@ -141,11 +141,9 @@ def finetune(
             trainable, settings, out / "style-adaptation", adaptation, [], pad_id, loss="sft", epochs=1,
             show_progress=show_progress, checkpoints=False,
         ).train()  # fmt: skip
-        results["style_adaptation"] = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
+        style_adaptation = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
         if process_rank()[0] == 0:
-            write_text_atomic(
-                out / "style-adaptation.json", json.dumps(results["style_adaptation"], indent=2) + "\n"
-            )
+            write_style_adaptation(out, style_adaptation)
     trainer = _trainer(
         trainable, settings, out / "checkpoints", train, calibration, pad_id, loss=settings.loss,
         epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
@@ -153,24 +151,33 @@ def finetune(
     output = trainer.train(resume_from_checkpoint=checkpoint)
     trained = trainable.merge_and_unload() if settings.lora is not None else trainable
     trained.eval()
-    results["train_loss"] = float(output.training_loss)
-    results["epochs"] = trainer.epoch_state.history
-    results["detector_forward_items"] = trainer.epoch_state.calibration_forwards
-    results["known_flag_forward_items"] = trainer.epoch_state.known_flag_forwards
-    results["log"] = [entry for entry in trainer.state.log_history if "loss" in entry]
     # Under accelerate/torchrun every process holds the same trained weights; one evaluates and writes.
-    results["main_process"] = bool(trainer.is_world_process_zero())
-    if results["main_process"]:
-        if eval_items:
-            after = evaluate_model(
-                trained, tokenizer, eval_items, format=settings.format, style=settings.style
-            )
-            results["after"] = calibration_row(*after)
+    main_process = bool(trainer.is_world_process_zero())
+    after = None
+    if main_process and eval_items:
+        after = calibration_row(
+            *evaluate_model(trained, tokenizer, eval_items, format=settings.format, style=settings.style)
+        )
+    results = TrainingResults(
+        kind="finetune",
+        settings=settings.record(),
+        n_examples=len(train_items),
+        train_loss=float(output.training_loss),
+        log=[entry for entry in trainer.state.log_history if "loss" in entry],
+        main_process=main_process,
+        before=before,
+        after=after,
+        metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
+        style_adaptation=style_adaptation,
+        epochs=trainer.epoch_state.history,
+        detector_forward_items=trainer.epoch_state.calibration_forwards,
+        known_flag_forward_items=trainer.epoch_state.known_flag_forwards,
+    )
+    if main_process:
         if save_model:
             trained.save_pretrained(out / "model", safe_serialization=True)
             tokenizer.save_pretrained(out / "model")
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+        write_training_results(out, results)
     return trained, results
 
 
@@ -184,7 +191,7 @@ def finetune_named_model(
     eval_items: Sequence[MCItem] = (),
     show_progress: bool = False,
     resume: bool = False,
-) -> dict[str, Any]:
+) -> TrainingResults:
     """Loads ``model`` by name, labels ``calibration_items`` with ground truth, and runs :func:`finetune`.
 
     The ground truth (:func:`llmcal.knowledge.ground_truth.known_items`) comes from the pretrained model
@@ -227,7 +234,7 @@ def _resume_point(out: Path, manifest: dict[str, Any]) -> str | None:
     """The run's last complete checkpoint (None before the first), after checking it is the same run."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    check_resume(out / "run.json", manifest)
+    check_resume(out, manifest)
     folder = out / "checkpoints"
     last = get_last_checkpoint(str(folder)) if folder.is_dir() else None  # type: ignore[no-untyped-call]
     return None if last is None else str(last)

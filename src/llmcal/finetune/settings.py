@@ -1,4 +1,4 @@
-"""How a model is fine-tuned: :class:`FinetuneSettings` and :class:`LoraSettings`.
+"""How a model is fine-tuned or aligned: :class:`FinetuneSettings`, :class:`AlignSettings`, LoRA.
 
 Torch-free at import (the loss registry is imported only when a setting is checked or recorded), so the
 ``llmcal finetune`` command can take its option defaults from here without loading torch for ``--help``.
@@ -13,7 +13,7 @@ from llmcal.errors import InputError
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["FinetuneSettings", "LoraSettings"]
+__all__ = ["AlignSettings", "FinetuneSettings", "LoraSettings"]
 
 # Python names that differ from the keys results.json and run.json have always used for them: the files
 # are compared byte for byte across versions, so renaming in code must not rename on disk.
@@ -153,3 +153,36 @@ class FinetuneSettings:
                 if key == _RECORDED_AFTER:
                     record[_RECORDED_NULL_KEY] = None
         return record
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """How a model is aligned.
+
+    Attributes:
+        loss: ``dpo`` (sigmoid loss, Rafailov et al. 2023) or ``ipo`` (Azar et al. 2023); recorded as
+            ``"method"`` (see :meth:`record`).
+        beta: Strength of the pull towards the reference model (TRL's ``beta``).
+        epochs: Passes over the pairs.
+        learning_rate: Peak learning rate (cosine decay).
+        batch_size: Pairs per step.
+        lora: LoRA settings (the adapter-disabled model is the reference), or ``None`` for full
+            fine-tuning against a frozen copy.
+        seed: Training seed.
+    """
+
+    loss: str = "dpo"
+    beta: float = 0.1
+    epochs: int = 3
+    learning_rate: float = 5e-6
+    batch_size: int = 8
+    lora: LoraSettings | None = None
+    seed: int = 0
+
+    def record(self) -> dict[str, Any]:
+        """The settings as ``results.json`` (and the demo's ``demo.json``) record them.
+
+        The loss is recorded under ``"method"``, its key since before the Python name changed, so the files
+        stay byte-identical across versions.
+        """
+        return {("method" if key == "loss" else key): value for key, value in asdict(self).items()}
