@@ -110,9 +110,13 @@ def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path):
                              loss_configs=configs)  # fmt: skip
     _, direct = finetune(model, tokenizer, ITEMS, plain, tmp_path / "b", calibration_items=ITEMS,
                          calibration_known=[True, False, True, False], save_model=False)  # fmt: skip
-    assert adapted["style_adaptation"]["items"] == 2
+    assert adapted.style_adaptation is not None
+    assert adapted.style_adaptation["items"] == 2
+    assert direct.style_adaptation is None
     # The threshold is fitted on the adapted model, so it differs from the one fitted on the base model.
-    assert adapted["epochs"][0]["threshold"] != direct["epochs"][0]["threshold"]
+    assert adapted.epochs is not None
+    assert direct.epochs is not None
+    assert adapted.epochs[0]["threshold"] != direct.epochs[0]["threshold"]
 
 
 def _trainer_on(model, tokenizer, items, tmp_path, loss="cogcalib-ls"):
