@@ -324,7 +324,7 @@ def test_the_trainer_refuses_a_config_of_another_loss(tiny_model_dir, tmp_path):
     model, tokenizer = fresh(tiny_model_dir)
     packed = pack_items(ITEMS, tokenizer, max_length=512, style="qa")
     arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
-    with pytest.raises(InputError, match="loss 'ls' takes a LabelSmoothingConfig as loss_config; got a "
+    with pytest.raises(InputError, match="loss 'ls' takes a LabelSmoothingConfig; got a "
                                          "CogCalibConfig"):  # fmt: skip
         CalibrationTrainer(model=model, args=arguments, loss="ls", loss_config=CogCalibConfig(),
                            train_examples=packed, pad_id=tokenizer.eos_token_id)  # fmt: skip

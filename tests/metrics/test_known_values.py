@@ -1,4 +1,4 @@
-"""Hand-computed values and the exact bin conventions DESIGN.md specifies."""
+"""Hand-computed values and the exact bin conventions of docs/papers.md ("Bin edges")."""
 
 from __future__ import annotations
 

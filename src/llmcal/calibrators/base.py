@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from llmcal.errors import InputError, NotFittedError
-from llmcal.metrics.validation import as_logits, as_probabilities
+from llmcal.metrics.validation import as_confidences, as_correct, as_logits, as_probabilities
 from llmcal.registry import Registry
 
 __all__ = ["CALIBRATORS", "Calibrator", "calibrator_from_dict", "log_scores", "register_calibrator"]
@@ -104,6 +104,49 @@ class Calibrator(ABC):
 
 
 CalibratorClass = TypeVar("CalibratorClass", bound=type[Calibrator])
+
+
+class TopLabelCalibrator(Calibrator):
+    """A calibrator of top-label confidences, fitted on held-out confidences and whether they were right.
+
+    Validates the inputs once for every such calibrator; a subclass maps checked arrays in
+    :meth:`_fit` and :meth:`_transform`.
+    """
+
+    def fit(self, *, confidences: ArrayLike, correct: ArrayLike) -> Self:
+        """Fits on held-out confidences and correctness.
+
+        Args:
+            confidences: Confidence in the predicted option, shape ``(n,)``, in [0, 1].
+            correct: 1 where the prediction was right, shape ``(n,)``.
+
+        Returns:
+            self.
+
+        Raises:
+            InputError: If the confidences leave [0, 1] or the two arrays are not aligned 0/1 outcomes.
+        """
+        checked = as_confidences(confidences)
+        self._fit(checked, as_correct(correct, len(checked)))
+        self._mark_fitted()
+        return self
+
+    def transform(self, *, confidences: ArrayLike) -> NDArray[np.float64]:
+        """Calibrated confidences, shape ``(n,)``.
+
+        Raises:
+            NotFittedError: Before :meth:`fit`.
+        """
+        self._require_fitted()
+        return self._transform(as_confidences(confidences))
+
+    @abstractmethod
+    def _fit(self, confidences: NDArray[np.float64], correct: NDArray[np.float64]) -> None:
+        """Learns the map from checked confidences and 0/1 outcomes."""
+
+    @abstractmethod
+    def _transform(self, confidences: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Applies the learnt map to checked confidences."""
 
 
 def register_calibrator(cls: CalibratorClass) -> CalibratorClass:

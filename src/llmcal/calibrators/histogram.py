@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from llmcal.calibrators.base import Calibrator, register_calibrator
+from llmcal.calibrators.base import TopLabelCalibrator, register_calibrator
 from llmcal.metrics.binning import assign_bins, bin_edges, binned_sums
-from llmcal.metrics.validation import BinStrategy, as_confidences, as_correct, check_n_bins, check_strategy
+from llmcal.metrics.validation import BinStrategy, check_n_bins, check_strategy
 
 __all__ = ["HistogramBinning"]
 
 
 @register_calibrator
-class HistogramBinning(Calibrator):
+class HistogramBinning(TopLabelCalibrator):
     """Maps each confidence to the accuracy of its bin on the held-out data.
 
     Bins follow the metric convention (right-closed, see :mod:`llmcal.metrics.binning`). A bin with no
@@ -48,31 +48,16 @@ class HistogramBinning(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {"n_bins": self.n_bins, "strategy": self.strategy}
 
-    def fit(self, *, confidences: ArrayLike, correct: ArrayLike) -> Self:
-        """Fits per-bin accuracies on held-out confidences and correctness.
-
-        Args:
-            confidences: Confidence in the predicted option, shape ``(n,)``, in [0, 1].
-            correct: 1 where the prediction was right, shape ``(n,)``.
-
-        Returns:
-            self.
-        """
-        c = as_confidences(confidences)
-        y = as_correct(correct, len(c))
-        edges = bin_edges(c, check_n_bins(self.n_bins), check_strategy(self.strategy))
-        counts, _, correct_sums = binned_sums(c, y, edges)
+    def _fit(self, confidences: NDArray[np.float64], correct: NDArray[np.float64]) -> None:
+        edges = bin_edges(confidences, check_n_bins(self.n_bins), check_strategy(self.strategy))
+        counts, _, correct_sums = binned_sums(confidences, correct, edges)
         midpoints = (edges[:-1] + edges[1:]) / 2.0
         with np.errstate(invalid="ignore", divide="ignore"):
             self.values_ = np.where(counts > 0, correct_sums / counts, midpoints)
         self.edges_ = edges
-        self._mark_fitted()
-        return self
 
-    def transform(self, *, confidences: ArrayLike) -> NDArray[np.float64]:
-        """Calibrated confidences, shape ``(n,)``."""
-        self._require_fitted()
-        return self.values_[assign_bins(as_confidences(confidences), self.edges_)]
+    def _transform(self, confidences: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self.values_[assign_bins(confidences, self.edges_)]
 
     def _get_state(self) -> dict[str, Any]:
         return {"edges": self.edges_.tolist(), "values": self.values_.tolist()}

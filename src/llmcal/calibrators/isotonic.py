@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from scipy.optimize import isotonic_regression
 
-from llmcal.calibrators.base import Calibrator, register_calibrator
-from llmcal.metrics.validation import as_confidences, as_correct
+from llmcal.calibrators.base import TopLabelCalibrator, register_calibrator
 
 __all__ = ["IsotonicCalibrator"]
 
 
 @register_calibrator
-class IsotonicCalibrator(Calibrator):
+class IsotonicCalibrator(TopLabelCalibrator):
     """The non-decreasing map from confidence to accuracy that best fits held-out data (least squares).
 
     Fitted with the pool-adjacent-violators algorithm on the distinct confidences (tied confidences are
@@ -42,30 +41,15 @@ class IsotonicCalibrator(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {}
 
-    def fit(self, *, confidences: ArrayLike, correct: ArrayLike) -> Self:
-        """Fits the monotone map on held-out confidences and correctness.
-
-        Args:
-            confidences: Confidence in the predicted option, shape ``(n,)``, in [0, 1].
-            correct: 1 where the prediction was right, shape ``(n,)``.
-
-        Returns:
-            self.
-        """
-        c = as_confidences(confidences)
-        y = as_correct(correct, len(c))
-        thresholds, group, counts = np.unique(c, return_inverse=True, return_counts=True)
-        group_accuracy = np.bincount(group, weights=y) / counts
+    def _fit(self, confidences: NDArray[np.float64], correct: NDArray[np.float64]) -> None:
+        thresholds, group, counts = np.unique(confidences, return_inverse=True, return_counts=True)
+        group_accuracy = np.bincount(group, weights=correct) / counts
         fitted = isotonic_regression(group_accuracy, weights=counts.astype(np.float64), increasing=True)
         self.thresholds_ = thresholds
         self.values_ = np.clip(fitted.x, 0.0, 1.0)
-        self._mark_fitted()
-        return self
 
-    def transform(self, *, confidences: ArrayLike) -> NDArray[np.float64]:
-        """Calibrated confidences, shape ``(n,)``."""
-        self._require_fitted()
-        calibrated = np.interp(as_confidences(confidences), self.thresholds_, self.values_)
+    def _transform(self, confidences: NDArray[np.float64]) -> NDArray[np.float64]:
+        calibrated = np.interp(confidences, self.thresholds_, self.values_)
         return np.asarray(calibrated, dtype=np.float64)
 
     def _get_state(self) -> dict[str, Any]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import expit, logit
 
-from llmcal.calibrators.base import Calibrator, register_calibrator
-from llmcal.metrics.validation import as_confidences, as_correct
+from llmcal.calibrators.base import TopLabelCalibrator, register_calibrator
 
 __all__ = ["PlattScaler"]
 
@@ -20,7 +19,7 @@ _CLIP = 1e-12
 
 
 @register_calibrator
-class PlattScaler(Calibrator):
+class PlattScaler(TopLabelCalibrator):
     """Maps a confidence ``c`` to ``sigmoid(a * logit(c) + b)``, with ``a``, ``b`` fitted by log-loss.
 
     Top-label: it recalibrates the confidence in the predicted answer and leaves the prediction alone.
@@ -45,22 +44,11 @@ class PlattScaler(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {}
 
-    def fit(self, *, confidences: ArrayLike, correct: ArrayLike) -> Self:
-        """Fits ``a`` and ``b`` on held-out top-label confidences and correctness.
-
-        Args:
-            confidences: Confidence in the predicted option, shape ``(n,)``, in [0, 1].
-            correct: 1 where the prediction was right, shape ``(n,)``.
-
-        Returns:
-            self.
-        """
-        c = as_confidences(confidences)
-        y = as_correct(correct, len(c))
-        scores = logit(np.clip(c, _CLIP, 1.0 - _CLIP))
-        n_right = y.sum()
-        n_wrong = len(y) - n_right
-        targets = np.where(y == 1.0, (n_right + 1.0) / (n_right + 2.0), 1.0 / (n_wrong + 2.0))
+    def _fit(self, confidences: NDArray[np.float64], correct: NDArray[np.float64]) -> None:
+        scores = logit(np.clip(confidences, _CLIP, 1.0 - _CLIP))
+        n_right = correct.sum()
+        n_wrong = len(correct) - n_right
+        targets = np.where(correct == 1.0, (n_right + 1.0) / (n_right + 2.0), 1.0 / (n_wrong + 2.0))
 
         def loss_and_gradient(params: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
             z = params[0] * scores + params[1]
@@ -71,14 +59,11 @@ class PlattScaler(Calibrator):
 
         result = minimize(loss_and_gradient, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
         self.slope_, self.intercept_ = float(result.x[0]), float(result.x[1])
-        self._mark_fitted()
-        return self
 
-    def transform(self, *, confidences: ArrayLike) -> NDArray[np.float64]:
-        """Calibrated confidences, shape ``(n,)``."""
-        self._require_fitted()
-        c = as_confidences(confidences)
-        return np.asarray(expit(self.slope_ * logit(np.clip(c, _CLIP, 1.0 - _CLIP)) + self.intercept_))
+    def _transform(self, confidences: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(
+            expit(self.slope_ * logit(np.clip(confidences, _CLIP, 1.0 - _CLIP)) + self.intercept_)
+        )
 
     def _get_state(self) -> dict[str, Any]:
         return {"slope": self.slope_, "intercept": self.intercept_}

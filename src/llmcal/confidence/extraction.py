@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from llmcal.confidence.families import FamilyScores, RequestFamily
+from llmcal.confidence.families import FamilyScores, Prompting, RequestFamily
 from llmcal.confidence.methods import METHODS
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
@@ -98,9 +98,7 @@ def extract_records(
     """
     scores = [FamilyScores()] * len(items)
     for family in request_families(settings.methods):
-        family_scores = family.score(
-            items, backend, settings, style=style, fewshot_pool=fewshot_pool, on_progress=on_progress
-        )
+        family_scores = family.score(items, backend, Prompting(settings, style, fewshot_pool), on_progress)
         scores = [have.merged_with(new) for have, new in zip(scores, family_scores, strict=True)]
     return [
         ItemRecord(

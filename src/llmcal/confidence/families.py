@@ -43,6 +43,19 @@ __all__ = ["CONTINUATIONS", "LETTERS", "FamilyScores", "RequestFamily"]
 
 
 @dataclass(frozen=True)
+class Prompting:
+    """How a task's items are prompted: the extraction settings, the task's cloze style, its few-shot pool."""
+
+    settings: PromptSettings
+    style: ClozeStyle = "qa"
+    fewshot_pool: Sequence[MCItem] = ()
+
+
+# Called with numbers of items finished (progress bars); None when nobody listens.
+Progress = Callable[[int], None] | None
+
+
+@dataclass(frozen=True)
 class FamilyScores:
     """The scores of one item that request families produced, in the fields the item record stores.
 
@@ -84,23 +97,14 @@ class RequestFamily(ABC):
 
     @abstractmethod
     def score(
-        self,
-        items: Sequence[MCItem],
-        backend: ScoringBackend,
-        settings: PromptSettings,
-        *,
-        style: ClozeStyle,
-        fewshot_pool: Sequence[MCItem],
-        on_progress: Callable[[int], None] | None,
+        self, items: Sequence[MCItem], backend: ScoringBackend, prompting: Prompting, on_progress: Progress
     ) -> list[FamilyScores]:
         """Scores ``items`` in one pass and returns one :class:`FamilyScores` per item, in order.
 
         Args:
             items: Items to score.
             backend: The model.
-            settings: Prompt format and few-shot settings.
-            style: The task's cloze style.
-            fewshot_pool: Items few-shot examples are drawn from.
+            prompting: How the task's items are prompted.
             on_progress: Called with numbers of items finished, adding up to ``len(items)``.
         """
 
@@ -111,15 +115,9 @@ class _ContinuationFamily(RequestFamily):
     name = "continuation"
 
     def score(
-        self,
-        items: Sequence[MCItem],
-        backend: ScoringBackend,
-        settings: PromptSettings,
-        *,
-        style: ClozeStyle,
-        fewshot_pool: Sequence[MCItem],
-        on_progress: Callable[[int], None] | None,
+        self, items: Sequence[MCItem], backend: ScoringBackend, prompting: Prompting, on_progress: Progress
     ) -> list[FamilyScores]:
+        settings, style, fewshot_pool = prompting.settings, prompting.style, prompting.fewshot_pool
         options: list[list[ContinuationScore | None]] = [[None] * len(item.choices) for item in items]
         requests: list[ScoringRequest] = []
         owners: list[tuple[int, list[int]]] = []
@@ -164,15 +162,9 @@ class _LetterFamily(RequestFamily):
     name = "letters"
 
     def score(
-        self,
-        items: Sequence[MCItem],
-        backend: ScoringBackend,
-        settings: PromptSettings,
-        *,
-        style: ClozeStyle,
-        fewshot_pool: Sequence[MCItem],
-        on_progress: Callable[[int], None] | None,
+        self, items: Sequence[MCItem], backend: ScoringBackend, prompting: Prompting, on_progress: Progress
     ) -> list[FamilyScores]:
+        settings, fewshot_pool = prompting.settings, prompting.fewshot_pool
         requests = []
         for item in items:
             prefix = fewshot_examples(

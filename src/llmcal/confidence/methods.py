@@ -1,4 +1,4 @@
-"""Confidence methods: how per-option scores become a probability over the options (DESIGN.md).
+"""Confidence methods: how per-option scores become a probability over the options (docs/papers.md).
 
 Each method maps a record to one score per option, ``s_k``; the confidence vector is ``softmax(s)``:
 

@@ -22,12 +22,12 @@ import torch
 
 from llmcal.distributed import process_rank
 from llmcal.errors import InputError
-from llmcal.finetune.run import evaluate_model
+from llmcal.finetune.run import evaluate_model, save_training_outputs
 from llmcal.finetune.settings import AlignSettings
 from llmcal.jsonl import read_jsonl
 from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, calibration_row
 from llmcal.runs.manifest import as_json, build_manifest, write_manifest
-from llmcal.runs.training import TrainingResults, write_training_results
+from llmcal.runs.training import TrainingResults
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.prompts import PromptFormat, option_pairs
@@ -272,10 +272,7 @@ def align(
         metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
     )
     if main_process:
-        if save_model:
-            trained.save_pretrained(out / "model", safe_serialization=True)
-            tokenizer.save_pretrained(out / "model")
-        write_training_results(out, results)
+        save_training_outputs(out, results, trained, tokenizer if save_model else None)
     return trained, results
 
 

@@ -12,7 +12,7 @@ everywhere):
 Each is registered in :data:`LOSSES` as a :class:`LossPlugin`, which also declares what the loss needs
 from the trainer: known/unknown flags (``needs_known_flags``) and a per-epoch hook (``epoch_hook``, RCFT's
 E-step), so the registry entry is the only place a new loss has to be added. Registered
-(DESIGN.md, "Prior knowledge (CogCalib) and calibration-aware fine-tuning"):
+(definitions in ``docs/papers.md``, "Fine-tuning losses"):
 
 - ``sft`` and ``cft``: ``mean_i NLL_i`` (``cft`` is the same objective applied to an aligned model,
   Xiao et al., ICML 2025; a separate name so runs are labelled);
@@ -21,7 +21,7 @@ E-step), so the registry entry is the only place a new loss has to be added. Reg
   (Wang et al., ACL 2025, arXiv 2505.20903) with a label-smoothing, margin-based label-smoothing or
   entropy-penalty ``L_cal``;
 - ``rcft``: ``(1 - a) mean_i NLL_i + a 1e-3 L_cal`` with the EM bin-wise calibration loss of Xiao et al.
-  (arXiv 2505.01997, section 2.6 of reference/seed-spec.md).
+  (arXiv 2505.01997; ``docs/papers.md``, "Paper 2: CFT and RCFT").
 
 Examples:
     >>> scores = torch.tensor([[-1.0, -2.0], [-3.0, -0.5]])
@@ -383,14 +383,26 @@ class LossPlugin(Generic[ConfigT]):
         Raises:
             InputError: If ``config`` is not a :attr:`config_type`.
         """
+        return self.compute(inputs, self.checked_config(config), epoch_state)
+
+    def checked_config(self, config: Any | None, *, owner: str = "this loss") -> ConfigT:
+        """``config``, or the defaults of :attr:`config_type` for ``None``.
+
+        Args:
+            config: The config given, if any.
+            owner: What takes it, for the message (e.g. ``loss 'ls'``).
+
+        Raises:
+            InputError: If ``config`` is not a :attr:`config_type`.
+        """
         if config is None:
-            config = self.config_type()
-        elif not isinstance(config, self.config_type):
+            return self.config_type()
+        if not isinstance(config, self.config_type):
             raise InputError(
-                f"this loss takes a {self.config_type.__name__}; got a {type(config).__name__} "
+                f"{owner} takes a {self.config_type.__name__}; got a {type(config).__name__} "
                 f"(build the config with {self.config_type.__name__}(...))."
             )
-        return self.compute(inputs, config, epoch_state)
+        return config
 
 
 LOSSES: Registry[LossPlugin[Any]] = Registry("loss")
@@ -619,7 +631,7 @@ def bin_statistics(
 def rcft_targets(
     nonmax_sorted: torch.Tensor, accuracy: torch.Tensor, *, mask: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Targets for the non-max option probabilities of RCFT (Xiao et al., ICML 2025; seed-spec 2.6).
+    """Targets for the non-max option probabilities of RCFT (Xiao et al., ICML 2025; docs/papers.md).
 
     For one example whose max probability sits in a bin of accuracy ``acc``, with non-max probabilities
     ``q_1 >= q_2 >= ... >= q_{K-1}``:
@@ -690,7 +702,7 @@ def rcft_targets(
 def rcft_calibration_loss(
     inputs: LossInputs, bins: BinStatistics, *, include_top_bin: bool = True, target_gradient: bool = False
 ) -> torch.Tensor:
-    """RCFT's EM bin-wise calibration loss ``L_cal`` (M-step; Xiao et al., arXiv 2505.01997, seed-spec 2.6).
+    """RCFT's EM bin-wise calibration loss ``L_cal`` (M-step; Xiao et al., arXiv 2505.01997; docs/papers.md).
 
     Each example goes to the bin ``k`` of its max probability ``p_max,i`` (right-closed bins, as in
     :func:`bin_statistics`; the authors' code uses left-closed ``[k/10, (k+1)/10)``). Then

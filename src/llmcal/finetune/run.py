@@ -174,11 +174,16 @@ def finetune(
         known_flag_forward_items=trainer.epoch_state.known_flag_forwards,
     )
     if main_process:
-        if save_model:
-            trained.save_pretrained(out / "model", safe_serialization=True)
-            tokenizer.save_pretrained(out / "model")
-        write_training_results(out, results)
+        save_training_outputs(out, results, trained, tokenizer if save_model else None)
     return trained, results
+
+
+def save_training_outputs(out: Path, results: TrainingResults, trained: Any, tokenizer: Any | None) -> None:
+    """Writes ``results.json`` and, given a tokenizer, the trained model (LoRA merged) as ``out/model``."""
+    if tokenizer is not None:
+        trained.save_pretrained(out / "model", safe_serialization=True)
+        tokenizer.save_pretrained(out / "model")
+    write_training_results(out, results)
 
 
 def finetune_named_model(

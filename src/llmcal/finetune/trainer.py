@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from llmcal.errors import InputError
 from llmcal.finetune.losses import LOSSES, EpochData, LossInputs
 from llmcal.finetune.packing import PackedExample, collate, option_log_likelihoods
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
@@ -137,13 +136,7 @@ class CalibrationTrainer(Trainer):
         **kwargs: Any,
     ) -> None:
         plugin = LOSSES.get(loss)  # fail early on unknown names, with suggestions
-        if loss_config is None:
-            loss_config = plugin.config_type()
-        if not isinstance(loss_config, plugin.config_type):
-            raise InputError(
-                f"CalibrationTrainer: loss {loss!r} takes a {plugin.config_type.__name__} as loss_config; "
-                f"got a {type(loss_config).__name__}."
-            )
+        loss_config = plugin.checked_config(loss_config, owner=f"CalibrationTrainer: loss {loss!r}")
         super().__init__(
             train_dataset=list(train_examples), data_collator=lambda batch: collate(batch, pad_id), **kwargs
         )
