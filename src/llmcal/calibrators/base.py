@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from llmcal.errors import InputError, NotFittedError
-from llmcal.metrics.validation import as_confidences, as_correct, as_logits, as_probabilities
+from llmcal.metrics.validation import as_confidences, as_correct, as_labels, as_logits, as_probabilities
 from llmcal.registry import Registry
 
 __all__ = ["CALIBRATORS", "Calibrator", "calibrator_from_dict", "log_scores", "register_calibrator"]
@@ -147,6 +147,70 @@ class TopLabelCalibrator(Calibrator):
     @abstractmethod
     def _transform(self, confidences: NDArray[np.float64]) -> NDArray[np.float64]:
         """Applies the learnt map to checked confidences."""
+
+
+class MultiClassCalibrator(Calibrator):
+    """A calibrator of per-option scores (logits, log-likelihoods or probabilities) into probabilities.
+
+    Validates the inputs once for every such calibrator; a subclass checks its own parameters in
+    :meth:`_check_params` and maps checked scores in :meth:`_fit` and :meth:`_transform`.
+    """
+
+    def fit(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike
+    ) -> Self:
+        """Fits on held-out per-option scores and gold labels.
+
+        Args:
+            logits: Unnormalised scores, shape ``(n, K)`` (logits or per-option log-likelihoods).
+            probs: Per-option probabilities, shape ``(n, K)``; give this or ``logits``, not both.
+            labels: Gold option index per item, shape ``(n,)``.
+
+        Returns:
+            self.
+
+        Raises:
+            InputError: On malformed inputs or invalid parameters.
+        """
+        self._check_params()
+        scores = log_scores(logits, probs)
+        self._fit(scores, as_labels(labels, scores.shape[0], scores.shape[1]))
+        self._mark_fitted()
+        return self
+
+    def transform(
+        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
+    ) -> NDArray[np.float64]:
+        """Calibrated probabilities, shape ``(n, K)``.
+
+        Raises:
+            NotFittedError: Before :meth:`fit`.
+        """
+        self._require_fitted()
+        return self._transform(log_scores(logits, probs))
+
+    def _check_params(self) -> None:
+        """Raises :class:`InputError` for parameters :meth:`fit` cannot use (none by default)."""
+
+    @abstractmethod
+    def _fit(self, scores: NDArray[np.float64], labels: NDArray[np.intp]) -> None:
+        """Learns the map from checked log-scores and labels."""
+
+    @abstractmethod
+    def _transform(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Applies the learnt map to checked log-scores."""
+
+
+def equal_length_vectors(state: dict[str, Any], first: str, second: str) -> tuple[NDArray[np.float64], ...]:
+    """Two 1-D arrays of equal length from a saved state (``to_dict``'s ``state``).
+
+    Raises:
+        ValueError: If they are not 1-D or differ in length (``from_dict`` reports it as an InputError).
+    """
+    vectors = (np.asarray(state[first], dtype=np.float64), np.asarray(state[second], dtype=np.float64))
+    if vectors[0].shape != vectors[1].shape or vectors[0].ndim != 1:
+        raise ValueError(f"{first} and {second} must be 1-D arrays of equal length")
+    return vectors
 
 
 def register_calibrator(cls: CalibratorClass) -> CalibratorClass:

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import isotonic_regression
 
-from llmcal.calibrators.base import TopLabelCalibrator, register_calibrator
+from llmcal.calibrators.base import TopLabelCalibrator, equal_length_vectors, register_calibrator
 
 __all__ = ["IsotonicCalibrator"]
 
@@ -56,7 +56,4 @@ class IsotonicCalibrator(TopLabelCalibrator):
         return {"thresholds": self.thresholds_.tolist(), "values": self.values_.tolist()}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.thresholds_ = np.asarray(state["thresholds"], dtype=np.float64)
-        self.values_ = np.asarray(state["values"], dtype=np.float64)
-        if self.thresholds_.shape != self.values_.shape or self.thresholds_.ndim != 1:
-            raise ValueError("thresholds and values must be 1-D arrays of equal length")
+        self.thresholds_, self.values_ = equal_length_vectors(state, "thresholds", "values")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
-from llmcal.calibrators.base import Calibrator, log_scores, register_calibrator
+from llmcal.calibrators.base import MultiClassCalibrator, log_scores, register_calibrator
 from llmcal.errors import CalibrationWarning, InputError
-from llmcal.metrics.validation import as_labels
 
 __all__ = ["TemperatureScaler", "mean_nll"]
 
@@ -24,7 +23,7 @@ def mean_nll(log_scores: NDArray[np.float64], labels: NDArray[np.intp]) -> float
 
 
 @register_calibrator
-class TemperatureScaler(Calibrator):
+class TemperatureScaler(MultiClassCalibrator):
     """Divides logits by one temperature T > 0 fitted by NLL on held-out data.
 
     T > 1 softens overconfident predictions, T < 1 sharpens underconfident ones. Dividing by a positive
@@ -56,29 +55,15 @@ class TemperatureScaler(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {"bounds": list(self.bounds)}
 
-    def fit(
-        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike
-    ) -> Self:
-        """Fits T by minimising the NLL of ``labels``.
-
-        Args:
-            logits: Unnormalised scores, shape ``(n, K)`` (logits or per-option log-likelihoods).
-            probs: Per-option probabilities, shape ``(n, K)``; give this or ``logits``, not both.
-            labels: Gold option index per item, shape ``(n,)``.
-
-        Returns:
-            self.
-
-        Raises:
-            InputError: On malformed inputs or invalid bounds.
-        """
+    def _check_params(self) -> None:
         low, high = self.bounds
         if not 0.0 < low < high:
             raise InputError(f"`bounds` must satisfy 0 < low < high; got {self.bounds}.")
-        scores = log_scores(logits, probs)
-        y = as_labels(labels, scores.shape[0], scores.shape[1])
+
+    def _fit(self, scores: NDArray[np.float64], labels: NDArray[np.intp]) -> None:
+        low, high = self.bounds
         result = minimize_scalar(
-            lambda log_t: mean_nll(scores / math.exp(log_t), y),
+            lambda log_t: mean_nll(scores / math.exp(log_t), labels),
             bounds=(math.log(low), math.log(high)),
             method="bounded",
             options={"xatol": 1e-7},
@@ -87,15 +72,15 @@ class TemperatureScaler(Calibrator):
         # On (nearly) separable data the NLL flattens out towards a bound and the search may stop
         # anywhere on the plateau; report it whenever a bound is as good as the optimum found.
         best = float(result.fun)
-        if min(mean_nll(scores / low, y), mean_nll(scores / high, y)) <= best + 1e-9 * max(best, 1e-9):
+        if min(mean_nll(scores / low, labels), mean_nll(scores / high, labels)) <= best + 1e-9 * max(
+            best, 1e-9
+        ):
             warnings.warn(
                 f"Fitted temperature {self.temperature_:.4g} is at the search bound {self.bounds}; the "
                 "held-out data may be (nearly) separable or too small. Widen `bounds` or add data.",
                 CalibrationWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller of fit()
             )
-        self._mark_fitted()
-        return self
 
     def transform_logits(
         self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
@@ -104,11 +89,8 @@ class TemperatureScaler(Calibrator):
         self._require_fitted()
         return log_scores(logits, probs) / self.temperature_
 
-    def transform(
-        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
-    ) -> NDArray[np.float64]:
-        """Calibrated probabilities ``softmax(logits / T)``, shape ``(n, K)``."""
-        return np.asarray(softmax(self.transform_logits(logits=logits, probs=probs), axis=1))
+    def _transform(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(softmax(scores / self.temperature_, axis=1))
 
     def _get_state(self) -> dict[str, Any]:
         return {"temperature": self.temperature_}

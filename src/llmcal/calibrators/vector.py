@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from llmcal.calibrators.base import Calibrator, log_scores, register_calibrator
+from llmcal.calibrators.base import MultiClassCalibrator, equal_length_vectors, register_calibrator
 from llmcal.errors import InputError
-from llmcal.metrics.validation import as_labels
 
 __all__ = ["VectorScaler"]
 
 
 @register_calibrator
-class VectorScaler(Calibrator):
+class VectorScaler(MultiClassCalibrator):
     """Maps logits ``z`` to ``w * z + b`` with per-option ``w`` and ``b`` fitted by NLL (L-BFGS).
 
     Unlike temperature scaling this can change the argmax: on multiple-choice tasks it also learns a
@@ -44,26 +43,21 @@ class VectorScaler(Calibrator):
     def get_params(self) -> dict[str, Any]:  # noqa: D102
         return {"l2": self.l2}
 
-    def fit(
-        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None, labels: ArrayLike
-    ) -> Self:
-        """Fits ``w`` and ``b`` by minimising the (lightly regularised) NLL of ``labels``.
-
-        Arguments as in :meth:`TemperatureScaler.fit`.
-        """
+    def _check_params(self) -> None:
         if self.l2 < 0:
             raise InputError(f"`l2` must be >= 0; got {self.l2}.")
-        scores = log_scores(logits, probs)
+
+    def _fit(self, scores: NDArray[np.float64], labels: NDArray[np.intp]) -> None:
+        """Fits ``w`` and ``b`` by minimising the (lightly regularised) NLL of ``labels``."""
         n_items, n_options = scores.shape
-        y = as_labels(labels, n_items, n_options)
         one_hot = np.zeros_like(scores)
-        one_hot[np.arange(n_items), y] = 1.0
+        one_hot[np.arange(n_items), labels] = 1.0
 
         def loss_and_gradient(params: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
             weights, biases = params[:n_options], params[n_options:]
             scaled = scores * weights + biases
             log_p = log_softmax(scaled, axis=1)
-            loss = -np.mean(log_p[np.arange(n_items), y])
+            loss = -np.mean(log_p[np.arange(n_items), labels])
             residual = (np.exp(log_p) - one_hot) / n_items  # d loss / d scaled
             gradient = np.concatenate([(residual * scores).sum(axis=0), residual.sum(axis=0)])
             penalty = params - np.concatenate([np.ones(n_options), np.zeros(n_options)])
@@ -73,15 +67,8 @@ class VectorScaler(Calibrator):
         result = minimize(loss_and_gradient, start, jac=True, method="L-BFGS-B")
         self.weights_ = result.x[:n_options].copy()
         self.biases_ = result.x[n_options:].copy()
-        self._mark_fitted()
-        return self
 
-    def transform(
-        self, *, logits: ArrayLike | None = None, probs: ArrayLike | None = None
-    ) -> NDArray[np.float64]:
-        """Calibrated probabilities ``softmax(w * z + b)``, shape ``(n, K)``."""
-        self._require_fitted()
-        scores = log_scores(logits, probs)
+    def _transform(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         if scores.shape[1] != len(self.weights_):
             raise InputError(
                 f"VectorScaler was fitted on {len(self.weights_)} options; got {scores.shape[1]}."
@@ -92,7 +79,4 @@ class VectorScaler(Calibrator):
         return {"weights": self.weights_.tolist(), "biases": self.biases_.tolist()}
 
     def _set_state(self, state: dict[str, Any]) -> None:
-        self.weights_ = np.asarray(state["weights"], dtype=np.float64)
-        self.biases_ = np.asarray(state["biases"], dtype=np.float64)
-        if self.weights_.shape != self.biases_.shape or self.weights_.ndim != 1:
-            raise ValueError("weights and biases must be 1-D arrays of equal length")
+        self.weights_, self.biases_ = equal_length_vectors(state, "weights", "biases")
