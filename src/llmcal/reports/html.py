@@ -201,9 +201,10 @@ def _comparison_section(path: Path, results: ComparisonResults, heading: str) ->
     for change in results.changes:
         if change.metric not in HEADLINE_METRICS:
             continue
-        cells = [_e(cell) for cell in change_cells(change, ranked=ranked, digits=_DIGITS)]
-        cells[5] = _signed_cell(change_cells(change, ranked=False, digits=_DIGITS)[5])  # the delta
-        cells[6] = f'<span class="ci">{cells[6]}</span>'
+        text = change_cells(change, ranked=ranked, digits=_DIGITS)
+        delta, interval_text = text[5], text[6]
+        cells = [_e(cell) for cell in text]
+        cells[5], cells[6] = _signed_cell(delta), f'<span class="ci">{_e(interval_text)}</span>'
         rows.append([_e(change.pair), *cells])
     parts = [
         "<p>delta = aligned − base with a paired bootstrap interval (items resampled once for both runs); "
