@@ -211,3 +211,21 @@ def test_undefined_change_rate_is_nan_not_an_error(tmp_path):
     assert changes["ece"].base == 0.0
     assert np.isnan(changes["ece"].change_rate)
     assert changes["ece"].to_dict()["change_rate"] is None
+
+
+def test_compare_without_an_output_directory_writes_nothing_and_ranks_the_pairs(tmp_path):
+    from llmcal.comparison import compare, comparison_steps
+
+    base = read_run(write_run(tmp_path / "b", two_option_items(0.6, 2, 4)))
+    small = read_run(write_run(tmp_path / "s", two_option_items(0.6, 3, 4)))
+    large = read_run(write_run(tmp_path / "l", two_option_items(0.6, 4, 4)))
+    pairs = [("small", base, small), ("large", base, large)]
+    steps: list[str] = []
+    results = compare(pairs, None, metrics=["accuracy", "ece"], settings=FAST, on_step=steps.append)
+    assert {(item.pair, item.metric): item.rank for item in results.changes}[("large", "accuracy")] == 1
+    assert [pair.name for pair in results.pairs] == ["small", "large"]
+    assert steps == ["toy/sum/accuracy", "toy/sum/ece"] * 2
+    assert comparison_steps(pairs, ["accuracy", "ece"]) == len(steps)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["b", "l", "s"]  # nothing else written
+    with pytest.raises(InputError, match="No runs to compare"):
+        compare([], None)
