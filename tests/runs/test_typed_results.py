@@ -1,0 +1,76 @@
+"""Typed results with every optional part present: the JSON form, its order, and the way back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llmcal import InputError
+from llmcal.metrics import CalibrationRow, MetricChange, MetricSettings
+from llmcal.runs import (
+    ComparedPair,
+    ComparisonResults,
+    TrainingResults,
+    read_comparison,
+    read_training_results,
+    write_comparison_results,
+    write_training_results,
+)
+
+ROW = CalibrationRow(n_items=10, accuracy=0.5, ece=0.125, sce=0.0625, brier=0.5, mean_confidence=0.625)
+FINETUNE = TrainingResults(
+    "finetune",
+    {"method": "cogcalib-ls", "lora": None},
+    n_examples=40,
+    train_loss=1.5,
+    log=[{"epoch": 1.0, "loss": 1.5}],
+    main_process=True,
+    before=ROW,
+    after=CalibrationRow(10, 0.75, 0.25, 0.125, 0.375, 0.5),
+    metric_binning={"ece": {"n_bins": 15, "strategy": "uniform"}},
+    style_adaptation={"items": 4, "train_loss": 2.0},
+    epochs=[{"epoch": 0, "threshold": 1.25}],
+    detector_forward_items=8,
+    known_flag_forward_items=40,
+)
+
+
+def test_fine_tuning_results_keep_every_part_in_the_order_run_format_1_writes_them(tmp_path):
+    data = FINETUNE.to_dict()
+    assert list(data) == [
+        "settings", "n_train", "before", "metric_binning", "style_adaptation", "train_loss", "epochs",
+        "detector_forward_items", "known_flag_forward_items", "log", "main_process", "after",
+    ]  # fmt: skip
+    assert data["before"] == {"n_items": 10, "accuracy": 0.5, "ece": 0.125, "sce": 0.0625, "brier": 0.5,
+                              "mean_confidence": 0.625}  # fmt: skip
+    assert data["after"]["accuracy"] == 0.75
+    write_training_results(tmp_path / "run", FINETUNE)
+    assert read_training_results(tmp_path / "run") == FINETUNE
+    assert (tmp_path / "run" / "results.json").read_text() == json.dumps(data, indent=2) + "\n"
+
+
+def test_alignment_results_count_pairs_and_leave_out_what_alignment_does_not_have():
+    aligned = TrainingResults("align", {"method": "dpo"}, 12, 0.5, [], False)
+    data = aligned.to_dict()
+    assert data == {"settings": {"method": "dpo"}, "n_pairs": 12, "train_loss": 0.5, "log": [],
+                    "main_process": False}  # fmt: skip
+    assert TrainingResults.from_dict(data) == aligned
+    with pytest.raises(ValueError, match="neither 'n_train'"):
+        TrainingResults.from_dict({"settings": {}, "train_loss": 0.5, "log": [], "main_process": True})
+
+
+def test_a_comparison_writes_and_reads_back_and_refuses_a_file_as_its_directory(tmp_path):
+    change = MetricChange("p", "t", "sum", "ece", 0.1, 0.15, 0.05, 0.01, float("nan"), 0.5, rank=2)
+    results = ComparisonResults(
+        MetricSettings(n_bins=10), [ComparedPair("p", "a", "b", "m1", "m2")], [change]
+    )
+    write_comparison_results(tmp_path / "new" / "cmp", results)
+    back = read_comparison(tmp_path / "new" / "cmp")
+    assert (back.settings, back.pairs, back.ranked) == (results.settings, results.pairs, True)
+    assert back.changes[0].to_dict() == change.to_dict()
+    assert back.changes[0].to_dict()["delta_high"] is None  # NaN is written as null and read back as NaN
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="exists and is not a directory"):
+        write_comparison_results(blocker, results)
