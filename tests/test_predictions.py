@@ -85,7 +85,14 @@ def test_reads_csv_in_both_layouts(tmp_path):
         (b'{"probs": [], "label": 0}\n', ":1: field 'probs': expected a list of at least 2 numbers"),
         (b'{"probs": [0.7, 0.3], "label": 0}\n{"probs": [0.7, 0.3], "lab', ":2: truncated JSON"),
         (b'{"probs": [0.7, 0.3], "label": 0}\n\xff\xfe{}\n', ":2: not valid UTF-8"),
-        (b'{"probs": [0.7, "x"], "label": 0}\n', ":1: field 'probs': expected a number; found 'x'"),
+        (b'{"probs": [0.7, "x"], "label": 0}\n', ":1: field 'probs': expected a number; found 'x'."),
+        (b'{"probs": [0.7, null], "label": 0}\n', ":1: field 'probs': expected a number; found None."),
+        (b'{"probs": [0.7, true], "label": 0}\n', ":1: field 'probs': expected a number; found True."),
+        (
+            b'{"probs": ["nan", 0.3], "label": 0}\n',
+            ":1: field 'probs': expected a finite number; found 'nan'.",
+        ),
+        (b'{"confidence": [0.5], "correct": 1}\n', ":1: field 'confidence': expected a number; found [0.5]."),
         (b'{"probs": [0.7, 0.4], "label": 0}\n', "summing to 1; found [0.7, 0.4]"),
         (
             b'{"probs": [0.7, 0.3], "label": 0}\n{"confidence": 0.5, "correct": 1}\n',
