@@ -119,3 +119,43 @@ def test_every_run_kind_has_a_report_section_and_the_report_draws_the_previous_v
     page = report_html(folders)
     for heading in ("Evaluation: ", "Fine-tuning: ", "Alignment: ", "Comparison: ", "Demo: "):
         assert heading in page
+
+
+def test_an_evaluation_reader_refuses_another_kind_by_name(tmp_path):
+    from llmcal.runs import read_eval_run
+
+    with pytest.raises(
+        InputError, match=r"run\.json: a finetune run, not an evaluation; pass the --out directory"
+    ):
+        read_eval_run(PREVIOUS / "finetune" / "sft")  # a manifest without a kind, recognised as fine-tuning
+    run = shutil.copytree(PREVIOUS / "eval", tmp_path / "eval")
+    manifest = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**manifest, "kind": "align"}))
+    with pytest.raises(InputError, match="a align run, not an evaluation"):
+        read_eval_run(run)
+
+
+def test_manifests_are_sorted_indented_json_with_digests_of_the_item_ids(tmp_path):
+    import hashlib
+
+    from llmcal.runs import build_manifest, write_manifest
+    from llmcal.tasks.schema import MCItem
+
+    items = [MCItem("b", "Q?", ("x", "y"), 0), MCItem("a", "Q?", ("x", "y"), 1)]
+    manifest = build_manifest("eval", model={"name": "m"}, settings={"z": 1, "a": (1, 2)}, tasks={"t": items})
+    digest = hashlib.sha256(b"b\na").hexdigest()[:16]
+    assert manifest["tasks"] == {"t": {"n_items": 2, "item_ids": digest}}
+    assert manifest["settings"] == {"z": 1, "a": [1, 2]}  # as JSON reads it back, so resumes compare equal
+    write_manifest(tmp_path / "new" / "run", manifest)
+    text = (tmp_path / "new" / "run" / "run.json").read_text()
+    assert text == json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
+def test_training_runs_carry_their_manifest_and_a_results_file_alone_is_only_a_legacy_alignment(tmp_path):
+    assert read_output(PREVIOUS / "finetune" / "sft").run.manifest["model"]["known_calibration_items"] == 60
+    assert read_output(PREVIOUS / "aligned").run.manifest is None
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "results.json").write_text('{"n_train": 3}')
+    with pytest.raises(InputError, match="not an llmcal output directory"):
+        run_kind(stray)

@@ -27,7 +27,7 @@ from llmcal.errors import InputError
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import Summary
 from llmcal.runs.files import parse_file
-from llmcal.runs.manifest import as_json, read_manifest
+from llmcal.runs.manifest import as_json, manifest_kind, read_manifest
 from llmcal.runs.records import RECORDS_NAME, RecordStore
 
 __all__ = [
@@ -198,9 +198,10 @@ def read_eval_run(path: str | Path) -> EvalRun:
     root = Path(path)
     manifest = read_manifest(root)
     manifest_path = root / "run.json"
-    if manifest.get("kind", EVAL_KIND) != EVAL_KIND:
+    kind = manifest_kind(manifest)
+    if kind not in (EVAL_KIND, None):  # None: not a manifest llmcal wrote, reported below
         raise InputError(
-            f"{manifest_path}: a {manifest['kind']} run, not an evaluation; pass the --out "
+            f"{manifest_path}: a {kind} run, not an evaluation; pass the --out "
             "directory of `llmcal eval` or `llmcal from-lm-eval`."
         )
     try:

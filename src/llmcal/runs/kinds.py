@@ -19,7 +19,7 @@ from llmcal.runs.comparison import COMPARISON_NAME, read_comparison
 from llmcal.runs.demo import DEMO_NAME, read_demo
 from llmcal.runs.evaluation import EVAL_KIND, RESULTS_NAME, read_eval_run
 from llmcal.runs.files import read_json_object
-from llmcal.runs.manifest import MANIFEST_NAME, read_manifest
+from llmcal.runs.manifest import MANIFEST_NAME, manifest_kind, read_manifest
 from llmcal.runs.training import TrainingResults, read_training_results
 
 __all__ = ["RUN_KINDS", "RunKind", "RunOutput", "TrainingRun", "read_output", "run_kind"]
@@ -90,22 +90,18 @@ def run_kind(path: Path) -> str:
     if (path / COMPARISON_NAME).is_file():
         return "comparison"
     if (path / MANIFEST_NAME).is_file():
-        manifest = read_manifest(path)
-        kind = manifest.get("kind") or _kind_of_unnamed(manifest)
-        RUN_KINDS.get(str(kind))  # an unknown kind fails here, with suggestions
-        return str(kind)
+        kind = manifest_kind(read_manifest(path))
+        if kind is None:
+            raise InputError(f"{path / MANIFEST_NAME}: names no run kind and has none of the sections llmcal "
+                             "writes; not an llmcal run manifest.")  # fmt: skip
+        RUN_KINDS.get(kind)  # an unknown kind fails here, with suggestions
+        return kind
     if (path / RESULTS_NAME).is_file() and "n_pairs" in read_json_object(path / RESULTS_NAME):
         return "align"  # alignments written before they had a manifest
     raise InputError(
         f"{path}: not an llmcal output directory (expected {DEMO_NAME}, {COMPARISON_NAME} or "
         f"{MANIFEST_NAME})."
     )
-
-
-def _kind_of_unnamed(manifest: dict[str, Any]) -> str:
-    """The kind of a manifest written before manifests named it: evaluations record their extraction."""
-    settings = manifest.get("settings")
-    return EVAL_KIND if isinstance(settings, dict) and "extraction" in settings else "finetune"
 
 
 def read_output(path: str | Path) -> RunOutput:

@@ -26,6 +26,7 @@ __all__ = [
     "build_manifest",
     "check_format",
     "check_resume",
+    "manifest_kind",
     "read_manifest",
     "records_digest",
     "write_manifest",
@@ -137,3 +138,17 @@ def check_resume(out: Path, manifest: dict[str, Any]) -> None:
                 f"{json.dumps(manifest[section], sort_keys=True)}). Resume only with identical settings, "
                 "or choose a new --out directory."
             )
+
+
+def manifest_kind(manifest: dict[str, Any]) -> str | None:
+    """The run kind a manifest names; one written before manifests named it is told by its sections.
+
+    Evaluations (and lm-eval imports) always recorded their extraction settings, and fine-tuning runs, the
+    only other kind with a manifest then, their ``train`` items. ``None`` when neither says.
+    """
+    if "kind" in manifest:
+        return str(manifest["kind"])
+    settings, tasks = manifest.get("settings"), manifest.get("tasks")
+    if isinstance(settings, dict) and "extraction" in settings:
+        return "eval"
+    return "finetune" if isinstance(tasks, dict) and "train" in tasks else None
