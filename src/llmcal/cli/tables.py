@@ -11,7 +11,7 @@ from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.summary import CalibrationRow, Summary
 from llmcal.reports.cells import (
     CALIBRATION_COLUMNS,
-    SUMMARY_METRICS,
+    TERMINAL_SUMMARY_METRICS,
     calibration_cells,
     change_cells,
     change_columns,
@@ -39,12 +39,12 @@ def _add_columns(table: Table, columns: Sequence[str]) -> None:
 
 
 def summary_table(results: EvalResults, title: str = "calibration by task and method") -> Table:
-    """One row per task x confidence method: size and the :data:`SUMMARY_METRICS`."""
+    """One row per task x confidence method: size and the :data:`TERMINAL_SUMMARY_METRICS`."""
     table = Table(title=title)
-    _add_columns(table, ["task", "method", "n", *SUMMARY_METRICS])
+    _add_columns(table, ["task", "method", "n", *TERMINAL_SUMMARY_METRICS])
     for task_name, task in results.tasks.items():
         for method, summary in task.methods.items():
-            cells = [metric_cell(summary, name) for name in SUMMARY_METRICS]
+            cells = [metric_cell(summary, name) for name in TERMINAL_SUMMARY_METRICS]
             table.add_row(task_name, method, str(task.n_items), *cells)
     return table
 

@@ -17,6 +17,7 @@ __all__ = [
     "CALIBRATION_COLUMNS",
     "HEADLINE_METRICS",
     "SUMMARY_METRICS",
+    "TERMINAL_SUMMARY_METRICS",
     "calibration_cells",
     "change_cells",
     "change_columns",
@@ -29,8 +30,10 @@ __all__ = [
 
 # Comparisons: what the terminal table, the plot and the HTML table show; JSON and markdown carry all.
 HEADLINE_METRICS = ("accuracy", "ece", "sce")
-# Evaluation summaries: the metrics of the terminal and HTML tables; results.json carries all.
+# Evaluation summaries: the metrics of the HTML table, and of the terminal's, which drops AUROC to fit
+# 80 columns; results.json carries all.
 SUMMARY_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece", "auroc")
+TERMINAL_SUMMARY_METRICS = SUMMARY_METRICS[:-1]
 # The columns of a calibration row (fine-tuning before/after, the demo's variants), after its size.
 CALIBRATION_COLUMNS = tuple(name for name in CalibrationRow.__dataclass_fields__ if name != "n_items")
 
