@@ -109,6 +109,7 @@ def extract_records(
             subject=item.subject,
             options=item_scores.options,
             letters=item_scores.letters,
+            metadata=item.metadata,
         )
         for item, item_scores in zip(items, scores, strict=True)
     ]

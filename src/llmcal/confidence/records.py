@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmcal.errors import InputError
 from llmcal.scoring.requests import ContinuationScore
+from llmcal.tasks.schema import MetadataValue
 
 __all__ = ["ItemRecord"]
 
@@ -27,6 +29,7 @@ class ItemRecord:
             continuation method ran).
         letters: ``log p(letter_k)`` at the answer position of the letters prompt (``None`` if the
             ``choice`` method did not run).
+        metadata: The item's metadata fields (e.g. ``popularity``), for breakdowns of the results.
     """
 
     task: str
@@ -36,6 +39,7 @@ class ItemRecord:
     subject: str | None
     options: tuple[ContinuationScore, ...] | None
     letters: tuple[float, ...] | None
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # NaN/inf scores would poison every metric silently; stop at the item that produced them.
@@ -67,6 +71,8 @@ class ItemRecord:
             else [{"logprobs": list(o.token_logprobs), "greedy": o.is_greedy} for o in self.options],
             "letters": None if self.letters is None else list(self.letters),
         }
+        if self.metadata:  # absent rather than empty: records of items without metadata stay as they were
+            payload["metadata"] = dict(self.metadata)
         return json.dumps(payload, allow_nan=False)
 
     @classmethod
@@ -87,11 +93,20 @@ class ItemRecord:
                 subject=data.get("subject"),
                 options=None if options is None else tuple(_option_from_json(option) for option in options),
                 letters=None if data["letters"] is None else tuple(float(v) for v in data["letters"]),
+                metadata=_metadata_from_json(data.get("metadata", {})),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise InputError(
                 f"{where}: not a valid llmcal record ({type(error).__name__}: {error})."
             ) from None
+
+
+def _metadata_from_json(metadata: Any) -> dict[str, MetadataValue]:
+    if not isinstance(metadata, dict) or not all(
+        isinstance(value, MetadataValue) for value in metadata.values()
+    ):
+        raise ValueError(f"metadata must be an object of scalar values; found {metadata!r}")
+    return {str(key): value for key, value in metadata.items()}
 
 
 def _option_from_json(option: dict[str, Any]) -> ContinuationScore:

@@ -86,14 +86,21 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
         }
         if choice_columns:
             record["choices"] = [row[name] for name in choice_columns if row.get(name)]
-        elif "choices" in record:
-            try:
-                record["choices"] = json.loads(record["choices"])
-            except json.JSONDecodeError:
-                raise InputError(
-                    f"{path}:{line}: field 'choices': expected a JSON list of strings."
-                ) from None
+            for name in choice_columns:
+                record.pop(name, None)
+        for name in ("choices", "aliases"):  # list fields are JSON in a CSV cell
+            if not choice_columns or name != "choices":
+                _decode_json_list(record, name, f"{path}:{line}")
         yield line, record
+
+
+def _decode_json_list(record: dict[str, Any], name: str, where: str) -> None:
+    if name not in record:
+        return
+    try:
+        record[name] = json.loads(record[name])
+    except json.JSONDecodeError:
+        raise InputError(f"{where}: field {name!r}: expected a JSON list of strings.") from None
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:

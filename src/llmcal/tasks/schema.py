@@ -6,15 +6,26 @@ JSONL form, one item per line::
      "subject": "anatomy", "context": "..."}
 
 ``answer`` indexes ``choices``; ``subject`` and ``context`` (a passage shown before the question) are
-optional.
+optional, and so is ``aliases``: other names of the correct answer (``["USA", "United States of
+America"]``), for matching generated answers. Any other field with a scalar value (``"popularity": 331e6``,
+``"relation": "capital"``) is kept as the item's metadata, which results can be broken down by
+(``llmcal eval --by popularity``); fields holding lists or objects are ignored.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ItemFieldError", "MCItem", "item_from_record"]
+__all__ = ["SCHEMA_FIELDS", "ItemFieldError", "MCItem", "MetadataValue", "item_from_record"]
+
+MetadataValue = str | int | float | bool
+"""The value of one metadata field: a JSON scalar (``null`` means the field is absent)."""
+
+SCHEMA_FIELDS = ("id", "question", "choices", "answer", "subject", "context", "aliases")
+"""The fields the schema itself defines; every other scalar field of a record is metadata."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,8 @@ class MCItem:
         answer: Index of the correct option in ``choices``.
         subject: Optional subject or category, used for per-subject breakdowns.
         context: Optional passage shown before the question (reading comprehension, e.g. BoolQ).
+        aliases: Other names of the correct answer, besides ``choices[answer]``.
+        metadata: The record's other scalar fields (e.g. ``popularity``), for breakdowns of the results.
     """
 
     id: str
@@ -36,11 +49,21 @@ class MCItem:
     answer: int
     subject: str | None = None
     context: str | None = None
+    aliases: tuple[str, ...] = ()
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        """The item as a JSON-serialisable dict in the schema's field order."""
-        record = asdict(self)
-        record["choices"] = list(self.choices)
+        """The item as a JSON-serialisable dict: the schema's fields in order, then the metadata."""
+        record: dict[str, Any] = {
+            "id": self.id,
+            "question": self.question,
+            "choices": list(self.choices),
+            "answer": self.answer,
+            "subject": self.subject,
+            "context": self.context,
+            "aliases": list(self.aliases) or None,
+        }
+        record.update(self.metadata)
         return {key: value for key, value in record.items() if value is not None}
 
 
@@ -95,6 +118,12 @@ def item_from_record(record: Any, *, default_id: str) -> MCItem:
         raise ItemFieldError("answer", f"expected an integer index into choices; found {answer!r}")
     if not 0 <= answer < len(choices):
         raise ItemFieldError("answer", f"expected an index in 0..{len(choices) - 1}; found {answer}")
+    aliases = record.get("aliases")
+    if aliases is not None and (
+        not isinstance(aliases, list | tuple)
+        or not all(isinstance(alias, str) and alias.strip() for alias in aliases)
+    ):
+        raise ItemFieldError("aliases", f"expected a list of non-empty strings; found {aliases!r}")
     raw_id = record.get("id", default_id)
     if not isinstance(raw_id, str | int) or isinstance(raw_id, bool):
         raise ItemFieldError("id", f"expected a string or integer; found {raw_id!r}")
@@ -105,4 +134,18 @@ def item_from_record(record: Any, *, default_id: str) -> MCItem:
         answer=answer,
         subject=_text(record, "subject", required=False),
         context=_text(record, "context", required=False),
+        aliases=tuple(aliases or ()),
+        metadata=_metadata(record),
     )
+
+
+def _metadata(record: dict[str, Any]) -> dict[str, MetadataValue]:
+    """The record's scalar fields outside the schema; a non-finite number is an error, not a stratum."""
+    metadata: dict[str, MetadataValue] = {}
+    for key, value in record.items():
+        if key in SCHEMA_FIELDS or not isinstance(key, str) or not isinstance(value, MetadataValue):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ItemFieldError(key, f"expected a finite number; found {value!r}")
+        metadata[key] = value
+    return metadata
