@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from llmcal.cache import cache_dir as llmcal_cache_dir
 from llmcal.calibrators.temperature import TemperatureScaler
 from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
@@ -52,7 +52,6 @@ __all__ = [
     "VARIANTS",
     "DemoSchedule",
     "Variant",
-    "default_cache_dir",
     "run_demo",
     "world_for",
 ]
@@ -114,11 +113,6 @@ SCHEDULES = {
     "quick": DemoSchedule(epochs=3, learning_rate=2e-3, dpo_epochs=2, n_resamples=200),
     "default": DemoSchedule(),
 }
-
-
-def default_cache_dir() -> Path:
-    """Where built worlds are cached: ``$LLMCAL_CACHE_DIR`` or ``~/.cache/llmcal``."""
-    return Path(os.environ.get("LLMCAL_CACHE_DIR", Path.home() / ".cache" / "llmcal"))
 
 
 def world_for(
@@ -285,7 +279,7 @@ def run_demo(
         out_dir: Output directory (evaluation runs, ``demo.json``).
         preset_name: World preset (``quick`` or ``default``; ``micro`` for tests).
         seed: World and model seed.
-        cache_dir: Where worlds are cached (default :func:`default_cache_dir`).
+        cache_dir: Where worlds are cached (default :func:`llmcal.cache.cache_dir`).
         n_resamples: Bootstrap resamples of the evaluation results (default: the preset's
             :data:`SCHEDULES` entry).
         variants: Fine-tuning variants to run (empty: measure and post-hoc calibrate only).
@@ -306,7 +300,7 @@ def run_demo(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
     stage("building the knowledge world (pretraining until it recalls the known facts)")
-    world, cached = world_for(preset_name, seed, cache_dir or default_cache_dir(), on_pass=on_pass)
+    world, cached = world_for(preset_name, seed, cache_dir or llmcal_cache_dir(), on_pass=on_pass)
 
     stage("evaluating the pretrained model on the test and calibration people")
     backend = HFBackend(str(world.model_dir), device="cpu", dtype="float32")

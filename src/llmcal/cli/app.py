@@ -16,6 +16,7 @@ from llmcal.cli import (
     finetune_command,
     from_lm_eval_command,
     metrics_command,
+    models_command,
     probe_command,
     report_command,
     tasks_command,
@@ -37,6 +38,7 @@ app = typer.Typer(
 app.command("metrics", no_args_is_help=True)(metrics_command.metrics)
 app.command("eval", no_args_is_help=True)(eval_command.eval_)
 app.command("tasks")(tasks_command.tasks)
+app.command("models")(models_command.models)
 app.command("demo")(demo_command.demo)
 app.command("probe", no_args_is_help=True)(probe_command.probe)
 app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)

@@ -32,7 +32,12 @@ __all__ = ["eval_"]
 
 
 def eval_(
-    model: Annotated[str, typer.Option(help="Hugging Face hub id or local directory of a causal LM.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="Causal LM: hub id, local directory, .gguf file, or a packaged model (see `llmcal models`)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Output directory; rerunning with the same one resumes.")],
     task: Annotated[
         str | None, typer.Option(help="Built-in task(s), comma-separated (see `llmcal tasks`).")
@@ -91,6 +96,7 @@ def eval_(
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # llmcal draws its own bar
 
     shard = process_shard()  # under torchrun / accelerate launch: this process's share of the items
+    err = Console(stderr=True)
     backend = HFBackend(
         model,
         device=device_for_shard(device, shard),
@@ -98,9 +104,9 @@ def eval_(
         batch_size=size if isinstance(size, int) else "auto",
         revision=revision,
         trust_remote_code=trust_remote_code,
+        on_status=lambda message: err.print(message, highlight=False),
     )
     passes = extraction.scoring_passes
-    err = Console(stderr=True)
     with Progress(
         TextColumn("scoring"),
         BarColumn(),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmcal.cli.option_values import cloze_style_option, prompt_format_option
+from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
@@ -31,7 +31,10 @@ def parse_lora(value: str | None) -> LoraSettings | None:
 
 
 def finetune_command(
-    model: Annotated[str, typer.Option(help="Model to fine-tune (hub id or local directory).")],
+    model: Annotated[
+        str,
+        typer.Option(help=f"Model to fine-tune: {MODEL_HELP}."),
+    ],
     data: Annotated[Path, typer.Option(help="Training items (.jsonl/.csv/.parquet).")],
     out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
     method: Annotated[

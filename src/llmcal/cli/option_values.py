@@ -9,7 +9,10 @@ from llmcal.metrics.validation import BinStrategy
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["cloze_style_option", "comma_list", "prompt_format_option", "strategy_option"]
+__all__ = ["MODEL_HELP", "cloze_style_option", "comma_list", "prompt_format_option", "strategy_option"]
+
+MODEL_HELP = "hub id, local directory, .gguf file, or a packaged model (see `llmcal models`)"
+"""What ``--model`` accepts, for every command's help."""
 
 
 def cloze_style_option(value: str) -> ClozeStyle:

