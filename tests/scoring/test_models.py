@@ -90,7 +90,7 @@ def test_the_cache_is_keyed_by_content_not_by_path(tmp_path: Path, conversions: 
     assert third.gguf.quantization == "Q4_K_M"
 
 
-def test_a_folder_without_its_marker_is_converted_again(tmp_path: Path, conversions: list[GGUFSource]) -> None:
+def test_a_folder_without_its_marker_is_converted_anew(tmp_path: Path, conversions: list[GGUFSource]) -> None:
     model = write_gguf(tmp_path / "tiny.gguf")
     resolved = resolve_model(str(model), cache=tmp_path)
     (Path(resolved.path) / "llmcal-gguf.json").unlink()  # e.g. a conversion killed before the end

@@ -297,7 +297,9 @@ def _convert(path: Path, source: GGUFSource, cache: Path) -> Path:
         model.save_pretrained(building, safe_serialization=True)
         tokenizer.save_pretrained(building)
         write_text_atomic(building / _SOURCE_NAME, json.dumps(asdict(source), indent=2) + "\n")
-        if target.exists():  # a stale or half-built folder from before: replace it
+        if _converted(cache, source.sha256) is not None:
+            return target  # another process converted the same file meanwhile
+        if target.exists():  # a folder without its marker: an interrupted conversion, replaced
             shutil.rmtree(target)
         building.rename(target)
     finally:

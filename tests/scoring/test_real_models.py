@@ -1,0 +1,133 @@
+"""The two packaged real LLMs, scored by llmcal, against a plain transformers forward pass and lm-eval.
+
+Each model is de-quantized once into llmcal's cache (``$LLMCAL_CACHE_DIR`` or ``~/.cache/llmcal``):
+about a minute for SmolLM2 and two for Gemma 3 on 2 CPU cores, seconds afterwards. Marked ``real_model``,
+so the default run leaves them out; CI installs both packages and runs them as a step of their own, where
+a missing package fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from llmcal.cli.app import main
+from llmcal.confidence.extraction import ExtractionSettings, extract_records
+from llmcal.scoring.hf import HFBackend
+from llmcal.scoring.models import PACKAGED_MODELS
+from llmcal.scoring.requests import ScoringRequest
+from llmcal.tasks.prompts import option_pairs
+from llmcal.tasks.schema import MCItem
+from llmcal.tasks.selection import select_tasks
+
+from ..lm_eval_tasks import write_local_task
+
+pytestmark = pytest.mark.real_model
+
+# Items per relation of the built-in fact tasks: every relation, options of 1 to several tokens.
+_PER_RELATION = 6
+
+
+@pytest.fixture(scope="module", params=sorted(PACKAGED_MODELS))
+def real_backend(request: pytest.FixtureRequest) -> HFBackend:
+    model = PACKAGED_MODELS[request.param]
+    if not model.is_installed():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must install the packaged models; run: {model.install}")
+        pytest.skip(f"{model.name} is not installed ({model.install})")
+    return HFBackend(model.name, device="cpu", dtype="float32", batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def fact_items() -> list[MCItem]:
+    (task,) = select_tasks(["facts"])
+    relations: dict[str, list[MCItem]] = {}
+    for item in task.items:
+        relations.setdefault(str(item.subject), []).append(item)
+    return [item for items in relations.values() for item in items[:_PER_RELATION]]
+
+
+def test_sum_loglikelihoods_equal_a_plain_forward_pass(
+    real_backend: HFBackend, fact_items: list[MCItem]
+) -> None:
+    requests = [
+        ScoringRequest(context, (continuation,), key=item.id)
+        for item in fact_items
+        for context, continuation in option_pairs(item, format="cloze")
+    ]
+    scores = real_backend.score(requests)
+    encoded = real_backend.encoder.encode(requests)
+    worst = 0.0
+    for request, (score,) in zip(encoded, scores, strict=True):
+        (continuation,) = request.continuations
+        tokens = torch.tensor([request.context + continuation])
+        with torch.inference_mode():
+            logits = real_backend.model(input_ids=tokens).logits[0].float()
+        logprobs = logits[len(request.context) - 1 : -1].log_softmax(dim=-1)
+        expected = logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).squeeze(1)
+        assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), request.key
+        assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
+        worst = max(worst, abs(score.total - float(expected.sum())))
+    print(f"{real_backend.name}: {len(requests)} pairs, largest difference {worst:.2e}")
+
+
+@pytest.fixture(scope="module")
+def lm_eval_run(real_backend: HFBackend, fact_items: list[MCItem], tmp_path_factory: pytest.TempPathFactory):
+    """Real lm-eval's command line with --log_samples, on the de-quantized folder llmcal loads."""
+    folder = tmp_path_factory.mktemp("lm-eval-facts")
+    write_local_task(folder, "llmcal_facts", [item.to_record() for item in fact_items])
+    output = folder / "output"
+    command = [
+        sys.executable, "-m", "lm_eval", "--model", "hf",
+        "--model_args", f"pretrained={real_backend.source.path},dtype=float32",
+        "--tasks", "llmcal_facts", "--include_path", str(folder), "--device", "cpu", "--batch_size", "8",
+        "--log_samples", "--output_path", str(output),
+    ]  # fmt: skip
+    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, check=True, capture_output=True, env=environment, timeout=900)
+    (samples,) = sorted(output.rglob("samples_llmcal_facts_*.jsonl"))
+    return folder / "llmcal_facts.jsonl", samples
+
+
+def test_sum_loglikelihoods_equal_lm_evals_on_a_fact_task(
+    real_backend: HFBackend, fact_items: list[MCItem], lm_eval_run: tuple[Path, Path]
+) -> None:
+    _, samples = lm_eval_run
+    records = extract_records(fact_items, real_backend, ExtractionSettings(methods=("sum",)), task="facts")
+    compared = 0
+    for line, item, record in zip(samples.read_text().splitlines(), fact_items, records, strict=True):
+        sample = json.loads(line)
+        assert [tuple(argument) for argument in sample["arguments"]] == option_pairs(item, format="cloze")
+        theirs = [float(response[0][0]) for response in sample["resps"]]
+        assert [option.total for option in record.options or ()] == pytest.approx(theirs, abs=1e-4)
+        compared += len(theirs)
+    assert compared == sum(len(item.choices) for item in fact_items)
+
+
+def test_from_lm_eval_gives_the_ece_of_llmcal_eval(
+    real_backend: HFBackend, lm_eval_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    items_file, samples = lm_eval_run
+    imported, evaluated = tmp_path / "imported", tmp_path / "evaluated"
+    assert main(["from-lm-eval", str(samples), "--out", str(imported), "--n-resamples", "20"]) == 0
+    argv = ["eval", "--model", real_backend.name, "--data", str(items_file), "--methods", "sum",
+            "--device", "cpu", "--out", str(evaluated), "--n-resamples", "20"]  # fmt: skip
+    assert main(argv) == 0
+    (theirs,) = json.loads((imported / "results.json").read_text())["tasks"].values()
+    (ours,) = json.loads((evaluated / "results.json").read_text())["tasks"].values()
+    for metric in ("accuracy", "ece", "sce", "brier"):
+        assert ours["methods"]["sum"]["metrics"][metric]["value"] == pytest.approx(
+            theirs["methods"]["sum"]["metrics"][metric]["value"], abs=1e-6
+        ), metric
+    gguf = json.loads((evaluated / "run.json").read_text())["model"]["gguf"]
+    assert gguf == real_backend.describe()["gguf"]
+    assert (
+        gguf["quantization"] == {"smollm2-135m-instruct": "Q4_1", "gemma-3-270m": "Q4_K_M"}[real_backend.name]
+    )
+    assert Path(gguf["file"]).is_file()
