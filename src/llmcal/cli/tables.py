@@ -94,19 +94,24 @@ def before_after_table(title: str, before: CalibrationRow, after: CalibrationRow
     return table
 
 
-def demo_rows_table(rows: Sequence[DemoRow]) -> Table:
-    """The demo's variants per group of test people; a variant's name shows on its first row only."""
-    table = Table(title="test people: calibration per variant", caption="known = facts were in pretraining")
+def demo_rows_table(
+    rows: Sequence[DemoRow],
+    *,
+    title: str = "test people: calibration per variant",
+    caption: str = "known = facts were in pretraining",
+    group: str = "people",
+) -> Table:
+    """Variants per group of test items; a variant's name shows on its first row only."""
+    table = Table(title=title, caption=caption)
     table.add_column("variant", max_width=18, overflow="fold")
-    table.add_column("people", no_wrap=True)
+    table.add_column(group, no_wrap=True)
     for column in ("n", *CALIBRATION_COLUMNS):
         table.add_column(column, justify="right", no_wrap=True)
-    previous = None
-    for row in rows:
-        variant = row.variant if row.variant != previous else ""
-        previous = row.variant
+    for position, row in enumerate(rows):
+        first = position == 0 or rows[position - 1].variant != row.variant
+        last = position == len(rows) - 1 or rows[position + 1].variant != row.variant
         cells = calibration_cells(row.calibration, 3)
         table.add_row(
-            variant, row.group, str(row.calibration.n_items), *cells, end_section=row.group == "unknown"
+            row.variant if first else "", row.group, str(row.calibration.n_items), *cells, end_section=last
         )
     return table

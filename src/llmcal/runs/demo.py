@@ -17,7 +17,7 @@ from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.summary import CalibrationRow
 from llmcal.runs.files import parse_file
 
-__all__ = ["DEMO_NAME", "DemoResults", "DemoRow", "read_demo", "write_demo"]
+__all__ = ["DEMO_NAME", "DemoResults", "DemoRow", "RealModelResults", "read_demo", "write_demo"]
 
 DEMO_NAME = "demo.json"
 
@@ -42,6 +42,55 @@ class DemoRow:
 
 
 @dataclass(frozen=True)
+class RealModelResults:
+    """The demo's real-model part: a packaged LLM on real-world facts, by popularity.
+
+    Attributes:
+        model: The model's name as given (a packaged model's short name).
+        source: The backend's description of it: the GGUF file, its hash and quantization type.
+        task: The fact task the questions come from.
+        n_calibration: Held-out questions the temperatures were fitted on.
+        n_test: Test questions.
+        by: The field the test questions are broken down by.
+        strata: The strata's labels, in increasing order.
+        temperatures: Per confidence method, the temperature fitted on the held-out questions.
+        rows: Per method, with and without its temperature, calibration on ``all`` test questions and
+            per stratum (group ``"<by> <label>"``).
+    """
+
+    model: str
+    source: dict[str, Any]
+    task: str
+    n_calibration: int
+    n_test: int
+    by: str
+    strata: list[str]
+    temperatures: dict[str, float]
+    rows: list[DemoRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        data = asdict(self)
+        data["rows"] = [row.to_dict() for row in self.rows]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RealModelResults:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            str(data["model"]),
+            dict(data["source"]),
+            str(data["task"]),
+            int(data["n_calibration"]),
+            int(data["n_test"]),
+            str(data["by"]),
+            [str(label) for label in data["strata"]],
+            {str(method): float(value) for method, value in data["temperatures"].items()},
+            [DemoRow.from_dict(row) for row in data["rows"]],
+        )
+
+
+@dataclass(frozen=True)
 class DemoResults:
     """``demo.json``.
 
@@ -54,6 +103,7 @@ class DemoResults:
         rows: Calibration of every variant per group of test people.
         alignment: The DPO alignment's settings, pairs and log (empty without alignment).
         comparison: Pretrained vs aligned: the change of every compared metric (empty without alignment).
+        real_model: The real-model part (``None`` when it was skipped).
     """
 
     preset: str
@@ -64,6 +114,7 @@ class DemoResults:
     rows: list[DemoRow]
     alignment: dict[str, Any]
     comparison: list[MetricChange]
+    real_model: RealModelResults | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -76,6 +127,7 @@ class DemoResults:
             "rows": [row.to_dict() for row in self.rows],
             "alignment": self.alignment,
             "comparison": [change.to_dict() for change in self.comparison],
+            "real_model": None if self.real_model is None else self.real_model.to_dict(),
         }
 
     @classmethod
@@ -90,6 +142,8 @@ class DemoResults:
             [DemoRow.from_dict(row) for row in data["rows"]],
             dict(data["alignment"]),
             [MetricChange.from_dict(c) for c in data["comparison"]],
+            # demo.json files before the real-model part have no such key.
+            None if data.get("real_model") is None else RealModelResults.from_dict(data["real_model"]),
         )
 
 

@@ -12,7 +12,8 @@
 5. Fine-tune a fresh copy of the pretrained model per :data:`VARIANTS` entry that starts from it, and of
    the aligned model per entry that starts from that (CFT and RCFT, which try to restore calibration).
 6. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
-7. Write ``demo.json`` and ``report.html``, one self-contained page with all of the above.
+7. With a real model given, run the real-model part (:mod:`llmcal.demo.real_model`) too.
+8. Write ``demo.json`` and ``report.html``, one self-contained page with all of the above.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
+from llmcal.demo.real_model import RealModelStory, run_real_model_story
 from llmcal.evaluation import evaluate
 from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.settings import MetricSettings
@@ -272,6 +274,7 @@ def run_demo(
     align: bool = True,
     on_pass: Callable[[PassReport], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    real_model: RealModelStory | None = None,
 ) -> DemoResults:
     """Runs the demo into ``out_dir`` and returns what it wrote to ``demo.json``.
 
@@ -287,6 +290,7 @@ def run_demo(
             that start from the aligned model).
         on_pass: Called after each pretraining pass when the world is built.
         on_stage: Called with a short description as each stage starts.
+        real_model: Also run the real-model part (:mod:`llmcal.demo.real_model`) into ``out/real-model``.
     """
     from llmcal.scoring.hf import HFBackend
 
@@ -363,6 +367,11 @@ def run_demo(
     )  # fmt: skip
     rows.extend(tuned)
 
+    real_results = None
+    if real_model is not None:
+        real_results = run_real_model_story(
+            out / "real-model", real_model, seed=seed, n_resamples=n_resamples, stage=stage
+        )
     alignment = alignment_results.to_dict() if alignment_results is not None else {}
     result = DemoResults(
         preset=preset_name,
@@ -373,6 +382,7 @@ def run_demo(
         rows=rows,
         alignment={key: alignment[key] for key in ("settings", "n_pairs", "log") if key in alignment},
         comparison=comparison,
+        real_model=real_results,
     )
     write_demo(out, result)
     stage("writing the HTML report")

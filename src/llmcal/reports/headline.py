@@ -1,0 +1,91 @@
+"""The demo's headline figure: the story in one picture, before any table.
+
+Left, the knowledge world: ECE of each variant on the people whose facts the model read (known) and on
+the rest (unknown). Right, the real model on real facts: accuracy and mean confidence per popularity
+stratum, rarest facts first; the gap between confidence and accuracy is the miscalibration, shown before
+and after temperature scaling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from llmcal.atomic import figure_png
+from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["demo_headline_png"]
+
+# The knowledge world's other methods; the headline keeps `sum` (fine-tuned variants are scored with it).
+_OTHER_METHODS = (" mean", " min")
+# The real model's method shown by popularity: the one lm-evaluation-harness's `acc` uses.
+_REAL_METHOD = "sum"
+
+
+def demo_headline_png(demo: DemoResults) -> bytes:
+    """PNG of the headline figure: one panel per part of the demo that ran."""
+    from matplotlib.figure import Figure
+
+    panels = 1 if demo.real_model is None else 2
+    figure = Figure(figsize=(6.4 * panels, 5.4), layout="constrained")
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    _world_panel(axes[0], demo.rows)
+    if demo.real_model is not None:
+        _popularity_panel(axes[1], demo.real_model)
+    return figure_png(figure)
+
+
+def _world_panel(ax: Axes, rows: Sequence[DemoRow]) -> None:
+    ece: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.group in ("known", "unknown") and not row.variant.endswith(_OTHER_METHODS):
+            ece.setdefault(row.variant, {})[row.group] = row.calibration.ece
+    variants = [variant for variant, groups in ece.items() if len(groups) == 2]
+    positions = np.arange(len(variants), dtype=np.float64)
+    height = 0.38
+    for offset, group, colour in ((-height / 2, "known", "#4C72B0"), (height / 2, "unknown", "#DD8452")):
+        values = [ece[variant][group] for variant in variants]
+        ax.barh(positions + offset, values, height=height, color=colour, label=f"{group} people")
+    ax.set_yticks(positions, [variant.removesuffix(" sum") for variant in variants])
+    ax.invert_yaxis()
+    ax.set_xlabel("ECE on the test people (lower is better)")
+    ax.set_title("Knowledge world, tiny GPT-2: ECE per variant")
+    ax.legend(loc="lower right", frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def _popularity_panel(ax: Axes, real: RealModelResults) -> None:
+    def by_stratum(variant: str) -> list[DemoRow]:
+        order = {f"{real.by} {label}": position for position, label in enumerate(real.strata)}
+        chosen = [row for row in real.rows if row.variant == variant and row.group in order]
+        return sorted(chosen, key=lambda row: order[row.group])
+
+    raw, scaled = by_stratum(_REAL_METHOD), by_stratum(f"{_REAL_METHOD} + temperature")
+    positions = np.arange(len(raw), dtype=np.float64)
+    ax.plot(positions, [r.calibration.accuracy for r in raw], "o-", color="#222222", label="accuracy")
+    ax.plot(
+        positions, [r.calibration.mean_confidence for r in raw], "s--", color="#C44E52",
+        label="mean confidence",
+    )  # fmt: skip
+    ax.plot(
+        positions, [r.calibration.mean_confidence for r in scaled], "^:", color="#55A868",
+        label=f"mean confidence, temperature {real.temperatures[_REAL_METHOD]:.2f}",
+    )  # fmt: skip
+    for position, row, after in zip(positions, raw, scaled, strict=True):
+        ax.annotate(
+            f"ECE {row.calibration.ece:.2f}\n→ {after.calibration.ece:.2f}",
+            (position, 0.02), ha="center", va="bottom", fontsize=8, color="0.3",
+        )  # fmt: skip
+    ax.set_xticks(positions, [f"{label}\n(n={row.calibration.n_items})" for label, row in zip(
+        real.strata, raw, strict=True)], fontsize=8)  # fmt: skip
+    ax.set_xlabel(f"{real.by} of the place asked about (rarest first)")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy / confidence")
+    ax.set_title(f"{real.model} on {real.n_test} real fact questions ({_REAL_METHOD})")
+    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
