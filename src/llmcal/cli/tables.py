@@ -11,6 +11,7 @@ from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.summary import CalibrationRow, Summary
 from llmcal.reports.cells import (
     CALIBRATION_COLUMNS,
+    STRATUM_METRICS,
     TERMINAL_SUMMARY_METRICS,
     calibration_cells,
     change_cells,
@@ -20,13 +21,14 @@ from llmcal.reports.cells import (
     number,
 )
 from llmcal.runs.demo import DemoRow
-from llmcal.runs.evaluation import EvalResults
+from llmcal.runs.evaluation import EvalResults, TaskStrata
 
 __all__ = [
     "before_after_table",
     "change_table",
     "demo_rows_table",
     "metric_table",
+    "strata_table",
     "summary_table",
 ]
 
@@ -46,6 +48,39 @@ def summary_table(results: EvalResults, title: str = "calibration by task and me
         for method, summary in task.methods.items():
             cells = [metric_cell(summary, name) for name in TERMINAL_SUMMARY_METRICS]
             table.add_row(task_name, method, str(task.n_items), *cells)
+    return table
+
+
+def strata_table(task: str, strata: TaskStrata) -> Table:
+    """One row per method x stratum of a task: size, accuracy, mean confidence and calibration errors.
+
+    Rows are grouped by method (its name on its first row only), so a method's strata read downwards in
+    increasing order of the field.
+    """
+    by = strata.stratification.by
+    kind = f"{len(strata.groups)} quantile strata" if strata.kind == "quantile" else "one stratum per value"
+    table = Table(
+        title=f"{task}: calibration by {by} ({kind})", caption="conf = mean confidence in the chosen option"
+    )
+    table.add_column("method")
+    # 14 characters hold a range of two 3-digit numbers ("1.23e5–4.56e6"); longer values fold.
+    table.add_column(by, max_width=14, overflow="fold")
+    for column in ("n", STRATUM_METRICS[0], "conf", *STRATUM_METRICS[1:]):
+        table.add_column(column, justify="right", no_wrap=True)
+    methods = list(strata.groups[0].methods) if strata.groups else []
+    for method in methods:
+        for index, group in enumerate(strata.groups):
+            summary = group.methods[method]
+            accuracy, *errors = (metric_cell(summary, name, 3) for name in STRATUM_METRICS)
+            table.add_row(
+                method if index == 0 else "",
+                group.label,
+                str(group.n_items),
+                accuracy,
+                number(group.mean_confidence[method], 3),
+                *errors,
+                end_section=index == len(strata.groups) - 1,
+            )
     return table
 
 
