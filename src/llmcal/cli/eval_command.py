@@ -68,7 +68,7 @@ def eval_(
     n_bins: NBins = DEFAULTS.n_bins,
     n_resamples: NResamples = DEFAULTS.n_resamples,
     by: By = None,
-    strata: NStrata = 4,
+    n_strata: NStrata = 4,
 ) -> None:
     """Evaluate a model's confidence calibration on multiple-choice tasks."""
     prompt_format = prompt_format_option(format)
@@ -82,7 +82,7 @@ def eval_(
     extraction = ExtractionSettings(check_methods(comma_list(methods)), prompt_format, num_fewshot, seed)
     settings = EvalSettings(extraction, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     # Not part of the settings: another --by on a finished run summarises it again (llmcal.runs.evaluation).
-    stratification = stratification_option(by, strata)
+    stratification = stratification_option(by, n_strata)
     # Everything that can fail on bad input happens before the output directory is touched.
     tasks = select_tasks(
         comma_list(task or ""),

@@ -9,7 +9,7 @@ less accurate, and worse calibrated, on rare facts).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -194,12 +194,17 @@ def _range_label(low: float, high: float, digits: int) -> str:
 
 
 def summarize_strata(
-    predictions: Predictions, strata: Strata, settings: MetricSettings = MetricSettings()
+    predictions: Predictions,
+    strata: Strata,
+    settings: MetricSettings = MetricSettings(),
+    *,
+    on_stratum_done: Callable[[str], None] | None = None,
 ) -> list[Summary]:
     """:func:`~llmcal.metrics.summarize` of each stratum's items: every metric with bootstrap intervals.
 
     Each summary is that of the predictions restricted to the stratum (:meth:`Predictions.subset`), with
-    the same settings and seed, labelled ``"<source> [<stratum>]"``.
+    the same settings and seed, labelled ``"<source> [<stratum>]"``. ``on_stratum_done`` is called with
+    each stratum's label when it is finished (for progress bars).
 
     Raises:
         InputError: If ``strata`` does not assign each of the predictions' items.
@@ -209,8 +214,10 @@ def summarize_strata(
             f"{predictions.source}: strata assign {len(strata.index)} items; the predictions have "
             f"{predictions.n_items}."
         )
-    subsets = [
-        predictions.subset(strata.rows(position), f"{predictions.source} [{stratum.label}]")
-        for position, stratum in enumerate(strata.strata)
-    ]
-    return [summarize(subset, settings) for subset in subsets]
+    summaries = []
+    for position, stratum in enumerate(strata.strata):
+        subset = predictions.subset(strata.rows(position), f"{predictions.source} [{stratum.label}]")
+        summaries.append(summarize(subset, settings))
+        if on_stratum_done is not None:
+            on_stratum_done(stratum.label)
+    return summaries
