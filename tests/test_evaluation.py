@@ -8,7 +8,7 @@ from llmcal import InputError
 from llmcal.confidence import ExtractionSettings
 from llmcal.evaluation import evaluate
 from llmcal.metrics import MetricSettings
-from llmcal.runs import EvalSettings
+from llmcal.runs import EvalSettings, Stratification
 from llmcal.runs import read_eval_run as read_run
 from llmcal.scoring import FakeBackend
 from llmcal.tasks import EvalTask
@@ -41,9 +41,10 @@ class CountingBackend(FakeBackend):
         return super().score(requests, on_progress=on_progress)
 
 
-def run(out, backend, settings=SETTINGS, items=ITEMS):
+def run(out, backend, settings=SETTINGS, items=ITEMS, stratification=None):
     """The evaluation's results as results.json holds them."""
-    return evaluate([EvalTask("toy", list(items))], backend, settings, out).to_dict()
+    tasks = [EvalTask("toy", list(items))]
+    return evaluate(tasks, backend, settings, out, stratification=stratification).to_dict()
 
 
 def test_writes_results_records_and_bins(tmp_path):
@@ -165,3 +166,127 @@ def test_ragged_option_counts_give_the_masked_sce(tmp_path):
     value = results["tasks"]["toy"]["methods"]["sum"]["metrics"]["sce"]["value"]
     assert value == pytest.approx(sce(probs, labels, mask))
     assert value != pytest.approx(sce(probs, labels))
+
+
+# Items of real-fact tasks carry a popularity (ties included: 6 distinct values) and a relation.
+FACTS = [
+    MCItem(item.id, item.question, item.choices, item.answer, subject=["geo", "econ"][index % 2],
+           metadata={"popularity": float(10 ** (index % 6)) * 3.2,
+                     "relation": ["capital", "currency"][index % 3 == 0]})
+    for index, item in enumerate(ITEMS)
+]  # fmt: skip
+BY_POPULARITY = Stratification("popularity", n_strata=4)
+# Strata of 25 items: AUROC is undefined on a resample now and then.
+small_strata = pytest.mark.filterwarnings("ignore:.*bootstrap resamples gave an undefined metric")
+
+
+@small_strata
+def test_stratified_results_give_every_method_every_metric_on_each_strata_items_alone(tmp_path):
+    from llmcal.confidence.predictions import method_predictions
+    from llmcal.metrics import summarize
+
+    results = run(tmp_path, CountingBackend(), items=FACTS, stratification=BY_POPULARITY)
+    strata = results["tasks"]["toy"]["strata"]
+    assert (strata["by"], strata["n_strata"], strata["kind"]) == ("popularity", 4, "quantile")
+    groups = strata["groups"]
+    # 6 values of 25 items each: each cut at the value boundary nearest an equal share of the items left
+    # (37.5 of 150: 25 and 50 are as near, the lower wins; then 66.7 of 125 and 112.5 of 75).
+    assert [group["label"] for group in groups] == ["3.2", "32–320", "3200", "32000–3.2e5"]
+    assert [group["n_items"] for group in groups] == [25, 50, 25, 50]
+    records = read_run(tmp_path).records["toy"]
+    for group in groups:
+        assert set(group["methods"]) == {"sum", "mean", "choice"}
+        mine = [r for r in records if group["lower"] <= r.metadata["popularity"] <= group["upper"]]
+        assert len(mine) == group["n_items"]
+        for method, entry in group["methods"].items():
+            by_hand = summarize(method_predictions(mine, method, "x"), SETTINGS.metrics)
+            assert entry["n_items"] == group["n_items"]
+            assert entry["source"] == f"toy/{method} [{group['label']}]"
+            for name, metric in by_hand.to_dict()["metrics"].items():
+                assert entry["metrics"][name]["value"] == pytest.approx(metric["value"], nan_ok=True), name
+                assert entry["metrics"][name]["ci_low"] == pytest.approx(metric["ci_low"], nan_ok=True), name
+            confidence = method_predictions(mine, method, "x").confidences.mean()
+            assert entry["mean_confidence"] == pytest.approx(confidence)
+    whole = results["tasks"]["toy"]["methods"]["sum"]["metrics"]["accuracy"]["value"]
+    assert whole == pytest.approx(
+        sum(g["methods"]["sum"]["metrics"]["accuracy"]["value"] * g["n_items"] for g in groups) / len(FACTS)
+    )
+    bins = (tmp_path / "bins_popularity.csv").read_text().splitlines()
+    assert bins[0] == "task,method,stratum,bin,lower,upper,count,mean_confidence,accuracy"
+    assert len(bins) == 1 + 3 * 4 * 15
+    counts = {}
+    for line in bins[1:]:
+        _, method, stratum, *_, count, _, _ = line.split(",")
+        counts[(method, stratum)] = counts.get((method, stratum), 0) + int(count)
+    assert counts[("mean", "32–320")] == 50
+    assert (tmp_path / "bins.csv").read_text().splitlines()[0] == (
+        "task,method,bin,lower,upper,count,mean_confidence,accuracy"
+    )
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+
+
+@small_strata
+def test_a_text_field_gives_one_stratum_per_value_and_subject_reads_the_items_subject(tmp_path):
+    results = run(tmp_path / "a", CountingBackend(), items=FACTS, stratification=Stratification("relation"))
+    groups = results["tasks"]["toy"]["strata"]["groups"]
+    assert [(g["label"], g["n_items"]) for g in groups] == [("capital", 100), ("currency", 50)]
+    assert "lower" not in groups[0]
+    assert results["tasks"]["toy"]["strata"]["kind"] == "categorical"
+    results = run(tmp_path / "b", CountingBackend(), items=FACTS, stratification=Stratification("subject"))
+    assert [(g["label"], g["n_items"]) for g in results["tasks"]["toy"]["strata"]["groups"]] == [
+        ("econ", 75), ("geo", 75)
+    ]  # fmt: skip
+
+
+@small_strata
+def test_another_stratification_summarises_a_finished_run_again_without_rescoring(tmp_path):
+    run(tmp_path, CountingBackend(), items=FACTS)
+    plain = (tmp_path / "results.json").read_bytes()
+    manifest, records = (tmp_path / "run.json").read_bytes(), (tmp_path / "records.jsonl").read_bytes()
+    again = CountingBackend()
+    results = run(tmp_path, again, items=FACTS, stratification=BY_POPULARITY)  # not refused as other settings
+    assert again.scored == []
+    assert results["tasks"]["toy"]["strata"]["by"] == "popularity"
+    assert (tmp_path / "run.json").read_bytes() == manifest
+    assert (tmp_path / "records.jsonl").read_bytes() == records
+    # The whole-task results are those of the unstratified run; only the strata are added.
+    without_strata = json.loads(plain)
+    assert {
+        name: {k: v for k, v in task.items() if k != "strata"} for name, task in results["tasks"].items()
+    } == (without_strata["tasks"])
+    run(tmp_path, CountingBackend(), items=FACTS)
+    assert (tmp_path / "results.json").read_bytes() == plain
+    assert (tmp_path / "bins_popularity.csv").exists()  # named by its field: still true of these records
+
+
+def test_a_field_some_items_lack_stops_the_run_before_anything_is_written(tmp_path):
+    items = [*FACTS[:10], MCItem("bare", "Question?", ("alpha", "beta"), 0)]
+    backend = CountingBackend()
+    with pytest.raises(
+        InputError, match=r"task 'toy': 1 of 11 items have no field 'popularity' \(item 'bare'"
+    ):
+        run(tmp_path / "out", backend, items=items, stratification=BY_POPULARITY)
+    assert not (tmp_path / "out").exists()
+    assert backend.scored == []
+    with pytest.raises(
+        InputError, match=r"Did you mean: popularity\? The items have: popularity, relation, subject"
+    ):
+        run(tmp_path / "out", backend, items=FACTS, stratification=Stratification("popular"))
+    assert not (tmp_path / "out").exists()
+
+
+@small_strata
+def test_stratified_results_read_back_as_the_typed_results_they_were(tmp_path):
+    from dataclasses import replace
+
+    from llmcal.runs import read_eval_results
+
+    results = evaluate([EvalTask("toy", FACTS[:60])], CountingBackend(), SETTINGS, tmp_path,
+                       stratification=Stratification("popularity", 3))  # fmt: skip
+    back = read_eval_results(tmp_path)
+    assert back.stratification == Stratification("popularity", 3)
+    assert back.to_dict() == results.to_dict()
+    group = results.tasks["toy"].strata.groups[0]
+    assert group.methods["sum"].reliability is not None  # computed results keep their bins
+    expected = replace(group, methods={m: replace(s, reliability=None) for m, s in group.methods.items()})
+    assert back.tasks["toy"].strata.groups[0] == expected

@@ -128,3 +128,40 @@ def test_missing_file_and_unknown_suffix(tmp_path):
     other.write_text("x", encoding="utf-8")
     with pytest.raises(InputError, match=r"unsupported file type '\.txt'"):
         read_predictions(other)
+
+
+def test_read_field_keeps_json_values_and_reads_csv_columns_of_numbers_as_numbers(tmp_path):
+    from llmcal.runs.predictions import read_field
+
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"probs": [0.7, 0.3], "label": 0, "popularity": 3.2e7, "relation": "capital", "known": True},
+        {"probs": [0.2, 0.8], "label": 0, "popularity": 120, "relation": "currency", "known": False},
+    ])  # fmt: skip
+    assert read_field(path, "popularity") == [3.2e7, 120]
+    assert read_field(path, "relation") == ["capital", "currency"]
+    assert read_field(path, "known") == [True, False]
+    table = tmp_path / "p.csv"
+    table.write_text("probs_0,probs_1,label,popularity,relation\n0.6,0.4,0,3.2e7,capital\n"
+                     "0.5,0.5,1,120,7\n", encoding="utf-8")  # fmt: skip
+    assert read_field(table, "popularity") == [3.2e7, 120.0]
+    assert read_field(table, "relation") == ["capital", "7"]  # not every cell is a number: text
+
+
+def test_read_field_names_the_records_that_lack_it_and_the_fields_they_have(tmp_path):
+    from llmcal.runs.predictions import read_field
+
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"probs": [0.7, 0.3], "label": 0, "popularity": 3.2e7},
+        {"probs": [0.2, 0.8], "label": 0},
+        {"probs": [0.2, 0.8], "label": 1, "popularity": [1]},
+    ])  # fmt: skip
+    with pytest.raises(InputError) as error:
+        read_field(path, "relation")
+    assert str(error.value) == (
+        f"{path}: 3 of 3 records have no field 'relation' (line 1 is one). The records have: label, "
+        "popularity (2 of 3), probs."
+    )
+    with pytest.raises(
+        InputError, match=r"p.jsonl:3: field 'popularity': expected a number, text or true/false"
+    ):
+        read_field(path, "popularity")

@@ -15,12 +15,19 @@ from llmcal.confidence.extraction import extract_records
 from llmcal.confidence.predictions import method_predictions
 from llmcal.confidence.records import ItemRecord
 from llmcal.distributed import SINGLE_PROCESS, Shard
+from llmcal.errors import InputError
+from llmcal.metrics.predictions import Predictions
+from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.strata import Strata, stratify, summarize_strata
 from llmcal.metrics.summary import summarize
 from llmcal.runs.evaluation import (
     EVAL_KIND,
     EvalResults,
     EvalSettings,
+    Stratification,
+    StratumResults,
     TaskResults,
+    TaskStrata,
     read_eval_results,
     write_eval_results,
 )
@@ -34,9 +41,10 @@ from llmcal.runs.records import (
     rank_records_name,
 )
 from llmcal.scoring.requests import ScoringBackend
+from llmcal.tasks.fields import HasFields, field_values
 from llmcal.tasks.selection import EvalTask
 
-__all__ = ["FigureRenderer", "evaluate", "summarize_records"]
+__all__ = ["FigureRenderer", "check_stratification", "evaluate", "item_strata", "summarize_records"]
 
 # Items scored between two appends to records.jsonl: the most work a crash can lose.
 _CHUNK_ITEMS = 64
@@ -55,6 +63,7 @@ def evaluate(
     on_progress: Callable[[int], None] | None = None,
     render: FigureRenderer | None = None,
     shard: Shard = SINGLE_PROCESS,
+    stratification: Stratification | None = None,
 ) -> EvalResults:
     """Runs (or resumes) an evaluation into ``out_dir`` and returns the results written to results.json.
 
@@ -71,11 +80,15 @@ def evaluate(
         on_progress: Called with the number of item-passes finished (each method family is one pass).
         render: Draws figures of the results into ``out_dir`` once they are written (main process only).
         shard: This process's place in a data-parallel run (see :mod:`llmcal.distributed`).
+        stratification: Also summarise each task per stratum of this field of its items. Not part of
+            the run's settings: a finished run may be summarised again with another one.
 
     Raises:
-        InputError: If ``out_dir`` holds a run with different settings.
+        InputError: If ``out_dir`` holds a run with different settings, or some items lack the field to
+            stratify by (checked before anything is scored or written).
     """
     out = Path(out_dir)
+    check_stratification(tasks, stratification)
     manifest = build_manifest(
         EVAL_KIND,
         model=backend.describe(),
@@ -118,7 +131,7 @@ def evaluate(
     ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
     if shard.world_size > 1 or has_rank_files(out):
         merge_records(out, ordered)
-    results = summarize_records(ordered, settings)
+    results = summarize_records(ordered, settings, stratification)
     write_eval_results(out, results)
     if render is not None:
         render(out, results)
@@ -126,21 +139,81 @@ def evaluate(
     return results
 
 
-def summarize_records(records: dict[str, list[ItemRecord]], settings: EvalSettings) -> EvalResults:
+def item_strata(items: Sequence[HasFields], stratification: Stratification, *, task: str) -> Strata:
+    """The strata of a task's items (or their records) by the stratification's field.
+
+    Raises:
+        InputError: If some items lack the field (naming the field, how many and the fields they have),
+            or its values mix kinds.
+    """
+    values = field_values(items, stratification.by, task=task)
+    try:
+        return stratify(values, n_strata=stratification.n_strata)
+    except InputError as error:
+        raise InputError(f"task {task!r}, field {stratification.by!r}: {error}") from None
+
+
+def check_stratification(tasks: Sequence[EvalTask], stratification: Stratification | None) -> None:
+    """Checks that every item of every task can be assigned a stratum, before anything is scored.
+
+    Raises:
+        InputError: As :func:`item_strata`.
+    """
+    if stratification is not None:
+        for task in tasks:
+            item_strata(task.items, stratification, task=task.name)
+
+
+def summarize_records(
+    records: dict[str, list[ItemRecord]],
+    settings: EvalSettings,
+    stratification: Stratification | None = None,
+) -> EvalResults:
     """Every metric of every task x confidence method of finished records, with bootstrap intervals.
 
     Args:
         records: Per task, its records in item order.
         settings: Which methods to summarise, and the binning and bootstrap settings.
+        stratification: Also summarise each task per stratum of this field of its records.
+
+    Raises:
+        InputError: If a stratification is given and some records lack its field.
     """
-    tasks = {
-        name: TaskResults(
-            len(ordered),
-            {
-                method: summarize(method_predictions(ordered, method, f"{name}/{method}"), settings.metrics)
-                for method in settings.extraction.methods
-            },
-        )
-        for name, ordered in records.items()
-    }
+    tasks = {}
+    for name, ordered in records.items():
+        predictions = {
+            method: method_predictions(ordered, method, f"{name}/{method}")
+            for method in settings.extraction.methods
+        }
+        strata = None
+        if stratification is not None:
+            strata = _task_strata(
+                item_strata(ordered, stratification, task=name), stratification, predictions, settings.metrics
+            )
+        summaries = {method: summarize(table, settings.metrics) for method, table in predictions.items()}
+        tasks[name] = TaskResults(len(ordered), summaries, strata)
     return EvalResults(settings, tasks)
+
+
+def _task_strata(
+    strata: Strata,
+    stratification: Stratification,
+    predictions: dict[str, Predictions],
+    settings: MetricSettings,
+) -> TaskStrata:
+    """Every method's summary per stratum, grouped by stratum."""
+    per_method = {method: summarize_strata(table, strata, settings) for method, table in predictions.items()}
+    groups = []
+    for position, (stratum, n_items) in enumerate(zip(strata.strata, strata.counts, strict=True)):
+        rows = strata.rows(position)
+        groups.append(
+            StratumResults(
+                stratum.label,
+                stratum.lower,
+                stratum.upper,
+                n_items,
+                {method: table.subset(rows).mean_confidence for method, table in predictions.items()},
+                {method: summaries[position] for method, summaries in per_method.items()},
+            )
+        )
+    return TaskStrata(stratification, strata.kind, groups)

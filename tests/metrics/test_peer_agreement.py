@@ -134,6 +134,17 @@ def test_bin_accuracy_intervals_match_scipys_wilson_interval(level):
         assert high[index] == pytest.approx(peer.high, abs=1e-12)
 
 
+def test_bin_accuracy_intervals_hold_an_accuracy_of_0_or_1_despite_rounding():
+    from llmcal.metrics import ReliabilityBins
+
+    counts = np.arange(1, 60)  # 7 all-wrong items put the lower end 3e-17 above 0 before the fix
+    for accuracy in (0.0, 1.0):
+        bins = ReliabilityBins(np.linspace(0, 1, 60), counts, np.full(59, 0.5), np.full(59, accuracy))
+        low, high = bins.accuracy_interval()
+        assert (low <= accuracy).all()
+        assert (high >= accuracy).all()
+
+
 def test_bin_intervals_default_to_95_percent_and_warn_about_nothing():
     import warnings as warnings_module
 

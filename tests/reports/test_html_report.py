@@ -182,3 +182,51 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
     # The diagrams' bar colour (#4C72B0) covers a real area, so the inline images were decoded and drawn.
     bar = np.all(np.abs(pixels - np.array([0x4C, 0x72, 0xB0]) / 255) < 0.03, axis=-1)
     assert bar.sum() > 5000
+
+
+def _table_after(page, heading):
+    """The rows of the first table after ``heading``, as lists of cell texts (intervals left out)."""
+    section = page[page.index(f"<h3>{heading}</h3>") :]
+    table = section[: section.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table)
+    return [
+        [
+            re.sub(r"<span.*?</span>|<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)
+        ]
+        for row in rows
+    ]
+
+
+@pytest.mark.filterwarnings("ignore:.*bootstrap resamples gave an undefined metric")  # strata of 20 items
+def test_a_stratified_evaluation_has_a_table_and_a_figure_per_method_of_its_strata(tmp_path):
+    from llmcal.runs import Stratification
+
+    items = [replace(item, metadata={"popularity": float(index)}) for index, item in enumerate(ITEMS)]
+    evaluate([EvalTask("facts", items)], FakeBackend(favoured=["alpha"]), SETTINGS, tmp_path / "run",
+             stratification=Stratification("popularity", 4))  # fmt: skip
+    page = report_html([tmp_path / "run"])
+    outline = Outline()
+    outline.feed(page)
+    assert "Calibration by popularity" in outline.headings
+    assert "Reliability diagrams by popularity" in outline.headings
+    assert "Per-subject breakdown" in outline.headings  # subjects are not what the strata are of
+    # 2 methods: a diagram pair each, and a figure with a panel per stratum each.
+    assert len(outline.images) == 4
+    assert 'alt="reliability diagram per popularity stratum, facts sum"' in page
+    rows = _table_after(page, "Calibration by popularity")
+    assert rows[0][:6] == ["task", "method", "popularity", "n", "accuracy", "mean confidence"]
+    assert [row[1:4] for row in rows[1:]] == [
+        [method, label, "20"] for method in ("sum", "choice") for label in ("0–19", "20–39", "40–59", "60–79")
+    ]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    first = results["tasks"]["facts"]["strata"]["groups"][0]["methods"]["sum"]
+    assert rows[1][4] == f"{first['metrics']['accuracy']['value']:.3f}"
+    assert rows[1][5] == f"{first['mean_confidence']:.3f}"
+
+    evaluate([EvalTask("facts", items)], FakeBackend(favoured=["alpha"]), SETTINGS, tmp_path / "run",
+             stratification=Stratification("subject"))  # fmt: skip
+    outline = Outline()
+    outline.feed(report_html([tmp_path / "run"]))
+    assert "Calibration by subject" in outline.headings
+    assert "Per-subject breakdown" not in outline.headings  # the strata table has its rows, with intervals

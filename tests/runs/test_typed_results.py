@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from llmcal import InputError
-from llmcal.metrics import CalibrationRow, MetricChange, MetricSettings
+from llmcal.confidence import ExtractionSettings
+from llmcal.metrics import CalibrationRow, MetricChange, MetricSettings, MetricValue, Summary
 from llmcal.runs import (
     ComparedPair,
     ComparisonResults,
+    EvalResults,
+    EvalSettings,
+    Stratification,
+    StratumResults,
+    TaskResults,
+    TaskStrata,
     TrainingResults,
     read_comparison,
+    read_eval_results,
     read_training_results,
     write_comparison_results,
+    write_eval_results,
     write_training_results,
 )
 
@@ -74,3 +84,53 @@ def test_a_comparison_writes_and_reads_back_and_refuses_a_file_as_its_directory(
     blocker.write_text("")
     with pytest.raises(InputError, match="exists and is not a directory"):
         write_comparison_results(blocker, results)
+
+
+def _summary(source, value):
+    metric = MetricValue("ece", value, value / 2, float("nan"), "expected calibration error",
+                         {"n_bins": 15, "strategy": "uniform"})  # fmt: skip
+    return Summary(source, 10, 4, MetricSettings(n_resamples=20), [metric])
+
+
+def test_strata_of_numeric_and_text_fields_write_and_read_back(tmp_path):
+    numeric = TaskStrata(Stratification("popularity", 2), "quantile", [
+        StratumResults("3–1.2e5", 3.0, 1.2e5, 10, {"sum": 0.625}, {"sum": _summary("t/sum [3–1.2e5]", 0.25)}),
+        StratumResults("3e6", 3e6, 3e6, 10, {"sum": 0.5}, {"sum": _summary("t/sum [3e6]", 0.125)}),
+    ])  # fmt: skip
+    text = TaskStrata(Stratification("popularity", 2), "categorical", [
+        StratumResults("capital", None, None, 10, {"sum": 0.75}, {"sum": _summary("u/sum [capital]", 0.5)}),
+    ])  # fmt: skip
+    results = EvalResults(
+        EvalSettings(ExtractionSettings(methods=("sum",))),
+        {"t": TaskResults(20, {"sum": _summary("t/sum", 0.2)}, numeric),
+         "u": TaskResults(10, {"sum": _summary("u/sum", 0.5)}, text)},
+    )  # fmt: skip
+    data = results.to_dict()
+    assert list(data["tasks"]["t"]) == ["n_items", "methods", "strata"]
+    assert list(data["tasks"]["t"]["strata"]) == ["by", "n_strata", "kind", "groups"]
+    assert list(data["tasks"]["t"]["strata"]["groups"][0]) == [
+        "label",
+        "lower",
+        "upper",
+        "n_items",
+        "methods",
+    ]
+    assert list(data["tasks"]["u"]["strata"]["groups"][0]) == ["label", "n_items", "methods"]  # no range
+    entry = data["tasks"]["t"]["strata"]["groups"][0]["methods"]["sum"]
+    assert list(entry)[:2] == ["mean_confidence", "source"]
+    assert entry["metrics"]["ece"]["ci_high"] is None  # NaN is written as null
+    write_eval_results(tmp_path, results)
+    back = read_eval_results(tmp_path)
+    assert back.to_dict() == data
+    assert back.tasks["t"].strata.groups[1].mean_confidence == {"sum": 0.5}
+    assert back.stratification == Stratification("popularity", 2)
+    assert not (tmp_path / "bins_popularity.csv").exists()  # no bins held: nothing to write
+
+
+def test_results_written_before_strata_read_back_without_them():
+    for name in ("eval-fake", "previous-version/eval"):
+        text = (Path(__file__).parents[1] / "golden" / name / "results.json").read_text()
+        results = EvalResults.from_dict(json.loads(text))
+        assert results.stratification is None
+        assert all(task.strata is None for task in results.tasks.values())
+        assert json.dumps(results.to_dict(), indent=2) + "\n" == text

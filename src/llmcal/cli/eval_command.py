@@ -17,15 +17,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from llmcal.cli.metric_options import DEFAULTS, NBins, NResamples
+from llmcal.cli.metric_options import DEFAULTS, By, NBins, NResamples, NStrata, stratification_option
 from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option
-from llmcal.cli.tables import summary_table
+from llmcal.cli.tables import strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.errors import InputError
-from llmcal.evaluation import evaluate
+from llmcal.evaluation import check_stratification, evaluate
 from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
-from llmcal.runs.evaluation import EvalSettings
+from llmcal.runs.evaluation import EvalSettings, strata_bins_name
 from llmcal.tasks.selection import select_tasks
 
 __all__ = ["eval_"]
@@ -67,6 +67,8 @@ def eval_(
     seed: Annotated[int, typer.Option(help="Few-shot and bootstrap seed.")] = DEFAULTS.seed,
     n_bins: NBins = DEFAULTS.n_bins,
     n_resamples: NResamples = DEFAULTS.n_resamples,
+    by: By = None,
+    n_strata: NStrata = 4,
 ) -> None:
     """Evaluate a model's confidence calibration on multiple-choice tasks."""
     prompt_format = prompt_format_option(format)
@@ -79,6 +81,8 @@ def eval_(
         raise InputError(f"--out {out} exists and is not a directory.")
     extraction = ExtractionSettings(check_methods(comma_list(methods)), prompt_format, num_fewshot, seed)
     settings = EvalSettings(extraction, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
+    # Not part of the settings: another --by on a finished run summarises it again (llmcal.runs.evaluation).
+    stratification = stratification_option(by, n_strata)
     # Everything that can fail on bad input happens before the output directory is touched.
     tasks = select_tasks(
         comma_list(task or ""),
@@ -87,6 +91,7 @@ def eval_(
         limit=limit,
         style=cloze_style_option(cloze_style),
     )
+    check_stratification(tasks, stratification)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
@@ -127,8 +132,14 @@ def eval_(
             on_progress=lambda n: progress.advance(bar, n),
             render=save_reliability_pngs,
             shard=shard,
+            stratification=stratification,
         )
     if not shard.is_main:
         return
-    Console().print(summary_table(results))
-    Console().print(f"wrote {out}/results.json, records.jsonl, bins.csv and reliability diagrams")
+    console = Console()
+    console.print(summary_table(results))
+    for name, task_results in results.tasks.items():
+        if task_results.strata is not None:
+            console.print(strata_table(name, task_results.strata))
+    extra = "" if stratification is None else f", {strata_bins_name(stratification.by)}"
+    console.print(f"wrote {out}/results.json, records.jsonl, bins.csv{extra} and reliability diagrams")

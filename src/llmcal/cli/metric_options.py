@@ -11,8 +11,20 @@ import typer
 
 from llmcal.cli.option_values import strategy_option
 from llmcal.metrics.settings import MetricSettings
+from llmcal.runs.evaluation import Stratification
 
-__all__ = ["DEFAULTS", "Level", "NBins", "NResamples", "Seed", "Strategy", "metric_settings"]
+__all__ = [
+    "DEFAULTS",
+    "By",
+    "Level",
+    "NBins",
+    "NResamples",
+    "NStrata",
+    "Seed",
+    "Strategy",
+    "metric_settings",
+    "stratification_option",
+]
 
 DEFAULTS = MetricSettings()
 
@@ -21,6 +33,15 @@ Strategy = Annotated[str, typer.Option(help="Top-label binning: uniform | quanti
 NResamples = Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric (or change).")]
 Level = Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")]
 Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+By = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help="Also give every metric per stratum of this item field: subject or a metadata field "
+        "(numbers: quantile strata; text: one stratum per value).",
+    ),
+]
+NStrata = Annotated[int, typer.Option("--strata", min=1, help="Quantile strata of a numeric --by field.")]
 
 
 def metric_settings(n_bins: int, strategy: str, n_resamples: int, level: float, seed: int) -> MetricSettings:
@@ -30,3 +51,12 @@ def metric_settings(n_bins: int, strategy: str, n_resamples: int, level: float, 
         InputError: If ``strategy`` is not a binning strategy.
     """
     return MetricSettings(n_bins, strategy_option(strategy), n_resamples, level, seed)
+
+
+def stratification_option(by: str | None, n_strata: int) -> Stratification | None:
+    """The stratification ``--by`` and ``--strata`` ask for, or ``None`` without ``--by``.
+
+    Raises:
+        InputError: If ``--by`` is empty.
+    """
+    return None if by is None else Stratification(by, n_strata)

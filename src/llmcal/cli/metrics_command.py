@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from llmcal.atomic import write_text_atomic
-from llmcal.cli.metric_options import DEFAULTS, Level, NBins, NResamples, Seed, Strategy, metric_settings
+from llmcal.cli.metric_options import (
+    DEFAULTS,
+    By,
+    Level,
+    NBins,
+    NResamples,
+    NStrata,
+    Seed,
+    Strategy,
+    metric_settings,
+    stratification_option,
+)
 from llmcal.cli.progress import step_progress
-from llmcal.cli.tables import metric_table
+from llmcal.cli.tables import metric_table, stratum_summaries_table
 from llmcal.errors import InputError
-from llmcal.metrics.summary import applicable_metrics, summarize
-from llmcal.runs.predictions import InputKind, read_predictions
+from llmcal.metrics.strata import Strata, stratify, summarize_strata
+from llmcal.metrics.summary import Summary, applicable_metrics, summarize
+from llmcal.runs.evaluation import Stratification
+from llmcal.runs.predictions import InputKind, read_field, read_predictions
 
 __all__ = ["metrics"]
 
@@ -36,6 +49,8 @@ def metrics(
     label_key: Annotated[str, typer.Option(help="Field (CSV: column) with the gold option index.")] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON result to this file.")] = None,
+    by: By = None,
+    n_strata: NStrata = 4,
 ) -> None:
     """Print every calibration metric, with bootstrap intervals, for a file of per-item predictions."""
     settings = metric_settings(n_bins, strategy, n_resamples, level, seed)
@@ -43,6 +58,14 @@ def metrics(
         raise InputError(f"--input-kind must be 'probs' or 'logits'; got {input_kind!r}.")
     kind: InputKind = "logits" if input_kind == "logits" else "probs"
     predictions = read_predictions(file, probs_key=probs_key, label_key=label_key, input_kind=kind)
+    stratification = stratification_option(by, n_strata)
+    strata: Strata | None = None
+    if stratification is not None:
+        values = read_field(file, stratification.by)
+        try:
+            strata = stratify(values, n_strata=stratification.n_strata)
+        except InputError as error:
+            raise InputError(f"{file}, field {stratification.by!r}: {error}") from None
 
     err = Console(stderr=True)
     with step_progress(err) as progress:
@@ -53,10 +76,42 @@ def metrics(
             on_metric_done=lambda name: progress.update(task, advance=1, description=name),
         )
 
-    payload = json.dumps(summary.to_dict(), indent=2)
+    data = summary.to_dict()
+    stratum_table = None
+    if strata is not None and stratification is not None:
+        with step_progress(err) as progress:
+            task = progress.add_task("strata", total=len(strata.strata))
+            parts = summarize_strata(
+                predictions,
+                strata,
+                settings,
+                on_stratum_done=lambda label: progress.update(task, advance=1, description=label),
+            )
+        means = [predictions.subset(strata.rows(index)).mean_confidence for index in range(len(parts))]
+        data["strata"] = _strata_json(stratification, strata, parts, means)
+        stratum_table = stratum_summaries_table(file.name, stratification.by, strata, parts, means)
+    payload = json.dumps(data, indent=2)
     if out is not None:
         write_text_atomic(out, payload + "\n")
     if as_json:
         typer.echo(payload)
     else:
         Console().print(metric_table(summary))
+        if stratum_table is not None:
+            Console().print(stratum_table)
+
+
+def _strata_json(
+    stratification: Stratification, strata: Strata, summaries: list[Summary], means: list[float]
+) -> dict[str, Any]:
+    """The ``strata`` entry of the JSON output: as in ``results.json``, one summary per stratum."""
+    groups = []
+    for stratum, summary, mean in zip(strata.strata, summaries, means, strict=True):
+        bounds = {} if stratum.lower is None else {"lower": stratum.lower, "upper": stratum.upper}
+        groups.append({"label": stratum.label, **bounds, "mean_confidence": mean, **summary.to_dict()})
+    return {
+        "by": stratification.by,
+        "n_strata": stratification.n_strata,
+        "kind": strata.kind,
+        "groups": groups,
+    }

@@ -8,9 +8,11 @@ from pathlib import Path
 from rich.table import Table
 
 from llmcal.metrics.comparison import MetricChange
+from llmcal.metrics.strata import Strata
 from llmcal.metrics.summary import CalibrationRow, Summary
 from llmcal.reports.cells import (
     CALIBRATION_COLUMNS,
+    STRATUM_METRICS,
     TERMINAL_SUMMARY_METRICS,
     calibration_cells,
     change_cells,
@@ -20,13 +22,15 @@ from llmcal.reports.cells import (
     number,
 )
 from llmcal.runs.demo import DemoRow
-from llmcal.runs.evaluation import EvalResults
+from llmcal.runs.evaluation import EvalResults, TaskStrata
 
 __all__ = [
     "before_after_table",
     "change_table",
     "demo_rows_table",
     "metric_table",
+    "strata_table",
+    "stratum_summaries_table",
     "summary_table",
 ]
 
@@ -46,6 +50,59 @@ def summary_table(results: EvalResults, title: str = "calibration by task and me
         for method, summary in task.methods.items():
             cells = [metric_cell(summary, name) for name in TERMINAL_SUMMARY_METRICS]
             table.add_row(task_name, method, str(task.n_items), *cells)
+    return table
+
+
+_STRATA_CAPTION = "conf = mean confidence in the chosen option"
+
+
+def _strata_title(name: str, by: str, kind: str, n_strata: int) -> str:
+    how = f"{n_strata} quantile strata" if kind == "quantile" else "one stratum per value"
+    return f"{name}: calibration by {by} ({how})"
+
+
+def _add_stratum_columns(table: Table, by: str) -> None:
+    # 14 characters hold a range of two 3-digit numbers ("1.23e5–4.56e6"); longer values fold.
+    table.add_column(by, max_width=14, overflow="fold")
+    for column in ("n", STRATUM_METRICS[0], "conf", *STRATUM_METRICS[1:]):
+        table.add_column(column, justify="right", no_wrap=True)
+
+
+def _stratum_cells(label: str, summary: Summary, mean_confidence: float) -> list[str]:
+    """A stratum's label, size, accuracy, mean confidence and calibration errors, to 3 decimals."""
+    accuracy, *errors = (metric_cell(summary, name, 3) for name in STRATUM_METRICS)
+    return [label, str(summary.n_items), accuracy, number(mean_confidence, 3), *errors]
+
+
+def strata_table(task: str, strata: TaskStrata) -> Table:
+    """One row per method x stratum of a task: size, accuracy, mean confidence and calibration errors.
+
+    Rows are grouped by method (its name on its first row only), so a method's strata read downwards in
+    increasing order of the field.
+    """
+    by = strata.stratification.by
+    table = Table(title=_strata_title(task, by, strata.kind, len(strata.groups)), caption=_STRATA_CAPTION)
+    table.add_column("method")
+    _add_stratum_columns(table, by)
+    methods = list(strata.groups[0].methods) if strata.groups else []
+    for method in methods:
+        for index, group in enumerate(strata.groups):
+            table.add_row(
+                method if index == 0 else "",
+                *_stratum_cells(group.label, group.methods[method], group.mean_confidence[method]),
+                end_section=index == len(strata.groups) - 1,
+            )
+    return table
+
+
+def stratum_summaries_table(
+    name: str, by: str, strata: Strata, summaries: Sequence[Summary], mean_confidences: Sequence[float]
+) -> Table:
+    """One row per stratum of one set of predictions (``llmcal metrics --by``), as :func:`strata_table`."""
+    table = Table(title=_strata_title(name, by, strata.kind, len(strata.strata)), caption=_STRATA_CAPTION)
+    _add_stratum_columns(table, by)
+    for stratum, summary, mean_confidence in zip(strata.strata, summaries, mean_confidences, strict=True):
+        table.add_row(*_stratum_cells(stratum.label, summary, mean_confidence))
     return table
 
 

@@ -3,7 +3,8 @@
 Top-label metrics take ``(confidences, correct)``; class-wise metrics and scoring rules take
 ``(probs, labels)``. :func:`top_label_confidence` converts the second form into the first. Every metric
 is registered in :data:`METRICS`; :class:`MetricSettings` says how they are binned and bootstrapped;
-:func:`summarize` gives every metric with an interval and :func:`metric_changes` the paired change of
+:func:`summarize` gives every metric with an interval, :func:`stratify` and :func:`summarize_strata`
+the same per stratum of items (by popularity, by subject), and :func:`metric_changes` the paired change of
 every metric between two runs.
 """
 
@@ -26,6 +27,7 @@ from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.scoring_rules import brier, nll
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.smooth_calibration import smooth_ece, smooth_ece_bandwidth
+from llmcal.metrics.strata import Strata, Stratum, stratify, summarize_strata
 from llmcal.metrics.summary import (
     CALIBRATION_ROW_BINNING,
     CalibrationRow,
@@ -49,6 +51,8 @@ __all__ = [
     "MetricValue",
     "Predictions",
     "ReliabilityBins",
+    "Strata",
+    "Stratum",
     "Summary",
     "accuracy",
     "ace",
@@ -69,6 +73,8 @@ __all__ = [
     "sce",
     "smooth_ece",
     "smooth_ece_bandwidth",
+    "stratify",
     "summarize",
+    "summarize_strata",
     "top_label_confidence",
 ]

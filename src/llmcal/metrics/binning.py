@@ -105,7 +105,8 @@ class ReliabilityBins:
         """Wilson score interval of each bin's accuracy (its items treated as Bernoulli draws).
 
         Wilson's interval stays inside [0, 1] and is sensible for small bins and accuracies of 0 or 1,
-        where the normal approximation collapses to a point. Empty bins get NaN.
+        where the normal approximation collapses to a point. Each interval holds its bin's accuracy.
+        Empty bins get NaN.
 
         Examples:
             >>> bins = ReliabilityBins(np.array([0.0, 1.0]), np.array([10]), np.array([0.8]), np.array([0.8]))
@@ -121,7 +122,9 @@ class ReliabilityBins:
             half = (
                 z / (1 + z * z / n) * np.sqrt(self.accuracy * (1 - self.accuracy) / n + z * z / (4 * n * n))
             )
-        return centre - half, centre + half
+        # In exact arithmetic the interval holds the accuracy; at 0 or 1 rounding can put an end an ulp on
+        # the wrong side of it, which a plot's error bars refuse as a negative length.
+        return np.minimum(centre - half, self.accuracy), np.maximum(centre + half, self.accuracy)
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One plain dict per bin (lower, upper, count, mean_confidence, accuracy), e.g. for CSV/JSON."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from llmcal.errors import InputError
 from llmcal.metrics.calibration_error import top_label_confidence
 
 __all__ = ["Predictions"]
@@ -50,6 +51,36 @@ class Predictions:
     def n_options(self) -> int | None:
         """Largest number of options per item, or ``None`` for top-label-only input."""
         return None if self.probs is None else int(self.probs.shape[1])
+
+    @property
+    def mean_confidence(self) -> float:
+        """Mean confidence in the predicted option (NaN with no items)."""
+        return float(self.confidences.mean()) if self.n_items else float("nan")
+
+    def subset(self, rows: NDArray[np.bool_], source: str | None = None) -> Predictions:
+        """The items selected by a boolean row mask, labelled ``source`` (by default this ``source``).
+
+        The option columns stay as they are (``n_options`` does not shrink); the mask is dropped when
+        every selected item has every option, as :meth:`from_probabilities` does.
+
+        Raises:
+            InputError: If ``rows`` is not a boolean mask of one entry per item.
+        """
+        mask_rows = np.asarray(rows)
+        if mask_rows.dtype != np.bool_ or mask_rows.shape != (self.n_items,):
+            raise InputError(
+                f"`rows` must be a boolean mask of shape ({self.n_items},); got {mask_rows.dtype} "
+                f"of shape {mask_rows.shape}."
+            )
+        option_mask = None if self.option_mask is None else self.option_mask[mask_rows]
+        return Predictions(
+            self.confidences[mask_rows],
+            self.correct[mask_rows],
+            None if self.probs is None else self.probs[mask_rows],
+            None if self.labels is None else self.labels[mask_rows],
+            self.source if source is None else source,
+            None if option_mask is None or option_mask.all() else option_mask,
+        )
 
     @classmethod
     def from_probabilities(

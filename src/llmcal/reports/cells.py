@@ -16,6 +16,7 @@ from llmcal.metrics.summary import CalibrationRow, Summary
 __all__ = [
     "CALIBRATION_COLUMNS",
     "HEADLINE_METRICS",
+    "STRATUM_METRICS",
     "SUMMARY_METRICS",
     "TERMINAL_SUMMARY_METRICS",
     "calibration_cells",
@@ -34,6 +35,9 @@ HEADLINE_METRICS = ("accuracy", "ece", "sce")
 # 80 columns; results.json carries all.
 SUMMARY_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece", "auroc")
 TERMINAL_SUMMARY_METRICS = SUMMARY_METRICS[:-1]
+# Per-stratum rows: the size and mean confidence beside these, so accuracy and confidence read side by
+# side; three decimals in the terminal keep a row of them, the stratum and the method within 80 columns.
+STRATUM_METRICS = ("accuracy", "ece", "sce", "brier")
 # The columns of a calibration row (fine-tuning before/after, the demo's variants), after its size.
 CALIBRATION_COLUMNS = tuple(name for name in CalibrationRow.__dataclass_fields__ if name != "n_items")
 

@@ -25,11 +25,14 @@ from llmcal import __version__
 from llmcal.atomic import figure_png, write_text_atomic
 from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.errors import InputError
+from llmcal.evaluation import item_strata
 from llmcal.metrics import reliability_bins, top_label_confidence
+from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import MetricValue, calibration_row
 from llmcal.reports.cells import (
     CALIBRATION_COLUMNS,
     HEADLINE_METRICS,
+    STRATUM_METRICS,
     SUMMARY_METRICS,
     calibration_cells,
     change_cells,
@@ -39,7 +42,7 @@ from llmcal.reports.cells import (
 )
 from llmcal.runs.comparison import ComparisonResults
 from llmcal.runs.demo import DemoResults
-from llmcal.runs.evaluation import EvalRun
+from llmcal.runs.evaluation import EvalResults, EvalRun, TaskStrata
 from llmcal.runs.kinds import RUN_KINDS, RunOutput, TrainingRun, read_output
 
 __all__ = ["SECTIONS", "report_html", "write_report"]
@@ -137,6 +140,108 @@ def _subject_rows(run: EvalRun, task: str, table: OptionProbabilities) -> list[l
     return rows
 
 
+def _strata_rows(task: str, strata: TaskStrata) -> list[list[str]]:
+    """Per method x stratum: size, accuracy, mean confidence and the other metrics, with intervals."""
+    rows = []
+    methods = list(strata.groups[0].methods) if strata.groups else []
+    for method in methods:
+        for group in strata.groups:
+            summary = group.methods[method]
+            rows.append(
+                [
+                    _e(task),
+                    _e(method),
+                    _e(group.label),
+                    _e(group.n_items),
+                    _with_ci(summary.metric("accuracy")),
+                ]
+                + [number(group.mean_confidence[method], _DIGITS)]
+                + [_with_ci(summary.metric(name)) for name in _STRATUM_HTML_METRICS]
+            )
+    return rows
+
+
+_STRATA_KINDS = {
+    "quantile": "up to {n_strata} quantile strata of about equal size (tied values kept together), each "
+    "labelled by the smallest and largest value it holds",
+    "categorical": "one stratum per value",
+}
+# The per-stratum table: the terminal's metrics, then the summary table's others.
+_STRATUM_HTML_METRICS = tuple(
+    dict.fromkeys(name for name in (*STRATUM_METRICS, *SUMMARY_METRICS) if name != "accuracy")
+)
+
+
+def _strata_figures(run: EvalRun, task: str, strata: TaskStrata, settings: MetricSettings) -> list[str]:
+    """One small-multiples figure per method: a reliability diagram per stratum, from the records.
+
+    The strata are recomputed from the records with the stratification in ``results.json``; if they no
+    longer match its groups (results written by an llmcal that cut strata differently), no figure is drawn.
+    """
+    from llmcal.reports.reliability import StratumPanel, strata_figure
+
+    records = run.records[task]
+    assigned = item_strata(records, strata.stratification, task=task)
+    if [stratum.label for stratum in assigned.strata] != [group.label for group in strata.groups]:
+        return []
+    figures = []
+    by = strata.stratification.by
+    for method in strata.groups[0].methods if strata.groups else ():
+        if method not in run.methods:
+            continue
+        table = probabilities(records, method)
+        confidences, correct = top_label_confidence(table.probs, table.labels)
+        panels = []
+        for position, group in enumerate(strata.groups):
+            rows = assigned.rows(position)
+            bins = reliability_bins(
+                confidences[rows], correct[rows], n_bins=settings.n_bins, strategy=settings.strategy
+            )
+            ece = group.methods[method].metric("ece")
+            panels.append(StratumPanel(group.label, bins, None if ece is None else ece.value))
+        figure = strata_figure(panels, title=f"{task} / {method} by {by}", interval_level=settings.level)
+        png = figure_png(figure)
+        figures.append(
+            _image(
+                png,
+                f"reliability diagram per {by} stratum, {task} {method}",
+                f"{task} / {method}: one reliability diagram per {by} stratum (n items, ECE in each title)",
+            )
+        )
+    return figures
+
+
+def _strata_part(run: EvalRun, results: EvalResults) -> list[str]:
+    """The per-stratum table and figures of stratified results; nothing for unstratified ones."""
+    stratification = results.stratification
+    if stratification is None:
+        return []
+    settings = results.settings.metrics
+    rows, figures = [], []
+    for task, entry in results.tasks.items():
+        if entry.strata is None:
+            continue
+        rows += _strata_rows(task, entry.strata)
+        if task in run.records:
+            figures += _strata_figures(run, task, entry.strata, settings)
+    by = stratification.by
+    header = ["task", "method", _e(by), "n", "accuracy", "mean confidence", *_STRATUM_HTML_METRICS]
+    kinds = sorted({entry.strata.kind for entry in results.tasks.values() if entry.strata is not None})
+    how = " or ".join(_STRATA_KINDS[kind].format(n_strata=stratification.n_strata) for kind in kinds)
+    parts = [
+        f"<h3>Calibration by {_e(by)}</h3>",
+        f"<p>Items grouped by <code>{_e(by)}</code>: {how}. Every metric is computed on each stratum's "
+        "items alone, with its own bootstrap interval.</p>",
+        _table(header, rows, text_columns=3),
+    ]
+    if figures:
+        parts += [
+            f"<h3>Reliability diagrams by {_e(by)}</h3>",
+            f'<div class="figures">{"".join(figures)}</div>',
+        ]
+    return parts
+
+
 def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
     results = run.results()
     metric_settings = results.settings.metrics
@@ -168,6 +273,9 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
                     )
                 )
                 subject_rows += _subject_rows(run, task, table)
+    stratification = results.stratification
+    if stratification is not None and stratification.by == "subject":
+        subject_rows = []  # the per-stratum table below has the same rows, with intervals
     parts = [
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
         f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",
@@ -175,6 +283,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         _table(["task", "method", "n", *SUMMARY_METRICS], summary_rows, text_columns=2),
         "<h3>Reliability diagrams and confidence histograms</h3>",
         f'<div class="figures">{"".join(figures)}</div>',
+        *_strata_part(run, results),
     ]
     if subject_rows:
         header = ["task", "subject", "n", *_column_names(CALIBRATION_COLUMNS)]

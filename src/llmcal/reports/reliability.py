@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from llmcal.atomic import save_figure_atomic
 from llmcal.metrics.binning import ReliabilityBins
-from llmcal.runs.evaluation import EvalResults
+from llmcal.runs.evaluation import EvalResults, file_part
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
+    "StratumPanel",
     "plot_confidence_histogram",
     "plot_reliability",
     "save_reliability_png",
     "save_reliability_pngs",
+    "strata_figure",
+    "strata_png_name",
 ]
+
+# Small multiples: panels per row of a per-stratum figure, and each panel's size in inches.
+_PANELS_PER_ROW = 4
+_PANEL_INCHES = 3.0
 
 
 def plot_reliability(
@@ -30,13 +39,15 @@ def plot_reliability(
     title: str = "",
     ece: float | None = None,
     interval_level: float | None = None,
+    legend: bool = True,
 ) -> Axes:
     """Draws accuracy per confidence bin against the diagonal on ``ax`` and returns it.
 
     Bars show each non-empty bin's accuracy over its confidence range; the red part is the gap to the
     bin's mean confidence (below the diagonal = overconfident). Bin counts are written above the bars.
     With ``interval_level`` (e.g. 0.95), a band and whiskers show each bin's Wilson interval of accuracy,
-    so a gap in a bin of a handful of items reads as the noise it is.
+    so a gap in a bin of a handful of items reads as the noise it is. ``legend=False`` leaves the legend
+    out (small multiples, where one panel's legend serves all).
     """
     filled = bins.counts > 0
     lower, upper = bins.edges[:-1], bins.edges[1:]
@@ -94,7 +105,8 @@ def plot_reliability(
     heading = title if ece is None else f"{title}  (ECE {ece:.3f})".strip()
     if heading:
         ax.set_title(heading, fontsize=10)
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    if legend:
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
     return ax
 
 
@@ -133,10 +145,56 @@ def plot_confidence_histogram(
     return ax
 
 
+class StratumPanel(NamedTuple):
+    """One panel of a per-stratum figure: the stratum's label, its bins and its ECE (if known)."""
+
+    label: str
+    bins: ReliabilityBins
+    ece: float | None = None
+
+
+def strata_figure(
+    panels: Sequence[StratumPanel], *, title: str, interval_level: float | None = None, dpi: int = 90
+) -> Figure:
+    """Small multiples: one reliability diagram per stratum on shared axes, four to a row.
+
+    Each panel is titled with its stratum, its number of items and its ECE; the first panel carries the
+    legend. The figure is on its own Agg canvas (no pyplot).
+    """
+    from matplotlib.figure import Figure
+
+    columns = min(len(panels), _PANELS_PER_ROW)
+    rows = -(-len(panels) // columns)
+    figure = Figure(
+        figsize=(_PANEL_INCHES * columns, _PANEL_INCHES * rows + 0.4), dpi=dpi, layout="constrained"
+    )
+    axes = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
+    for index, (ax, panel) in enumerate(zip(axes, panels, strict=False)):
+        plot_reliability(
+            panel.bins,
+            ax,
+            title=f"{panel.label}\nn={panel.bins.n_items}",
+            ece=panel.ece,
+            interval_level=interval_level,
+            legend=index == 0,
+        )
+        ax.label_outer()  # shared axes: tick labels and axis names on the outer panels only
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    figure.suptitle(title, fontsize=11)
+    return figure
+
+
+def strata_png_name(task: str, method: str, by: str) -> str:
+    """``reliability_<task>_<method>_by_<by>.png``: the per-stratum figure of one task x method."""
+    return f"reliability_{task}_{method}_by_{file_part(by)}.png"
+
+
 def save_reliability_pngs(out: Path, results: EvalResults) -> None:
     """``reliability_<task>_<method>.png`` in ``out`` for every task x confidence method of ``results``.
 
-    A :data:`llmcal.evaluation.FigureRenderer`: pass it to :func:`llmcal.evaluation.evaluate` to draw the
+    Stratified results also get ``reliability_<task>_<method>_by_<by>.png``, a panel per stratum. A
+    :data:`llmcal.evaluation.FigureRenderer`: pass it to :func:`llmcal.evaluation.evaluate` to draw the
     diagrams beside the results.
     """
     for task_name, task in results.tasks.items():
@@ -150,3 +208,23 @@ def save_reliability_pngs(out: Path, results: EvalResults) -> None:
                 title=f"{task_name} / {method}",
                 ece=None if ece is None else ece.value,
             )
+    _save_strata_pngs(out, results)
+
+
+def _save_strata_pngs(out: Path, results: EvalResults) -> None:
+    for task_name, task in results.tasks.items():
+        if task.strata is None:
+            continue
+        by = task.strata.stratification.by
+        for method in task.methods:
+            panels = []
+            for group in task.strata.groups:
+                summary = group.methods[method]
+                ece = summary.metric("ece")
+                if summary.reliability is not None:
+                    panels.append(
+                        StratumPanel(group.label, summary.reliability, None if ece is None else ece.value)
+                    )
+            if panels:
+                figure = strata_figure(panels, title=f"{task_name} / {method} by {by}", dpi=110)
+                save_figure_atomic(figure, out / strata_png_name(task_name, method, by))

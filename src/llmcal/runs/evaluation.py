@@ -5,8 +5,16 @@ Directory layout::
     run.json                          kind "eval": model, settings, item digests (a resume must match)
     records.jsonl                     one ItemRecord per item, appended as batches finish
     results.json                      every metric with bootstrap CIs, per task x confidence method
+                                      (and per stratum with ``llmcal eval --by FIELD``)
     bins.csv                          reliability-bin data per task x confidence method
     reliability_<task>_<method>.png   reliability diagrams (drawn by :mod:`llmcal.reports`)
+    bins_<by>.csv                     with ``--by``: reliability-bin data per task x method x stratum
+    reliability_<task>_<method>_by_<by>.png   with ``--by``: one diagram per stratum
+
+Strata change the results but not the records: a :class:`Stratification` is therefore not part of the
+:class:`EvalSettings` that ``run.json`` holds and a resumed run must match. A finished run can be
+summarised again with another ``--by`` (or none); ``results.json`` records the stratification of each
+task's strata beside them, and the files named by field are rewritten only for that field.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.strata import StrataKind
 from llmcal.metrics.summary import Summary
 from llmcal.runs.files import parse_file
 from llmcal.runs.manifest import as_json, manifest_kind, read_manifest
@@ -36,15 +45,21 @@ __all__ = [
     "EvalResults",
     "EvalRun",
     "EvalSettings",
+    "Stratification",
+    "StratumResults",
     "TaskResults",
+    "TaskStrata",
+    "file_part",
     "read_eval_results",
     "read_eval_run",
+    "strata_bins_name",
     "write_eval_results",
 ]
 
 EVAL_KIND = "eval"
 RESULTS_NAME = "results.json"
 _BINS_COLUMNS = ["task", "method", "bin", "lower", "upper", "count", "mean_confidence", "accuracy"]
+_STRATA_BINS_COLUMNS = [*_BINS_COLUMNS[:2], "stratum", *_BINS_COLUMNS[2:]]
 
 
 @dataclass(frozen=True)
@@ -74,11 +89,152 @@ class EvalSettings:
 
 
 @dataclass(frozen=True)
+class Stratification:
+    """How results are broken down by one field of the items (``llmcal eval --by FIELD --strata N``).
+
+    Not part of :class:`EvalSettings`: strata change the results, not the records, so a run resumed or
+    summarised again with another stratification is still the same run.
+
+    Attributes:
+        by: The field: ``subject`` or a metadata field of the items (e.g. ``popularity``).
+        n_strata: The most quantile strata of a numeric field (text and true/false fields get one
+            stratum per value).
+    """
+
+    by: str
+    n_strata: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.by.strip():
+            raise InputError("The field to stratify by is empty; name a field of the items (--by subject).")
+        if isinstance(self.n_strata, bool) or not isinstance(self.n_strata, int) or self.n_strata < 1:
+            raise InputError(f"The number of strata must be a positive integer; got {self.n_strata!r}.")
+
+
+@dataclass(frozen=True)
+class StratumResults:
+    """One stratum of a task: its items' range or value, and every method's summary over those items.
+
+    Attributes:
+        label: The stratum's value range (``"1.2e5–3.4e6"``) or value (``"capital"``).
+        lower: Smallest value in the stratum (numeric fields only).
+        upper: Largest value in the stratum (numeric fields only).
+        n_items: Items in the stratum.
+        mean_confidence: Per method, the mean confidence in the predicted option.
+        methods: Per method, every metric over the stratum's items.
+    """
+
+    label: str
+    lower: float | None
+    upper: float | None
+    n_items: int
+    mean_confidence: dict[str, float]
+    methods: dict[str, Summary]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: each method's mean confidence first in its entry, then its summary."""
+        data: dict[str, Any] = {"label": self.label}
+        if self.lower is not None and self.upper is not None:
+            data.update(lower=self.lower, upper=self.upper)
+        data["n_items"] = self.n_items
+        data["methods"] = {
+            method: {
+                "mean_confidence": self.mean_confidence[method],
+                **replace(summary, reliability=None).to_dict(),
+            }
+            for method, summary in self.methods.items()
+        }
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StratumResults:
+        """Inverse of :meth:`to_dict` (without the reliability bins)."""
+        lower, upper = data.get("lower"), data.get("upper")
+        methods = data["methods"]
+        return cls(
+            str(data["label"]),
+            None if lower is None else float(lower),
+            None if upper is None else float(upper),
+            int(data["n_items"]),
+            {method: float(entry["mean_confidence"]) for method, entry in methods.items()},
+            {method: Summary.from_dict(entry) for method, entry in methods.items()},
+        )
+
+
+@dataclass(frozen=True)
+class TaskStrata:
+    """A task's results per stratum.
+
+    Attributes:
+        stratification: The field and the most strata asked for.
+        kind: ``"quantile"`` (numeric field) or ``"categorical"`` (one stratum per value).
+        groups: The strata in increasing order of value.
+    """
+
+    stratification: Stratification
+    kind: StrataKind
+    groups: list[StratumResults]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: ``by``, ``n_strata``, ``kind`` and the groups."""
+        return {
+            "by": self.stratification.by,
+            "n_strata": self.stratification.n_strata,
+            "kind": self.kind,
+            "groups": [group.to_dict() for group in self.groups],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskStrata:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: If ``kind`` is not a kind of strata.
+        """
+        kind = data["kind"]
+        if kind not in ("quantile", "categorical"):
+            raise ValueError(f"unknown kind of strata {kind!r}")
+        return cls(
+            Stratification(str(data["by"]), int(data["n_strata"])),
+            kind,
+            [StratumResults.from_dict(group) for group in data["groups"]],
+        )
+
+
+@dataclass(frozen=True)
 class TaskResults:
-    """One task's results: its number of items and, per confidence method, every metric's summary."""
+    """One task's results: its number of items and, per confidence method, every metric's summary.
+
+    Attributes:
+        strata: The same per stratum of the items, when the results were stratified.
+    """
 
     n_items: int
     methods: dict[str, Summary]
+    strata: TaskStrata | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``strata`` only when present, so unstratified results read as they always did."""
+        data: dict[str, Any] = {
+            "n_items": self.n_items,
+            "methods": {
+                method: replace(summary, reliability=None).to_dict()
+                for method, summary in self.methods.items()
+            },
+        }
+        if self.strata is not None:
+            data["strata"] = self.strata.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskResults:
+        """Inverse of :meth:`to_dict` (without the reliability bins)."""
+        strata = data.get("strata")
+        return cls(
+            int(data["n_items"]),
+            {method: Summary.from_dict(summary) for method, summary in data["methods"].items()},
+            None if strata is None else TaskStrata.from_dict(strata),
+        )
 
 
 @dataclass(frozen=True)
@@ -100,28 +256,13 @@ class EvalResults:
         return {
             "llmcal_version": self.llmcal_version,
             "settings": self.settings.to_dict(),
-            "tasks": {
-                name: {
-                    "n_items": task.n_items,
-                    "methods": {
-                        method: replace(summary, reliability=None).to_dict()
-                        for method, summary in task.methods.items()
-                    },
-                }
-                for name, task in self.tasks.items()
-            },
+            "tasks": {name: task.to_dict() for name, task in self.tasks.items()},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalResults:
         """Inverse of :meth:`to_dict` (without the reliability bins)."""
-        tasks = {
-            name: TaskResults(
-                int(task["n_items"]),
-                {method: Summary.from_dict(summary) for method, summary in task["methods"].items()},
-            )
-            for name, task in data["tasks"].items()
-        }
+        tasks = {name: TaskResults.from_dict(task) for name, task in data["tasks"].items()}
         return cls(EvalSettings.from_dict(data["settings"]), tasks, str(data["llmcal_version"]))
 
     def bins_csv(self) -> str:
@@ -136,11 +277,55 @@ class EvalResults:
                     writer.writerows({"task": name, "method": method, **row} for row in rows)
         return buffer.getvalue()
 
+    @property
+    def stratification(self) -> Stratification | None:
+        """The stratification of the tasks' strata (one per evaluation), or ``None`` if not stratified."""
+        return next((task.strata.stratification for task in self.tasks.values() if task.strata), None)
+
+    def strata_bins_csv(self) -> str:
+        """``bins_<by>.csv``: the reliability bins of every task x method x stratum that has them.
+
+        The columns of ``bins.csv`` with ``stratum`` (its label) after ``method``.
+        """
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=_STRATA_BINS_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for name, task in self.tasks.items():
+            for group in task.strata.groups if task.strata else ():
+                for method, summary in group.methods.items():
+                    if summary.reliability is not None:
+                        writer.writerows(
+                            {"task": name, "method": method, "stratum": group.label, **row}
+                            for row in summary.reliability.to_rows()
+                        )
+        return buffer.getvalue()
+
+
+def strata_bins_name(by: str) -> str:
+    """The file name of the per-stratum bins of field ``by``: ``bins_<by>.csv``, odd characters as ``_``.
+
+    Examples:
+        >>> strata_bins_name("popularity"), strata_bins_name("a/b c")
+        ('bins_popularity.csv', 'bins_a_b_c.csv')
+    """
+    return f"bins_{file_part(by)}.csv"
+
+
+def file_part(text: str) -> str:
+    """``text`` made safe in a file name: anything but letters, digits, ``-``, ``_`` and ``.`` is ``_``."""
+    return "".join(char if char.isalnum() or char in "-_." else "_" for char in text)
+
 
 def write_eval_results(out: Path, results: EvalResults) -> None:
-    """Writes ``results.json`` and ``bins.csv`` to ``out``, each atomically."""
+    """Writes ``results.json`` and ``bins.csv`` to ``out``, each atomically.
+
+    Stratified results that still hold their reliability bins also write ``bins_<by>.csv``.
+    """
     write_text_atomic(out / RESULTS_NAME, json.dumps(results.to_dict(), indent=2) + "\n")
     write_text_atomic(out / "bins.csv", results.bins_csv())
+    stratification = results.stratification
+    if stratification is not None and results.strata_bins_csv().count("\n") > 1:
+        write_text_atomic(out / strata_bins_name(stratification.by), results.strata_bins_csv())
 
 
 def read_eval_results(out: Path) -> EvalResults:

@@ -9,6 +9,9 @@ Two layouts, detected from the first record and then required of every record:
 - **top-label**: only the confidence in the predicted answer and whether it was right, e.g. verbalised
   confidences. JSONL: ``{"confidence": 0.8, "correct": true}``; CSV columns ``confidence``, ``correct``.
 
+Any other field of a record (``"popularity": 3.2e7``, ``"subject": "law"``) can split the metrics into
+strata (``llmcal metrics FILE --by popularity``): :func:`read_field` reads it.
+
 Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and the field.
 """
 
@@ -27,9 +30,11 @@ from llmcal.jsonl import read_jsonl
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.validation import ROW_SUM_TOLERANCE, padded_rows
 
-__all__ = ["InputKind", "read_predictions"]
+__all__ = ["FieldValue", "InputKind", "read_field", "read_predictions"]
 
 InputKind = Literal["probs", "logits"]
+FieldValue = str | int | float | bool
+"""A record's value of a field the metrics are stratified by."""
 
 _TRUE_WORDS = frozenset({"true", "1"})
 _FALSE_WORDS = frozenset({"false", "0"})
@@ -201,13 +206,74 @@ def read_predictions(
     if input_kind not in ("probs", "logits"):
         raise InputError(f"`input_kind` must be 'probs' or 'logits'; got {input_kind!r}.")
     rows = _Rows(file, probs_key, label_key, input_kind)
-    suffix = file.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        records = _jsonl_records(file, rows)
-    elif suffix == ".csv":
-        records = _csv_records(file, rows)
-    else:
-        raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl or .csv.")
-    for line_number, record in records:
+    for line_number, record in _records(file, rows):
         rows.add(line_number, record)
     return rows.finish()
+
+
+def _records(file: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
+    suffix = file.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return _jsonl_records(file, rows)
+    if suffix == ".csv":
+        return _csv_records(file, rows)
+    raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl or .csv.")
+
+
+def read_field(path: str | Path, name: str) -> list[FieldValue]:
+    """Each record's value of field ``name``, in file order (what ``llmcal metrics --by`` splits by).
+
+    JSON values are kept as they are; CSV cells are numbers when every cell of the column reads as one,
+    else text.
+
+    Raises:
+        InputError: If the file cannot be read, a value is not a scalar, or some records lack the field
+            (naming how many, the first line that does, and the fields the records have).
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file.")
+    rows = _Rows(file, "probs", "label", "probs")
+    values: list[FieldValue] = []
+    missing: list[int] = []
+    present: dict[str, int] = {}
+    n_records = 0
+    for line, record in _records(file, rows):
+        n_records += 1
+        for key in record:
+            present[key] = present.get(key, 0) + 1
+        value = record.get(name)
+        if value is None:
+            missing.append(line)
+        elif isinstance(value, FieldValue):
+            values.append(value)
+        else:
+            raise rows.fail(
+                line, name, f"expected a number, text or true/false to split by; found {value!r}."
+            )
+    if missing:
+        listed = ", ".join(
+            key if count == n_records else f"{key} ({count} of {n_records})"
+            for key, count in sorted(present.items())
+        )
+        raise InputError(
+            f"{file}: {len(missing)} of {n_records} records have no field {name!r} (line {missing[0]} is "
+            f"one). The records have: {listed}."
+        )
+    if file.suffix.lower() == ".csv":
+        return _numbers_if_all_are(values)
+    return values
+
+
+def _numbers_if_all_are(cells: list[FieldValue]) -> list[FieldValue]:
+    """CSV cells as floats when every one reads as a finite number, else unchanged."""
+    numbers: list[FieldValue] = []
+    for cell in cells:
+        try:
+            number = float(cell)
+        except ValueError:
+            return cells
+        if not math.isfinite(number):
+            return cells
+        numbers.append(number)
+    return numbers
