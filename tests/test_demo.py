@@ -62,6 +62,8 @@ def test_demo_and_world_commands(tmp_path, capsys):
                 str(tmp_path / "c"),
                 "--n-resamples",
                 "20",
+                "--real-model",
+                "none",
             ]
         )
         == 0
@@ -85,7 +87,7 @@ def test_a_fresh_demo_prints_no_warning(tmp_path):
 
     environment = {**os.environ, "LLMCAL_CACHE_DIR": str(tmp_path / "cache")}
     run = subprocess.run([sys.executable, "-m", "llmcal.cli.app", "demo", "--preset", "micro", "--out",
-                          str(tmp_path / "demo"), "--n-resamples", "20"],
+                          str(tmp_path / "demo"), "--n-resamples", "20", "--real-model", "none"],
                          capture_output=True, text=True, timeout=600, env=environment)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     output = run.stdout + run.stderr

@@ -40,8 +40,9 @@ from llmcal.reports.cells import (
     interval,
     number,
 )
+from llmcal.reports.headline import demo_headline_png
 from llmcal.runs.comparison import ComparisonResults
-from llmcal.runs.demo import DemoResults
+from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, EvalRun, TaskStrata
 from llmcal.runs.kinds import RUN_KINDS, RunOutput, TrainingRun, read_output
 
@@ -359,8 +360,31 @@ def _training_section(run: TrainingRun, heading: str) -> tuple[str, str]:
     return heading, "\n".join(parts)
 
 
+def _demo_rows_table(rows: Sequence[DemoRow], group: str) -> str:
+    cells = [
+        [
+            _e(row.variant),
+            _e(row.group),
+            _e(row.calibration.n_items),
+            *calibration_cells(row.calibration, _DIGITS),
+        ]
+        for row in rows
+    ]
+    return _table(["variant", group, "n", *_column_names(CALIBRATION_COLUMNS)], cells, text_columns=2)
+
+
 def _demo_sections(path: Path, demo: DemoResults) -> list[tuple[str, str]]:
     world = demo.world
+    headline = _image(
+        demo_headline_png(demo),
+        "the demo's headline figure",
+        "Left: the knowledge world's tiny GPT-2, ECE per variant on people whose facts it read (known) "
+        "and on the others. Right: the real model's accuracy and mean confidence per popularity stratum; "
+        "the gap between them is the miscalibration, before and after temperature scaling."
+        if demo.real_model is not None
+        else "The knowledge world's tiny GPT-2: ECE per variant on people whose facts it read (known) and "
+        "on the others.",
+    )
     facts = (
         f"<p>World preset <code>{_e(demo.preset)}</code>, seed {_e(demo.seed)}: the pretrained "
         f"model recalls {number(world.get('recall_known'), _DIGITS)} of the facts it read and "
@@ -368,31 +392,57 @@ def _demo_sections(path: Path, demo: DemoResults) -> list[tuple[str, str]]:
         f"(chance {number(world.get('recall_chance'), _DIGITS)}). "
         f"Temperature fitted on the calibration people: T = {number(demo.temperature, 2)}.</p>"
     )
-    rows = [
-        [
-            _e(row.variant),
-            _e(row.group),
-            _e(row.calibration.n_items),
-            *calibration_cells(row.calibration, _DIGITS),
-        ]
-        for row in demo.rows
-    ]
-    header = ["variant", "people", "n", *_column_names(CALIBRATION_COLUMNS)]
     sections = [
+        (f"Demo: {path}", headline),
         (
-            f"Demo: {path}",
+            "Knowledge world: calibration per variant on the test people",
             facts
-            + "<h3>Calibration per variant on the test people</h3>"
             + "<p>known = people whose facts were in pretraining.</p>"
-            + _table(header, rows, text_columns=2),
-        )
+            + _demo_rows_table(demo.rows, "people"),
+        ),
     ]
+    if demo.real_model is not None:
+        sections.append(_real_model_section(demo.real_model))
     if (path / "comparison" / "comparison.json").is_file():
         sections += _sections(read_output(path / "comparison"), "Demo: pretrained vs aligned (DPO)")
-    for name, label in (("pretrained-test", "pretrained model"), ("aligned-test", "aligned model")):
+    runs = [
+        ("pretrained-test", "pretrained model on the test people"),
+        ("aligned-test", "aligned model on the test people"),
+    ]
+    if demo.real_model is not None:
+        runs.append(("real-model/test", f"{demo.real_model.model} on the test fact questions"))
+    for name, label in runs:
         if (path / name / "run.json").is_file():
-            sections += _sections(read_output(path / name), f"Demo evaluation: {label} on the test people")
+            sections += _sections(read_output(path / name), f"Demo evaluation: {label}")
     return sections
+
+
+def _real_model_section(real: RealModelResults) -> tuple[str, str]:
+    gguf = real.source.get("gguf", {})
+    source = (
+        f" (GGUF {_e(Path(gguf['file']).name)}, {_e(gguf['quantization'])}, de-quantized to float32)"
+        if gguf
+        else ""
+    )
+    temperatures = ", ".join(
+        f"{_e(method)} {number(value, 2)}" for method, value in real.temperatures.items()
+    )
+    intro = (
+        f"<p><code>{_e(real.model)}</code>{source} on {real.n_test} questions of the built-in "
+        f"<code>{_e(real.task)}</code> task (real countries and cities, see docs/facts.md), every "
+        f"confidence method; one temperature per method fitted on {real.n_calibration} held-out "
+        f"questions: {temperatures}.</p>"
+    )
+    every = [row for row in real.rows if row.group == "all"]
+    strata = [row for row in real.rows if row.group != "all"]
+    return (
+        f"Real model: {real.model} on real facts, by {real.by}",
+        intro
+        + "<h3>All test questions</h3>"
+        + _demo_rows_table(every, "questions")
+        + f"<h3>By {_e(real.by)} of the place asked about (rarest first)</h3>"
+        + _demo_rows_table(strata, real.by),
+    )
 
 
 # How each kind of run directory (:data:`llmcal.runs.RUN_KINDS`) is drawn: its sections, given a heading.
