@@ -7,12 +7,14 @@ from llmcal.tasks.loading import FieldMap, load_hf_rows, load_items
 from llmcal.tasks.prompts import PromptFormat, fewshot_examples, letter_prompt, option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.selection import EvalTask, select_tasks
-from llmcal.tasks.spec import TASKS, TaskSpec, load_task
+from llmcal.tasks.spec import TASKS, AnyTaskSpec, GeneratedTaskSpec, TaskSpec, load_task
 
 __all__ = [
     "TASKS",
+    "AnyTaskSpec",
     "EvalTask",
     "FieldMap",
+    "GeneratedTaskSpec",
     "MCItem",
     "PromptFormat",
     "TaskSpec",
