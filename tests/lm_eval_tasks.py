@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-# lm-eval's continuation ("cloze") format, as llmcal's `qa` cloze style renders it.
+# lm-eval's continuation ("cloze") format; the prompt comes from DOC_TO_TEXT.
 _TASK_YAML = """\
 task: {name}
 dataset_path: json
@@ -15,7 +15,7 @@ dataset_kwargs:
     test: {data}
 test_split: test
 output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_text: "{doc_to_text}"
 doc_to_choice: "{{{{choices}}}}"
 doc_to_target: answer
 metric_list:
@@ -23,9 +23,15 @@ metric_list:
 """
 
 
-def write_local_task(folder: Path, name: str, records: list[dict[str, Any]]) -> Path:
+# The prompt of each llmcal cloze style lm-eval can express (the option follows after one space).
+DOC_TO_TEXT = {"qa": "Question: {{question}}\\nAnswer:", "completion": "{{question}}"}
+
+
+def write_local_task(folder: Path, name: str, records: list[dict[str, Any]], *, style: str = "qa") -> Path:
     """Writes ``records`` (question, choices, answer) and the task YAML into ``folder`` (the include path)."""
     data = folder / f"{name}.jsonl"
     data.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
-    (folder / f"{name}.yaml").write_text(_TASK_YAML.format(name=name, data=data), encoding="utf-8")
+    (folder / f"{name}.yaml").write_text(
+        _TASK_YAML.format(name=name, data=data, doc_to_text=DOC_TO_TEXT[style]), encoding="utf-8"
+    )
     return folder
