@@ -54,7 +54,7 @@ def backend(tiny_model_dir):
     return HFBackend(tiny_model_dir, device="cpu", dtype="float32", batch_size="auto")
 
 
-def other_architecture(tiny_model_dir, tmp_path, architecture):
+def other_architecture(tiny_model_dir, tmp_path, architecture, strategy="auto"):
     """The tiny tokenizer with a randomly initialised model of another family (rotary positions, GQA, ...)."""
     import transformers
 
@@ -78,12 +78,13 @@ def other_architecture(tiny_model_dir, tmp_path, architecture):
     )
     model_class(config).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    return HFBackend(str(tmp_path), device="cpu", dtype="float32", batch_size=3)
+    return HFBackend(str(tmp_path), device="cpu", dtype="float32", batch_size=3, strategy=strategy)
 
 
+@pytest.mark.parametrize("strategy", ["packed", "cached"])
 @pytest.mark.parametrize("architecture", ["llama", "qwen2", "mistral"])
-def test_other_architectures_score_like_a_full_forward_pass(tiny_model_dir, tmp_path, architecture):
-    other = other_architecture(tiny_model_dir, tmp_path, architecture)
+def test_other_architectures_score_like_a_full_forward_pass(tiny_model_dir, tmp_path, architecture, strategy):
+    other = other_architecture(tiny_model_dir, tmp_path, architecture, strategy)
     for request, scores in zip(REQUESTS, other.score(REQUESTS), strict=True):
         for continuation, score in zip(request.continuations, scores, strict=True):
             assert score.token_logprobs == pytest.approx(
@@ -91,9 +92,10 @@ def test_other_architectures_score_like_a_full_forward_pass(tiny_model_dir, tmp_
             )
 
 
+@pytest.mark.parametrize("strategy", ["packed", "cached"])
 @pytest.mark.parametrize("batch_size", [1, 2, 5, "auto"])
-def test_scores_equal_a_full_forward_pass(backend, batch_size):
-    backend.batch_size = batch_size
+def test_scores_equal_a_full_forward_pass(backend, batch_size, strategy):
+    backend.batch_size, backend.strategy = batch_size, strategy
     scored = backend.score(REQUESTS)
     for request, scores in zip(REQUESTS, scored, strict=True):
         assert len(scores) == len(request.continuations)
@@ -103,7 +105,9 @@ def test_scores_equal_a_full_forward_pass(backend, batch_size):
             assert score.total == pytest.approx(sum(expected), abs=1e-4)
 
 
-def test_greedy_flag_matches_the_argmax(backend):
+@pytest.mark.parametrize("strategy", ["packed", "cached"])
+def test_greedy_flag_matches_the_argmax(backend, strategy):
+    backend.strategy = strategy
     context = "The quick brown fox"
     with torch.no_grad():
         best = int(backend.model(torch.tensor([backend.tokenizer.encode(context)])).logits[0, -1].argmax())
@@ -112,6 +116,105 @@ def test_greedy_flag_matches_the_argmax(backend):
     expected = [reference(backend, r.context, c)[1] for r in requests for c in r.continuations]
     assert flags == expected
     assert flags[-1]  # the model's own next token is greedy
+
+
+def test_packed_and_cached_strategies_agree(backend):
+    backend.batch_size = 2
+    scored = {}
+    for strategy in ("packed", "cached"):
+        backend.strategy = strategy
+        scored[strategy] = backend.score(REQUESTS)
+    for packed, cached in zip(scored["packed"], scored["cached"], strict=True):
+        for one, other in zip(packed, cached, strict=True):
+            assert one.token_logprobs == pytest.approx(other.token_logprobs, abs=1e-5)
+            assert one.is_greedy == other.is_greedy
+
+
+def test_auto_scores_a_batch_in_one_forward_pass(backend):
+    backend.batch_size, backend.strategy = "auto", "auto"
+    calls = []
+    handle = backend.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        backend.score(REQUESTS)
+    finally:
+        handle.remove()
+    assert len(calls) == 1  # five short requests fit one batch: context and continuations in one pass
+
+
+@pytest.mark.parametrize("strategy", ["packed", "cached"])
+def test_eager_attention_takes_the_block_mask_as_added_scores(tiny_model_dir, strategy):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation="eager")
+    eager = HFBackend(
+        "eager",
+        device="cpu",
+        dtype="float32",
+        model_object=model,
+        tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir),
+        strategy=strategy,
+    )
+    for request, scores in zip(REQUESTS, eager.score(REQUESTS), strict=True):
+        for continuation, score in zip(request.continuations, scores, strict=True):
+            expected = reference_logprobs(eager, request.context, continuation)
+            assert score.token_logprobs == pytest.approx(expected, abs=1e-4)
+
+
+def test_attention_that_cannot_take_a_block_mask_is_refused(tiny_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model.config._attn_implementation = "flash_attention_2"
+    with pytest.raises(InputError, match="attention implementation is 'flash_attention_2'"):
+        HFBackend(
+            "flash", device="cpu", model_object=model, tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir)
+        )
+
+
+def test_out_of_memory_halves_the_batch_and_retries(backend, monkeypatch):
+    backend.batch_size, backend.strategy = 4, "auto"
+    expected = backend.score(REQUESTS)
+    forward = backend._forward
+    sizes = []
+
+    def small_memory(batch, strategy):
+        sizes.append(len(batch))
+        if len(batch) > 1:
+            raise torch.OutOfMemoryError("out of memory")
+        return forward(batch, strategy)
+
+    monkeypatch.setattr(backend, "_forward", small_memory)
+    done: list[int] = []
+    for scores, wanted in zip(backend.score(REQUESTS, on_progress=done.append), expected, strict=True):
+        for score, other in zip(scores, wanted, strict=True):  # other batches, other padding: float noise
+            assert score.token_logprobs == pytest.approx(other.token_logprobs, abs=1e-5)
+    assert sizes == [4, 2, 1, 1, 2, 1, 1, 1]  # 4 -> 2 + 2 -> 1 + 1 each; the last batch had one request
+    assert done == [1] * len(REQUESTS)
+
+
+def test_out_of_memory_on_a_single_request_is_raised(backend, monkeypatch):
+    backend.batch_size = 1
+
+    def no_memory(batch, strategy):
+        raise torch.OutOfMemoryError("out of memory")
+
+    monkeypatch.setattr(backend, "_forward", no_memory)
+    with pytest.raises(torch.OutOfMemoryError):
+        backend.score(REQUESTS[:1])
+
+
+@pytest.mark.parametrize("batch_size", [2, "auto"])
+def test_batches_hold_one_strategy_and_keep_to_the_batch_size(backend, batch_size):
+    backend.batch_size, backend.strategy = batch_size, "cached"
+    requests = [*REQUESTS, ScoringRequest("", ("x",)), ScoringRequest("The king rides", (" a", " b c"))]
+    encoded = backend.encoder.encode(requests)
+    batches = list(backend._batches(encoded, None if batch_size == "auto" else batch_size))
+    assert sorted(e.index for _, batch in batches for e in batch) == list(range(len(requests)))
+    for strategy, batch in batches:
+        # A one-token context (the empty one's BOS) has nothing to cache: it is packed.
+        assert all((len(e.context) > 1) == (strategy == "cached") for e in batch)
+        assert batch_size == "auto" or len(batch) <= batch_size
+    assert [len(batch) for _, batch in batches] == ([2, 2, 1, 2] if batch_size == 2 else [5, 2])
 
 
 def test_progress_is_reported_per_request(backend):

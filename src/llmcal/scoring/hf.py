@@ -1,10 +1,16 @@
-"""Scoring with any Hugging Face causal LM: shared-context KV reuse, length-sorted batches.
+"""Scoring with any Hugging Face causal LM: every option of a context in one row, length-sorted batches.
 
-For each request the context is encoded once and its KV cache kept; the request's continuations are then
-scored together on top of that cache. The forward cost is one pass over the context plus one
-over all continuation tokens, instead of one full (context + continuation) pass per option: the options of
-a context are packed into one row after its cached context, separated by a block attention mask.
-Continuations of a single token (letters) need no second pass at all.
+Each request (a context and its continuations) becomes one row (:mod:`llmcal.scoring.packing`): the
+context, then every continuation but its last token, separated by a block attention mask. One forward
+pass scores all of the options as if each had been appended to the context alone, so the context is
+encoded once, not once per option, and the tokens run through the model are those of the context and the
+options, less each option's last token (a target only). The output layer runs only where a log-probability
+is read (``logits_to_keep``), and no full-vocabulary copy of the logits is made.
+
+The ``cached`` strategy instead runs the contexts first, keeps their KV cache and scores the continuations
+on top of it in a second pass: the same tokens, in two calls. Measured on a CPU it was never faster
+(equal within noise for 130- and 520-token contexts, 10-30% slower for 15-token ones; docs/benchmarks.md),
+so ``auto`` packs; ``cached`` remains for comparison and as a second, independent computation in tests.
 
 Tokenisation (:mod:`llmcal.scoring.tokenization`) follows lm-evaluation-harness exactly, so ``sum`` scores
 equal its ``loglikelihood`` values.
@@ -19,6 +25,7 @@ import torch
 
 from llmcal.errors import InputError
 from llmcal.scoring.models import ResolvedModel, resolve_model
+from llmcal.scoring.packing import pack_rows, read_scores
 from llmcal.scoring.requests import ContinuationScore, ProgressCallback, ScoringRequest
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["HFBackend", "context_length", "resolve_device", "resolve_dtype"]
 
 DTypeName = Literal["auto", "float32", "float16", "bfloat16"]
+Strategy = Literal["auto", "packed", "cached"]
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Token budget per batch when the batch size is "auto": contexts x longest context plus continuation
 # rows x longest continuation. Sized so a 7B model's activations stay far below a 24 GB card; on CPU it
@@ -87,6 +95,9 @@ class HFBackend:
         model_object: An already loaded model (with ``tokenizer``) instead of loading ``model``.
         tokenizer: The tokenizer going with ``model_object``.
         on_status: Told, in a sentence, about slow one-off steps (de-quantizing a GGUF file).
+        strategy: ``"packed"`` (one pass per batch), ``"cached"`` (a context pass keeping its KV cache, then
+            the continuations) or ``"auto"`` (packed; see the module docstring). Requests whose context is a
+            single token are always packed: there is nothing to cache.
     """
 
     def __init__(
@@ -102,15 +113,19 @@ class HFBackend:
         model_object: PreTrainedModel | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
         on_status: Callable[[str], None] | None = None,
+        strategy: Strategy = "auto",
     ) -> None:
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
+        if strategy not in ("auto", "packed", "cached"):
+            raise InputError(f"strategy must be 'auto', 'packed' or 'cached'; got {strategy!r}.")
         self.name = model
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size
         self.revision = revision
         self.source = ResolvedModel(model, model)
+        self.strategy = strategy
         if model_object is None or tokenizer is None:
             self.source = resolve_model(model, on_status=on_status)
             model_object, tokenizer = self._load(self.source.path, revision, trust_remote_code)
@@ -118,6 +133,13 @@ class HFBackend:
         self.model: Any = cast(Any, model_object)
         self.model.to(device=self.device, dtype=self.dtype)
         self.model.eval()
+        attention = self.model.config._attn_implementation
+        if attention not in ("sdpa", "eager"):
+            raise InputError(
+                f"The model's attention implementation is {attention!r}; llmcal scores continuations with a "
+                "block attention mask, which only 'sdpa' and 'eager' take. Load it with "
+                "attn_implementation='sdpa'."
+            )
         self.tokenizer = tokenizer
         self.max_length = max_length or context_length(self.model.config)
         self.pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
@@ -169,25 +191,36 @@ class HFBackend:
 
     def _batches(
         self, encoded: list[EncodedRequest], batch_size: int | None
-    ) -> Iterator[list[EncodedRequest]]:
-        """Length-sorted batches, longest first so an out-of-memory error shows up at once."""
-        ordered = sorted(encoded, key=lambda e: e.cost, reverse=True)
-        budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
-        batch: list[EncodedRequest] = []
-        for request in ordered:
-            if batch and batch_size is not None and len(batch) >= batch_size:
-                yield batch
-                batch = []
-            if batch and batch_size is None:
-                rows = sum(len(e.continuations) for e in batch) + len(request.continuations)
-                longest = max(len(batch[0].context), len(request.context))
-                tokens = (len(batch) + 1) * longest + rows * batch[0].cost
-                if tokens > budget or len(batch) >= _AUTO_MAX_ITEMS:
-                    yield batch
+    ) -> Iterator[tuple[Strategy, list[EncodedRequest]]]:
+        """Batches of one strategy each, longest rows first (so an out-of-memory error shows up at once).
+
+        Sorting by the packed row length keeps the padding of both strategies small.
+        """
+        by_strategy: dict[Strategy, list[EncodedRequest]] = {}
+        for request in encoded:
+            by_strategy.setdefault(self._strategy(request), []).append(request)
+        for strategy, requests in by_strategy.items():
+            batch: list[EncodedRequest] = []
+            for request in sorted(requests, key=lambda e: e.packed_length, reverse=True):
+                if batch and not self._fits([*batch, request], batch_size):
+                    yield strategy, batch
                     batch = []
-            batch.append(request)
-        if batch:
-            yield batch
+                batch.append(request)
+            if batch:
+                yield strategy, batch
+
+    def _fits(self, batch: list[EncodedRequest], batch_size: int | None) -> bool:
+        """Whether ``batch`` is within the batch size, or within the token budget when it is "auto".
+
+        The budget counts what the cached strategy holds: every context, and every continuation on top
+        of its context's cache. The packed strategy holds less (one row per request, no cache).
+        """
+        if batch_size is not None:
+            return len(batch) <= batch_size
+        budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
+        rows = sum(len(e.continuations) for e in batch)
+        tokens = len(batch) * max(len(e.context) for e in batch) + rows * max(e.cost for e in batch)
+        return tokens <= budget and len(batch) <= _AUTO_MAX_ITEMS
 
     def _run_batches(
         self, encoded: Sequence[EncodedRequest], *, on_progress: ProgressCallback | None
@@ -196,16 +229,16 @@ class HFBackend:
         size = None if self.batch_size == "auto" else self.batch_size
         pending = list(self._batches(list(encoded), size))
         while pending:
-            batch = pending.pop(0)
+            strategy, batch = pending.pop(0)
             try:
                 with torch.inference_mode():
-                    outputs = self._forward(batch)
+                    outputs = self._forward(batch, strategy)
             except torch.OutOfMemoryError:
                 if len(batch) == 1:
                     raise
                 torch.cuda.empty_cache()
                 half = len(batch) // 2
-                pending[:0] = [batch[:half], batch[half:]]
+                pending[:0] = [(strategy, batch[:half]), (strategy, batch[half:])]
                 continue
             for request, output in zip(batch, outputs, strict=True):
                 results[request.index] = output
@@ -213,106 +246,59 @@ class HFBackend:
                 on_progress(len(batch))
         return results
 
+    def _strategy(self, request: EncodedRequest) -> Strategy:
+        """``packed`` or ``cached`` for ``request`` (a one-token context has nothing to cache)."""
+        if self.strategy == "cached" and len(request.context) > 1:
+            return "cached"
+        return "packed"
+
     # -- the forward passes --------------------------------------------------------------------------
 
-    def _context_pass(
-        self, batch: list[EncodedRequest], *, keep_cache: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, Any, torch.Tensor]:
-        """Left-padded contexts; returns last-position log-probs, attention mask, cache and lengths."""
-        width = max(len(e.context) for e in batch)
+    def _forward(self, batch: list[EncodedRequest], strategy: Strategy) -> list[list[ContinuationScore]]:
+        if strategy == "packed":
+            packed = pack_rows(batch, pad_id=self.pad_id)
+            cache = None
+        else:
+            cached = [len(e.context) - 1 for e in batch]
+            cache, cache_mask = self._context_pass(batch, cached)
+            packed = pack_rows(batch, pad_id=self.pad_id, cached=cached, cache_mask=cache_mask)
+        logits = self.model(
+            input_ids=packed.input_ids.to(self.device),
+            attention_mask=self._attention_mask(packed.attention_mask),
+            position_ids=packed.position_ids.to(self.device),
+            cache=cache,
+            use_cache=False,
+            logits_to_keep=packed.keep.to(self.device),
+        ).logits  # (kept positions, vocab)
+        scores = iter(read_scores(logits, packed))
+        return [[next(scores) for _ in e.continuations] for e in batch]
+
+    def _attention_mask(self, allowed: torch.Tensor) -> torch.Tensor:
+        """The block mask as the model's attention takes it: boolean for sdpa, additive for eager."""
+        allowed = allowed.to(self.device)
+        if self.model.config._attn_implementation == "eager":
+            # eager attention adds the mask to its scores: 0 where allowed, the dtype's minimum elsewhere
+            blocked = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
+            return blocked.masked_fill_(~allowed, torch.finfo(self.dtype).min)
+        return allowed
+
+    def _context_pass(self, batch: list[EncodedRequest], cached: list[int]) -> tuple[Any, torch.Tensor]:
+        """Runs the first ``cached[i]`` context tokens of each request; returns the KV cache and its mask."""
+        width = max(cached)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, request in enumerate(batch):
-            input_ids[row, width - len(request.context) :] = torch.tensor(request.context)
-            mask[row, width - len(request.context) :] = 1
+        for row, (request, length) in enumerate(zip(batch, cached, strict=True)):
+            input_ids[row, width - length :] = torch.tensor(request.context[:length])
+            mask[row, width - length :] = 1
         positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
         output = self.model(
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            use_cache=keep_cache,
-            logits_to_keep=1,
+            use_cache=True,
+            logits_to_keep=torch.zeros_like(mask, dtype=torch.bool, device=self.device),  # no logits needed
         )
-        last = output.logits[:, -1, :].float()  # (batch, vocab)
-        lengths = mask.sum(dim=1)
-        return last.log_softmax(dim=-1), mask, output.cache if keep_cache else None, lengths
-
-    def _forward(self, batch: list[EncodedRequest]) -> list[list[ContinuationScore]]:
-        # Single-token continuations (letters) are read off the context pass; no cache is needed.
-        multi_token = any(len(c) > 1 for e in batch for c in e.continuations)
-        first_logprobs, context_mask, cache, lengths = self._context_pass(batch, keep_cache=multi_token)
-        owners = [row for row, e in enumerate(batch) for _ in e.continuations]
-        continuations = [c for e in batch for c in e.continuations]
-        first_ids = torch.tensor([c[0] for c in continuations], device=self.device)
-        first_rows = first_logprobs[torch.tensor(owners, device=self.device)]  # (rows, vocab)
-        first_values = first_rows.gather(1, first_ids.unsqueeze(1)).squeeze(1)
-        token_logprobs = [[value] for value in first_values.tolist()]
-        greedy = (first_rows.argmax(dim=-1) == first_ids).tolist()
-        if multi_token:
-            self._continuation_pass(
-                cache, context_mask, lengths, owners, continuations, token_logprobs, greedy
-            )
-        results: list[list[ContinuationScore]] = [[] for _ in batch]
-        for owner, logprobs, is_greedy in zip(owners, token_logprobs, greedy, strict=True):
-            results[owner].append(ContinuationScore(tuple(logprobs), bool(is_greedy)))
-        return results
-
-    def _continuation_pass(
-        self,
-        cache: Any,
-        context_mask: torch.Tensor,
-        lengths: torch.Tensor,
-        owners: list[int],
-        continuations: list[list[int]],
-        token_logprobs: list[list[float]],
-        greedy: list[bool],
-    ) -> None:
-        """Scores tokens 2..m of every continuation on top of its context's cache (results in place).
-
-        All continuations of one context are packed into one row after the cached context; a block mask
-        lets each attend to the context and to its own earlier tokens only, and position ids restart at
-        the context length for each. The cache is used as is: no copy per option.
-        """
-        n_rows = int(context_mask.shape[0])
-        segments: list[list[tuple[int, int]]] = [[] for _ in range(n_rows)]  # (continuation, start) per row
-        widths = [0] * n_rows
-        for index, (row, tokens) in enumerate(zip(owners, continuations, strict=True)):
-            segments[row].append((index, widths[row]))
-            widths[row] += len(tokens) - 1
-        width = max(max(widths), 1)
-        context_width = int(context_mask.shape[1])
-        inputs = torch.full((n_rows, width), self.pad_id, dtype=torch.long)
-        targets = torch.zeros((n_rows, width), dtype=torch.long)
-        positions = torch.zeros((n_rows, width), dtype=torch.long)
-        # (rows, 1, queries, keys): every query sees its row's real context tokens ...
-        mask = torch.zeros((n_rows, 1, width, context_width + width), dtype=torch.bool)
-        mask[:, 0, :, :context_width] = context_mask.bool().unsqueeze(1)
-        for row in range(n_rows):
-            for index, start in segments[row]:
-                tokens = continuations[index]
-                span = len(tokens) - 1
-                inputs[row, start : start + span] = torch.tensor(tokens[:-1])
-                targets[row, start : start + span] = torch.tensor(tokens[1:])
-                positions[row, start : start + span] = lengths[row] + torch.arange(span)
-                # ... and, causally, the earlier tokens of its own continuation only.
-                own = torch.ones((span, span), dtype=torch.bool).tril()
-                mask[row, 0, start : start + span, context_width + start : context_width + start + span] = own
-        logits = self.model(
-            input_ids=inputs.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=positions.to(self.device),
-            cache=cache,
-            use_cache=False,
-        ).logits.float()  # (rows, width, vocab)
-        targets = targets.to(self.device)
-        # log p(target) = logit(target) - logsumexp(logits): no (rows, width, vocab) log-softmax copy.
-        values = (logits.gather(2, targets.unsqueeze(2)).squeeze(2) - logits.logsumexp(dim=-1)).cpu()
-        hits = (logits.argmax(dim=-1) == targets).cpu()
-        for row in range(n_rows):
-            for index, start in segments[row]:
-                span = len(continuations[index]) - 1
-                token_logprobs[index].extend(values[row, start : start + span].tolist())
-                greedy[index] = greedy[index] and bool(hits[row, start : start + span].all())
+        return output.cache, mask
 
     # -- the protocol --------------------------------------------------------------------------------
 

@@ -30,8 +30,13 @@ class EncodedRequest:
 
     @property
     def cost(self) -> int:
-        """Tokens of the context plus the longest continuation (the sort key for batching)."""
+        """Tokens of the context plus the longest continuation (what the batch token budget counts)."""
         return len(self.context) + max(len(c) for c in self.continuations)
+
+    @property
+    def packed_length(self) -> int:
+        """Tokens of the context and of every continuation but its last: one row holding them all."""
+        return len(self.context) + sum(len(c) - 1 for c in self.continuations)
 
 
 class PairEncoder:

@@ -1,0 +1,144 @@
+"""One row per request for a single forward pass, and the continuations' token scores read off its logits.
+
+A row holds the part of the request's context that is not already in a KV cache (the *head*: the whole
+context, or only its last token), then every continuation's tokens but the last (a continuation's last
+token is only ever a target, never an input). A block attention mask lets the head attend causally to
+itself, and each continuation to the head (and the cache) and, causally, to its own earlier tokens only;
+position ids restart after the context for every continuation. One row thus scores all of a request's
+continuations as if each had been appended to the context alone.
+
+Only some positions' logits are needed: the head's last position (it predicts every continuation's first
+token) and every continuation input (it predicts the next token). ``keep`` marks them, for the model's
+``logits_to_keep``, so the output layer (a vocabulary of 32k-262k) runs at those positions only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from llmcal.scoring.requests import ContinuationScore
+from llmcal.scoring.tokenization import EncodedRequest
+
+__all__ = ["PackedRows", "pack_rows", "read_scores"]
+
+
+@dataclass(frozen=True)
+class PackedRows:
+    """A batch of requests packed one per row, right-padded to the longest.
+
+    Attributes:
+        input_ids: ``(rows, width)`` token ids.
+        position_ids: ``(rows, width)`` positions, counting the cached context tokens.
+        attention_mask: ``(rows, 1, width, cached + width)`` boolean, True where a query may attend a key.
+        keep: ``(rows, width)`` boolean, True at the positions whose next-token logits are needed.
+        predictors: ``(targets,)`` for every continuation token, in batch order, the index of the kept
+            position that predicts it (kept positions counted row by row, left to right).
+        targets: ``(targets,)`` the continuation tokens, in the same order.
+        lengths: Tokens of each continuation, in batch order (they split ``targets``).
+    """
+
+    input_ids: torch.Tensor
+    position_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    keep: torch.Tensor
+    predictors: torch.Tensor
+    targets: torch.Tensor
+    lengths: list[int]
+
+
+def pack_rows(
+    batch: Sequence[EncodedRequest],
+    *,
+    pad_id: int,
+    cached: Sequence[int] | None = None,
+    cache_mask: torch.Tensor | None = None,
+) -> PackedRows:
+    """Packs ``batch`` one request per row (see the module docstring).
+
+    Args:
+        batch: Encoded requests.
+        pad_id: Token id of the padding (never attended to by a real token).
+        cached: Per request, how many of its leading context tokens are in a KV cache (default: none).
+            At least one context token must stay in the row.
+        cache_mask: ``(rows, cached width)`` the cache's attention mask (1 at real tokens), when ``cached``.
+    """
+    cached = cached if cached is not None else [0] * len(batch)
+    inputs: list[list[int]] = []
+    segments: list[list[int]] = []  # 0: head, k: the k-th continuation
+    positions: list[list[int]] = []
+    predictors: list[tuple[int, int]] = []  # (row, position) predicting each target
+    targets: list[int] = []
+    lengths: list[int] = []
+    for row, (request, skipped) in enumerate(zip(batch, cached, strict=True)):
+        head = request.context[skipped:]
+        ids, segment, position = list(head), [0] * len(head), list(range(skipped, len(request.context)))
+        for number, tokens in enumerate(request.continuations, start=1):
+            start = len(ids)
+            ids.extend(tokens[:-1])
+            segment.extend([number] * (len(tokens) - 1))
+            position.extend(range(len(request.context), len(request.context) + len(tokens) - 1))
+            # Token 0 is predicted by the head's last position, token j by the continuation's token j - 1.
+            predictors.append((row, len(head) - 1))
+            predictors.extend((row, start + j) for j in range(len(tokens) - 1))
+            targets.extend(tokens)
+            lengths.append(len(tokens))
+        inputs.append(ids)
+        segments.append(segment)
+        positions.append(position)
+    width = max(len(ids) for ids in inputs)
+    input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in inputs])
+    position_ids = torch.tensor([p + [0] * (width - len(p)) for p in positions])
+    segment_ids = torch.tensor([s + [-1] * (width - len(s)) for s in segments])  # -1: padding
+    heads = torch.tensor(
+        [len(request.context) - skipped for request, skipped in zip(batch, cached, strict=True)]
+    )
+    index = torch.arange(width)
+    # A query sees earlier keys of its own segment, and the head (earlier, as the head comes first).
+    causal = index.unsqueeze(1) >= index.unsqueeze(0)  # (queries, keys)
+    same = segment_ids.unsqueeze(2) == segment_ids.unsqueeze(1)  # (rows, queries, keys)
+    mask = (causal & (same | (segment_ids == 0).unsqueeze(1))).unsqueeze(1)  # (rows, 1, width, width)
+    if cache_mask is not None:
+        seen = cache_mask.bool()[:, None, None, :].expand(-1, 1, width, -1)
+        mask = torch.cat([seen, mask], dim=-1)
+    keep = (segment_ids > 0) | (index.unsqueeze(0) == (heads - 1).unsqueeze(1))
+    rank = keep.flatten().cumsum(0) - 1  # index of each position among the kept ones
+    flat = torch.tensor([row * width + position for row, position in predictors])
+    return PackedRows(
+        input_ids=input_ids,
+        position_ids=position_ids,
+        attention_mask=mask,
+        keep=keep,
+        predictors=rank[flat],
+        targets=torch.tensor(targets),
+        lengths=lengths,
+    )
+
+
+def read_scores(logits: torch.Tensor, packed: PackedRows) -> list[ContinuationScore]:
+    """Every continuation's token log-probabilities and greedy flag, in batch order.
+
+    Args:
+        logits: ``(kept, vocab)`` the logits at the kept positions, in :attr:`PackedRows.keep` order;
+            overwritten (in float32) to save a copy of their size.
+        packed: The rows the logits came from.
+    """
+    logits = logits.float()  # a no-op in float32; half-precision log-probs would be rounded
+    predictors = packed.predictors.to(logits.device)
+    targets = packed.targets.to(logits.device)
+    chosen = logits[predictors, targets]  # read before the in-place steps below overwrite the logits
+    best, best_ids = logits.max(dim=-1)  # (kept,): the greedy tokens and the shift of the logsumexp
+    # log p(target) = logit(target) - logsumexp(logits), the logsumexp computed in place: no (kept, vocab)
+    # log-softmax or exp copy.
+    normalisers = best + logits.sub_(best.unsqueeze(1)).exp_().sum(dim=-1).log()
+    values = (chosen - normalisers[predictors]).tolist()
+    hits = (best_ids[predictors] == targets).tolist()
+    scores = []
+    start = 0
+    for length in packed.lengths:
+        end = start + length
+        scores.append(ContinuationScore(tuple(values[start:end]), all(hits[start:end])))
+        start = end
+    return scores
