@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmcal.cli.tables import change_table, demo_rows_table
+from llmcal.cli.tables import change_table, demo_rows_table, real_model_tables
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
 from llmcal.demo.real_model import RealModelStory
@@ -110,23 +110,5 @@ def _real_model_story(name: str, n_items: int, err: Console) -> RealModelStory |
 
 
 def _print_real_model(console: Console, real: RealModelResults) -> None:
-    every = [row for row in real.rows if row.group == "all"]
-    console.print(
-        demo_rows_table(
-            every,
-            title=f"{real.model}: {real.n_test} real fact questions, per confidence method",
-            caption=f"+ temperature: fitted on {real.n_calibration} held-out questions",
-            group="questions",
-        )
-    )
-    by_popularity = [
-        row for row in real.rows if row.variant in ("sum", "sum + temperature") and row.group != "all"
-    ]
-    console.print(
-        demo_rows_table(
-            by_popularity,
-            title=f"{real.model}: calibration by {real.by} (population of the place asked about)",
-            caption="rare facts: lower accuracy, and does confidence follow?",
-            group=real.by,
-        )
-    )
+    for table in real_model_tables(real):
+        console.print(table)

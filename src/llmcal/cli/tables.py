@@ -21,7 +21,7 @@ from llmcal.reports.cells import (
     metric_cell,
     number,
 )
-from llmcal.runs.demo import DemoRow
+from llmcal.runs.demo import DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, TaskStrata
 
 __all__ = [
@@ -172,3 +172,41 @@ def demo_rows_table(
             row.variant if first else "", row.group, str(row.calibration.n_items), *cells, end_section=last
         )
     return table
+
+
+def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
+    """The demo's real-model part: each method before and after its temperature, and ``sum`` by stratum.
+
+    Only the numbers the story needs, so both tables fit 80 columns; the HTML report has every column.
+    """
+    rows = {(row.variant, row.group): row.calibration for row in real.rows}
+    methods = Table(
+        title=f"{real.model}: {real.n_test} real fact questions",
+        caption=f"T: temperature fitted on {real.n_calibration} held-out questions",
+    )
+    for column in ("method", "accuracy", "conf.", "ECE", "SCE", "Brier", "T", "ECE (T)"):
+        methods.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
+    for method, temperature in real.temperatures.items():
+        raw, scaled = rows[(method, "all")], rows[(f"{method} + temperature", "all")]
+        methods.add_row(
+            method,
+            *(number(value, 3) for value in (raw.accuracy, raw.mean_confidence, raw.ece, raw.sce, raw.brier)),
+            number(temperature, 2),
+            number(scaled.ece, 3),
+        )
+    strata = Table(
+        title=f"{real.model} by {real.by}, method sum",
+        caption="confidence above accuracy = overconfident",
+    )
+    for column in (real.by, "n", "accuracy", "conf.", "ECE", "ECE (T)", "conf. (T)"):
+        strata.add_column(column, justify="left" if column == real.by else "right", no_wrap=True)
+    for label in real.strata:
+        raw, scaled = rows[("sum", label)], rows[("sum + temperature", label)]
+        strata.add_row(
+            label,
+            str(raw.n_items),
+            *(number(value, 3) for value in (raw.accuracy, raw.mean_confidence, raw.ece)),
+            number(scaled.ece, 3),
+            number(scaled.mean_confidence, 3),
+        )
+    return methods, strata

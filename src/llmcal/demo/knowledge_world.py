@@ -32,8 +32,8 @@ from llmcal.calibrators.temperature import TemperatureScaler
 from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
-from llmcal.errors import InputError
 from llmcal.demo.real_model import RealModelStory, run_real_model_story
+from llmcal.errors import InputError
 from llmcal.evaluation import evaluate
 from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.settings import MetricSettings

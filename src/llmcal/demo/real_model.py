@@ -132,7 +132,7 @@ def _rows(variant: str, table: OptionProbabilities, strata: Strata) -> list[Demo
     """The variant's calibration on all test questions, then per popularity stratum, rarest first."""
     groups: Sequence[tuple[str, NDArray[np.bool_]]] = [
         ("all", np.ones(len(strata.index), dtype=np.bool_)),
-        *((f"{POPULARITY} {s.label}", strata.rows(i)) for i, s in enumerate(strata.strata)),
+        *((stratum.label, strata.rows(i)) for i, stratum in enumerate(strata.strata)),
     ]
     return [DemoRow(variant, group, calibration_row(*table.subset(mask))) for group, mask in groups]
 

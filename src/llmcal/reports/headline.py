@@ -61,7 +61,7 @@ def _world_panel(ax: Axes, rows: Sequence[DemoRow]) -> None:
 
 def _popularity_panel(ax: Axes, real: RealModelResults) -> None:
     def by_stratum(variant: str) -> list[DemoRow]:
-        order = {f"{real.by} {label}": position for position, label in enumerate(real.strata)}
+        order = {label: position for position, label in enumerate(real.strata)}
         chosen = [row for row in real.rows if row.variant == variant and row.group in order]
         return sorted(chosen, key=lambda row: order[row.group])
 

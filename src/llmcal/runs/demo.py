@@ -55,7 +55,7 @@ class RealModelResults:
         strata: The strata's labels, in increasing order.
         temperatures: Per confidence method, the temperature fitted on the held-out questions.
         rows: Per method, with and without its temperature, calibration on ``all`` test questions and
-            per stratum (group ``"<by> <label>"``).
+            per stratum (the group is the stratum's label).
     """
 
     model: str
