@@ -35,7 +35,7 @@ _PER_RELATION = 6
 # |llmcal - lm-eval| per log-likelihood: 1e-4, or 1e-5 of the value for long, unlikely continuations.
 # Both models sit at float32's limit there: on Gemma 3 (262k-token vocabulary) lm-eval's own values are up
 # to 2.1e-4 from a float64 forward pass and llmcal's up to 0.9e-4; on SmolLM2 the two differ by up to
-# 1.5e-4 at a log-likelihood of -21.4 (relative 7e-6), measured with lm-eval batch sizes 1 and 8 alike.
+# 1.5e-4 at a log-likelihood of -21.4 (relative 7e-6). On Gemma lm-eval batch sizes 1 and 8 gave the same.
 _LM_EVAL_TOLERANCE = {"abs": 1e-4, "rel": 1e-5}
 
 
