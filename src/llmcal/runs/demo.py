@@ -117,8 +117,8 @@ class DemoResults:
     real_model: RealModelResults | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return {
+        """The JSON form; ``real_model`` only when that part ran, so older files are written back as read."""
+        data = {
             "preset": self.preset,
             "seed": self.seed,
             "world": self.world,
@@ -127,8 +127,10 @@ class DemoResults:
             "rows": [row.to_dict() for row in self.rows],
             "alignment": self.alignment,
             "comparison": [change.to_dict() for change in self.comparison],
-            "real_model": None if self.real_model is None else self.real_model.to_dict(),
         }
+        if self.real_model is not None:
+            data["real_model"] = self.real_model.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DemoResults:
