@@ -61,7 +61,9 @@ def test_a_cached_context_leaves_its_last_token_in_the_row():
     assert packed.predictors.tolist() == [0, 1, 2, 0, 3, 4]
 
 
-def test_scores_are_log_softmax_values_and_argmax_flags():
+@pytest.mark.parametrize("chunk", [1 << 24, 120])  # all rows at once; two rows of 60 at a time
+def test_scores_are_log_softmax_values_and_argmax_flags(monkeypatch, chunk):
+    monkeypatch.setattr("llmcal.scoring.packing._LOG_SOFTMAX_ELEMENTS", chunk)
     packed = pack_rows(BATCH, pad_id=0)
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(int(packed.keep.sum()), 60, generator=generator) * 3
@@ -70,7 +72,8 @@ def test_scores_are_log_softmax_values_and_argmax_flags():
     for position, token in [(0, 21), (1, 22), (2, 23), (3, 51), (4, 52)]:
         logits[position, token] = 50.0
     expected = logits.log_softmax(dim=-1)[packed.predictors, packed.targets].tolist()
-    scores = read_scores(logits.clone(), packed)
-    assert [value for score in scores for value in score.token_logprobs] == pytest.approx(expected, abs=1e-5)
+    scores = read_scores(logits, packed)
+    # torch's float32 log_softmax, exactly (what lm-evaluation-harness reads)
+    assert [value for score in scores for value in score.token_logprobs] == expected
     assert [score.is_greedy for score in scores] == [True, False, True]
     assert [score.n_tokens for score in scores] == [3, 1, 2]
