@@ -88,6 +88,39 @@ def test_sum_loglikelihoods_equal_a_plain_forward_pass(
     print(f"{real_backend.name}: {len(requests)} pairs, largest difference {worst:.2e}")
 
 
+# Several options per context, of one to several tokens: what the packed row and the cache are for.
+_MULTI_OPTION_REQUESTS = [
+    ScoringRequest(
+        f"Question: What is the capital of {country}?\nAnswer:",
+        (" Andorra la Vella", " Paris", " Ouagadougou", " Ulaanbaatar", " Port Moresby"),
+        key=country,
+    )
+    for country in ("France", "Mongolia", "Burkina Faso", "Papua New Guinea")
+] + [
+    ScoringRequest("The currency of Japan is the", (" yen", " euro", " Swiss franc", " Belarusian ruble")),
+    ScoringRequest("", (" Paris", " The capital of France")),  # an empty context: the BOS token alone
+]
+
+
+@pytest.mark.parametrize("strategy", ["packed", "cached"])
+def test_both_strategies_equal_a_plain_forward_pass(real_backend: HFBackend, strategy: str) -> None:
+    real_backend.strategy = strategy
+    try:
+        scored = real_backend.score(_MULTI_OPTION_REQUESTS)
+    finally:
+        real_backend.strategy = "auto"
+    encoded = real_backend.encoder.encode(_MULTI_OPTION_REQUESTS)
+    for request, scores in zip(encoded, scored, strict=True):
+        for continuation, score in zip(request.continuations, scores, strict=True):
+            tokens = torch.tensor([request.context + continuation])
+            with torch.inference_mode():
+                logits = real_backend.model(input_ids=tokens).logits[0].float()
+            logprobs = logits[len(request.context) - 1 : -1].log_softmax(dim=-1)
+            expected = logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).squeeze(1)
+            assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), request.key
+            assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
+
+
 @pytest.fixture(scope="module")
 def lm_eval_run(
     real_backend: HFBackend,
