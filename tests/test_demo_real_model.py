@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
@@ -58,6 +59,22 @@ def test_the_real_model_tables_show_each_method_and_stratum_within_80_columns() 
         assert f"│ {method} " in text
     for label in STRATA:
         assert f"│ {label} " in text
+
+
+def test_a_temperature_at_the_search_bound_reads_as_a_bound_not_a_value() -> None:
+    real = real_results()
+    at_bound = replace(real, temperatures={**real.temperatures, "choice": 20.0})
+    texts = []
+    for results in (real, at_bound):
+        console = Console(width=80, record=True)
+        console.print(real_model_tables(results)[0])
+        texts.append(console.export_text())
+    assert "1.50" in texts[0]
+    assert ">=20" not in texts[0]
+    assert "search bound" not in texts[0]
+    assert "│ >=20 │" in texts[1]
+    assert "search bound" in texts[1]
+    assert "20.00" not in texts[1]
 
 
 def test_the_headline_figure_has_a_panel_per_part() -> None:

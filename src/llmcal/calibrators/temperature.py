@@ -14,12 +14,17 @@ from scipy.special import log_softmax, softmax
 from llmcal.calibrators.base import MultiClassCalibrator, log_scores, register_calibrator
 from llmcal.errors import CalibrationWarning, InputError
 
-__all__ = ["TemperatureScaler", "mean_nll"]
+__all__ = ["DEFAULT_BOUNDS", "TemperatureScaler", "mean_nll"]
 
 
 def mean_nll(log_scores: NDArray[np.float64], labels: NDArray[np.intp]) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(log_scores)``."""
     return float(-np.mean(log_softmax(log_scores, axis=1)[np.arange(len(labels)), labels]))
+
+
+# The default search interval for T. Scores that barely separate the options are best made (near)
+# uniform, so their fit runs to the upper end; presentations mark such a T rather than print it as a value.
+DEFAULT_BOUNDS = (0.05, 20.0)
 
 
 @register_calibrator
@@ -49,7 +54,7 @@ class TemperatureScaler(MultiClassCalibrator):
 
     name = "temperature"
 
-    def __init__(self, *, bounds: tuple[float, float] = (0.05, 20.0)) -> None:
+    def __init__(self, *, bounds: tuple[float, float] = DEFAULT_BOUNDS) -> None:
         self.bounds = (float(bounds[0]), float(bounds[1]))
 
     def get_params(self) -> dict[str, Any]:  # noqa: D102

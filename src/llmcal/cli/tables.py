@@ -11,6 +11,7 @@ from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.strata import Strata
 from llmcal.metrics.summary import CalibrationRow, Summary
 from llmcal.reports.cells import (
+    AT_TEMPERATURE_BOUND,
     CALIBRATION_COLUMNS,
     STRATUM_METRICS,
     TERMINAL_SUMMARY_METRICS,
@@ -20,6 +21,8 @@ from llmcal.reports.cells import (
     interval,
     metric_cell,
     number,
+    temperature_at_bound,
+    temperature_cell,
 )
 from llmcal.runs.demo import DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, TaskStrata
@@ -182,7 +185,8 @@ def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
     rows = {(row.variant, row.group): row.calibration for row in real.rows}
     methods = Table(
         title=f"{real.model}: {real.n_test} real fact questions",
-        caption=f"T: temperature fitted on {real.n_calibration} held-out questions",
+        caption=f"T: temperature fitted on {real.n_calibration} held-out questions"
+        + (f"; {AT_TEMPERATURE_BOUND}" if any(map(temperature_at_bound, real.temperatures.values())) else ""),
     )
     for column in ("method", "accuracy", "conf.", "ECE", "SCE", "Brier", "T", "ECE (T)"):
         methods.add_column(column, justify="left" if column == "method" else "right", no_wrap=True)
@@ -191,7 +195,7 @@ def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
         methods.add_row(
             method,
             *(number(value, 3) for value in (raw.accuracy, raw.mean_confidence, raw.ece, raw.sce, raw.brier)),
-            number(temperature, 2),
+            temperature_cell(temperature),
             number(scaled.ece, 3),
         )
     strata = Table(

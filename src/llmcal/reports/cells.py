@@ -10,10 +10,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from llmcal.calibrators.temperature import DEFAULT_BOUNDS
 from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.summary import CalibrationRow, Summary
 
 __all__ = [
+    "AT_TEMPERATURE_BOUND",
     "CALIBRATION_COLUMNS",
     "HEADLINE_METRICS",
     "STRATUM_METRICS",
@@ -27,6 +29,8 @@ __all__ = [
     "metric_cell",
     "number",
     "percent",
+    "temperature_at_bound",
+    "temperature_cell",
 ]
 
 # Comparisons: what the terminal table, the plot and the HTML table show; JSON and markdown carry all.
@@ -52,6 +56,30 @@ def number(value: float | None, digits: int = 4, *, signed: bool = False) -> str
     if value is None or math.isnan(value):
         return "n/a"
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def temperature_at_bound(value: float) -> bool:
+    """Whether a fitted temperature reached the upper end of the default search interval."""
+    return value >= DEFAULT_BOUNDS[1] * (1.0 - 1e-6)
+
+
+def temperature_cell(value: float) -> str:
+    """A fitted temperature to 2 decimals; ``>=20`` where the fit reached the default search bound.
+
+    At the bound the optimum lies at or beyond it (the scores carry almost nothing about the answer, so
+    the best fit is near uniform), and the printed bound is not a measured value.
+
+    Examples:
+        >>> temperature_cell(2.3712), temperature_cell(19.99999999)
+        ('2.37', '>=20')
+    """
+    return f">={DEFAULT_BOUNDS[1]:g}" if temperature_at_bound(value) else number(value, 2)
+
+
+AT_TEMPERATURE_BOUND = (
+    f">={DEFAULT_BOUNDS[1]:g}: the search bound; scores that barely tell the options apart are best made "
+    "near uniform"
+)
 
 
 def percent(rate: float | None) -> str:

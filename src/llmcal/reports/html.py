@@ -30,6 +30,7 @@ from llmcal.metrics import reliability_bins, top_label_confidence
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import MetricValue, calibration_row
 from llmcal.reports.cells import (
+    AT_TEMPERATURE_BOUND,
     CALIBRATION_COLUMNS,
     HEADLINE_METRICS,
     STRATUM_METRICS,
@@ -39,6 +40,8 @@ from llmcal.reports.cells import (
     change_columns,
     interval,
     number,
+    temperature_at_bound,
+    temperature_cell,
 )
 from llmcal.reports.headline import demo_headline_png
 from llmcal.runs.comparison import ComparisonResults
@@ -425,8 +428,10 @@ def _real_model_section(real: RealModelResults) -> tuple[str, str]:
         else ""
     )
     temperatures = ", ".join(
-        f"{_e(method)} {number(value, 2)}" for method, value in real.temperatures.items()
+        f"{_e(method)} {_e(temperature_cell(value))}" for method, value in real.temperatures.items()
     )
+    if any(map(temperature_at_bound, real.temperatures.values())):
+        temperatures += f" ({_e(AT_TEMPERATURE_BOUND)})"
     intro = (
         f"<p><code>{_e(real.model)}</code>{source} on {real.n_test} questions of the built-in "
         f"<code>{_e(real.task)}</code> task (real countries and cities, see docs/facts.md), every "
