@@ -118,6 +118,27 @@ def test_lora_dpo_keeps_the_base_weights_and_merges(tiny_model_dir, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_dir, tmp_path):
+    # CFT / RCFT on an aligned model: TRL left activation checkpointing on in the model it returned, and
+    # with frozen base weights no gradient reached the new adapters (grad norm 0, weights unchanged).
+    from llmcal.finetune.run import FinetuneSettings, finetune
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    lora = LoraSettings(rank=4, alpha=8, target_modules=("c_attn",))
+    aligned, _ = align(
+        model, tokenizer, preference_pairs_from_items(ITEMS[:8]),
+        AlignSettings(epochs=1, learning_rate=1e-2, batch_size=4, lora=lora), tmp_path / "dpo",
+        save_model=False,
+    )  # fmt: skip
+    assert not aligned.is_gradient_checkpointing
+    before = aligned.transformer.h[0].attn.c_attn.weight.detach().clone()
+    settings = FinetuneSettings(loss="sft", epochs=1, learning_rate=1e-2, batch_size=4, lora=lora)
+    tuned, results = finetune(aligned, tokenizer, ITEMS[:8], settings, tmp_path / "cft", save_model=False)
+    assert results.log[-1]["grad_norm"] > 0
+    assert not torch.equal(tuned.transformer.h[0].attn.c_attn.weight, before)
+
+
 def test_align_refuses_bad_settings(tiny_model_dir, tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)

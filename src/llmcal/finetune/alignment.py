@@ -225,6 +225,10 @@ def align(
                 # after alignment are not bf16 noise.
                 bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
                 dataloader_num_workers=0,
+                # TRL turns activation checkpointing on by default. It only trades compute for memory these
+                # models do not need, and it stays switched on in the returned model, where with frozen
+                # base weights (a LoRA fine-tuning after alignment) no gradient reaches the adapters.
+                gradient_checkpointing=False,
             )
             trainer = DPOTrainer(
                 model=model,
