@@ -70,9 +70,9 @@ def test_the_real_claims_tables_fit_80_columns_and_carry_the_detector_and_costs(
         console.print(table)
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
-    for variant in ("│ sft ", "│ known-only", "│ aligned "):  # long names fold onto a second line
-        assert variant in text
-    assert "accuracy 80.0%, TPR 85.0%, TNR 70.0%" in text.replace("\n", " ").replace("  ", " ")
+    for variant in ("sft", "known-only sft", "aligned + cft"):
+        assert f"│ {variant} " in text
+    assert "accuracy 80.0%, TPR 85.0%, TNR 70.0%" in " ".join(text.split())
     assert "m → DPO" in text
     assert "61" in text
     assert "1.61" in text

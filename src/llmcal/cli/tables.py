@@ -22,7 +22,6 @@ from llmcal.reports.cells import (
     interval,
     metric_cell,
     number,
-    percent,
     temperature_at_bound,
     temperature_cell,
 )
@@ -227,15 +226,14 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
     if prevention is not None:
         detector = prevention.detector
         tables.append(
-            demo_rows_table(
+            _claim_rows_table(
                 prevention.rows,
-                title=f"{prevention.model}: LoRA fine-tuning losses (CogCalib)",
+                title=f"{prevention.model}: LoRA fine-tuning losses (CogCalib), method sum",
                 caption=(
                     "known = answered right before fine-tuning. NLL detector on the test items: accuracy "
-                    f"{percent(detector.accuracy)}, TPR {percent(detector.tpr)}, TNR {percent(detector.tnr)} "
+                    f"{detector.accuracy:.1%}, TPR {detector.tpr:.1%}, TNR {detector.tnr:.1%} "
                     f"({detector.n_known} known, {detector.n_unknown} unknown)"
                 ),
-                group="items",
             )
         )
     if alignment is not None:
@@ -245,11 +243,10 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
                 change_table(headline, title=f"{headline[0].pair}: every method", level=0.95, ranked=False)
             )
         tables.append(
-            demo_rows_table(
+            _claim_rows_table(
                 alignment.rows,
                 title=f"{alignment.model}: DPO, then CFT and RCFT (LoRA), method sum",
                 caption="known = the base model answered it right",
-                group="items",
             )
         )
     costs = Table(title="what each step cost", caption="peak: the process's high-water mark so far")
@@ -259,3 +256,26 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
         costs.add_row(step.step, f"{step.seconds:.0f}", f"{step.peak_rss_gb:.2f}")
     tables.append(costs)
     return tables
+
+
+def _claim_rows_table(rows: Sequence[DemoRow], *, title: str, caption: str) -> Table:
+    """Variants by group of test items, in 80 columns: a variant's name on its first row only."""
+    table = Table(title=title, caption=caption)
+    table.add_column("variant", no_wrap=True)
+    table.add_column("items", no_wrap=True)
+    for column in ("n", "accuracy", "conf.", "ECE", "SCE"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for position, row in enumerate(rows):
+        first = position == 0 or rows[position - 1].variant != row.variant
+        last = position == len(rows) - 1 or rows[position + 1].variant != row.variant
+        values = (
+            row.calibration.accuracy,
+            row.calibration.mean_confidence,
+            row.calibration.ece,
+            row.calibration.sce,
+        )
+        table.add_row(
+            row.variant if first else "", row.group, str(row.calibration.n_items),
+            *(number(value, 3) for value in values), end_section=last,
+        )  # fmt: skip
+    return table
