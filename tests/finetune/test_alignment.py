@@ -119,8 +119,9 @@ def test_lora_dpo_keeps_the_base_weights_and_merges(tiny_model_dir, tmp_path):
 
 
 def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_dir, tmp_path):
-    # CFT / RCFT on an aligned model: TRL left activation checkpointing on in the model it returned, and
-    # with frozen base weights no gradient reached the new adapters (grad norm 0, weights unchanged).
+    # CFT / RCFT on an aligned model. TRL left activation checkpointing on in the model it returned, and
+    # with frozen base weights no gradient reached the new adapters (grad norm 0, weights unchanged); on a
+    # Llama model the undecorated forward accelerate's unwrapping left behind cut the graph as well.
     from llmcal.finetune.run import FinetuneSettings, finetune
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
@@ -132,6 +133,7 @@ def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_di
         save_model=False,
     )  # fmt: skip
     assert not aligned.is_gradient_checkpointing
+    assert "forward" not in vars(aligned)  # the class's forward, decorators and all
     before = aligned.transformer.h[0].attn.c_attn.weight.detach().clone()
     settings = FinetuneSettings(loss="sft", epochs=1, learning_rate=1e-2, batch_size=4, lora=lora)
     tuned, results = finetune(aligned, tokenizer, ITEMS[:8], settings, tmp_path / "cft", save_model=False)

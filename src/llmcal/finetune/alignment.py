@@ -250,6 +250,10 @@ def align(
     # Without accelerate's mixed-precision wrapper around forward, the model scores like a freshly loaded one.
     tuned: Any = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     trained = tuned.merge_and_unload() if settings.lora is not None else tuned
+    # The unwrapping leaves `forward` as an instance attribute: the class's function stripped of its
+    # decorators (transformers' input and output handling). Under a LoRA adapter added later (CFT, RCFT)
+    # that forward cut the graph, and no gradient reached the adapter; the class's own forward is the model.
+    vars(trained).pop("forward", None)
     trained.eval()
     log: list[dict[str, Any]] = [
         {
