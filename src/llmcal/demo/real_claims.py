@@ -45,6 +45,7 @@ from llmcal.metrics.summary import calibration_row
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.demo import DemoRow
 from llmcal.runs.evaluation import EvalSettings, read_eval_run
+from llmcal.runs.manifest import as_json
 from llmcal.runs.real_claims import (
     AlignmentClaims,
     DetectorCheck,
@@ -272,7 +273,7 @@ def _prevention(out: Path, story: PreventionStory, *, seed: int, steps: _Steps) 
         "learning_rate": story.learning_rate, "batch_size": story.batch_size,
         "lora": asdict(story.lora), "variants": [asdict(variant) for variant in story.variants],
     }  # fmt: skip
-    return PreventionClaims(story.model, backend.describe(), settings, check, rows)
+    return PreventionClaims(story.model, backend.describe(), as_json(settings), check, rows)
 
 
 def _alignment(
@@ -341,7 +342,7 @@ def _alignment(
         "variants": [asdict(variant) for variant in story.variants],
     }  # fmt: skip
     return AlignmentClaims(
-        story.model, backend.describe(), recorded, comparison.changes, rows, list(alignment.log)
+        story.model, backend.describe(), as_json(recorded), comparison.changes, rows, list(alignment.log)
     )
 
 
