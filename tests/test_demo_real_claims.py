@@ -26,6 +26,7 @@ from llmcal.runs.real_claims import (
     RealClaimsResults,
     StepCost,
     read_real_claims,
+    write_real_claims,
 )
 from llmcal.scoring.models import PACKAGED_MODELS
 
@@ -41,13 +42,17 @@ def rows(variants):
 
 
 def results() -> RealClaimsResults:
-    change = MetricChange("m → DPO", "test", "choice", "sce", 0.1, 0.2, 0.1, 0.05, 0.15, 1.0, 200)
+    changes = [
+        MetricChange("m → DPO", "test", method, metric, 0.1, 0.2, 0.1, 0.05, 0.15, 1.0)
+        for method in ("sum", "choice")
+        for metric in ("ece", "sce")
+    ]
     prevention = PreventionClaims(
         "smollm2-135m-instruct", {"gguf": {"file": "a.gguf"}}, {"n_train": 240},
         DetectorCheck(6.5, 0.8, 0.85, 0.7, 120, 80), rows(["base", "sft", "known-only sft"]),
     )  # fmt: skip
     alignment = AlignmentClaims(
-        "gemma-3-270m", {}, {"n_pairs": 160}, [change], rows(["base", "aligned", "aligned + cft"]),
+        "gemma-3-270m", {}, {"n_pairs": 160}, changes, rows(["base", "aligned", "aligned + cft"]),
         [{"epoch": 1.0, "loss": 0.5}],
     )  # fmt: skip
     steps = [StepCost("smollm2-135m-instruct: LoRA fine-tuning, sft", 61.2, 1.61)]
@@ -76,6 +81,22 @@ def test_the_real_claims_tables_fit_80_columns_and_carry_the_detector_and_costs(
     assert "m → DPO" in text
     assert "61" in text
     assert "1.61" in text
+
+
+def test_the_report_of_a_real_claims_directory_opens_with_its_figure_and_claims(tmp_path) -> None:
+    from llmcal.reports.html import report_html
+    from llmcal.runs.kinds import run_kind
+
+    write_real_claims(tmp_path, results())
+    assert run_kind(tmp_path) == "real-claims"
+    html = report_html([tmp_path])
+    headings = [part.split("</h2>")[0] for part in html.split("<h2>")[1:]]
+    assert headings[0].startswith("The papers&#x27; claims on real LLMs")
+    assert "Claim 1 (CogCalib)" in headings[1]
+    assert "Claims 2 and 3" in headings[2]
+    assert headings[-1] == "What each step cost"
+    assert html.count("data:image/png;base64,") == 1  # the headline; no sub-runs were written here
+    assert "accuracy 80.0%, TPR 85.0%, TNR 70.0%" in html
 
 
 @pytest.mark.real_model

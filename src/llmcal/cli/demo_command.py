@@ -126,7 +126,7 @@ def _print_real_model(console: Console, real: RealModelResults) -> None:
 
 
 def _run_real_claims(out: Path, *, seed: int, n_resamples: int) -> None:
-    """``llmcal demo --real``: both parts, their tables, and the HTML report of the alignment part's runs."""
+    """``llmcal demo --real``: both parts, their tables, and the HTML report."""
     from llmcal.demo.real_claims import AlignmentStory, PreventionStory, RealClaims, run_real_claims
     from llmcal.reports.html import write_report
 
@@ -146,12 +146,8 @@ def _run_real_claims(out: Path, *, seed: int, n_resamples: int) -> None:
         err.print(f"[dim]· {text} (at {time.perf_counter() - start:.0f} s)[/]", highlight=False)
 
     results = run_real_claims(out, RealClaims(), seed=seed, n_resamples=n_resamples, stage=stage)
-    alignment = out / "alignment"
-    write_report(
-        [alignment / "base-test", alignment / "aligned-test", alignment / "comparison"],
-        out / "report.html",
-        title=f"llmcal demo --real, seed {seed}",
-    )
+    title = f"llmcal demo --real: the papers' claims on real LLMs, seed {seed}"
+    write_report([out], out / "report.html", title=title)
     console = Console()
     for table in real_claims_tables(results):
         console.print(table)

@@ -15,11 +15,12 @@ import numpy as np
 
 from llmcal.atomic import figure_png
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
+from llmcal.runs.real_claims import RealClaimsResults
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["demo_headline_png"]
+__all__ = ["demo_headline_png", "real_claims_headline_png"]
 
 # The knowledge world's other methods; the headline keeps `sum` (fine-tuned variants are scored with it).
 _OTHER_METHODS = (" mean", " min")
@@ -41,20 +42,26 @@ def demo_headline_png(demo: DemoResults) -> bytes:
 
 
 def _world_panel(ax: Axes, rows: Sequence[DemoRow]) -> None:
+    kept = [row for row in rows if not row.variant.endswith(_OTHER_METHODS)]
+    _known_unknown_panel(ax, kept, "people")
+    ax.set_xlabel("ECE on the test people (lower is better)")
+    ax.set_title("Knowledge world, tiny GPT-2: ECE per variant")
+
+
+def _known_unknown_panel(ax: Axes, rows: Sequence[DemoRow], noun: str) -> None:
+    """ECE of each variant on its known and unknown test items, side by side, first variant on top."""
     ece: dict[str, dict[str, float]] = {}
     for row in rows:
-        if row.group in ("known", "unknown") and not row.variant.endswith(_OTHER_METHODS):
+        if row.group in ("known", "unknown"):
             ece.setdefault(row.variant, {})[row.group] = row.calibration.ece
     variants = [variant for variant, groups in ece.items() if len(groups) == 2]
     positions = np.arange(len(variants), dtype=np.float64)
     height = 0.38
     for offset, group, colour in ((-height / 2, "known", "#4C72B0"), (height / 2, "unknown", "#DD8452")):
         values = [ece[variant][group] for variant in variants]
-        ax.barh(positions + offset, values, height=height, color=colour, label=f"{group} people")
+        ax.barh(positions + offset, values, height=height, color=colour, label=f"{group} {noun}")
     ax.set_yticks(positions, [variant.removesuffix(" sum") for variant in variants])
     ax.invert_yaxis()
-    ax.set_xlabel("ECE on the test people (lower is better)")
-    ax.set_title("Knowledge world, tiny GPT-2: ECE per variant")
     ax.legend(loc="lower right", frameon=False)
     ax.grid(axis="x", alpha=0.3)
 
@@ -89,3 +96,41 @@ def _popularity_panel(ax: Axes, real: RealModelResults) -> None:
     ax.set_title(f"{real.model} on {real.n_test} real fact questions ({_REAL_METHOD})")
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
+
+
+def real_claims_headline_png(results: RealClaimsResults) -> bytes:
+    """PNG of ``llmcal demo --real`` in one picture: a panel per claim whose part ran.
+
+    CogCalib: ECE of each fine-tuning variant on known and unknown test items. Oh & Hwang: ECE of each
+    confidence method before and after DPO. Xiao et al.: ECE of the base, aligned, and restored models on
+    known and unknown items.
+    """
+    from matplotlib.figure import Figure
+
+    prevention, alignment = results.prevention, results.alignment
+    panels = (prevention is not None) + 2 * (alignment is not None)
+    figure = Figure(figsize=(5.4 * max(panels, 1), 5.0), layout="constrained")
+    axes = iter(figure.subplots(1, max(panels, 1), squeeze=False)[0])
+    if prevention is not None:
+        ax = next(axes)
+        _known_unknown_panel(ax, prevention.rows, "items")
+        ax.set_xlabel("ECE on the test items (sum; lower is better)")
+        ax.set_title(f"CogCalib: {prevention.model}, LoRA")
+    if alignment is not None:
+        ax = next(axes)
+        changes = {c.method: c for c in alignment.comparison if c.metric == "ece"}
+        methods = list(changes)
+        positions = np.arange(len(methods), dtype=np.float64)
+        ax.bar(positions - 0.2, [changes[m].base for m in methods], width=0.4, color="#8C8C8C", label="base")
+        ax.bar(positions + 0.2, [changes[m].aligned for m in methods], width=0.4, color="#C44E52",
+               label="after DPO")  # fmt: skip
+        ax.set_xticks(positions, methods)
+        ax.set_ylabel("ECE on the test items (lower is better)")
+        ax.set_title(f"Alignment: {alignment.model}, base vs DPO")
+        ax.legend(frameon=False)
+        ax.grid(axis="y", alpha=0.3)
+        ax = next(axes)
+        _known_unknown_panel(ax, alignment.rows, "items")
+        ax.set_xlabel("ECE on the test items (sum; lower is better)")
+        ax.set_title("Restoring it: CFT and RCFT after DPO")
+    return figure_png(figure)

@@ -43,11 +43,12 @@ from llmcal.reports.cells import (
     temperature_at_bound,
     temperature_cell,
 )
-from llmcal.reports.headline import demo_headline_png
+from llmcal.reports.headline import demo_headline_png, real_claims_headline_png
 from llmcal.runs.comparison import ComparisonResults
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, EvalRun, TaskStrata
 from llmcal.runs.kinds import RUN_KINDS, RunOutput, TrainingRun, read_output
+from llmcal.runs.real_claims import RealClaimsResults
 
 __all__ = ["SECTIONS", "report_html", "write_report"]
 
@@ -450,9 +451,66 @@ def _real_model_section(real: RealModelResults) -> tuple[str, str]:
     )
 
 
+def _real_claims_sections(path: Path, results: RealClaimsResults) -> list[tuple[str, str]]:
+    """``llmcal demo --real``: the headline figure, each claim's table, the costs, then the runs it made."""
+    sections = [
+        (
+            f"The papers' claims on real LLMs: {path}",
+            _image(
+                real_claims_headline_png(results),
+                "the claims in one figure",
+                "ECE on held-out fact questions: each fine-tuning variant on items the model knew and did "
+                "not know before (CogCalib); each confidence method before and after DPO (Oh & Hwang); the "
+                "base, aligned and restored models (Xiao et al.).",
+            ),
+        )
+    ]
+    prevention, alignment = results.prevention, results.alignment
+    if prevention is not None:
+        detector = prevention.detector
+        text = (
+            f"<p><code>{_e(prevention.model)}</code>, LoRA fine-tuning with each loss at "
+            "<code>llmcal finetune</code>'s default strength, method <code>sum</code>. Known = answered "
+            "right before fine-tuning. CogCalib's NLL detector, its threshold fitted on the calibration "
+            f"items, on the {detector.n_known + detector.n_unknown} test items: accuracy "
+            f"{detector.accuracy:.1%}, TPR {detector.tpr:.1%}, TNR {detector.tnr:.1%}.</p>"
+        )
+        sections.append(
+            (
+                "Claim 1 (CogCalib): fine-tuning losses, known vs unknown items",
+                text + _demo_rows_table(prevention.rows, "items") + _settings(prevention.settings),
+            )
+        )
+    if alignment is not None:
+        text = (
+            f"<p><code>{_e(alignment.model)}</code> aligned with DPO (LoRA) on "
+            f"{_e(alignment.settings.get('n_pairs'))} preference pairs from fact items, then fine-tuned "
+            "with CFT and RCFT (LoRA) on the same items. Known = the base model answered it right.</p>"
+        )
+        sections.append(
+            (
+                "Claims 2 and 3: DPO of a base model, then CFT and RCFT",
+                text + _demo_rows_table(alignment.rows, "items") + _settings(alignment.settings),
+            )
+        )
+        if (path / "alignment" / "comparison" / "comparison.json").is_file():
+            sections += _sections(
+                read_output(path / "alignment" / "comparison"), "Claim 2: base vs aligned, every method"
+            )
+    costs = [[_e(step.step), f"{step.seconds:.0f}", f"{step.peak_rss_gb:.2f}"] for step in results.steps]
+    sections.append(
+        ("What each step cost", _table(["step", "seconds", "peak resident memory so far (GB)"], costs))
+    )
+    for name, label in (("base-test", "base model"), ("aligned-test", "aligned model")):
+        if (path / "alignment" / name / "run.json").is_file():
+            sections += _sections(read_output(path / "alignment" / name), f"Evaluation: the {label}")
+    return sections
+
+
 # How each kind of run directory (:data:`llmcal.runs.RUN_KINDS`) is drawn: its sections, given a heading.
 SECTIONS: dict[str, Callable[[RunOutput, str], list[tuple[str, str]]]] = {
     "demo": lambda output, heading: _demo_sections(output.path, output.run),
+    "real-claims": lambda output, heading: _real_claims_sections(output.path, output.run),
     "comparison": lambda output, heading: [_comparison_section(output.path, output.run, heading)],
     "eval": lambda output, heading: [_eval_section(output.run, heading)],
     "finetune": lambda output, heading: [_training_section(output.run, heading)],
