@@ -132,7 +132,7 @@ def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_di
         AlignSettings(epochs=1, learning_rate=1e-2, batch_size=4, lora=lora), tmp_path / "dpo",
         save_model=False,
     )  # fmt: skip
-    assert not aligned.is_gradient_checkpointing
+    assert not aligned.is_activation_checkpointing
     assert "forward" not in vars(aligned)  # the class's forward, decorators and all
     before = aligned.transformer.h[0].attn.c_attn.weight.detach().clone()
     settings = FinetuneSettings(loss="sft", epochs=1, learning_rate=1e-2, batch_size=4, lora=lora)

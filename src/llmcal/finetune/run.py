@@ -7,6 +7,7 @@ calibration items with prior-knowledge ground truth first (what ``llmcal finetun
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,10 @@ def finetune(
     if settings.lora is not None:
         from peft import get_peft_model
 
-        trainable = get_peft_model(model, settings.lora.peft_config())
+        with warnings.catch_warnings():
+            # peft asks the model by a name transformers deprecated: not the user's concern.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            trainable = get_peft_model(model, settings.lora.peft_config())
     config = model.config
     max_length = context_length(config)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
