@@ -135,3 +135,21 @@ def test_both_parts_run_on_smollm2_and_every_fine_tuning_moves_the_model(tmp_pat
     assert [step.step for step in written.steps] == stages
     assert all(step.seconds >= 0 and step.peak_rss_gb > 0.1 for step in written.steps)
     assert (tmp_path / "alignment" / "comparison").is_dir()
+
+
+def test_demo_real_without_a_packaged_model_exits_2_with_its_install_command(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from llmcal.cli.app import main
+
+    real_find_spec = importlib.util.find_spec
+    gemma = PACKAGED_MODELS["gemma-3-270m"]
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == gemma.module else real_find_spec(name, *a),
+    )
+    out = tmp_path / "real"
+    assert main(["demo", "--real", "--out", str(out)]) == 2
+    assert gemma.install in " ".join(capsys.readouterr().err.split())
+    assert not out.exists()  # refused before any work
