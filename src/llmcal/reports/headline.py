@@ -62,7 +62,9 @@ def _known_unknown_panel(ax: Axes, rows: Sequence[DemoRow], noun: str) -> None:
         ax.barh(positions + offset, values, height=height, color=colour, label=f"{group} {noun}")
     ax.set_yticks(positions, [variant.removesuffix(" sum") for variant in variants])
     ax.invert_yaxis()
-    ax.legend(loc="lower right", frameon=False)
+    widest = max((value for groups in ece.values() for value in groups.values()), default=0.0)
+    ax.set_xlim(0, 1.4 * widest if widest > 0 else 1.0)  # room at the right for the legend
+    ax.legend(loc="best", frameon=True, framealpha=0.9)
     ax.grid(axis="x", alpha=0.3)
 
 
