@@ -114,10 +114,10 @@ def main() -> None:
         print(rows_table([result.alignment.rows for result in aligned]))  # type: ignore[union-attr]
         print("\nXiao et al.: CFT takes in-domain ECE from 0.195 to 0.024 on Llama-3.1-8B-Tulu.\n")
     print("### Cost per run\n")
-    print("| seed | seconds | peak resident memory (GB) |\n|---|---|---|")
+    print("| seed | seconds | peak resident memory (GiB) |\n|---|---|---|")
     for result in results:
         seconds = sum(step.seconds for step in result.steps)
-        peak = max((step.peak_rss_gb for step in result.steps), default=float("nan"))
+        peak = max((step.peak_rss_gib for step in result.steps), default=float("nan"))
         print(f"| {result.seed} | {seconds:.0f} | {peak:.2f} |")
 
 

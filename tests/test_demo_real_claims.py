@@ -133,7 +133,7 @@ def test_both_parts_run_on_smollm2_and_every_fine_tuning_moves_the_model(tmp_pat
     assert confidence[("aligned + cft", "all")] != confidence[("aligned", "all")]
     assert {change.method for change in alignment.comparison} == {"sum", "mean", "min", "choice"}
     assert [step.step for step in written.steps] == stages
-    assert all(step.seconds >= 0 and step.peak_rss_gb > 0.1 for step in written.steps)
+    assert all(step.seconds >= 0 and step.peak_rss_gib > 0.1 for step in written.steps)
     assert (tmp_path / "alignment" / "comparison").is_dir()
 
 

@@ -250,10 +250,10 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
             )
         )
     costs = Table(title="what each step cost", caption="peak: the process's high-water mark so far")
-    for column in ("step", "seconds", "peak GB"):
+    for column in ("step", "seconds", "peak GiB"):
         costs.add_column(column, justify="left" if column == "step" else "right", overflow="fold")
     for step in results.steps:
-        costs.add_row(step.step, f"{step.seconds:.0f}", f"{step.peak_rss_gb:.2f}")
+        costs.add_row(step.step, f"{step.seconds:.0f}", f"{step.peak_rss_gib:.2f}")
     tables.append(costs)
     return tables
 

@@ -144,7 +144,7 @@ class _Steps:
         self.stage(name)
         start = time.perf_counter()
         yield
-        self.costs.append(StepCost(name, round(time.perf_counter() - start, 2), _peak_rss_gb()))
+        self.costs.append(StepCost(name, round(time.perf_counter() - start, 2), _peak_rss_gib()))
         _release_memory()
 
 
@@ -160,7 +160,7 @@ def _release_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _peak_rss_gb() -> float:
+def _peak_rss_gib() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)  # bytes on macOS, KiB on Linux
 

@@ -497,9 +497,9 @@ def _real_claims_sections(path: Path, results: RealClaimsResults) -> list[tuple[
             sections += _sections(
                 read_output(path / "alignment" / "comparison"), "Claim 2: base vs aligned, every method"
             )
-    costs = [[_e(step.step), f"{step.seconds:.0f}", f"{step.peak_rss_gb:.2f}"] for step in results.steps]
+    costs = [[_e(step.step), f"{step.seconds:.0f}", f"{step.peak_rss_gib:.2f}"] for step in results.steps]
     sections.append(
-        ("What each step cost", _table(["step", "seconds", "peak resident memory so far (GB)"], costs))
+        ("What each step cost", _table(["step", "seconds", "peak resident memory so far (GiB)"], costs))
     )
     for name, label in (("base-test", "base model"), ("aligned-test", "aligned model")):
         if (path / "alignment" / name / "run.json").is_file():

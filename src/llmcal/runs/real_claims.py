@@ -62,7 +62,7 @@ class StepCost:
 
     step: str
     seconds: float
-    peak_rss_gb: float
+    peak_rss_gib: float
 
 
 @dataclass(frozen=True)
