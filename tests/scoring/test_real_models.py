@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,13 +80,7 @@ def test_sum_loglikelihoods_equal_a_plain_forward_pass(
     worst = 0.0
     for request, (score,) in zip(encoded, scores, strict=True):
         (continuation,) = request.continuations
-        tokens = torch.tensor([request.context + continuation])
-        with torch.inference_mode():
-            logits = real_backend.model(input_ids=tokens).logits[0].float()
-        logprobs = logits[len(request.context) - 1 : -1].log_softmax(dim=-1)
-        expected = logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).squeeze(1)
-        assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), request.key
-        assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
+        expected = _assert_equals_a_plain_forward_pass(real_backend, request.context, continuation, score)
         worst = max(worst, abs(score.total - float(expected.sum())))
     print(f"{real_backend.name}: {len(requests)} pairs, largest difference {worst:.2e}")
 
@@ -114,13 +109,7 @@ def test_both_strategies_equal_a_plain_forward_pass(real_backend: HFBackend, str
     encoded = real_backend.encoder.encode(_MULTI_OPTION_REQUESTS)
     for request, scores in zip(encoded, scored, strict=True):
         for continuation, score in zip(request.continuations, scores, strict=True):
-            tokens = torch.tensor([request.context + continuation])
-            with torch.inference_mode():
-                logits = real_backend.model(input_ids=tokens).logits[0].float()
-            logprobs = logits[len(request.context) - 1 : -1].log_softmax(dim=-1)
-            expected = logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).squeeze(1)
-            assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), request.key
-            assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
+            _assert_equals_a_plain_forward_pass(real_backend, request.context, continuation, score)
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +180,17 @@ def test_from_lm_eval_gives_the_ece_of_llmcal_eval(
         gguf["quantization"] == {"smollm2-135m-instruct": "Q4_1", "gemma-3-270m": "Q4_K_M"}[real_backend.name]
     )
     assert Path(gguf["file"]).is_file()
+
+
+def _assert_equals_a_plain_forward_pass(
+    backend: HFBackend, context: list[int], continuation: list[int], score: Any
+) -> torch.Tensor:
+    """Checks ``score`` against one unbatched forward pass over context + continuation; returns its values."""
+    tokens = torch.tensor([context + continuation])
+    with torch.inference_mode():
+        logits = backend.model(input_ids=tokens).logits[0].float()
+    logprobs = logits[len(context) - 1 : -1].log_softmax(dim=-1)
+    expected = logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).squeeze(1)
+    assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), (context, continuation)
+    assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
+    return expected

@@ -73,6 +73,22 @@ class Variant:
     rcft_scale: float = 1e-3  # RCFT's constant c in (1 - a) L_SFT + a c L_cal; the authors' 1e-3
     start: str = "pretrained"  # pretrained | aligned: the model fine-tuning starts from
 
+    def loss_configs(self) -> tuple[Any, ...]:
+        """The loss settings this variant trains with (each loss reads the one of its own type)."""
+        from llmcal.finetune.losses import (
+            CogCalibConfig,
+            LabelSmoothingConfig,
+            MarginCogCalibConfig,
+            RcftConfig,
+        )
+
+        return (
+            LabelSmoothingConfig(smoothing=self.smoothing),
+            CogCalibConfig(alpha=self.alpha),
+            MarginCogCalibConfig(alpha=self.alpha),
+            RcftConfig(rcft_scale=self.rcft_scale),
+        )
+
 
 # Strengths follow the prototype that found this regime (6 epochs at lr 1e-3, full fine-tuning).
 VARIANTS = (
@@ -188,7 +204,6 @@ def _finetune_rows(
         return []
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from llmcal.finetune.losses import CogCalibConfig, LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
     from llmcal.finetune.run import FinetuneSettings, evaluate_model, finetune
 
     tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
@@ -215,12 +230,7 @@ def _finetune_rows(
             epochs=schedule.epochs,
             learning_rate=schedule.learning_rate,
             batch_size=32,
-            loss_configs=(
-                LabelSmoothingConfig(smoothing=variant.smoothing),
-                CogCalibConfig(alpha=variant.alpha),
-                MarginCogCalibConfig(alpha=variant.alpha),
-                RcftConfig(rcft_scale=variant.rcft_scale),
-            ),
+            loss_configs=variant.loss_configs(),
             style=CLOZE_STYLE,
             seed=seed,
         )

@@ -223,20 +223,13 @@ def _rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) ->
 def _finetune_settings(
     variant: Variant, story: PreventionStory | AlignmentStory, style: ClozeStyle, seed: int
 ) -> FinetuneSettings:
-    from llmcal.finetune.losses import CogCalibConfig, LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
-
     return FinetuneSettings(
         loss=variant.loss,
         epochs=story.epochs,
         learning_rate=story.learning_rate,
         batch_size=story.batch_size,
         lora=story.lora,
-        loss_configs=(
-            LabelSmoothingConfig(smoothing=variant.smoothing),
-            CogCalibConfig(alpha=variant.alpha),
-            MarginCogCalibConfig(alpha=variant.alpha),
-            RcftConfig(rcft_scale=variant.rcft_scale),
-        ),
+        loss_configs=variant.loss_configs(),
         style=style,
         seed=seed,
     )
