@@ -54,6 +54,7 @@ __all__ = [
     "VARIANTS",
     "DemoSchedule",
     "Variant",
+    "known_unknown_rows",
     "run_demo",
     "world_for",
 ]
@@ -157,7 +158,11 @@ def _ground_truth(path: Path) -> dict[str, bool]:
     return {record["id"]: bool(record["known_entity"]) for record in _task_records(path)}
 
 
-def _rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
+def known_unknown_rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
+    """The variant's calibration on all test items, on the known ones and on the unknown ones.
+
+    A group with no items is left out.
+    """
     groups = (("all", np.ones_like(known)), ("known", known), ("unknown", ~known))
     return [
         DemoRow(variant, group, calibration_row(*table.subset(mask))) for group, mask in groups if mask.any()
@@ -239,7 +244,7 @@ def _finetune_rows(
             calibration_items=calibration_items, calibration_known=calibration_known, save_model=False,
         )  # fmt: skip
         table = evaluate_model(trained, tokenizer, test_items, format="cloze", style=CLOZE_STYLE)
-        rows.extend(_rows(variant.name, table, known))
+        rows.extend(known_unknown_rows(variant.name, table, known))
     return rows
 
 
@@ -265,8 +270,7 @@ def _compare(out: Path, *, n_resamples: int) -> list[MetricChange]:
 
 def _in_item_order(run_dir: Path, task: str, items: Sequence[MCItem]) -> list[ItemRecord]:
     """The records of a finished evaluation in the order of ``items`` (the order of the ground truth)."""
-    stored = {record.id: record for record in read_eval_run(run_dir).records[task]}
-    return [stored[item.id] for item in items]
+    return read_eval_run(run_dir).records_in_order(task, (item.id for item in items))
 
 
 def _scores(records: list[ItemRecord], method: str) -> NDArray[np.float64]:
@@ -337,13 +341,13 @@ def run_demo(
     stage("fitting temperature scaling on the calibration people")
     rows: list[DemoRow] = []
     for method in DEMO_METHODS:
-        rows.extend(_rows(f"pretrained {method}", probabilities(records["test"], method), known))
+        rows.extend(known_unknown_rows(f"pretrained {method}", probabilities(records["test"], method), known))
     scaler = TemperatureScaler().fit(
         logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
     )
     test = probabilities(records["test"], "sum")
     calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
-    rows.extend(_rows("pretrained sum + temperature", calibrated, known))
+    rows.extend(known_unknown_rows("pretrained sum + temperature", calibrated, known))
 
     summary_keys = ("digest", "recall_known", "recall_unknown", "recall_chance", "items", "model_knows_rate")
     world_facts = {key: world.summary[key] for key in summary_keys}
@@ -369,7 +373,8 @@ def run_demo(
         )
         aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
         for method in DEMO_METHODS:
-            rows.extend(_rows(f"aligned {method}", probabilities(aligned_records, method), known))
+            table = probabilities(aligned_records, method)
+            rows.extend(known_unknown_rows(f"aligned {method}", table, known))
         comparison = _compare(out, n_resamples=n_resamples)
     tuned = _finetune_rows(
         world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,

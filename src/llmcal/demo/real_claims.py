@@ -34,18 +34,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
-from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
+from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
-from llmcal.demo.knowledge_world import Variant
+from llmcal.demo.knowledge_world import Variant, known_unknown_rows
 from llmcal.demo.real_model import REAL_MODEL_METHODS
+from llmcal.errors import InputError
 from llmcal.evaluation import evaluate
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.knowledge.detector import youden_threshold
 from llmcal.knowledge.ground_truth import known_from_records
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.summary import calibration_row
 from llmcal.reports.reliability import save_reliability_pngs
-from llmcal.runs.demo import DemoRow
 from llmcal.runs.evaluation import EvalSettings, read_eval_run
 from llmcal.runs.manifest import as_json
 from llmcal.runs.real_claims import (
@@ -188,8 +187,6 @@ def _draw(task_name: str, sizes: Sequence[int], seed: int) -> tuple[ClozeStyle, 
     (task,) = select_tasks([task_name])
     items = list(task.items)
     if sum(sizes) > len(items):
-        from llmcal.errors import InputError
-
         raise InputError(f"task {task_name!r} has {len(items)} items; the story draws {sum(sizes)}.")
     random.Random(seed).shuffle(items)
     slices, start = [], 0
@@ -211,13 +208,6 @@ def _known(records: Sequence[ItemRecord]) -> NDArray[np.bool_]:
 def _gold_nll(records: Sequence[ItemRecord]) -> NDArray[np.float64]:
     """The gold option's negative log-likelihood (CogCalib's detector input) per record."""
     return np.array([-option_scores(record, "sum")[record.answer] for record in records])
-
-
-def _rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
-    groups = (("all", np.ones_like(known)), ("known", known), ("unknown", ~known))
-    return [
-        DemoRow(variant, group, calibration_row(*table.subset(mask))) for group, mask in groups if mask.any()
-    ]
 
 
 def _finetune_settings(
@@ -261,7 +251,7 @@ def _prevention(out: Path, story: PreventionStory, *, seed: int, steps: _Steps) 
         n_known=int(truth.sum()),
         n_unknown=int((~truth).sum()),
     )
-    rows = _rows("base", probabilities(records["test"], "sum"), truth)
+    rows = known_unknown_rows("base", probabilities(records["test"], "sum"), truth)
     by_known = {
         flag: [item for item, k in zip(train, known["train"], strict=True) if k == flag]
         for flag in (True, False)
@@ -278,7 +268,7 @@ def _prevention(out: Path, story: PreventionStory, *, seed: int, steps: _Steps) 
             )  # fmt: skip
             table = evaluate_model(trained, backend.tokenizer, test, format="cloze", style=style)
             del trained  # before the next copy: two models of this size at once are the peak's bulk
-            rows.extend(_rows(variant.name, table, truth))
+            rows.extend(known_unknown_rows(variant.name, table, truth))
     settings = {
         "task": story.task, "n_train": story.n_train, "n_calibration": story.n_calibration,
         "n_test": story.n_test, "n_single_kind_train": equal, "epochs": story.epochs,
@@ -299,6 +289,7 @@ def _alignment(
     from llmcal.scoring.hf import HFBackend
 
     style, (train, test) = _draw(story.task, (story.n_train, story.n_test), seed)
+    ids = [item.id for item in test]
     settings = EvalSettings(
         ExtractionSettings(methods=REAL_MODEL_METHODS, seed=seed), MetricSettings(n_resamples=n_resamples)
     )
@@ -312,9 +303,9 @@ def _alignment(
             out / "base-test",
             render=save_reliability_pngs,
         )
-        base_records = _in_order(out / "base-test", test)
+        base_records = read_eval_run(out / "base-test").records_in_order("test", ids)
     truth = _known(base_records)
-    rows = _rows("base", probabilities(base_records, "sum"), truth)
+    rows = known_unknown_rows("base", probabilities(base_records, "sum"), truth)
     dpo = AlignSettings(
         loss="dpo", beta=story.dpo_beta, epochs=story.dpo_epochs, learning_rate=story.dpo_learning_rate,
         batch_size=story.batch_size, lora=story.lora, seed=seed,
@@ -333,8 +324,8 @@ def _alignment(
     with steps(f"{story.model}: evaluating the aligned model, {len(REAL_MODEL_METHODS)} methods"):
         evaluate([EvalTask("test", test, style)], aligned_backend, settings, out / "aligned-test",
                  render=save_reliability_pngs)  # fmt: skip
-        aligned_records = _in_order(out / "aligned-test", test)
-    rows.extend(_rows("aligned", probabilities(aligned_records, "sum"), truth))
+        aligned_records = read_eval_run(out / "aligned-test").records_in_order("test", ids)
+    rows.extend(known_unknown_rows("aligned", probabilities(aligned_records, "sum"), truth))
     with steps("comparing the base and the aligned model"):
         pair = (f"{story.model} → DPO", read_eval_run(out / "base-test"), read_eval_run(out / "aligned-test"))
         comparison = compare(
@@ -350,7 +341,7 @@ def _alignment(
             )  # fmt: skip
             table = evaluate_model(trained, tokenizer, test, format="cloze", style=style)
             del trained
-            rows.extend(_rows(variant.name, table, truth))
+            rows.extend(known_unknown_rows(variant.name, table, truth))
     recorded = {
         "task": story.task, "n_train": story.n_train, "n_test": story.n_test, "n_pairs": len(pairs),
         "dpo": dpo.record(), "epochs": story.epochs, "learning_rate": story.learning_rate,
@@ -360,8 +351,3 @@ def _alignment(
     return AlignmentClaims(
         story.model, source, as_json(recorded), comparison.changes, rows, list(alignment.log)
     )
-
-
-def _in_order(run_dir: Path, items: Sequence[MCItem]) -> list[ItemRecord]:
-    stored = {record.id: record for record in read_eval_run(run_dir).records["test"]}
-    return [stored[item.id] for item in items]

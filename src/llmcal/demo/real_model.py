@@ -96,8 +96,7 @@ def run_real_model_story(
             render=save_reliability_pngs,
             stratification=by_popularity if split == "test" else None,
         )
-        stored = {record.id: record for record in read_eval_run(out / split).records[split]}
-        records[split] = [stored[item.id] for item in items]
+        records[split] = read_eval_run(out / split).records_in_order(split, (item.id for item in items))
 
     stage("fitting a temperature per method on the held-out questions")
     strata = stratify([float(item.metadata[POPULARITY]) for item in test_items], n_strata=story.n_strata)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -358,6 +358,14 @@ class EvalRun:
     manifest: dict[str, Any]
     settings: EvalSettings
     records: dict[str, list[ItemRecord]]
+
+    def records_in_order(self, task: str, ids: Iterable[str]) -> list[ItemRecord]:
+        """``task``'s records in the order of ``ids`` (e.g. the items' order, which ground truth follows).
+
+        Records are stored in the order they were finished, which batching and resumes change.
+        """
+        stored = {record.id: record for record in self.records[task]}
+        return [stored[item_id] for item_id in ids]
 
     @property
     def methods(self) -> tuple[str, ...]:
