@@ -163,19 +163,33 @@ def demo_rows_table(
     title: str = "test people: calibration per variant",
     caption: str = "known = facts were in pretraining",
     group: str = "people",
+    compact: bool = False,
 ) -> Table:
-    """Variants per group of test items; a variant's name shows on its first row only."""
+    """Variants per group of test items; a variant's name shows on its first row only.
+
+    ``compact`` keeps accuracy, mean confidence, ECE and SCE only, so long variant names fit whole in 80
+    columns; otherwise every calibration column is shown and long names fold.
+    """
     table = Table(title=title, caption=caption)
-    table.add_column("variant", max_width=18, overflow="fold")
+    if compact:
+        table.add_column("variant", no_wrap=True)
+    else:
+        table.add_column("variant", max_width=18, overflow="fold")
     table.add_column(group, no_wrap=True)
-    for column in ("n", *CALIBRATION_COLUMNS):
+    headers = ("accuracy", "conf.", "ECE", "SCE") if compact else CALIBRATION_COLUMNS
+    for column in ("n", *headers):
         table.add_column(column, justify="right", no_wrap=True)
     for position, row in enumerate(rows):
         first = position == 0 or rows[position - 1].variant != row.variant
         last = position == len(rows) - 1 or rows[position + 1].variant != row.variant
-        cells = calibration_cells(row.calibration, 3)
+        calibration = row.calibration
+        if compact:
+            values = (calibration.accuracy, calibration.mean_confidence, calibration.ece, calibration.sce)
+            cells = [number(value, 3) for value in values]
+        else:
+            cells = calibration_cells(calibration, 3)
         table.add_row(
-            row.variant if first else "", row.group, str(row.calibration.n_items), *cells, end_section=last
+            row.variant if first else "", row.group, str(calibration.n_items), *cells, end_section=last
         )
     return table
 
@@ -226,7 +240,7 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
     if prevention is not None:
         detector = prevention.detector
         tables.append(
-            _claim_rows_table(
+            demo_rows_table(
                 prevention.rows,
                 title=f"{prevention.model}: LoRA fine-tuning losses (CogCalib), method sum",
                 caption=(
@@ -234,6 +248,8 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
                     f"{detector.accuracy:.1%}, TPR {detector.tpr:.1%}, TNR {detector.tnr:.1%} "
                     f"({detector.n_known} known, {detector.n_unknown} unknown)"
                 ),
+                group="items",
+                compact=True,
             )
         )
     if alignment is not None:
@@ -243,10 +259,12 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
                 change_table(headline, title=f"{headline[0].pair}: every method", level=0.95, ranked=False)
             )
         tables.append(
-            _claim_rows_table(
+            demo_rows_table(
                 alignment.rows,
                 title=f"{alignment.model}: DPO, then CFT and RCFT (LoRA), method sum",
                 caption="known = the base model answered it right",
+                group="items",
+                compact=True,
             )
         )
     costs = Table(title="what each step cost", caption="peak: the process's high-water mark so far")
@@ -256,26 +274,3 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
         costs.add_row(step.step, f"{step.seconds:.0f}", f"{step.peak_rss_gib:.2f}")
     tables.append(costs)
     return tables
-
-
-def _claim_rows_table(rows: Sequence[DemoRow], *, title: str, caption: str) -> Table:
-    """Variants by group of test items, in 80 columns: a variant's name on its first row only."""
-    table = Table(title=title, caption=caption)
-    table.add_column("variant", no_wrap=True)
-    table.add_column("items", no_wrap=True)
-    for column in ("n", "accuracy", "conf.", "ECE", "SCE"):
-        table.add_column(column, justify="right", no_wrap=True)
-    for position, row in enumerate(rows):
-        first = position == 0 or rows[position - 1].variant != row.variant
-        last = position == len(rows) - 1 or rows[position + 1].variant != row.variant
-        values = (
-            row.calibration.accuracy,
-            row.calibration.mean_confidence,
-            row.calibration.ece,
-            row.calibration.sce,
-        )
-        table.add_row(
-            row.variant if first else "", row.group, str(row.calibration.n_items),
-            *(number(value, 3) for value in values), end_section=last,
-        )  # fmt: skip
-    return table
