@@ -35,3 +35,49 @@ def write_local_task(folder: Path, name: str, records: list[dict[str, Any]], *, 
         _TASK_YAML.format(name=name, data=data, doc_to_text=DOC_TO_TEXT[style]), encoding="utf-8"
     )
     return folder
+
+
+_GENERATION_TASK_YAML = """\
+task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: generate_until
+doc_to_text: "{doc_to_text}"
+doc_to_target: "{{{{answers[0]}}}}"
+generation_kwargs:
+  until: {until}
+  do_sample: false
+  max_gen_toks: {max_gen_toks}
+metric_list:
+  - metric: exact_match
+"""
+
+
+def write_local_generation_task(
+    folder: Path,
+    name: str,
+    records: list[dict[str, Any]],
+    *,
+    style: str = "qa",
+    until: tuple[str, ...] = ("\n",),
+    max_gen_toks: int = 32,
+) -> Path:
+    """Writes open-ended ``records`` (question, answers) and a ``generate_until`` task YAML into ``folder``.
+
+    The prompt is the one llmcal generates after (``llmcal.tasks.prompts.open_prompt``), greedy, ending at
+    ``until`` or after ``max_gen_toks`` tokens.
+    """
+    data = folder / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    yaml = _GENERATION_TASK_YAML.format(
+        name=name,
+        data=data,
+        doc_to_text=DOC_TO_TEXT[style],
+        until=json.dumps(list(until)),
+        max_gen_toks=max_gen_toks,
+    )
+    (folder / f"{name}.yaml").write_text(yaml, encoding="utf-8")
+    return folder

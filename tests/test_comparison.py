@@ -106,7 +106,7 @@ def test_mismatched_items_are_a_clear_error(tmp_path):
     with pytest.raises(InputError, match=r"different items \('q0', 'q1', 'q2' and 1 more only in .*base"):
         compare_runs(base, other_ids)
     flipped = [(i, 1 - a, s) for i, a, s in two_option_items(0.6, 2, 4)]  # same scores, other gold
-    with pytest.raises(InputError, match="different gold answer or number of options"):
+    with pytest.raises(InputError, match=r"different gold answers \(or option counts\)"):
         compare_runs(base, read_run(write_run(tmp_path / "flipped", flipped)))
     with pytest.raises(InputError, match="cover different tasks"):
         compare_runs(base, read_run(write_run(tmp_path / "task", two_option_items(0.6, 2, 4), task="other")))

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from llmcal.confidence.predictions import method_predictions
-from llmcal.confidence.records import ItemRecord
+from llmcal.confidence.predictions import answered, method_predictions
+from llmcal.confidence.records import AnyRecord
 from llmcal.errors import InputError
 from llmcal.metrics.catalog import METRICS
 from llmcal.metrics.comparison import MetricChange, metric_changes, rank_by_change_rate
 from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.summary import applicable_metrics
 from llmcal.runs.comparison import ComparedPair, ComparisonResults, write_comparison_results
 from llmcal.runs.evaluation import EvalRun
 
@@ -35,7 +36,7 @@ RunPair = tuple[str, EvalRun, EvalRun]
 ComparisonRenderer = Callable[[Path, ComparisonResults], None]
 
 
-def paired_records(base: EvalRun, aligned: EvalRun) -> dict[str, tuple[list[ItemRecord], list[ItemRecord]]]:
+def paired_records(base: EvalRun, aligned: EvalRun) -> dict[str, tuple[list[AnyRecord], list[AnyRecord]]]:
     """Per task, the two runs' records of the same items in the same order.
 
     Raises:
@@ -47,7 +48,7 @@ def paired_records(base: EvalRun, aligned: EvalRun) -> dict[str, tuple[list[Item
             f"{base.path} and {aligned.path} cover different tasks ({sorted(base.records)} vs "
             f"{sorted(aligned.records)}); compare evaluations of the same tasks."
         )
-    pairs: dict[str, tuple[list[ItemRecord], list[ItemRecord]]] = {}
+    pairs: dict[str, tuple[list[AnyRecord], list[AnyRecord]]] = {}
     for task, base_records in base.records.items():
         by_id = {record.id: record for record in aligned.records[task]}
         missing = [record.id for record in base_records if record.id not in by_id]
@@ -57,14 +58,10 @@ def paired_records(base: EvalRun, aligned: EvalRun) -> dict[str, tuple[list[Item
                 f"task {task!r}: the runs scored different items ({_some(missing)} only in {base.path}; "
                 f"{_some(extra)} only in {aligned.path}). Evaluate both models on the same items."
             )
-        differing = [
-            record.id
-            for record in base_records
-            if (record.answer, record.n_options) != (by_id[record.id].answer, by_id[record.id].n_options)
-        ]
+        differing = [record.id for record in base_records if record.gold_key != by_id[record.id].gold_key]
         if differing:
             raise InputError(
-                f"task {task!r}: items {_some(differing)} have a different gold answer or number of options "
+                f"task {task!r}: items {_some(differing)} have different gold answers (or option counts) "
                 f"in {base.path} and {aligned.path}; the runs used different data under the same ids."
             )
         pairs[task] = (base_records, [by_id[record.id] for record in base_records])
@@ -113,10 +110,14 @@ def compare_runs(
     changes: list[MetricChange] = []
     for task, (base_records, aligned_records) in paired_records(base, aligned).items():
         for method in methods:
+            # Paired: only the items both runs gave a confidence (a verbalised answer may have none).
+            rows = answered(base_records, method) & answered(aligned_records, method)
+            before = method_predictions(base_records, method, f"{base.path}/{task}/{method}", rows)
+            after = method_predictions(aligned_records, method, f"{aligned.path}/{task}/{method}", rows)
             changes += metric_changes(
-                method_predictions(base_records, method, f"{base.path}/{task}/{method}"),
-                method_predictions(aligned_records, method, f"{aligned.path}/{task}/{method}"),
-                names,
+                before,
+                after,
+                [name for name in names if name in applicable_metrics(before)],
                 settings,
                 pair=pair,
                 task=task,
@@ -132,9 +133,12 @@ def _prefixed(callback: Callable[[str], None], prefix: str) -> Callable[[str], N
 
 def comparison_steps(pairs: Sequence[RunPair], metrics: Sequence[str] | None = None) -> int:
     """How many changes :func:`compare` computes (for progress bars): tasks x shared methods x metrics."""
-    n_metrics = len(METRICS.names()) if metrics is None else len(metrics)
+    names = METRICS.names() if metrics is None else list(metrics)
+    top_label = [name for name in names if METRICS.get(name).inputs == "top_label"]
     return sum(
-        len(base.records) * len(set(base.methods) & set(aligned.methods)) * n_metrics
+        len(base.records)
+        * len(set(base.methods) & set(aligned.methods))
+        * len(top_label if base.is_open_ended else names)
         for _, base, aligned in pairs
     )
 

@@ -1,5 +1,9 @@
 """The evaluation loop: score tasks' items, keep per-item records as they finish, write the results.
 
+Multiple-choice items are scored option by option (:mod:`llmcal.confidence.extraction`); open-ended ones
+are answered and their answers judged (:mod:`llmcal.confidence.generation_extraction`). Either way the
+records are summarised with every metric that applies, per task and confidence method.
+
 The run directory's layout is :mod:`llmcal.runs.evaluation`'s. A killed run resumes from ``records.jsonl``:
 finished items are not scored again, a half-written last line is discarded, and the results are computed
 from records in item order, so they are identical to an uninterrupted run's. Every file but the
@@ -8,12 +12,17 @@ append-only records is written atomically.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from llmcal.confidence.extraction import extract_records
-from llmcal.confidence.predictions import method_predictions
-from llmcal.confidence.records import ItemRecord
+from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
+from llmcal.confidence.predictions import answered, generation_confidence, method_predictions
+from llmcal.confidence.records import AnyRecord, GenerationRecord
+from llmcal.confidence.verbalized import read_verbal_confidence
 from llmcal.distributed import SINGLE_PROCESS, Shard
 from llmcal.errors import InputError
 from llmcal.metrics.predictions import Predictions
@@ -22,6 +31,7 @@ from llmcal.metrics.strata import Strata, stratify, summarize_strata
 from llmcal.metrics.summary import summarize
 from llmcal.runs.evaluation import (
     EVAL_KIND,
+    AnswerStats,
     EvalResults,
     EvalSettings,
     Stratification,
@@ -41,7 +51,9 @@ from llmcal.runs.records import (
     rank_records_name,
 )
 from llmcal.scoring.requests import ScoringBackend
+from llmcal.tasks.answers import exact_match, token_f1
 from llmcal.tasks.fields import HasFields, field_values
+from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.selection import EvalTask
 
 __all__ = ["FigureRenderer", "check_stratification", "evaluate", "item_strata", "summarize_records"]
@@ -88,6 +100,7 @@ def evaluate(
             stratify by (checked before anything is scored or written).
     """
     out = Path(out_dir)
+    check_task_kinds(tasks, settings)
     check_stratification(tasks, stratification)
     manifest = build_manifest(
         EVAL_KIND,
@@ -110,16 +123,7 @@ def evaluate(
         if on_progress is not None:
             on_progress((len(share) - len(mine)) * passes)
         for start in range(0, len(mine), _CHUNK_ITEMS):
-            chunk = mine[start : start + _CHUNK_ITEMS]
-            records = extract_records(
-                chunk,
-                backend,
-                settings.extraction,
-                task=task.name,
-                style=task.style,
-                fewshot_pool=task.fewshot_pool,
-                on_progress=on_progress,
-            )
+            records = _extract(mine[start : start + _CHUNK_ITEMS], task, backend, settings, on_progress)
             store.append(records)
             done.update((record.key, record) for record in records)
     shard.barrier()  # every shard's records are on disk
@@ -137,6 +141,54 @@ def evaluate(
         render(out, results)
     shard.barrier()
     return results
+
+
+def _extract(
+    chunk: Sequence[MCItem | OpenItem],
+    task: EvalTask,
+    backend: ScoringBackend,
+    settings: EvalSettings,
+    on_progress: Callable[[int], None] | None,
+) -> Sequence[AnyRecord]:
+    """The records of a chunk of ``task``'s items, scored or answered as their kind needs."""
+    extraction = settings.extraction
+    if isinstance(extraction, GenerationSettings):
+        return extract_generation_records(
+            [item for item in chunk if isinstance(item, OpenItem)],
+            backend,
+            extraction,
+            task=task.name,
+            style=task.style,
+            stop=task.stop,
+            fewshot_pool=[item for item in task.fewshot_pool if isinstance(item, OpenItem)],
+            on_progress=on_progress,
+        )
+    return extract_records(
+        [item for item in chunk if isinstance(item, MCItem)],
+        backend,
+        extraction,
+        task=task.name,
+        style=task.style,
+        fewshot_pool=[item for item in task.fewshot_pool if isinstance(item, MCItem)],
+        on_progress=on_progress,
+    )
+
+
+def check_task_kinds(tasks: Sequence[EvalTask], settings: EvalSettings) -> None:
+    """Checks that the settings are those of the tasks' kind of items, before anything is scored.
+
+    Raises:
+        InputError: If open-ended tasks come with multiple-choice settings or the other way round.
+    """
+    generating = isinstance(settings.extraction, GenerationSettings)
+    for task in tasks:
+        if (task.kind == "open") != generating:
+            wanted = "open-ended" if task.kind == "open" else "multiple-choice"
+            raise InputError(
+                f"task {task.name!r} is {wanted}, but the settings are for "
+                f"{'open-ended' if generating else 'multiple-choice'} items; evaluate it with "
+                f"{'GenerationSettings' if task.kind == 'open' else 'ExtractionSettings'}."
+            )
 
 
 def item_strata(items: Sequence[HasFields], stratification: Stratification, *, task: str) -> Strata:
@@ -165,7 +217,7 @@ def check_stratification(tasks: Sequence[EvalTask], stratification: Stratificati
 
 
 def summarize_records(
-    records: dict[str, list[ItemRecord]],
+    records: Mapping[str, Sequence[AnyRecord]],
     settings: EvalSettings,
     stratification: Stratification | None = None,
 ) -> EvalResults:
@@ -181,38 +233,79 @@ def summarize_records(
     """
     tasks = {}
     for name, ordered in records.items():
+        kept = {method: answered(ordered, method) for method in settings.extraction.methods}
         predictions = {
-            method: method_predictions(ordered, method, f"{name}/{method}")
-            for method in settings.extraction.methods
+            method: method_predictions(ordered, method, f"{name}/{method}", rows)
+            for method, rows in kept.items()
         }
         strata = None
         if stratification is not None:
             strata = _task_strata(
-                item_strata(ordered, stratification, task=name), stratification, predictions, settings.metrics
+                item_strata(ordered, stratification, task=name),
+                stratification,
+                predictions,
+                kept,
+                settings.metrics,
             )
         summaries = {method: summarize(table, settings.metrics) for method, table in predictions.items()}
-        tasks[name] = TaskResults(len(ordered), summaries, strata)
+        generated = [record for record in ordered if isinstance(record, GenerationRecord)]
+        answers = _answer_stats(generated, kept) if generated else None
+        tasks[name] = TaskResults(len(ordered), summaries, strata, answers)
     return EvalResults(settings, tasks)
+
+
+def _answer_stats(records: Sequence[GenerationRecord], kept: dict[str, NDArray[np.bool_]]) -> AnswerStats:
+    """Exact match and token F1 of the answers, and the answers each method gave no confidence."""
+    problems: dict[str, dict[str, int]] = {}
+    for method, rows in kept.items():
+        if rows.all():
+            continue
+        counts: dict[str, int] = {}
+        for record, keep in zip(records, rows, strict=True):
+            if not keep:
+                problem = _no_confidence_reason(record, method)
+                counts[problem] = counts.get(problem, 0) + 1
+        problems[method] = dict(sorted(counts.items(), key=lambda entry: -entry[1]))
+    return AnswerStats(
+        exact_match=float(np.mean([exact_match(r.generation.text, r.answers) for r in records])),
+        token_f1=float(np.mean([token_f1(r.generation.text, r.answers) for r in records])),
+        no_confidence={method: int((~rows).sum()) for method, rows in kept.items()},
+        problems=problems,
+    )
+
+
+def _no_confidence_reason(record: GenerationRecord, method: str) -> str:
+    """Why ``method`` gave ``record`` no confidence, in a few words."""
+    if method == "verbal" and record.verbal is not None:
+        # The parse problem without the number itself, so the same problem counts once.
+        return (read_verbal_confidence(record.verbal).problem or "unreadable").split(" (")[0]
+    return "no confidence" if generation_confidence(record, method) is None else "unknown"
 
 
 def _task_strata(
     strata: Strata,
     stratification: Stratification,
     predictions: dict[str, Predictions],
+    kept: dict[str, NDArray[np.bool_]],
     settings: MetricSettings,
 ) -> TaskStrata:
-    """Every method's summary per stratum, grouped by stratum."""
-    per_method = {method: summarize_strata(table, strata, settings) for method, table in predictions.items()}
+    """Every method's summary per stratum, grouped by stratum (over the items each method answered)."""
+    per_method = {
+        method: summarize_strata(table, strata.subset(kept[method]), settings)
+        for method, table in predictions.items()
+    }
     groups = []
     for position, (stratum, n_items) in enumerate(zip(strata.strata, strata.counts, strict=True)):
-        rows = strata.rows(position)
         groups.append(
             StratumResults(
                 stratum.label,
                 stratum.lower,
                 stratum.upper,
                 n_items,
-                {method: table.subset(rows).mean_confidence for method, table in predictions.items()},
+                {
+                    method: table.subset(strata.rows(position)[kept[method]]).mean_confidence
+                    for method, table in predictions.items()
+                },
                 {method: summaries[position] for method, summaries in per_method.items()},
             )
         )

@@ -37,6 +37,7 @@ def test_json_output_matches_the_library(predictions_file, capsys):
     assert result["metrics"]["sce"]["value"] == pytest.approx(sce(probs, labels, n_bins=10))
     assert set(result["metrics"]) == {
         "accuracy",
+        "top_brier",
         "ece",
         "mce",
         "rms_ce",
@@ -79,6 +80,7 @@ def test_top_label_input_reports_top_label_metrics_only(tmp_path, capsys):
     assert main(["metrics", str(path), "--json", "--n-resamples", "20"]) == 0
     assert set(json.loads(capsys.readouterr().out)["metrics"]) == {
         "accuracy",
+        "top_brier",
         "ece",
         "mce",
         "rms_ce",

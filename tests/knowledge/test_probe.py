@@ -11,7 +11,7 @@ import pytest
 from llmcal import InputError
 from llmcal.knowledge import ProbeSettings, probe_knowledge
 from llmcal.scoring import FakeBackend
-from llmcal.tasks.schema import MCItem
+from llmcal.tasks.schema import MCItem, OpenItem
 
 ITEMS = [MCItem(f"k{i}", f"Question {i}?", ("oak", "elm", "ash"), i % 3) for i in range(9)]
 # Loves "ash": exactly the items whose answer is option 2 are known, by a wide NLL margin.
@@ -74,3 +74,32 @@ def test_settings_name_the_bad_value_and_the_allowed_range():
     assert str(error.value) == (
         "slick_fewshot must be at least 1 (SliCK prompts differ by their examples); got 0."
     )
+
+
+OPEN_ITEMS = [
+    OpenItem(f"o{i}", f"Which tree is number {i}?", (("oak", "elm", "ash")[i % 3],)) for i in range(30)
+]
+
+
+def test_open_items_are_known_when_the_greedy_answer_matches_and_nll_is_the_first_answers():
+    backend = FakeBackend(favoured=["ash"], bonus=50.0, answers=["ash"])
+    result = probe_knowledge(
+        OPEN_ITEMS, backend, ProbeSettings(style="completion"), calibration_items=OPEN_ITEMS[:15]
+    )
+    assert [item.known for item in result.items] == [item.answers[0] == "ash" for item in OPEN_ITEMS]
+    prompts = [f"{item.question}" for item in OPEN_ITEMS]
+    expected = [
+        -sum(backend._token_logprobs(prompt, f" {item.answers[0]}"))
+        for prompt, item in zip(prompts, OPEN_ITEMS, strict=True)
+    ]
+    assert [item.nll for item in result.items] == pytest.approx(expected)
+    assert result.detector is not None
+    assert (result.detector.accuracy, result.detector.tpr, result.detector.tnr) == (1.0, 1.0, 1.0)
+
+
+def test_open_items_refuse_slick_categories_and_mixed_calibration_items():
+    backend = FakeBackend(answers=["ash"])
+    with pytest.raises(InputError, match="SliCK categories"):
+        probe_knowledge(OPEN_ITEMS, backend, ProbeSettings(slick_prompts=2))
+    with pytest.raises(InputError, match="of one kind"):
+        probe_knowledge(OPEN_ITEMS, backend, ProbeSettings(), calibration_items=ITEMS)

@@ -1,4 +1,9 @@
-"""``llmcal eval``: score a model on tasks with every confidence method and write calibration results."""
+"""``llmcal eval``: score a model on tasks with every confidence method and write calibration results.
+
+Multiple-choice tasks are scored option by option; open-ended tasks (``facts_open``, ``triviaqa``, a
+``--data`` file with ``answers``) are answered greedily and the answers judged by the generation
+confidence methods.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +24,13 @@ from rich.progress import (
 
 from llmcal.cli.metric_options import DEFAULTS, By, NBins, NResamples, NStrata, stratification_option
 from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option
-from llmcal.cli.tables import strata_table, summary_table
+from llmcal.cli.tables import answer_lines, strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
+from llmcal.confidence.generation_extraction import (
+    DEFAULT_GENERATION_METHODS,
+    GenerationSettings,
+    check_generation_methods,
+)
 from llmcal.errors import InputError
 from llmcal.evaluation import check_stratification, evaluate
 from llmcal.metrics.settings import MetricSettings
@@ -46,12 +56,19 @@ def eval_(
         Path | None, typer.Option(help="Items file (.jsonl/.csv/.parquet) in the llmcal schema.")
     ] = None,
     methods: Annotated[
-        str, typer.Option(help="Confidence methods: sum, mean, min, choice.")
-    ] = "sum,mean,min,choice",
+        str | None,
+        typer.Option(
+            help="Confidence methods. Multiple-choice: sum, mean, min, choice. Open-ended: seq-prob, "
+            "mean-prob, min-prob, p-true, verbal. Default: all of the tasks' kind."
+        ),
+    ] = None,
     format: Annotated[
         str, typer.Option("--format", help="cloze | letters (continuation methods).")
     ] = "cloze",
     num_fewshot: Annotated[int, typer.Option(min=0, help="Solved examples before each item.")] = 0,
+    max_new_tokens: Annotated[
+        int, typer.Option(min=1, help="Open-ended tasks: the most tokens of a generated answer.")
+    ] = 32,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each task.")] = None,
     batch_size: Annotated[str, typer.Option(help="Items per forward pass, or 'auto'.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = "auto",
@@ -70,7 +87,7 @@ def eval_(
     by: By = None,
     n_strata: NStrata = 4,
 ) -> None:
-    """Evaluate a model's confidence calibration on multiple-choice tasks."""
+    """Evaluate a model's confidence calibration on multiple-choice or open-ended tasks."""
     prompt_format = prompt_format_option(format)
     size: int | str = "auto"
     if batch_size != "auto":
@@ -79,8 +96,6 @@ def eval_(
         size = int(batch_size)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
-    extraction = ExtractionSettings(check_methods(comma_list(methods)), prompt_format, num_fewshot, seed)
-    settings = EvalSettings(extraction, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     # Not part of the settings: another --by on a finished run summarises it again (llmcal.runs.evaluation).
     stratification = stratification_option(by, n_strata)
     # Everything that can fail on bad input happens before the output directory is touched.
@@ -91,6 +106,14 @@ def eval_(
         limit=limit,
         style=cloze_style_option(cloze_style),
     )
+    extraction: ExtractionSettings | GenerationSettings
+    if tasks[0].kind == "open":
+        names = comma_list(methods) if methods is not None else list(DEFAULT_GENERATION_METHODS)
+        extraction = GenerationSettings(check_generation_methods(names), num_fewshot, seed, max_new_tokens)
+    else:
+        names = comma_list(methods) if methods is not None else ["sum", "mean", "min", "choice"]
+        extraction = ExtractionSettings(check_methods(names), prompt_format, num_fewshot, seed)
+    settings = EvalSettings(extraction, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     check_stratification(tasks, stratification)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
@@ -138,6 +161,8 @@ def eval_(
         return
     console = Console()
     console.print(summary_table(results))
+    for line in answer_lines(results):
+        console.print(line, highlight=False)
     for name, task_results in results.tasks.items():
         if task_results.strata is not None:
             console.print(strata_table(name, task_results.strata))

@@ -1,4 +1,8 @@
-"""``llmcal probe``: which items a model already knows, and how well the NLL-threshold detector tells."""
+"""``llmcal probe``: which items a model already knows, and how well the NLL-threshold detector tells.
+
+Multiple-choice items are known when the model's top option is right; open-ended items (a file with
+``answers``) when its greedy answer matches an accepted one.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from rich.console import Console
 from llmcal.atomic import write_text_atomic
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.knowledge.probe import ProbeSettings, probe_knowledge
-from llmcal.tasks.loading import load_items
+from llmcal.tasks.loading import load_any_items
 
 __all__ = ["probe"]
 
@@ -35,6 +39,9 @@ def probe(
         int, typer.Option(min=0, help="Also give SliCK categories from this many few-shot prompt variants.")
     ] = 0,
     slick_fewshot: Annotated[int, typer.Option(min=1, help="Few-shot examples per SliCK prompt.")] = 2,
+    max_new_tokens: Annotated[
+        int, typer.Option(min=1, help="Open-ended items: the most tokens of the model's answer.")
+    ] = 32,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
 ) -> None:
@@ -45,9 +52,10 @@ def probe(
         format=prompt_format_option(format),
         slick_prompts=slick_prompts,
         slick_fewshot=slick_fewshot,
+        max_new_tokens=max_new_tokens,
     )
-    items = load_items(data)
-    calibration = load_items(calibration_data) if calibration_data else []
+    items = load_any_items(data)
+    calibration = load_any_items(calibration_data) if calibration_data else []
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from llmcal.scoring.hf import HFBackend
 

@@ -14,6 +14,7 @@ from llmcal.reports.cells import (
     AT_TEMPERATURE_BOUND,
     CALIBRATION_COLUMNS,
     HEADLINE_METRICS,
+    OPEN_SUMMARY_METRICS,
     STRATUM_METRICS,
     TERMINAL_SUMMARY_METRICS,
     calibration_cells,
@@ -22,6 +23,7 @@ from llmcal.reports.cells import (
     interval,
     metric_cell,
     number,
+    stratum_metrics,
     temperature_at_bound,
     temperature_cell,
 )
@@ -49,14 +51,44 @@ def _add_columns(table: Table, columns: Sequence[str]) -> None:
 
 
 def summary_table(results: EvalResults, title: str = "calibration by task and method") -> Table:
-    """One row per task x confidence method: size and the :data:`TERMINAL_SUMMARY_METRICS`."""
+    """One row per task x confidence method: items it covers and the :data:`TERMINAL_SUMMARY_METRICS`."""
     table = Table(title=title)
-    _add_columns(table, ["task", "method", "n", *TERMINAL_SUMMARY_METRICS])
+    open_ended = all(task.answers is not None for task in results.tasks.values())
+    metrics = OPEN_SUMMARY_METRICS if open_ended else TERMINAL_SUMMARY_METRICS
+    _add_columns(table, ["task", "method", "n", *metrics])
     for task_name, task in results.tasks.items():
         for method, summary in task.methods.items():
-            cells = [metric_cell(summary, name) for name in TERMINAL_SUMMARY_METRICS]
-            table.add_row(task_name, method, str(task.n_items), *cells)
+            cells = [metric_cell(summary, name) for name in metrics]
+            table.add_row(task_name, method, str(summary.n_items), *cells)
     return table
+
+
+def answer_lines(results: EvalResults) -> list[str]:
+    """For each open-ended task: how good its answers are, and every answer a method gave no confidence.
+
+    Those answers are left out of that method's metrics, which is said here, with the reasons, so a
+    method's ``n`` below the task's size is never a silent drop.
+    """
+    lines = []
+    for name, task in results.tasks.items():
+        stats = task.answers
+        if stats is None:
+            continue
+        lines.append(
+            f"{name}: exact match {number(stats.exact_match, 3)}, token F1 {number(stats.token_f1, 3)} "
+            f"over {task.n_items} generated answers."
+        )
+        for method, missing in stats.no_confidence.items():
+            if not missing:
+                continue
+            reasons = ", ".join(
+                f"{problem}: {count}" for problem, count in stats.problems.get(method, {}).items()
+            )
+            lines.append(
+                f"{name}/{method}: {missing} of {task.n_items} answers gave no confidence ({reasons}); "
+                f"its metrics are over the other {task.n_items - missing}."
+            )
+    return lines
 
 
 _STRATA_CAPTION = "conf = mean confidence in the chosen option"
@@ -67,16 +99,16 @@ def _strata_title(name: str, by: str, kind: str, n_strata: int) -> str:
     return f"{name}: calibration by {by} ({how})"
 
 
-def _add_stratum_columns(table: Table, by: str) -> None:
+def _add_stratum_columns(table: Table, by: str, metrics: Sequence[str]) -> None:
     # 14 characters hold a range of two 3-digit numbers ("1.23e5–4.56e6"); longer values fold.
     table.add_column(by, max_width=14, overflow="fold")
-    for column in ("n", STRATUM_METRICS[0], "conf", *STRATUM_METRICS[1:]):
+    for column in ("n", metrics[0], "conf", *metrics[1:]):
         table.add_column(column, justify="right", no_wrap=True)
 
 
 def _stratum_cells(label: str, summary: Summary, mean_confidence: float) -> list[str]:
     """A stratum's label, size, accuracy, mean confidence and calibration errors, to 3 decimals."""
-    accuracy, *errors = (metric_cell(summary, name, 3) for name in STRATUM_METRICS)
+    accuracy, *errors = (metric_cell(summary, name, 3) for name in stratum_metrics(summary))
     return [label, str(summary.n_items), accuracy, number(mean_confidence, 3), *errors]
 
 
@@ -89,8 +121,9 @@ def strata_table(task: str, strata: TaskStrata) -> Table:
     by = strata.stratification.by
     table = Table(title=_strata_title(task, by, strata.kind, len(strata.groups)), caption=_STRATA_CAPTION)
     table.add_column("method")
-    _add_stratum_columns(table, by)
     methods = list(strata.groups[0].methods) if strata.groups else []
+    first = strata.groups[0].methods[methods[0]] if methods else None
+    _add_stratum_columns(table, by, stratum_metrics(first) if first else STRATUM_METRICS)
     for method in methods:
         for index, group in enumerate(strata.groups):
             table.add_row(
@@ -106,7 +139,7 @@ def stratum_summaries_table(
 ) -> Table:
     """One row per stratum of one set of predictions (``llmcal metrics --by``), as :func:`strata_table`."""
     table = Table(title=_strata_title(name, by, strata.kind, len(strata.strata)), caption=_STRATA_CAPTION)
-    _add_stratum_columns(table, by)
+    _add_stratum_columns(table, by, stratum_metrics(summaries[0]) if summaries else STRATUM_METRICS)
     for stratum, summary, mean_confidence in zip(strata.strata, summaries, mean_confidences, strict=True):
         table.add_row(*_stratum_cells(stratum.label, summary, mean_confidence))
     return table

@@ -185,7 +185,7 @@ def run_real_claims(
 def _draw(task_name: str, sizes: Sequence[int], seed: int) -> tuple[ClozeStyle, list[list[MCItem]]]:
     """The task's prompt style and consecutive slices of its items after a seeded shuffle."""
     (task,) = select_tasks([task_name])
-    items = list(task.items)
+    items = task.mc_items()
     if sum(sizes) > len(items):
         raise InputError(f"task {task_name!r} has {len(items)} items; the story draws {sum(sizes)}.")
     random.Random(seed).shuffle(items)

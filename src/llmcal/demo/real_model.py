@@ -129,7 +129,7 @@ def run_real_model_story(
 def _splits(story: RealModelStory, seed: int) -> tuple[ClozeStyle, list[MCItem], list[MCItem]]:
     """The task's prompt style, and its held-out and test questions: a seeded shuffle, cut once."""
     (task,) = select_tasks([story.task])
-    items = list(task.items)
+    items = task.mc_items()
     random.Random(seed).shuffle(items)
     drawn = items[: story.n_items] if story.n_items else items
     n_calibration = round(len(drawn) * story.calibration_fraction)

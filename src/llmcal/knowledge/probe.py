@@ -1,7 +1,9 @@
 """Probing a model before fine-tuning: which items it already knows, and how well the NLL detector tells.
 
 Every item is labelled known/unknown by the model's own answer (its argmax option under the ``sum``
-method), and gets its gold-answer NLL, the quantity CogCalib's detector thresholds. With held-out
+method; for an open-ended item, whether its greedy answer matches an accepted one), and gets its
+gold-answer NLL (of an open-ended item, of its first accepted answer), the quantity CogCalib's detector
+thresholds. With held-out
 calibration items the detector's threshold is fitted (Youden's J) and scored on the probed items; with
 several few-shot prompt variants the items also get SliCK categories.
 """
@@ -24,10 +26,11 @@ from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 from llmcal.knowledge.ground_truth import SLICK_CATEGORIES, known_from_records, slick_categories
-from llmcal.scoring.requests import ScoringBackend
-from llmcal.tasks.prompts import PromptFormat
-from llmcal.tasks.schema import MCItem
-from llmcal.tasks.spec import ClozeStyle
+from llmcal.scoring.requests import GenerationRequest, ScoringBackend, ScoringRequest
+from llmcal.tasks.answers import exact_match
+from llmcal.tasks.prompts import PromptFormat, open_prompt
+from llmcal.tasks.schema import MCItem, OpenItem
+from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 
 __all__ = ["DetectorScore", "ProbeResult", "ProbeSettings", "ProbedItem", "probe_knowledge"]
 
@@ -45,12 +48,16 @@ class ProbeSettings:
         style: The items' cloze style.
         slick_prompts: Number of few-shot prompt variants for SliCK categories (0: no categories).
         slick_fewshot: Few-shot examples per SliCK prompt variant.
+        stop: Open-ended items: the strings the model's answer ends at.
+        max_new_tokens: Open-ended items: the most tokens of the model's answer.
     """
 
     format: PromptFormat = "cloze"
     style: ClozeStyle = "qa"
     slick_prompts: int = 0
     slick_fewshot: int = 2
+    stop: tuple[str, ...] = DEFAULT_STOP
+    max_new_tokens: int = 32
 
     def __post_init__(self) -> None:
         if self.slick_prompts < 0:
@@ -151,16 +158,16 @@ class ProbeResult:
 
 
 def probe_knowledge(
-    items: Sequence[MCItem],
+    items: Sequence[MCItem] | Sequence[OpenItem],
     backend: ScoringBackend,
     settings: ProbeSettings,
     *,
-    calibration_items: Sequence[MCItem] = (),
+    calibration_items: Sequence[MCItem] | Sequence[OpenItem] = (),
 ) -> ProbeResult:
     """Labels ``items`` known/unknown by the model's own answers and measures what predicts it.
 
     Args:
-        items: Items to probe.
+        items: Items to probe, multiple-choice or open-ended (SliCK categories need options).
         backend: The model before fine-tuning.
         settings: Prompt format, cloze style and SliCK settings.
         calibration_items: Held-out items to fit the NLL threshold on; none skips the detector.
@@ -169,23 +176,22 @@ def probe_knowledge(
         Labels and gold-answer NLL per item, plus the detector's score and SliCK categories if asked for.
 
     Raises:
-        InputError: If the calibration items are all known or all unknown (no threshold can be fitted).
+        InputError: If the calibration items are all known or all unknown (no threshold can be fitted),
+            the two sets are not of one kind, or SliCK categories are asked for open-ended items.
     """
-    extraction = ExtractionSettings(methods=(_NLL_METHOD,), format=settings.format)
-    records = extract_records(items, backend, extraction, task="probe", style=settings.style)
-    truth = known_from_records(records)
-    known = np.array([truth[record.id] for record in records])
-    nll = _gold_nll(records)
-    detector_known: list[bool | None] = [None] * len(records)
+    if calibration_items and isinstance(calibration_items[0], OpenItem) != isinstance(items[0], OpenItem):
+        raise InputError("The probed and the calibration items must be of one kind (open-ended or not).")
+    if settings.slick_prompts and isinstance(items[0], OpenItem):
+        raise InputError(
+            "SliCK categories are drawn from option probabilities; for open-ended items probe without them."
+        )
+    known, nll = _known_and_nll(items, backend, settings)
+    ids = [item.id for item in items]
+    detector_known: list[bool | None] = [None] * len(items)
     detector_score = None
     if calibration_items:
-        calibration_records = extract_records(
-            calibration_items, backend, extraction, task="calibration", style=settings.style
-        )
-        calibration_truth = known_from_records(calibration_records)
-        detector = youden_threshold(
-            _gold_nll(calibration_records), [calibration_truth[r.id] for r in calibration_records]
-        )
+        calibration_known, calibration_nll = _known_and_nll(calibration_items, backend, settings)
+        detector = youden_threshold(calibration_nll, list(calibration_known))
         predicted = detector.is_known(nll)
         detector_known = [bool(flag) for flag in predicted]
         detector_score = DetectorScore(
@@ -198,16 +204,17 @@ def probe_knowledge(
     categories: dict[str, str] = {}
     slick_counts = None
     if settings.slick_prompts:
+        mc_items = [item for item in items if isinstance(item, MCItem)]
         variants = [
             extract_records(
-                items,
+                mc_items,
                 backend,
                 ExtractionSettings(
                     (_NLL_METHOD,), settings.format, num_fewshot=settings.slick_fewshot, seed=seed
                 ),
                 task="slick",
                 style=settings.style,
-                fewshot_pool=items,
+                fewshot_pool=mc_items,
             )
             for seed in range(settings.slick_prompts)
         ]
@@ -216,15 +223,58 @@ def probe_knowledge(
         slick_counts = {name: tally[name] for name in SLICK_CATEGORIES}
     probed = tuple(
         ProbedItem(
-            id=record.id,
-            known=truth[record.id],
+            id=item_id,
+            known=bool(flag_known),
             nll=float(value),
             detector_known=flag,
-            slick=categories.get(record.id),
+            slick=categories.get(item_id),
         )
-        for record, value, flag in zip(records, nll, detector_known, strict=True)
+        for item_id, flag_known, value, flag in zip(ids, known, nll, detector_known, strict=True)
     )
     return ProbeResult(probed, detector_score, slick_counts)
+
+
+def _known_and_nll(
+    items: Sequence[MCItem] | Sequence[OpenItem], backend: ScoringBackend, settings: ProbeSettings
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Per item, whether the model answers it right, and the NLL of its gold answer."""
+    open_items = [item for item in items if isinstance(item, OpenItem)]
+    if open_items:
+        return _open_known_and_nll(open_items, backend, settings)
+    extraction = ExtractionSettings(methods=(_NLL_METHOD,), format=settings.format)
+    mc_items = [item for item in items if isinstance(item, MCItem)]
+    records = extract_records(mc_items, backend, extraction, task="probe", style=settings.style)
+    truth = known_from_records(records)
+    return np.array([truth[record.id] for record in records], dtype=np.bool_), _gold_nll(records)
+
+
+def _open_known_and_nll(
+    items: Sequence[OpenItem], backend: ScoringBackend, settings: ProbeSettings
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Known: the greedy answer matches an accepted one. NLL: of the first accepted answer after the prompt.
+
+    The first accepted answer is the one a fine-tuning run trains on (:mod:`llmcal.finetune.packing`), so
+    the detector thresholds the loss training will see.
+    """
+    prompts = [open_prompt(item, style=settings.style) for item in items]
+    generations = backend.generate(
+        [
+            GenerationRequest(prompt, settings.stop, item.id)
+            for prompt, item in zip(prompts, items, strict=True)
+        ],
+        max_new_tokens=settings.max_new_tokens,
+    )
+    known = np.array(
+        [exact_match(g.text, item.answers) for g, item in zip(generations, items, strict=True)],
+        dtype=np.bool_,
+    )
+    scored = backend.score(
+        [
+            ScoringRequest(prompt, (f" {item.answers[0]}",), item.id)
+            for prompt, item in zip(prompts, items, strict=True)
+        ]
+    )
+    return known, np.array([-options[0].total for options in scored], dtype=np.float64)
 
 
 def _gold_nll(records: Sequence[ItemRecord]) -> NDArray[np.float64]:

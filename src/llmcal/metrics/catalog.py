@@ -9,7 +9,7 @@ from typing import Literal
 from llmcal.metrics.accuracy import accuracy
 from llmcal.metrics.calibration_error import ace, ece, mce, rms_ce, sce
 from llmcal.metrics.discrimination import auroc
-from llmcal.metrics.scoring_rules import brier, nll
+from llmcal.metrics.scoring_rules import brier, nll, top_label_brier
 from llmcal.metrics.smooth_calibration import smooth_ece
 from llmcal.metrics.validation import BinStrategy
 from llmcal.registry import Registry
@@ -58,3 +58,6 @@ METRICS.add(
 METRICS.add("brier", MetricSpec(brier, "probabilities", False, False, "multi-class Brier score"))
 METRICS.add("nll", MetricSpec(nll, "probabilities", False, False, "negative log-likelihood of gold"))
 METRICS.add("auroc", MetricSpec(auroc, "top_label", False, True, "does confidence rank right > wrong"))
+METRICS.add(
+    "top_brier", MetricSpec(top_label_brier, "top_label", False, False, "Brier score of the top confidence")
+)

@@ -1,13 +1,16 @@
-"""Proper scoring rules over the full (n, K) probability matrix: Brier score and negative log-likelihood."""
+"""Proper scoring rules: Brier score and NLL of option probabilities, and the top-label Brier score.
+
+The top-label Brier score needs only the confidence in the answer, all an open-ended answer has.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from llmcal.metrics.validation import as_labels, as_option_mask, as_probabilities
+from llmcal.metrics.validation import as_confidences, as_correct, as_labels, as_option_mask, as_probabilities
 
-__all__ = ["brier", "nll"]
+__all__ = ["brier", "nll", "top_label_brier"]
 
 
 def brier(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = None) -> float:
@@ -34,6 +37,22 @@ def brier(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = N
     gold = p[np.arange(len(p)), y]
     # sum_k (p_k - 1[k=y])^2 = sum_k p_k^2 - 2 p_y + 1, without materialising a one-hot matrix.
     return float(np.mean(np.einsum("ij,ij->i", p, p) - 2.0 * gold + 1.0))
+
+
+def top_label_brier(confidences: ArrayLike, correct: ArrayLike) -> float:
+    r"""Brier score of the confidence in the answer: :math:`\frac{1}{n}\sum_i (c_i - y_i)^2`, in [0, 1].
+
+    The binary Brier score of "is the answer right?", scikit-learn's ``brier_score_loss(correct,
+    confidences)``. It needs no option probabilities, so it applies to generated answers; on options it
+    differs from :func:`brier`, which scores every option.
+
+    Examples:
+        >>> round(top_label_brier([0.9, 0.6], [1, 0]), 6)
+        0.185
+    """
+    c = as_confidences(confidences)
+    y = as_correct(correct, len(c))
+    return float(np.mean((c - y) ** 2))
 
 
 def nll(probs: ArrayLike, labels: ArrayLike, option_mask: ArrayLike | None = None) -> float:

@@ -66,6 +66,10 @@ class Strata:
         """Row mask of the items in stratum ``position``, shape ``(n,)``."""
         return np.asarray(self.index == position, dtype=np.bool_)
 
+    def subset(self, rows: NDArray[np.bool_]) -> Strata:
+        """The same strata over the items a boolean row mask selects (e.g. those a method answered)."""
+        return Strata(self.kind, self.strata, self.index[rows])
+
     @property
     def counts(self) -> list[int]:
         """Number of items per stratum."""

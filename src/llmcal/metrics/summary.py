@@ -25,6 +25,7 @@ __all__ = [
     "Summary",
     "applicable_metrics",
     "calibration_row",
+    "predictions_row",
     "summarize",
 ]
 
@@ -160,7 +161,8 @@ def summarize(
     """Computes every applicable metric of :data:`~llmcal.metrics.METRICS` with a bootstrap interval.
 
     Metrics that need per-option probabilities are skipped for top-label-only predictions. Every metric
-    is bootstrapped with the same seed, hence on the same resamples.
+    is bootstrapped with the same seed, hence on the same resamples. Predictions of no items (a method
+    that gave every answer no confidence) have every metric NaN and no reliability bins.
 
     Args:
         predictions: What to evaluate.
@@ -168,6 +170,12 @@ def summarize(
         on_metric_done: Called with each metric's name when it is finished (for progress bars).
     """
     results: list[MetricValue] = []
+    if predictions.n_items == 0:
+        nan = float("nan")
+        for name in applicable_metrics(predictions):
+            spec = METRICS.get(name)
+            results.append(MetricValue(name, nan, nan, nan, spec.summary, settings.binning(name)))
+        return Summary(predictions.source, 0, predictions.n_options, settings, results)
     for name in applicable_metrics(predictions):
         spec = METRICS.get(name)
         interval = bootstrap_ci(
@@ -234,4 +242,18 @@ def calibration_row(
         sce=sce(probs, labels, option_mask, n_bins=_ROW_SETTINGS.n_bins),
         brier=brier(probs, labels, option_mask),
         mean_confidence=float(confidences.mean()),
+    )
+
+
+def predictions_row(predictions: Predictions) -> CalibrationRow:
+    """:func:`calibration_row` of predictions; SCE and Brier are NaN for top-label-only predictions."""
+    if predictions.probs is not None and predictions.labels is not None:
+        return calibration_row(predictions.probs, predictions.labels, predictions.option_mask)
+    return CalibrationRow(
+        n_items=predictions.n_items,
+        accuracy=float(predictions.correct.mean()),
+        ece=ece(predictions.confidences, predictions.correct, n_bins=_ROW_SETTINGS.n_bins),
+        sce=float("nan"),
+        brier=float("nan"),
+        mean_confidence=predictions.mean_confidence,
     )

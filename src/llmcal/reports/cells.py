@@ -21,6 +21,7 @@ __all__ = [
     "STRATUM_METRICS",
     "SUMMARY_METRICS",
     "TERMINAL_SUMMARY_METRICS",
+    "TOP_LABEL_STRATUM_METRICS",
     "calibration_cells",
     "change_cells",
     "change_columns",
@@ -39,9 +40,20 @@ HEADLINE_METRICS = ("accuracy", "ece", "sce")
 # 80 columns; results.json carries all.
 SUMMARY_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece", "auroc")
 TERMINAL_SUMMARY_METRICS = SUMMARY_METRICS[:-1]
+OPEN_SUMMARY_METRICS = ("accuracy", "ece", "top_brier", "smooth_ece", "auroc")
+"""The summary of generated answers: top-label metrics only (an answer has no option probabilities)."""
 # Per-stratum rows: the size and mean confidence beside these, so accuracy and confidence read side by
 # side; three decimals in the terminal keep a row of them, the stratum and the method within 80 columns.
 STRATUM_METRICS = ("accuracy", "ece", "sce", "brier")
+TOP_LABEL_STRATUM_METRICS = ("accuracy", "ece", "top_brier", "auroc")
+"""The per-stratum metrics of predictions without option probabilities (generated answers)."""
+
+
+def stratum_metrics(summary: Summary) -> tuple[str, ...]:
+    """The per-stratum metrics that apply to ``summary``'s predictions."""
+    return STRATUM_METRICS if summary.n_options is not None else TOP_LABEL_STRATUM_METRICS
+
+
 # The columns of a calibration row (fine-tuning before/after, the demo's variants), after its size.
 CALIBRATION_COLUMNS = tuple(name for name in CalibrationRow.__dataclass_fields__ if name != "n_items")
 

@@ -23,16 +23,18 @@ from numpy.typing import NDArray
 
 from llmcal import __version__
 from llmcal.atomic import figure_png, write_text_atomic
-from llmcal.confidence.methods import OptionProbabilities, probabilities
+from llmcal.confidence.predictions import answered, method_predictions
 from llmcal.errors import InputError
 from llmcal.evaluation import item_strata
-from llmcal.metrics import reliability_bins, top_label_confidence
+from llmcal.metrics import reliability_bins
+from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.summary import MetricValue, calibration_row
+from llmcal.metrics.summary import MetricValue, predictions_row
 from llmcal.reports.cells import (
     AT_TEMPERATURE_BOUND,
     CALIBRATION_COLUMNS,
     HEADLINE_METRICS,
+    OPEN_SUMMARY_METRICS,
     STRATUM_METRICS,
     SUMMARY_METRICS,
     calibration_cells,
@@ -113,34 +115,34 @@ def _with_ci(metric: MetricValue | None) -> str:
     return f'{value} <span class="ci">{interval(metric.ci_low, metric.ci_high, _DIGITS)}</span>'
 
 
-def _diagram_pair(
-    probs: NDArray[np.float64], labels: NDArray[np.intp], title: str, n_bins: int, strategy: str, level: float
-) -> bytes:
+def _diagram_pair(predictions: Predictions, title: str, n_bins: int, strategy: str, level: float) -> bytes:
     """Reliability diagram (with interval bands and counts) beside the confidence histogram."""
     from matplotlib.figure import Figure
 
     from llmcal.reports.reliability import plot_confidence_histogram, plot_reliability
 
-    confidences, correct = top_label_confidence(probs, labels)
+    confidences, correct = predictions.confidences, predictions.correct
     bins = reliability_bins(
         confidences, correct, n_bins=n_bins, strategy="quantile" if strategy == "quantile" else "uniform"
     )
     figure = Figure(figsize=(9.0, 4.0), dpi=90, layout="constrained")
     left, right = figure.subplots(1, 2)
     plot_reliability(bins, left, title=title, interval_level=level)
-    plot_confidence_histogram(confidences, correct, right, title="confidence of the predicted option")
+    what = "predicted option" if predictions.probs is not None else "generated answer"
+    plot_confidence_histogram(confidences, correct, right, title=f"confidence of the {what}")
     return figure_png(figure)
 
 
-def _subject_rows(run: EvalRun, task: str, table: OptionProbabilities) -> list[list[str]]:
-    records = run.records[task]
+def _subject_rows(run: EvalRun, task: str, table: Predictions, kept: NDArray[np.bool_]) -> list[list[str]]:
+    """Per subject, the compact calibration row of ``table``: the predictions of the ``kept`` records."""
+    records = [record for record, keep in zip(run.records[task], kept, strict=True) if keep]
     subjects = sorted({record.subject for record in records if record.subject})
     if len(subjects) < 2:
         return []
     rows = []
     for subject in subjects:
         mask = np.array([record.subject == subject for record in records])
-        row = calibration_row(*table.subset(mask))
+        row = predictions_row(table.subset(mask))
         rows.append([_e(task), _e(subject), _e(row.n_items), *calibration_cells(row, _DIGITS)])
     return rows
 
@@ -194,11 +196,12 @@ def _strata_figures(run: EvalRun, task: str, strata: TaskStrata, settings: Metri
     for method in strata.groups[0].methods if strata.groups else ():
         if method not in run.methods:
             continue
-        table = probabilities(records, method)
-        confidences, correct = top_label_confidence(table.probs, table.labels)
+        kept = answered(records, method)
+        table = method_predictions(records, method, f"{task}/{method}", kept)
+        confidences, correct = table.confidences, table.correct
         panels = []
         for position, group in enumerate(strata.groups):
-            rows = assigned.rows(position)
+            rows = assigned.rows(position)[kept]
             bins = reliability_bins(
                 confidences[rows], correct[rows], n_bins=settings.n_bins, strategy=settings.strategy
             )
@@ -252,17 +255,18 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
     metric_settings = results.settings.metrics
     level = metric_settings.level
     summary_rows, figures, subject_rows = [], [], []
+    metrics = OPEN_SUMMARY_METRICS if run.is_open_ended else SUMMARY_METRICS
     for task, entry in results.tasks.items():
         for method, summary in entry.methods.items():
             summary_rows.append(
-                [_e(task), _e(method), _e(entry.n_items)]
-                + [_with_ci(summary.metric(name)) for name in SUMMARY_METRICS]
+                [_e(task), _e(method), _e(summary.n_items)]
+                + [_with_ci(summary.metric(name)) for name in metrics]
             )
             if task in run.records and method in run.methods:
-                table = probabilities(run.records[task], method)
+                kept = answered(run.records[task], method)
+                table = method_predictions(run.records[task], method, f"{task}/{method}", kept)
                 png = _diagram_pair(
-                    table.probs,
-                    table.labels,
+                    table,
                     f"{task} / {method}",
                     metric_settings.n_bins,
                     metric_settings.strategy,
@@ -277,7 +281,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
                         "wrong answers",
                     )
                 )
-                subject_rows += _subject_rows(run, task, table)
+                subject_rows += _subject_rows(run, task, table, kept)
     stratification = results.stratification
     if stratification is not None and stratification.by == "subject":
         subject_rows = []  # the per-stratum table below has the same rows, with intervals
@@ -285,7 +289,8 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
         f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",
         "<h3>Summary</h3>",
-        _table(["task", "method", "n", *SUMMARY_METRICS], summary_rows, text_columns=2),
+        _table(["task", "method", "n", *metrics], summary_rows, text_columns=2),
+        *_answers_part(results),
         "<h3>Reliability diagrams and confidence histograms</h3>",
         f'<div class="figures">{"".join(figures)}</div>',
         *_strata_part(run, results),
@@ -295,6 +300,35 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         parts += ["<h3>Per-subject breakdown</h3>", _table(header, subject_rows, text_columns=2)]
     parts += ["<h3>Settings</h3>", _settings(run.manifest)]
     return heading, "\n".join(parts)
+
+
+def _answers_part(results: EvalResults) -> list[str]:
+    """Open-ended tasks: exact match and token F1 of the answers, and the answers without a confidence."""
+    lines = []
+    for task, entry in results.tasks.items():
+        stats = entry.answers
+        if stats is None:
+            continue
+        missing = [
+            f"<code>{_e(method)}</code> gave {count} no confidence ("
+            + _e(", ".join(f"{problem}: {n}" for problem, n in stats.problems.get(method, {}).items()))
+            + "), left out of its metrics"
+            for method, count in stats.no_confidence.items()
+            if count
+        ]
+        lines.append(
+            f"<li><b>{_e(task)}</b>: exact match {number(stats.exact_match, _DIGITS)}, token F1 "
+            f"{number(stats.token_f1, _DIGITS)} over {entry.n_items} generated answers"
+            + ("; " + "; ".join(missing) if missing else "")
+            + ".</li>"
+        )
+    if not lines:
+        return []
+    return [
+        "<p>Answers are right when they match an accepted answer after SQuAD-style normalisation; n is "
+        "the number of answers a method gave a confidence.</p>",
+        f"<ul>{''.join(lines)}</ul>",
+    ]
 
 
 def _column_names(columns: Sequence[str]) -> list[str]:

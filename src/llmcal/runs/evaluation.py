@@ -30,7 +30,8 @@ from typing import Any
 from llmcal import __version__
 from llmcal.atomic import write_text_atomic
 from llmcal.confidence.extraction import ExtractionSettings
-from llmcal.confidence.records import ItemRecord
+from llmcal.confidence.generation_extraction import GenerationSettings
+from llmcal.confidence.records import AnyRecord, ItemRecord
 from llmcal.errors import InputError
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.strata import StrataKind
@@ -42,6 +43,7 @@ from llmcal.runs.records import RECORDS_NAME, RecordStore
 __all__ = [
     "EVAL_KIND",
     "RESULTS_NAME",
+    "AnswerStats",
     "EvalResults",
     "EvalRun",
     "EvalSettings",
@@ -67,11 +69,12 @@ class EvalSettings:
     """Everything besides the model and items that determines an evaluation's results.
 
     Attributes:
-        extraction: Confidence methods and how items are prompted.
+        extraction: Confidence methods and how items are prompted: multiple-choice items are scored
+            (:class:`ExtractionSettings`), open-ended ones answered (:class:`GenerationSettings`).
         metrics: Binning and bootstrap settings of every metric.
     """
 
-    extraction: ExtractionSettings
+    extraction: ExtractionSettings | GenerationSettings
     metrics: MetricSettings = field(default_factory=MetricSettings)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,7 +88,9 @@ class EvalSettings:
         extraction = dict(data["extraction"])
         extraction["methods"] = tuple(extraction["methods"])
         metrics = {key: data[key] for key in asdict(MetricSettings()) if key in data}
-        return cls(ExtractionSettings(**extraction), MetricSettings(**metrics))
+        # Only the settings of open-ended runs limit the answer's length.
+        kind = GenerationSettings if "max_new_tokens" in extraction else ExtractionSettings
+        return cls(kind(**extraction), MetricSettings(**metrics))
 
 
 @dataclass(frozen=True)
@@ -202,16 +207,53 @@ class TaskStrata:
 
 
 @dataclass(frozen=True)
+class AnswerStats:
+    """How good an open-ended task's generated answers are, and which methods gave some no confidence.
+
+    Attributes:
+        exact_match: Share of answers matching an accepted answer after normalisation (the accuracy).
+        token_f1: Mean over items of the best token F1 against the accepted answers.
+        no_confidence: Per method, answers it gave no confidence (e.g. ``verbal`` answers without a
+            readable number); the method's metrics are over the other answers.
+        problems: Per method with such answers, how many had each problem (``"no number": 12``).
+    """
+
+    exact_match: float
+    token_f1: float
+    no_confidence: dict[str, int]
+    problems: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AnswerStats:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            float(data["exact_match"]),
+            float(data["token_f1"]),
+            {str(method): int(count) for method, count in data["no_confidence"].items()},
+            {
+                str(method): {str(problem): int(count) for problem, count in counts.items()}
+                for method, counts in data.get("problems", {}).items()
+            },
+        )
+
+
+@dataclass(frozen=True)
 class TaskResults:
     """One task's results: its number of items and, per confidence method, every metric's summary.
 
     Attributes:
         strata: The same per stratum of the items, when the results were stratified.
+        answers: Open-ended tasks: how good the answers are and which methods left some unconfident.
     """
 
     n_items: int
     methods: dict[str, Summary]
     strata: TaskStrata | None = None
+    answers: AnswerStats | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form; ``strata`` only when present, so unstratified results read as they always did."""
@@ -224,16 +266,19 @@ class TaskResults:
         }
         if self.strata is not None:
             data["strata"] = self.strata.to_dict()
+        if self.answers is not None:
+            data["answers"] = self.answers.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskResults:
         """Inverse of :meth:`to_dict` (without the reliability bins)."""
-        strata = data.get("strata")
+        strata, answers = data.get("strata"), data.get("answers")
         return cls(
             int(data["n_items"]),
             {method: Summary.from_dict(summary) for method, summary in data["methods"].items()},
             None if strata is None else TaskStrata.from_dict(strata),
+            None if answers is None else AnswerStats.from_dict(answers),
         )
 
 
@@ -357,20 +402,32 @@ class EvalRun:
     path: Path
     manifest: dict[str, Any]
     settings: EvalSettings
-    records: dict[str, list[ItemRecord]]
+    records: dict[str, list[AnyRecord]]
 
     def records_in_order(self, task: str, ids: Iterable[str]) -> list[ItemRecord]:
-        """``task``'s records in the order of ``ids`` (e.g. the items' order, which ground truth follows).
+        """``task``'s multiple-choice records in the order of ``ids`` (e.g. the items', as ground truth).
 
         Records are stored in the order they were finished, which batching and resumes change.
+
+        Raises:
+            InputError: If the task's items are open-ended.
         """
         stored = {record.id: record for record in self.records[task]}
-        return [stored[item_id] for item_id in ids]
+        ordered = [stored[item_id] for item_id in ids]
+        mc = [record for record in ordered if isinstance(record, ItemRecord)]
+        if len(mc) != len(ordered):
+            raise InputError(f"{self.path}: task {task!r} is open-ended; its records hold generated answers.")
+        return mc
 
     @property
     def methods(self) -> tuple[str, ...]:
         """Confidence methods the run computed."""
         return self.settings.extraction.methods
+
+    @property
+    def is_open_ended(self) -> bool:
+        """Whether the run answered open-ended items (only top-label metrics apply to it)."""
+        return isinstance(self.settings.extraction, GenerationSettings)
 
     @property
     def model(self) -> str:
@@ -402,7 +459,7 @@ def read_eval_run(path: str | Path) -> EvalRun:
         expected = {task: int(entry["n_items"]) for task, entry in manifest["tasks"].items()}
     except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError(f"{manifest_path}: not a run manifest written by `llmcal eval`.") from None
-    records: dict[str, list[ItemRecord]] = {task: [] for task in expected}
+    records: dict[str, list[AnyRecord]] = {task: [] for task in expected}
     for record in RecordStore(root / RECORDS_NAME).load(repair=False).values():
         if record.task not in records:
             raise InputError(

@@ -8,11 +8,11 @@ them into ``records.jsonl`` in item order once all have finished.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from llmcal.atomic import write_text_atomic
-from llmcal.confidence.records import ItemRecord
+from llmcal.confidence.records import AnyRecord, record_from_json
 from llmcal.errors import InputError
 
 __all__ = [
@@ -42,7 +42,7 @@ class RecordStore:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self, *, repair: bool = True) -> dict[tuple[str, str], ItemRecord]:
+    def load(self, *, repair: bool = True) -> dict[tuple[str, str], AnyRecord]:
         """Records already on disk; a last line cut off mid-write is ignored, and with ``repair`` cut off."""
         if not self.path.exists():
             return {}
@@ -51,7 +51,7 @@ class RecordStore:
         if repair and len(complete) != len(data):
             with self.path.open("r+b") as handle:  # drop the torn tail so appends start on a fresh line
                 handle.truncate(len(complete))
-        records: dict[tuple[str, str], ItemRecord] = {}
+        records: dict[tuple[str, str], AnyRecord] = {}
         for line, raw in enumerate(complete.split(b"\n")[:-1], start=1):
             try:
                 text = raw.decode("utf-8")
@@ -59,11 +59,11 @@ class RecordStore:
                 raise InputError(
                     f"{self.path}:{line}: not valid UTF-8; not a records file llmcal wrote."
                 ) from None
-            record = ItemRecord.from_json(text, where=f"{self.path}:{line}")
+            record = record_from_json(text, where=f"{self.path}:{line}")
             records[record.key] = record
         return records
 
-    def append(self, records: Sequence[ItemRecord]) -> None:
+    def append(self, records: Sequence[AnyRecord]) -> None:
         """Appends records durably: after this returns they survive a crash."""
         if not records:
             return
@@ -77,13 +77,13 @@ def _rank_files(out: Path) -> list[Path]:
     return sorted(out.glob(_RANK_RECORDS_GLOB))
 
 
-def load_records(out: Path, *, own: Path | None = None) -> dict[tuple[str, str], ItemRecord]:
+def load_records(out: Path, *, own: Path | None = None) -> dict[tuple[str, str], AnyRecord]:
     """Records of the main file and of every per-process file in ``out``.
 
     Only ``own``, the file this process appends to, has a torn tail cut off: another process may be in
     the middle of appending to its own file.
     """
-    records: dict[tuple[str, str], ItemRecord] = {}
+    records: dict[tuple[str, str], AnyRecord] = {}
     for path in [out / RECORDS_NAME, *_rank_files(out)]:
         records.update(RecordStore(path).load(repair=path == own))
     return records
@@ -94,14 +94,14 @@ def has_rank_files(out: Path) -> bool:
     return bool(_rank_files(out))
 
 
-def merge_records(out: Path, ordered: dict[str, list[ItemRecord]]) -> None:
+def merge_records(out: Path, ordered: Mapping[str, Sequence[AnyRecord]]) -> None:
     """Rewrites records.jsonl in item order from every process's records, then drops the per-process files."""
     write_records(out, ordered)
     for path in _rank_files(out):  # after the atomic rewrite: a crash here leaves only duplicates
         path.unlink()
 
 
-def write_records(out: Path, ordered: dict[str, list[ItemRecord]]) -> None:
+def write_records(out: Path, ordered: Mapping[str, Sequence[AnyRecord]]) -> None:
     """Writes ``out/records.jsonl`` atomically: per task, its records in the given order."""
     text = "".join(record.to_json() + "\n" for records in ordered.values() for record in records)
     write_text_atomic(out / RECORDS_NAME, text)

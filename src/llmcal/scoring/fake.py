@@ -7,7 +7,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from llmcal.scoring.requests import ContinuationScore, ProgressCallback, ScoringRequest
+from llmcal.scoring.requests import (
+    ContinuationScore,
+    Generation,
+    GenerationRequest,
+    ProgressCallback,
+    ScoringRequest,
+)
 
 __all__ = ["FakeBackend"]
 
@@ -24,14 +30,29 @@ class FakeBackend:
     The same (context, continuation) always gets the same scores, across runs and processes. A continuation
     that appears in ``favoured`` gets a bonus, so tests can make a "model" that prefers known answers.
 
+    It also generates: a prompt ending in ``Probability:`` (a verbalised-confidence prompt) is answered
+    with a number from 0.0 to 1.0, or with ``not sure`` for about one prompt in ``unsure_every``; any other
+    prompt with one of ``answers`` (the first whose hash says so) or a word of its own, each token with a
+    hash-derived log-probability.
+
     Args:
         favoured: Continuations (stripped) the fake model likes.
         bonus: Log-probability added to every token of a favoured continuation.
+        answers: Words the fake model answers open questions with (it picks one by hash).
+        unsure_every: About one verbalised-confidence prompt in this many gets no number.
     """
 
-    def __init__(self, favoured: Sequence[str] = (), bonus: float = 2.0) -> None:
+    def __init__(
+        self,
+        favoured: Sequence[str] = (),
+        bonus: float = 2.0,
+        answers: Sequence[str] = (),
+        unsure_every: int = 5,
+    ) -> None:
         self.favoured = frozenset(text.strip() for text in favoured)
         self.bonus = bonus
+        self.answers = tuple(answers)
+        self.unsure_every = unsure_every
         self.calls = 0
 
     def _token_logprobs(self, context: str, continuation: str) -> tuple[float, ...]:
@@ -55,6 +76,40 @@ class FakeBackend:
             on_progress(len(requests))
         return results
 
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        """A deterministic answer per request (see the class docstring), cut to ``max_new_tokens`` words."""
+        self.calls += 1
+        results = [self._generation(request.context, max_new_tokens) for request in requests]
+        if on_progress is not None:
+            on_progress(len(requests))
+        return results
+
+    def _generation(self, context: str, max_new_tokens: int) -> Generation:
+        draw = _unit(f"{context}\x00answer")
+        if context.endswith("Probability:"):
+            text = " not sure" if draw < 1 / self.unsure_every else f" {round(_unit(context), 1)}"
+        elif self.answers:
+            text = " " + self.answers[int(draw * len(self.answers))]
+        else:
+            text = f" word{int(draw * 100)}"
+        words = text.split()[:max_new_tokens]
+        text = " " + " ".join(words)
+        logprobs = (*self._token_logprobs(context, text), -0.05)  # the answer's words, then the newline
+        return Generation(text, tuple(range(len(logprobs))), logprobs, len(words), "stop")
+
     def describe(self) -> dict[str, Any]:
         """Identifies the fake backend in run manifests."""
-        return {"backend": "fake", "favoured": sorted(self.favoured), "bonus": self.bonus}
+        description: dict[str, Any] = {
+            "backend": "fake",
+            "favoured": sorted(self.favoured),
+            "bonus": self.bonus,
+        }
+        if self.answers:  # absent otherwise, so multiple-choice manifests stay as they were
+            description["answers"] = list(self.answers)
+        return description

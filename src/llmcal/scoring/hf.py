@@ -24,9 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import torch
 
 from llmcal.errors import InputError
+from llmcal.scoring.generation import GenerationBatch, greedy_generate
 from llmcal.scoring.models import ResolvedModel, resolve_model
 from llmcal.scoring.packing import pack_rows, read_scores
-from llmcal.scoring.requests import ContinuationScore, ProgressCallback, ScoringRequest
+from llmcal.scoring.requests import (
+    ContinuationScore,
+    Generation,
+    GenerationRequest,
+    ProgressCallback,
+    ScoringRequest,
+)
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
 if TYPE_CHECKING:
@@ -307,6 +314,73 @@ class HFBackend:
     ) -> list[list[ContinuationScore]]:
         """Per-token log-probabilities of every continuation of every request."""
         return self._run_batches(self.encoder.encode(requests), on_progress=on_progress)
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        """Greedy continuation of every request's context (:mod:`llmcal.scoring.generation`).
+
+        Prompts are batched longest first (the batch size, or a token budget when it is "auto"); a batch
+        that runs out of GPU memory is halved and retried.
+
+        Raises:
+            InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
+        """
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
+        contexts = self.encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        order = sorted(range(len(requests)), key=lambda index: len(contexts[index]), reverse=True)
+        size = None if self.batch_size == "auto" else self.batch_size
+        budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
+        pending: list[list[int]] = []
+        for index in order:
+            batch = pending[-1] if pending else None
+            rows = 1 + (len(batch) if batch else 0)
+            width = len(contexts[batch[0]]) + max_new_tokens if batch else 0
+            fits = rows <= size if size is not None else rows * width <= budget and rows <= _AUTO_MAX_ITEMS
+            if batch and fits:
+                batch.append(index)
+            else:
+                pending.append([index])
+        results: list[Generation | None] = [None] * len(requests)
+        eos_ids = self._eos_ids()
+        while pending:
+            batch = pending.pop(0)
+            try:
+                with torch.inference_mode():
+                    finished = greedy_generate(
+                        self.model,
+                        self.tokenizer,
+                        GenerationBatch(
+                            batch, [contexts[i] for i in batch], [requests[i].stop for i in batch]
+                        ),
+                        max_new_tokens=max_new_tokens,
+                        eos_ids=eos_ids,
+                        pad_id=self.pad_id,
+                        device=self.device,
+                    )
+            except torch.OutOfMemoryError:
+                if len(batch) == 1:
+                    raise
+                torch.cuda.empty_cache()
+                pending[:0] = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+                continue
+            for index, generation in finished:
+                results[index] = generation
+            if on_progress is not None:
+                on_progress(len(batch))
+        return [generation for generation in results if generation is not None]
+
+    def _eos_ids(self) -> frozenset[int]:
+        """The end-of-text tokens: the generation config's (one or several) and the tokenizer's."""
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids = set(configured if isinstance(configured, list) else [configured])
+        ids.add(self.tokenizer.eos_token_id)
+        return frozenset(token for token in ids if isinstance(token, int))
 
     def score_encoded(self, encoded: Sequence[EncodedRequest]) -> list[list[ContinuationScore]]:
         """:meth:`score` of requests already tokenised by ``self.encoder.encode``.

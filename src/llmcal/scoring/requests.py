@@ -1,15 +1,24 @@
 """What a scoring backend is asked and what it answers: the contract between confidence methods and models.
 
-A backend never sees tasks or items, only text: a context and the continuations to score after it.
+A backend never sees tasks or items, only text: a context and the continuations to score after it, or a
+context to continue greedily until a stop string.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-__all__ = ["ContinuationScore", "ProgressCallback", "ScoringBackend", "ScoringRequest"]
+__all__ = [
+    "ContinuationScore",
+    "Generation",
+    "GenerationRequest",
+    "ProgressCallback",
+    "ScoringBackend",
+    "ScoringRequest",
+    "StopReason",
+]
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of requests just finished."""
@@ -58,13 +67,78 @@ class ContinuationScore:
         return min(self.token_logprobs)
 
 
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A context to continue greedily.
+
+    Attributes:
+        context: The prompt.
+        stop: The generation ends at the first of these strings (which is not part of the answer), or
+            at the model's end-of-text token, or after the most new tokens allowed.
+        key: Who asked (e.g. an item id), named in error messages.
+    """
+
+    context: str
+    stop: tuple[str, ...] = ("\n",)
+    key: str = ""
+
+
+StopReason = Literal["stop", "eos", "length"]
+"""Why a generation ended: a stop string, the end-of-text token, or the new-token limit."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A greedy continuation and the log-probability of each of its tokens.
+
+    Attributes:
+        text: The answer: the decoded continuation up to (not including) the first stop string.
+        token_ids: Every generated token, including the one that completed a stop string or the
+            end-of-text token.
+        token_logprobs: ``log p(token_j | context, tokens_<j)`` of each generated token.
+        n_answer_tokens: How many leading tokens spell :attr:`text` (the rest only end it).
+        stop: Why the generation ended.
+    """
+
+    text: str
+    token_ids: tuple[int, ...]
+    token_logprobs: tuple[float, ...]
+    n_answer_tokens: int
+    stop: StopReason
+
+    def __post_init__(self) -> None:
+        if len(self.token_ids) != len(self.token_logprobs):
+            raise ValueError("a generation needs one log-probability per token")
+        if not 0 <= self.n_answer_tokens <= len(self.token_ids):
+            raise ValueError(f"n_answer_tokens {self.n_answer_tokens} is outside 0..{len(self.token_ids)}")
+
+    @property
+    def answer_logprobs(self) -> tuple[float, ...]:
+        """The log-probabilities of the answer's tokens; of the first token if the answer is empty.
+
+        An empty answer (the model stopped at once) is still a choice the model made with some
+        probability, that of its first token, so every generation has a confidence.
+        """
+        return self.token_logprobs[: max(self.n_answer_tokens, 1)]
+
+
 class ScoringBackend(Protocol):
-    """Turns (context, continuations) into token log-probabilities."""
+    """Turns (context, continuations) into token log-probabilities, and contexts into greedy answers."""
 
     def score(
         self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None = None
     ) -> list[list[ContinuationScore]]:
         """Scores every continuation of every request; the result mirrors ``requests``."""
+        ...
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        """Greedy continuation of every request's context; the result mirrors ``requests``."""
         ...
 
     def describe(self) -> dict[str, Any]:

@@ -77,6 +77,24 @@ class PairEncoder:
                 encoded[position] = list(row)
         return encoded
 
+    def encode_prompts(self, texts: Sequence[str], *, room: int) -> list[list[int]]:
+        """Token ids of prompts to generate from, left-truncated to leave ``room`` new tokens.
+
+        Encoded as lm-evaluation-harness's ``generate_until`` encodes them (the tokenizer's own special
+        tokens, none added twice); an empty prompt is the BOS (else EOS) token.
+
+        Raises:
+            InputError: If ``room`` leaves no space for a prompt within ``max_length``.
+        """
+        budget = self.max_length - room
+        if budget < 1:
+            raise InputError(
+                f"max_new_tokens {room} leaves no room for a prompt within the model's "
+                f"{self.max_length} tokens."
+            )
+        encoded = self._encode_all([(text, None) for text in texts])
+        return [ids[-budget:] if ids else [self.prefix_token_id] for ids in encoded]
+
     def encode(self, requests: Sequence[ScoringRequest]) -> list[EncodedRequest]:
         """Context and continuation token ids of every request, in order.
 

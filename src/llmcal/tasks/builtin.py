@@ -20,20 +20,23 @@ import hashlib
 import re
 from typing import Any
 
-from llmcal.tasks.loading import RowConverter
+from llmcal.tasks.loading import RowConverter, answer_list
 from llmcal.tasks.mmlu_subjects import MMLU_CATEGORIES, MMLU_SUBJECTS, MMLUCategory
 from llmcal.tasks.schema import ItemFieldError
-from llmcal.tasks.spec import TASKS, TaskSpec
+from llmcal.tasks.spec import SHORT_ANSWER_STOP, TASKS, TaskSpec
 
 __all__ = [
     "convert_arc",
     "convert_boolq",
     "convert_commonsense_qa",
     "convert_hellaswag",
+    "convert_hotpotqa",
     "convert_medmcqa",
+    "convert_nq_open",
     "convert_openbookqa",
     "convert_piqa",
     "convert_sciq",
+    "convert_triviaqa",
     "convert_winogrande",
     "hellaswag_preprocess",
     "mmlu_converter",
@@ -309,6 +312,46 @@ def convert_winogrande(row: dict[str, Any], index: int) -> dict[str, Any] | None
     }
 
 
+def convert_nq_open(row: dict[str, Any], index: int) -> dict[str, Any]:
+    """``google-research-datasets/nq_open``: ``question`` (no question mark) and ``answer`` (a list)."""
+    return {
+        "id": f"{index}",
+        # The questions carry no question mark; the harness's prompt adds one.
+        "question": _text(row, "question") + "?",
+        "answers": answer_list(_field(row, "answer"), "answer"),
+    }
+
+
+def convert_triviaqa(row: dict[str, Any], index: int) -> dict[str, Any]:
+    """``mandarjoshi/trivia_qa`` (``rc.nocontext``): ``question_id``, ``question``, ``answer`` (an object).
+
+    The accepted answers are ``answer.value`` and ``answer.aliases``, as the harness's are the aliases.
+    """
+    answer = _field(row, "answer")
+    if not isinstance(answer, dict):
+        raise ItemFieldError("answer", f"expected an object with 'value' and 'aliases'; found {answer!r}")
+    return {
+        "id": _text(row, "question_id"),
+        "question": _text(row, "question").rstrip("?") + "?",
+        "answers": answer_list({"value": answer.get("value"), "aliases": answer.get("aliases")}, "answer"),
+    }
+
+
+def convert_hotpotqa(row: dict[str, Any], index: int) -> dict[str, Any]:
+    """``hotpotqa/hotpot_qa`` (``distractor``), closed-book: ``id``, ``question``, ``answer``, ``type``, ...
+
+    As CogCalib evaluates it, the model answers from what it knows: the paragraphs are not shown.
+    ``type`` (bridge or comparison) is the subject and ``level`` is kept as metadata.
+    """
+    return {
+        "id": _text(row, "id"),
+        "question": _text(row, "question"),
+        "answers": answer_list(_field(row, "answer"), "answer"),
+        "subject": _text(row, "type"),
+        "level": _text(row, "level"),
+    }
+
+
 def _add(spec: TaskSpec) -> None:
     TASKS.add(spec.name, spec)
 
@@ -464,5 +507,43 @@ _add(
         convert=convert_winogrande,
         cloze_style="partial",
         description="WinoGrande (xl): fill the blank with one of 2 people or things, scored after the blank.",
+    )
+)
+_add(
+    TaskSpec(
+        name="nq_open",
+        hf_path="google-research-datasets/nq_open",
+        hf_config=None,
+        split="validation",
+        fewshot_split="train",
+        convert=convert_nq_open,
+        description="Natural Questions (open): real search questions, answered in the model's own words.",
+        kind="open",
+        stop=SHORT_ANSWER_STOP,
+    )
+)
+_add(
+    TaskSpec(
+        name="triviaqa",
+        hf_path="mandarjoshi/trivia_qa",
+        hf_config="rc.nocontext",
+        split="validation",
+        fewshot_split="train",
+        convert=convert_triviaqa,
+        description="TriviaQA (no context): trivia questions, answered in the model's own words.",
+        kind="open",
+        stop=SHORT_ANSWER_STOP,
+    )
+)
+_add(
+    TaskSpec(
+        name="hotpotqa",
+        hf_path="hotpotqa/hotpot_qa",
+        hf_config="distractor",
+        split="validation",
+        fewshot_split="train",
+        convert=convert_hotpotqa,
+        description="HotpotQA (closed-book): multi-hop questions, answered in the model's own words.",
+        kind="open",
     )
 )

