@@ -169,3 +169,51 @@ def test_finetune_option_defaults_are_those_of_the_settings_and_loss_configs():
     )
     assert (defaults["rcft_alpha"], defaults["rcft_scale"]) == (rcft.rcft_alpha, rcft.rcft_scale)
     assert defaults["style_adaptation"] == settings.style_adaptation_items
+
+
+OPEN_ITEMS = [
+    {
+        "id": f"o{i}",
+        "question": f"What is {i} about the river?",
+        "answers": [["Paris", "blue", "the king"][i % 3]],
+    }
+    for i in range(8)
+]
+
+
+def test_open_ended_items_are_probed_and_fine_tuned(tiny_model_dir, tmp_path, capsys):
+    data = write(tmp_path / "open.jsonl", OPEN_ITEMS)
+    labels = tmp_path / "labels.jsonl"
+    argv = ["probe", "--model", tiny_model_dir, "--data", str(data), "--out", str(labels), "--device", "cpu",
+            "--max-new-tokens", "4"]  # fmt: skip
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert [row["id"] for row in rows] == [item["id"] for item in OPEN_ITEMS]
+    assert all(row["nll"] > 0 for row in rows)
+    out = tmp_path / "tuned"
+    argv = ["finetune", "--model", tiny_model_dir, "--data", str(data), "--eval-data", str(data),
+            "--method", "sft", "--epochs", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["after"]["n_items"] == len(OPEN_ITEMS)
+    assert results["after"]["sce"] is None
+    assert "before" in capsys.readouterr().out
+
+
+def test_finetune_refuses_option_losses_and_mixed_kinds_for_open_items_before_loading(tmp_path, capsys):
+    data = write(tmp_path / "open.jsonl", OPEN_ITEMS)
+    mc = write(tmp_path / "mc.jsonl", ITEMS)
+    # No model is loaded before the items are checked: a model name that does not exist is never reached.
+    argv = [
+        "finetune",
+        "--model",
+        str(tmp_path / "no-model"),
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main([*argv, "--method", "rcft"]) == 2
+    assert "--method rcft compares answer options" in capsys.readouterr().err
+    assert main([*argv, "--eval-data", str(mc)]) == 2
+    assert "must be of one kind" in capsys.readouterr().err

@@ -1,4 +1,9 @@
-"""``llmcal finetune``: calibration-aware fine-tuning of a causal LM on multiple-choice items."""
+"""``llmcal finetune``: calibration-aware fine-tuning of a causal LM on multiple-choice or open-ended items.
+
+Open-ended items (files with ``answers``) train on their first accepted answer; ``sft``, ``ls``,
+``cogcalib-ls`` and ``cogcalib-ecp`` apply to them, the regularisers over the answer tokens' whole
+vocabulary.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_form
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
-from llmcal.tasks.loading import load_items
+from llmcal.tasks.loading import load_any_items
 
 __all__ = ["finetune_command", "parse_lora"]
 
@@ -35,7 +40,9 @@ def finetune_command(
         str,
         typer.Option(help=f"Model to fine-tune: {MODEL_HELP}."),
     ],
-    data: Annotated[Path, typer.Option(help="Training items (.jsonl/.csv/.parquet).")],
+    data: Annotated[
+        Path, typer.Option(help="Training items (.jsonl/.csv/.parquet), multiple-choice or open-ended.")
+    ],
     out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
     method: Annotated[
         str, typer.Option(help="sft | ls | cogcalib-ls | cogcalib-mbls | cogcalib-ecp | cft | rcft.")
@@ -106,9 +113,9 @@ def finetune_command(
         style=style,
         seed=seed,
     )
-    train = load_items(data)
-    evaluation = load_items(eval_data) if eval_data else []
-    calibration = load_items(calibration_data) if calibration_data else []
+    train = load_any_items(data)
+    evaluation = load_any_items(eval_data) if eval_data else []
+    calibration = load_any_items(calibration_data) if calibration_data else []
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     results = finetune_named_model(
         model, train, settings, out, calibration_items=calibration, eval_items=evaluation,

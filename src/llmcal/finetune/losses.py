@@ -9,6 +9,11 @@ everywhere):
 - ``NLL_i = -s_{i,y_i}``: the gold answer's full-vocabulary negative log-likelihood;
 - ``q_i = softmax(s_i)``: the model's distribution restricted to the ``K_i`` options.
 
+Open-ended items train on their gold answer alone (one "option"), so option-restricted terms mean nothing
+there; their batches carry :class:`AnswerTokenTerms`, the full-vocabulary distributions of the answer's
+tokens, and the label-smoothing and entropy terms are taken over those instead (token-level, as CogCalib
+does for HotpotQA). A loss declares whether it applies to them (``LossPlugin.open_ended``).
+
 Each is registered in :data:`LOSSES` as a :class:`LossPlugin`, which also declares what the loss needs
 from the trainer: known/unknown flags (``needs_known_flags``) and a per-epoch hook (``epoch_hook``, RCFT's
 E-step), so the registry entry is the only place a new loss has to be added. Registered
@@ -45,6 +50,7 @@ from llmcal.registry import Registry
 __all__ = [
     "LOSSES",
     "RCFT_CALIBRATION_SCALE",
+    "AnswerTokenTerms",
     "BinStatistics",
     "CogCalibConfig",
     "EpochData",
@@ -83,6 +89,24 @@ def _working_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @dataclass(frozen=True, eq=False)
+class AnswerTokenTerms:
+    """Full-vocabulary terms of each example's gold-answer tokens, summed over those tokens.
+
+    With ``p_j`` the model's next-token distribution (over the ``V`` vocabulary entries) at answer token
+    ``j`` of an example:
+
+    Attributes:
+        uniform_cross_entropy: ``(B,)`` ``sum_j -(1/V) sum_v log p_jv``: cross-entropy against the uniform
+            distribution, the label-smoothing term.
+        negative_entropy: ``(B,)`` ``sum_j sum_v p_jv log p_jv``: minus the entropy, the confidence
+            penalty's term.
+    """
+
+    uniform_cross_entropy: torch.Tensor
+    negative_entropy: torch.Tensor
+
+
+@dataclass(frozen=True, eq=False)
 class LossInputs:
     """One batch of model outputs and targets; validated on construction.
 
@@ -95,6 +119,8 @@ class LossInputs:
             meaning "every example unknown". Only losses whose :class:`LossPlugin` declares
             ``needs_known_flags`` (the ``cogcalib-*`` ones) read it.
         option_mask: ``(B, K)`` bool, which options exist (ragged option counts), or ``None`` for all.
+        answer_tokens: Open-ended examples (``K = 1``, the gold answer): the full-vocabulary terms of the
+            answer's tokens, which the label-smoothing and entropy terms use instead of the options.
 
     Raises:
         InputError: On a shape, dtype or range problem; the message names the field.
@@ -104,6 +130,7 @@ class LossInputs:
     labels: torch.Tensor
     known: torch.Tensor | None = None
     option_mask: torch.Tensor | None = None
+    answer_tokens: AnswerTokenTerms | None = None
 
     def __post_init__(self) -> None:
         scores, labels = self.option_scores, self.labels
@@ -147,6 +174,14 @@ class LossInputs:
                     f"LossInputs.labels[{row}] = {int(labels[row])} points at an option that "
                     "option_mask marks as padding."
                 )
+        if self.answer_tokens is not None:
+            for name in ("uniform_cross_entropy", "negative_entropy"):
+                value = getattr(self.answer_tokens, name)
+                if value.shape != (batch,) or not bool(torch.isfinite(value).all()):
+                    raise InputError(
+                        f"LossInputs.answer_tokens.{name} must be finite with shape ({batch},); got "
+                        f"shape {tuple(value.shape)}."
+                    )
         existing = torch.isfinite(scores) if mask is None else torch.isfinite(scores) | ~mask
         if not bool(existing.all()):
             row = int(torch.nonzero(~existing)[0, 0])
@@ -368,12 +403,15 @@ class LossPlugin(Generic[ConfigT]):
             known/unknown detector on calibration items with prior-knowledge ground truth each epoch, and
             a run refuses to start without such items.
         epoch_hook: Called when every epoch begins (e.g. RCFT's E-step), or ``None``.
+        open_ended: Whether the loss applies to open-ended examples (their gold answer only, with
+            :class:`AnswerTokenTerms`); losses defined over several options do not.
     """
 
     compute: Callable[[LossInputs, ConfigT, Any], torch.Tensor]
     config_type: type[ConfigT]
     needs_known_flags: bool = False
     epoch_hook: Callable[[EpochData, ConfigT], EpochUpdate] | None = None
+    open_ended: bool = False
 
     def __call__(
         self, inputs: LossInputs, config: ConfigT | None = None, epoch_state: object = None
@@ -441,7 +479,13 @@ def _masked_log_q(inputs: LossInputs) -> tuple[torch.Tensor, torch.Tensor, torch
 
 
 def _uniform_cross_entropy(inputs: LossInputs) -> torch.Tensor:
-    """``(B,)`` cross-entropy of ``q_i`` against the uniform distribution: ``-(1/K_i) sum_k log q_ik``."""
+    """``(B,)`` cross-entropy of ``q_i`` against the uniform distribution: ``-(1/K_i) sum_k log q_ik``.
+
+    For open-ended examples, the same of each answer token's full-vocabulary distribution, summed over
+    the answer's tokens.
+    """
+    if inputs.answer_tokens is not None:
+        return inputs.answer_tokens.uniform_cross_entropy.to(_working_dtype(inputs.option_scores.dtype))
     log_q, _, n_options = _masked_log_q(inputs)
     return -log_q.sum(dim=1) / n_options
 
@@ -498,6 +542,9 @@ def _cogcalib(
 
 
 def _ls_term(inputs: LossInputs) -> torch.Tensor:
+    if inputs.answer_tokens is not None:
+        # Token-level label smoothing: NLL + alpha (uniform CE - NLL) = sum_j [(1 - alpha) CE_j + alpha U_j].
+        return _uniform_cross_entropy(inputs) - gold_nll(inputs)
     log_q, _, n_options = _masked_log_q(inputs)
     gold = log_q.gather(1, inputs.labels.long().unsqueeze(1)).squeeze(1)
     return -log_q.sum(dim=1) / n_options + gold
@@ -516,8 +563,17 @@ def cogcalib_ls_loss(inputs: LossInputs, config: CogCalibConfig) -> torch.Tensor
     return _cogcalib(inputs, config.alpha, _ls_term)
 
 
+def _options_only(inputs: LossInputs, loss: str) -> None:
+    if inputs.answer_tokens is not None:
+        raise InputError(
+            f"the {loss} loss compares answer options; open-ended examples have only their gold answer. "
+            "Use sft, ls, cogcalib-ls or cogcalib-ecp for them."
+        )
+
+
 def _mbls_term(margin: float) -> Callable[[LossInputs], torch.Tensor]:
     def term(inputs: LossInputs) -> torch.Tensor:
+        _options_only(inputs, "cogcalib-mbls")
         scores, mask = inputs.scores(), inputs.mask
         top = scores.masked_fill(~mask, float("-inf")).max(dim=1, keepdim=True).values
         hinge = (top - scores - margin).clamp_min(0.0)
@@ -539,6 +595,8 @@ def cogcalib_mbls_loss(inputs: LossInputs, config: MarginCogCalibConfig) -> torc
 
 
 def _negative_entropy(inputs: LossInputs) -> torch.Tensor:
+    if inputs.answer_tokens is not None:
+        return inputs.answer_tokens.negative_entropy.to(_working_dtype(inputs.option_scores.dtype))
     log_q, _, _ = _masked_log_q(inputs)
     # exp(0) at padded slots would be 1, so q is re-masked; log q is already 0 there, so 0 * 0 is safe.
     q = torch.where(inputs.mask, log_q.exp(), torch.zeros((), dtype=log_q.dtype, device=log_q.device))
@@ -761,6 +819,7 @@ def rcft_loss(inputs: LossInputs, config: RcftConfig, bins: BinStatistics | None
     Raises:
         InputError: If ``bins`` is None.
     """
+    _options_only(inputs, "rcft")
     if bins is None:
         raise InputError(
             "the rcft loss needs the E-step's BinStatistics as its epoch state; got None. Run the E-step "
@@ -804,12 +863,16 @@ def _without_epoch_state(
     return compute
 
 
-LOSSES.add("sft", LossPlugin(_without_epoch_state(sft_loss), NoHyperparameters))
-LOSSES.add("cft", LossPlugin(_without_epoch_state(cft_loss), NoHyperparameters))
-LOSSES.add("ls", LossPlugin(_without_epoch_state(label_smoothing_loss), LabelSmoothingConfig))
+LOSSES.add("sft", LossPlugin(_without_epoch_state(sft_loss), NoHyperparameters, open_ended=True))
+LOSSES.add("cft", LossPlugin(_without_epoch_state(cft_loss), NoHyperparameters, open_ended=True))
+LOSSES.add(
+    "ls", LossPlugin(_without_epoch_state(label_smoothing_loss), LabelSmoothingConfig, open_ended=True)
+)
 LOSSES.add(
     "cogcalib-ls",
-    LossPlugin(_without_epoch_state(cogcalib_ls_loss), CogCalibConfig, needs_known_flags=True),
+    LossPlugin(
+        _without_epoch_state(cogcalib_ls_loss), CogCalibConfig, needs_known_flags=True, open_ended=True
+    ),
 )
 LOSSES.add(
     "cogcalib-mbls",
@@ -817,6 +880,8 @@ LOSSES.add(
 )
 LOSSES.add(
     "cogcalib-ecp",
-    LossPlugin(_without_epoch_state(cogcalib_ecp_loss), CogCalibConfig, needs_known_flags=True),
+    LossPlugin(
+        _without_epoch_state(cogcalib_ecp_loss), CogCalibConfig, needs_known_flags=True, open_ended=True
+    ),
 )
 LOSSES.add("rcft", LossPlugin(rcft_loss, RcftConfig, epoch_hook=rcft_e_step))

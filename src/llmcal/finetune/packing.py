@@ -6,6 +6,10 @@ own earlier tokens, and each option's position ids restart after the context, so
 every option's log-likelihood exactly as scoring each ``context + option`` alone would. These are the
 ``option_scores`` every fine-tuning loss consumes; the gold answer's full-vocabulary NLL is
 ``-option_scores[y]``.
+
+An open-ended item becomes ``prompt | answer``: one "option", its first accepted answer. Its losses also
+read the full-vocabulary distribution at each answer token (:func:`option_forward` with
+``answer_tokens=True``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from typing import Any
 
 import torch
 
+from llmcal.finetune.losses import AnswerTokenTerms
 from llmcal.scoring.requests import ScoringRequest
 from llmcal.scoring.tokenization import PairEncoder
-from llmcal.tasks.prompts import PromptFormat, option_pairs
-from llmcal.tasks.schema import MCItem
+from llmcal.tasks.prompts import PromptFormat, open_prompt, option_pairs
+from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["PackedExample", "collate", "option_log_likelihoods", "pack_items"]
+__all__ = ["PackedExample", "collate", "option_forward", "option_log_likelihoods", "pack_items"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,17 @@ class PackedExample:
     known: bool | None = None
 
 
+def _training_pairs(
+    item: MCItem | OpenItem, format: PromptFormat, style: ClozeStyle
+) -> list[tuple[str, str]]:
+    """``(context, continuation)`` per option; an open-ended item's only "option" is its first answer."""
+    if isinstance(item, OpenItem):
+        return [(open_prompt(item, style=style), f" {item.answers[0]}")]
+    return option_pairs(item, format=format, style=style)
+
+
 def pack_items(
-    items: Sequence[MCItem],
+    items: Sequence[MCItem] | Sequence[OpenItem],
     tokenizer: Any,
     *,
     max_length: int,
@@ -57,6 +71,9 @@ def pack_items(
 ) -> list[PackedExample]:
     """Tokenises items (as the scorer does) and packs each into one row.
 
+    Open-ended items are packed with their first accepted answer as the one option (label 0); ``format``
+    does not apply to them.
+
     Raises:
         InputError: If an item uses per-option contexts (``partial`` style), which cannot share a row.
     """
@@ -64,13 +81,14 @@ def pack_items(
 
     encoder = PairEncoder(tokenizer, max_length)
     requests = []
-    for item in items:
-        pairs = option_pairs(item, format=format, style=style)
+    listed: list[MCItem | OpenItem] = list(items)
+    for item in listed:
+        pairs = _training_pairs(item, format, style)
         if len({context for context, _ in pairs}) != 1:
             raise InputError(f"item {item.id!r}: fine-tuning needs one context shared by all options.")
         requests.append(ScoringRequest(pairs[0][0], tuple(c for _, c in pairs), key=item.id))
     examples = []
-    for index, (item, encoded) in enumerate(zip(items, encoder.encode(requests), strict=True)):
+    for index, (item, encoded) in enumerate(zip(listed, encoder.encode(requests), strict=True)):
         ids, positions, segment = (
             list(encoded.context),
             list(range(len(encoded.context))),
@@ -92,7 +110,7 @@ def pack_items(
                 tuple(positions),
                 tuple(segment),
                 tuple(targets),
-                item.answer,
+                item.answer if isinstance(item, MCItem) else 0,
                 None if known is None else bool(known[index]),
             )
         )
@@ -149,6 +167,18 @@ def option_log_likelihoods(model: Any, batch: dict[str, torch.Tensor]) -> torch.
 
     Padded options are ``-inf``, so a softmax over options ignores them.
     """
+    scores, _ = option_forward(model, batch)
+    return scores
+
+
+def option_forward(
+    model: Any, batch: dict[str, torch.Tensor], *, answer_tokens: bool = False
+) -> tuple[torch.Tensor, AnswerTokenTerms | None]:
+    """:func:`option_log_likelihoods`, and with ``answer_tokens`` the gold answers' full-vocabulary terms.
+
+    The terms (:class:`~llmcal.finetune.losses.AnswerTokenTerms`) sum over the tokens of each example's
+    gold option, from the same forward pass; they cost one full-vocabulary softmax per answer token.
+    """
     rows, positions = batch["target_row"], batch["target_position"]
     # The LM head runs only where a token is scored: a boolean (batch, length) mask makes the model return
     # (scored positions, vocab) logits in row-major order, skipping the context's projection and its
@@ -163,8 +193,19 @@ def option_log_likelihoods(model: Any, batch: dict[str, torch.Tensor]) -> torch.
         logits_to_keep=scored,
     ).logits  # (scored positions, vocab)
     picked = logits[order[rows, positions]].float()  # (targets, vocab)
-    token_logprobs = picked.gather(1, batch["target_token"].unsqueeze(1)).squeeze(1) - picked.logsumexp(dim=1)
+    normaliser = picked.logsumexp(dim=1)
+    token_logprobs = picked.gather(1, batch["target_token"].unsqueeze(1)).squeeze(1) - normaliser
     scores = torch.zeros(batch["option_mask"].shape, dtype=token_logprobs.dtype, device=token_logprobs.device)
     flat = rows * scores.shape[1] + batch["target_option"]
     scores.view(-1).index_add_(0, flat, token_logprobs)
-    return scores.masked_fill(~batch["option_mask"], float("-inf"))
+    scores = scores.masked_fill(~batch["option_mask"], float("-inf"))
+    if not answer_tokens:
+        return scores, None
+    log_p = picked - normaliser.unsqueeze(1)
+    gold = batch["target_option"] == batch["labels"][rows]
+    n_rows = scores.shape[0]
+    terms = [
+        torch.zeros(n_rows, dtype=log_p.dtype, device=log_p.device).index_add_(0, rows[gold], values[gold])
+        for values in (-log_p.mean(dim=1), (log_p.exp() * log_p).sum(dim=1))
+    ]
+    return scores, AnswerTokenTerms(uniform_cross_entropy=terms[0], negative_entropy=terms[1])

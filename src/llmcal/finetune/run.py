@@ -2,6 +2,10 @@
 
 :func:`finetune` trains an in-memory model; :func:`finetune_named_model` loads one by name and labels the
 calibration items with prior-knowledge ground truth first (what ``llmcal finetune`` runs).
+
+Open-ended items train on their first accepted answer; their evaluation before and after generates the
+answers greedily and reads the ``seq-prob`` confidence (accuracy = exact match; SCE and Brier, which need
+options, are left empty).
 """
 
 from __future__ import annotations
@@ -15,22 +19,36 @@ from typing import Any
 import torch
 
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
+from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
 from llmcal.confidence.methods import OptionProbabilities, probabilities
+from llmcal.confidence.predictions import method_predictions
 from llmcal.distributed import process_rank
 from llmcal.errors import InputError
 from llmcal.finetune.losses import LOSSES
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.finetune.trainer import CalibrationTrainer
-from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, calibration_row
+from llmcal.metrics.predictions import Predictions
+from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, CalibrationRow, calibration_row, predictions_row
 from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
 from llmcal.runs.training import TrainingResults, write_style_adaptation, write_training_results
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.prompts import PromptFormat
-from llmcal.tasks.schema import MCItem
-from llmcal.tasks.spec import ClozeStyle
+from llmcal.tasks.schema import MCItem, OpenItem
+from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 
-__all__ = ["FinetuneSettings", "LoraSettings", "evaluate_model", "finetune", "finetune_named_model"]
+__all__ = [
+    "FinetuneSettings",
+    "LoraSettings",
+    "check_item_kinds",
+    "evaluate_model",
+    "evaluate_open_model",
+    "finetune",
+    "finetune_named_model",
+]
+
+# The confidence in a generated answer that the before/after rows of an open-ended run report.
+_OPEN_EVAL_METHOD = "seq-prob"
 
 
 def evaluate_model(
@@ -45,19 +63,79 @@ def evaluate_model(
     return probabilities(records, "sum")
 
 
+def evaluate_open_model(
+    model: Any, tokenizer: Any, items: Sequence[OpenItem], *, style: ClozeStyle, stop: tuple[str, ...]
+) -> Predictions:
+    """The ``seq-prob`` predictions on open-ended ``items`` under an in-memory model (greedy answers)."""
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend("in-memory", device=str(next(model.parameters()).device), dtype="float32",
+                        model_object=model, tokenizer=tokenizer)  # fmt: skip
+    settings = GenerationSettings((_OPEN_EVAL_METHOD,))
+    records = extract_generation_records(items, backend, settings, task="eval", style=style, stop=stop)
+    return method_predictions(records, _OPEN_EVAL_METHOD, "eval")
+
+
+def _evaluation_row(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[MCItem] | Sequence[OpenItem],
+    settings: FinetuneSettings,
+    stop: tuple[str, ...],
+) -> CalibrationRow:
+    open_items = [item for item in items if isinstance(item, OpenItem)]
+    if open_items:
+        predictions = evaluate_open_model(model, tokenizer, open_items, style=settings.style, stop=stop)
+        return predictions_row(predictions)
+    mc_items = [item for item in items if isinstance(item, MCItem)]
+    return calibration_row(
+        *evaluate_model(model, tokenizer, mc_items, format=settings.format, style=settings.style)
+    )
+
+
+def check_item_kinds(
+    loss: str,
+    train: Sequence[MCItem] | Sequence[OpenItem],
+    calibration: Sequence[MCItem] | Sequence[OpenItem] = (),
+    evaluation: Sequence[MCItem] | Sequence[OpenItem] = (),
+) -> bool:
+    """Whether the items are open-ended, after checking all sets are of one kind the loss applies to.
+
+    Raises:
+        InputError: If the sets mix kinds, or the items are open-ended and ``loss`` compares options.
+    """
+    named = {"training": train, "calibration": calibration, "evaluation": evaluation}
+    kinds = {name: isinstance(items[0], OpenItem) for name, items in named.items() if items}
+    if len(set(kinds.values())) > 1:
+        described = ", ".join(
+            f"{name} items {'open-ended' if is_open else 'multiple-choice'}"
+            for name, is_open in kinds.items()
+        )
+        raise InputError(f"The items of one fine-tuning run must be of one kind; got {described}.")
+    open_ended = any(kinds.values())
+    if open_ended and not LOSSES.get(loss).open_ended:
+        usable = [name for name in LOSSES.names() if LOSSES.get(name).open_ended]
+        raise InputError(
+            f"--method {loss} compares answer options; open-ended items have only their gold answer. "
+            f"Use one of {', '.join(usable)}."
+        )
+    return open_ended
+
+
 def finetune(
     model: Any,
     tokenizer: Any,
-    train_items: Sequence[MCItem],
+    train_items: Sequence[MCItem] | Sequence[OpenItem],
     settings: FinetuneSettings,
     out_dir: str | Path,
     *,
-    calibration_items: Sequence[MCItem] = (),
+    calibration_items: Sequence[MCItem] | Sequence[OpenItem] = (),
     calibration_known: Sequence[bool] = (),
-    eval_items: Sequence[MCItem] = (),
+    eval_items: Sequence[MCItem] | Sequence[OpenItem] = (),
     save_model: bool = True,
     show_progress: bool = False,
     resume: bool = False,
+    stop: tuple[str, ...] = DEFAULT_STOP,
 ) -> tuple[Any, TrainingResults]:
     """Fine-tunes ``model`` on ``train_items`` and returns the trained model and the run's results.
 
@@ -71,7 +149,8 @@ def finetune(
     Args:
         model: A causal LM (a fresh copy: it is trained in place).
         tokenizer: Its tokenizer.
-        train_items: Training items.
+        train_items: Training items, multiple-choice or open-ended (then the calibration and evaluation
+            items are open-ended too, and the loss must apply to them: ``LossPlugin.open_ended``).
         settings: Loss and hyperparameters.
         out_dir: Where ``results.json`` (and, with ``save_model``, ``model/``) are written.
         calibration_items: Held-out items for the known/unknown threshold (required by losses that need
@@ -81,11 +160,13 @@ def finetune(
         save_model: Save the fine-tuned model (LoRA merged in) as a standard HF directory.
         show_progress: Show the Trainer's progress bar.
         resume: Continue from the last checkpoint in ``out/checkpoints``.
+        stop: Open-ended evaluation items: where a generated answer ends.
 
     Raises:
         InputError: If a loss that needs known flags has no labelled calibration items, settings are
-            invalid, or ``resume`` finds a run with other settings or items.
+            invalid, the item sets mix kinds, or ``resume`` finds a run with other settings or items.
     """
+    open_ended = check_item_kinds(settings.loss, train_items, calibration_items, eval_items)
     if LOSSES.get(settings.loss).needs_known_flags and (
         not calibration_items or len(calibration_known) != len(calibration_items)
     ):
@@ -110,11 +191,7 @@ def finetune(
         raise InputError(f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out.")
     if process_rank()[0] == 0:  # under a launcher, the main process writes
         write_manifest(out, manifest)
-    before = None
-    if eval_items:
-        before = calibration_row(
-            *evaluate_model(model, tokenizer, eval_items, format=settings.format, style=settings.style)
-        )
+    before = _evaluation_row(model, tokenizer, eval_items, settings, stop) if eval_items else None
 
     torch.manual_seed(settings.seed)
     trainable = model
@@ -143,7 +220,7 @@ def finetune(
         adaptation = train[: settings.style_adaptation_items]
         warm_up = _trainer(
             trainable, settings, out / "style-adaptation", adaptation, [], pad_id, loss="sft", epochs=1,
-            show_progress=show_progress, checkpoints=False,
+            show_progress=show_progress, checkpoints=False, open_ended=open_ended,
         ).train()  # fmt: skip
         style_adaptation = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
         if process_rank()[0] == 0:
@@ -151,6 +228,7 @@ def finetune(
     trainer = _trainer(
         trainable, settings, out / "checkpoints", train, calibration, pad_id, loss=settings.loss,
         epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
+        open_ended=open_ended,
     )  # fmt: skip
     output = trainer.train(resume_from_checkpoint=checkpoint)
     trained = trainable.merge_and_unload() if settings.lora is not None else trainable
@@ -159,9 +237,7 @@ def finetune(
     main_process = bool(trainer.is_world_process_zero())
     after = None
     if main_process and eval_items:
-        after = calibration_row(
-            *evaluate_model(trained, tokenizer, eval_items, format=settings.format, style=settings.style)
-        )
+        after = _evaluation_row(trained, tokenizer, eval_items, settings, stop)
     results = TrainingResults(
         kind="finetune",
         settings=settings.record(),
@@ -192,19 +268,21 @@ def save_training_outputs(out: Path, results: TrainingResults, trained: Any, tok
 
 def finetune_named_model(
     model: str,
-    train_items: Sequence[MCItem],
+    train_items: Sequence[MCItem] | Sequence[OpenItem],
     settings: FinetuneSettings,
     out_dir: str | Path,
     *,
-    calibration_items: Sequence[MCItem] = (),
-    eval_items: Sequence[MCItem] = (),
+    calibration_items: Sequence[MCItem] | Sequence[OpenItem] = (),
+    eval_items: Sequence[MCItem] | Sequence[OpenItem] = (),
     show_progress: bool = False,
     resume: bool = False,
+    stop: tuple[str, ...] = DEFAULT_STOP,
 ) -> TrainingResults:
     """Loads ``model`` by name, labels ``calibration_items`` with ground truth, and runs :func:`finetune`.
 
-    The ground truth (:func:`llmcal.knowledge.ground_truth.known_items`) comes from the pretrained model
-    scored in the prompt format and style it will be trained on. It is computed whenever calibration items
+    The ground truth (:func:`llmcal.knowledge.ground_truth.known_items`; of open-ended items,
+    :func:`~llmcal.knowledge.ground_truth.known_open_items`) comes from the pretrained model prompted in
+    the format and style it will be trained on. It is computed whenever calibration items
     are given, whatever the loss, so ``run.json`` always counts the known ones.
 
     Args:
@@ -216,6 +294,7 @@ def finetune_named_model(
         eval_items: Items evaluated before and after training.
         show_progress: Show the Trainer's progress bar.
         resume: Continue from the last checkpoint in ``out/checkpoints``.
+        stop: Open-ended items: where a generated answer ends (ground truth and evaluation).
 
     Returns:
         The run's results (as written to ``results.json`` by the main process).
@@ -223,18 +302,21 @@ def finetune_named_model(
     Raises:
         InputError: As :func:`finetune`.
     """
-    from llmcal.knowledge.ground_truth import known_items
+    from llmcal.knowledge.ground_truth import known_items, known_open_items
     from llmcal.scoring.hf import HFBackend
 
+    check_item_kinds(settings.loss, train_items, calibration_items, eval_items)  # before loading the model
     backend = HFBackend(model, device="auto" if torch.cuda.is_available() else "cpu", dtype="float32")
-    known = (
-        known_items(calibration_items, backend, format=settings.format, style=settings.style)
-        if calibration_items
-        else []
-    )
+    open_calibration = [item for item in calibration_items if isinstance(item, OpenItem)]
+    mc_calibration = [item for item in calibration_items if isinstance(item, MCItem)]
+    known: list[bool] = []
+    if open_calibration:
+        known = known_open_items(open_calibration, backend, style=settings.style, stop=stop)
+    elif mc_calibration:
+        known = known_items(mc_calibration, backend, format=settings.format, style=settings.style)
     _, results = finetune(
         backend.model, backend.tokenizer, train_items, settings, out_dir, calibration_items=calibration_items,
-        calibration_known=known, eval_items=eval_items, show_progress=show_progress, resume=resume,
+        calibration_known=known, eval_items=eval_items, show_progress=show_progress, resume=resume, stop=stop,
     )  # fmt: skip
     return results
 
@@ -261,6 +343,7 @@ def _trainer(
     epochs: int,
     show_progress: bool,
     checkpoints: bool,
+    open_ended: bool = False,
 ) -> CalibrationTrainer:
     from transformers import TrainingArguments
 
@@ -294,6 +377,7 @@ def _trainer(
         calibration_examples=calibration,
         pad_id=pad_id,
         refresh_every_epoch=settings.refresh_every_epoch,
+        open_ended=open_ended,
     )
     if not show_progress:
         from transformers.trainer_callback import PrinterCallback, ProgressCallback

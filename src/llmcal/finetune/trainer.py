@@ -14,6 +14,9 @@ is refreshed at the start of every epoch:
 - the plug-in's ``epoch_hook`` (RCFT's E-step: per-bin accuracy and counts of the current model over the
   training set), whose state the loss receives on every step of the epoch.
 
+Open-ended examples (their gold answer as the one option) also hand the loss the full-vocabulary terms of
+the answer's tokens (:class:`~llmcal.finetune.losses.AnswerTokenTerms`), from the same forward pass.
+
 Because it is a ``Trainer``, ``accelerate launch`` / DeepSpeed / FSDP work unchanged.
 """
 
@@ -27,8 +30,9 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
+from llmcal.errors import InputError
 from llmcal.finetune.losses import LOSSES, EpochData, LossInputs
-from llmcal.finetune.packing import PackedExample, collate, option_log_likelihoods
+from llmcal.finetune.packing import PackedExample, collate, option_forward, option_log_likelihoods
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 
 __all__ = ["CalibrationTrainer", "EpochState", "has_dropout", "option_scores_of"]
@@ -118,10 +122,13 @@ class CalibrationTrainer(Trainer):
             known flags).
         pad_id: Padding token id.
         refresh_every_epoch: Re-fit the threshold / re-run the epoch hook each epoch (else only once, first).
+        open_ended: The examples are open-ended items (their gold answer only): the loss also gets the
+            answer tokens' full-vocabulary terms.
         **kwargs: Passed to ``transformers.Trainer`` (model, args, ...).
 
     Raises:
-        InputError: If ``loss`` is not registered (with suggestions) or ``loss_config`` has the wrong type.
+        InputError: If ``loss`` is not registered (with suggestions), ``loss_config`` has the wrong type,
+            or the examples are open-ended and the loss does not apply to them.
     """
 
     def __init__(
@@ -133,9 +140,16 @@ class CalibrationTrainer(Trainer):
         calibration_examples: Sequence[PackedExample] = (),
         pad_id: int,
         refresh_every_epoch: bool = True,
+        open_ended: bool = False,
         **kwargs: Any,
     ) -> None:
         plugin = LOSSES.get(loss)  # fail early on unknown names, with suggestions
+        if open_ended and not plugin.open_ended:
+            usable = [name for name in LOSSES.names() if LOSSES.get(name).open_ended]
+            raise InputError(
+                f"--method {loss} compares answer options; open-ended items have only their gold answer. "
+                f"Use one of {', '.join(usable)}."
+            )
         loss_config = plugin.checked_config(loss_config, owner=f"CalibrationTrainer: loss {loss!r}")
         super().__init__(
             train_dataset=list(train_examples), data_collator=lambda batch: collate(batch, pad_id), **kwargs
@@ -147,6 +161,7 @@ class CalibrationTrainer(Trainer):
         self.calibration_examples = list(calibration_examples)
         self.pad_id = pad_id
         self.refresh_every_epoch = refresh_every_epoch
+        self.open_ended = open_ended
         self.epoch_state = EpochState()
         self.stochastic = has_dropout(self.model)
         self.add_callback(_EpochRefresh(self))
@@ -185,12 +200,12 @@ class CalibrationTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         """The registered loss of ``self.loss_name`` on this batch."""
-        scores = option_log_likelihoods(model, inputs)
+        scores, answer_tokens = option_forward(model, inputs, answer_tokens=self.open_ended)
         labels = inputs["labels"]
         known = None
         if self.loss_plugin.needs_known_flags and self.epoch_state.detector is not None:
             known = self.known_flags(model, inputs, scores)
-        batch = LossInputs(scores, labels, known, inputs["option_mask"])
+        batch = LossInputs(scores, labels, known, inputs["option_mask"], answer_tokens)
         loss = LOSSES.get(self.loss_name)(batch, self.loss_config, self.epoch_state.loss_state)
         return (loss, {"option_scores": scores}) if return_outputs else loss
 

@@ -9,12 +9,13 @@ import numpy as np
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
-from llmcal.scoring.requests import ScoringBackend
-from llmcal.tasks.prompts import PromptFormat
-from llmcal.tasks.schema import MCItem
-from llmcal.tasks.spec import ClozeStyle
+from llmcal.scoring.requests import GenerationRequest, ScoringBackend
+from llmcal.tasks.answers import exact_match
+from llmcal.tasks.prompts import PromptFormat, open_prompt
+from llmcal.tasks.schema import MCItem, OpenItem
+from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 
-__all__ = ["SLICK_CATEGORIES", "known_from_records", "known_items", "slick_categories"]
+__all__ = ["SLICK_CATEGORIES", "known_from_records", "known_items", "known_open_items", "slick_categories"]
 
 
 def known_from_records(records: Sequence[ItemRecord], method: str = "sum") -> dict[str, bool]:
@@ -40,6 +41,29 @@ def known_items(
     )
     truth = known_from_records(records)
     return [truth[item.id] for item in items]
+
+
+def known_open_items(
+    items: Sequence[OpenItem],
+    backend: ScoringBackend,
+    *,
+    style: ClozeStyle = "qa",
+    stop: tuple[str, ...] = DEFAULT_STOP,
+    max_new_tokens: int = 32,
+) -> list[bool]:
+    """Ground truth of open-ended items: whether the model's greedy answer matches an accepted answer.
+
+    The answer is generated after the prompt the model will be trained on (:func:`open_prompt`, no
+    examples), ending at ``stop``; matching is :func:`llmcal.tasks.answers.exact_match`.
+    """
+    generations = backend.generate(
+        [GenerationRequest(open_prompt(item, style=style), stop, item.id) for item in items],
+        max_new_tokens=max_new_tokens,
+    )
+    return [
+        exact_match(generation.text, item.answers)
+        for generation, item in zip(generations, items, strict=True)
+    ]
 
 
 SLICK_CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")

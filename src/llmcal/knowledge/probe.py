@@ -25,9 +25,13 @@ from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
-from llmcal.knowledge.ground_truth import SLICK_CATEGORIES, known_from_records, slick_categories
-from llmcal.scoring.requests import GenerationRequest, ScoringBackend, ScoringRequest
-from llmcal.tasks.answers import exact_match
+from llmcal.knowledge.ground_truth import (
+    SLICK_CATEGORIES,
+    known_from_records,
+    known_open_items,
+    slick_categories,
+)
+from llmcal.scoring.requests import ScoringBackend, ScoringRequest
 from llmcal.tasks.prompts import PromptFormat, open_prompt
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
@@ -256,25 +260,18 @@ def _open_known_and_nll(
     The first accepted answer is the one a fine-tuning run trains on (:mod:`llmcal.finetune.packing`), so
     the detector thresholds the loss training will see.
     """
+    known = known_open_items(
+        items, backend, style=settings.style, stop=settings.stop, max_new_tokens=settings.max_new_tokens
+    )
     prompts = [open_prompt(item, style=settings.style) for item in items]
-    generations = backend.generate(
-        [
-            GenerationRequest(prompt, settings.stop, item.id)
-            for prompt, item in zip(prompts, items, strict=True)
-        ],
-        max_new_tokens=settings.max_new_tokens,
-    )
-    known = np.array(
-        [exact_match(g.text, item.answers) for g, item in zip(generations, items, strict=True)],
-        dtype=np.bool_,
-    )
     scored = backend.score(
         [
             ScoringRequest(prompt, (f" {item.answers[0]}",), item.id)
             for prompt, item in zip(prompts, items, strict=True)
         ]
     )
-    return known, np.array([-options[0].total for options in scored], dtype=np.float64)
+    nll = np.array([-options[0].total for options in scored], dtype=np.float64)
+    return np.array(known, dtype=np.bool_), nll
 
 
 def _gold_nll(records: Sequence[ItemRecord]) -> NDArray[np.float64]:

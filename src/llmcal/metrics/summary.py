@@ -215,14 +215,23 @@ class CalibrationRow:
     brier: float
     mean_confidence: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: NaN (SCE and Brier of generated answers) becomes ``None``."""
+        return {
+            key: _none_if_nan(value) if isinstance(value, float) else value
+            for key, value in asdict(self).items()
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CalibrationRow:
-        """The row of its JSON form, every value checked to be a number.
+        """The row of its JSON form, every value checked to be a number (``None``: NaN).
 
         Raises:
             ValueError: If a value is not a number; KeyError: if one is missing.
         """
-        numbers = {key: float(data[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")}
+        numbers = {
+            key: _nan_if_none(data[key]) for key in ("accuracy", "ece", "sce", "brier", "mean_confidence")
+        }
         return cls(n_items=int(data["n_items"]), **numbers)
 
 

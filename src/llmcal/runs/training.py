@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,7 +76,7 @@ class TrainingResults:
         ordered: list[tuple[str, Any]] = [
             ("settings", self.settings),
             (_EXAMPLES_KEY[self.kind], self.n_examples),
-            ("before", None if self.before is None else asdict(self.before)),
+            ("before", None if self.before is None else self.before.to_dict()),
             ("metric_binning", self.metric_binning),
             ("style_adaptation", self.style_adaptation),
             ("train_loss", self.train_loss),
@@ -85,7 +85,7 @@ class TrainingResults:
             ("known_flag_forward_items", self.known_flag_forward_items),
             ("log", self.log),
             ("main_process", self.main_process),
-            ("after", None if self.after is None else asdict(self.after)),
+            ("after", None if self.after is None else self.after.to_dict()),
         ]
         return {key: value for key, value in ordered if value is not None}
 
