@@ -57,7 +57,7 @@ def test_losses_over_options_refuse_open_ended_examples(loss: str) -> None:
 
 
 def test_answer_token_terms_must_match_the_batch() -> None:
-    with pytest.raises(InputError, match="answer_tokens.uniform_cross_entropy must be finite with shape"):
+    with pytest.raises(InputError, match=r"answer_tokens\.uniform_cross_entropy must be finite with shape"):
         LossInputs(torch.zeros(2, 1), torch.zeros(2, dtype=torch.long),
                    answer_tokens=AnswerTokenTerms(torch.zeros(3), torch.zeros(2)))  # fmt: skip
 
@@ -148,7 +148,7 @@ def test_mixed_kinds_and_option_losses_are_refused_before_training(model_and_tok
     mc = [MCItem("m", "Q?", ("a", "b"), 0)]
     with pytest.raises(InputError, match="training items open-ended, calibration items multiple-choice"):
         check_item_kinds("sft", ITEMS, mc)
-    with pytest.raises(InputError, match="--method rcft compares answer options.*sft, cft, ls, cogcalib-ls"):
+    with pytest.raises(InputError, match=r"--method rcft compares answer options.*sft, cft, ls, cogcalib-ls"):
         check_item_kinds("rcft", ITEMS)
     model, tokenizer = model_and_tokenizer
     with pytest.raises(InputError, match="--method cogcalib-mbls compares answer options"):
