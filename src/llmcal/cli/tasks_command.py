@@ -22,7 +22,7 @@ def tasks(
 ) -> None:
     """List the built-in tasks (use with `llmcal eval --task NAME`)."""
     table = Table(title="built-in tasks")
-    for column in ("task", "dataset", "split", "few-shot"):
+    for column in ("task", "answers", "dataset", "split", "few-shot"):
         table.add_column(column, no_wrap=True)
     table.add_column("description")
     hidden = 0
@@ -31,11 +31,12 @@ def tasks(
             hidden += 1
             continue
         spec = TASKS.get(name)
+        answers = "written" if spec.kind == "open" else "options"
         if isinstance(spec, TaskSpec):
             dataset = spec.hf_path + (f" ({spec.hf_config})" if spec.hf_config else "")
-            table.add_row(name, dataset, spec.split, spec.fewshot_split or "-", spec.description)
+            table.add_row(name, answers, dataset, spec.split, spec.fewshot_split or "-", spec.description)
         else:  # generated offline: no split; few-shot examples are the task's other items
-            table.add_row(name, spec.source, "generated", "items", spec.description)
+            table.add_row(name, answers, spec.source, "generated", "items", spec.description)
     console = Console()
     console.print(table)
     if hidden:

@@ -24,7 +24,7 @@ from llmcal.metrics.comparison import (
 )
 from llmcal.metrics.discrimination import auroc
 from llmcal.metrics.predictions import Predictions
-from llmcal.metrics.scoring_rules import brier, nll
+from llmcal.metrics.scoring_rules import brier, nll, top_label_brier
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.smooth_calibration import smooth_ece, smooth_ece_bandwidth
 from llmcal.metrics.strata import Strata, Stratum, stratify, summarize_strata
@@ -76,5 +76,6 @@ __all__ = [
     "stratify",
     "summarize",
     "summarize_strata",
+    "top_label_brier",
     "top_label_confidence",
 ]
