@@ -28,7 +28,8 @@ def test_tasks_say_whether_answers_are_options_or_written(
     monkeypatch.setenv("COLUMNS", "250")
     assert main(["tasks"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    for name, answers in (("arc_easy", "options"), ("facts", "options"), ("nq_open", "written"),
-                          ("triviaqa", "written"), ("hotpotqa", "written"), ("facts_open", "written")):  # fmt: skip
+    expected = {"arc_easy": "options", "facts": "options", "nq_open": "written", "triviaqa": "written",
+                "hotpotqa": "written", "facts_open": "written"}  # fmt: skip
+    for name, answers in expected.items():
         row = next(line for line in lines if f" {name} " in line)
         assert f" {answers} " in row, row
