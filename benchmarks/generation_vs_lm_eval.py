@@ -58,12 +58,15 @@ def main() -> None:
     if args.threads:
         environment["OMP_NUM_THREADS"] = str(args.threads)
 
+    # The task's stop strings, escaped as the command line takes them ("\n" for a newline).
+    stops = [part for text in task.stop for part in ("--stop", text.encode("unicode_escape").decode())]
+
     def llmcal_command(out: Path) -> list[str]:
         return [sys.executable, "-c", "import sys; from llmcal.cli.app import main; sys.exit(main())",
                 "eval", "--model", args.model, "--data", str(items), "--methods", "seq-prob",
                 "--batch-size", str(args.batch_size), "--device", "cpu", "--dtype", "float32",
                 "--cloze-style", task.style, "--max-new-tokens", str(args.max_new_tokens),
-                "--out", str(out)]  # fmt: skip
+                *stops, "--out", str(out)]  # fmt: skip
 
     def lm_eval_command(out: Path) -> list[str]:
         return [sys.executable, "-m", "lm_eval", "--model", "hf",

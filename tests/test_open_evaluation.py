@@ -214,3 +214,40 @@ def test_cli_refuses_multiple_choice_methods_for_open_items(
     ]
     assert main(argv) == 2
     assert "'sum'" in capsys.readouterr().err
+
+
+def test_stop_strings_from_the_settings_override_the_tasks_and_are_part_of_the_run(tmp_path: Path) -> None:
+    class Recording(CountingBackend):
+        def generate(self, requests, *, max_new_tokens, on_progress=None):
+            self.stops = {
+                request.stop for request in requests if not request.context.endswith("Probability:")
+            }
+            return super().generate(requests, max_new_tokens=max_new_tokens, on_progress=on_progress)
+
+    backend = Recording()
+    settings = EvalSettings(
+        GenerationSettings(("seq-prob",), stop=[".", "\n"]), MetricSettings(n_resamples=10)
+    )
+    run(tmp_path, backend, settings)
+    assert backend.stops == {(".", "\n")}
+    manifest = json.loads((tmp_path / "run.json").read_text())
+    assert manifest["settings"]["extraction"]["stop"] == [".", "\n"]
+    other = EvalSettings(GenerationSettings(("seq-prob",), stop=["\n"]), MetricSettings(n_resamples=10))
+    with pytest.raises(InputError, match="different settings"):
+        run(tmp_path, Recording(), other)
+    with pytest.raises(InputError, match="--stop must be non-empty strings"):
+        GenerationSettings(stop=[""])
+
+
+def test_cli_stop_reads_escapes_and_applies_to_open_items_only(
+    tmp_path: Path, tiny_model_dir: str, capsys
+) -> None:
+    from llmcal.cli.option_values import stop_strings
+
+    assert stop_strings(["\\n", ".", "\\t", "."]) == ("\n", ".", "\t")
+    assert stop_strings(None) is None
+    mc = tmp_path / "mc.jsonl"
+    mc.write_text(json.dumps({"question": "q?", "choices": ["a", "b"], "answer": 0}) + "\n")
+    argv = ["eval", "--model", tiny_model_dir, "--data", str(mc), "--out", str(tmp_path / "o"), "--stop", "."]
+    assert main(argv) == 2
+    assert "--stop applies to open-ended tasks" in capsys.readouterr().err

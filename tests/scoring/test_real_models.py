@@ -194,3 +194,26 @@ def _assert_equals_a_plain_forward_pass(
     assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), (context, continuation)
     assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
     return expected
+
+
+def test_generations_equal_transformers_greedy_generate_on_fact_questions(real_backend: HFBackend) -> None:
+    """Batched greedy answers with the KV cache and finished rows dropped: the tokens of ``generate``."""
+    from llmcal.scoring.requests import GenerationRequest
+    from llmcal.tasks.prompts import open_prompt
+
+    (task,) = select_tasks(["facts_open"])
+    by_relation: dict[str, list[Any]] = {}
+    for item in task.items:
+        by_relation.setdefault(str(item.subject), []).append(item)
+    items = [item for group in by_relation.values() for item in group[:4]]
+    prompts = [open_prompt(item, style=task.style) for item in items]
+    generations = real_backend.generate([GenerationRequest(p, task.stop) for p in prompts], max_new_tokens=12)
+    for prompt, generation in zip(prompts, generations, strict=True):
+        encoded = real_backend.tokenizer(prompt, return_tensors="pt")
+        n_tokens = len(generation.token_ids)
+        with torch.inference_mode():
+            output = real_backend.model.generate(
+                **encoded, do_sample=False, max_new_tokens=n_tokens, min_new_tokens=n_tokens,
+                pad_token_id=real_backend.pad_id,
+            )  # fmt: skip
+        assert list(generation.token_ids) == output[0, encoded["input_ids"].shape[1] :].tolist(), prompt

@@ -23,7 +23,7 @@ from rich.progress import (
 )
 
 from llmcal.cli.metric_options import DEFAULTS, By, NBins, NResamples, NStrata, stratification_option
-from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option
+from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option, stop_strings
 from llmcal.cli.tables import answer_lines, strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.confidence.generation_extraction import (
@@ -69,6 +69,13 @@ def eval_(
     max_new_tokens: Annotated[
         int, typer.Option(min=1, help="Open-ended tasks: the most tokens of a generated answer.")
     ] = 32,
+    stop: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Open-ended tasks: a string an answer ends at (repeatable; '\\n' is a newline). Default: "
+            "the task's own (a newline for --data)."
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each task.")] = None,
     batch_size: Annotated[str, typer.Option(help="Items per forward pass, or 'auto'.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = "auto",
@@ -106,10 +113,15 @@ def eval_(
         limit=limit,
         style=cloze_style_option(cloze_style),
     )
+    stops = stop_strings(stop)
+    if stops is not None and tasks[0].kind != "open":
+        raise InputError("--stop applies to open-ended tasks; these items are multiple-choice.")
     extraction: ExtractionSettings | GenerationSettings
     if tasks[0].kind == "open":
         names = comma_list(methods) if methods is not None else list(DEFAULT_GENERATION_METHODS)
-        extraction = GenerationSettings(check_generation_methods(names), num_fewshot, seed, max_new_tokens)
+        extraction = GenerationSettings(
+            check_generation_methods(names), num_fewshot, seed, max_new_tokens, stops
+        )
     else:
         names = comma_list(methods) if methods is not None else ["sum", "mean", "min", "choice"]
         extraction = ExtractionSettings(check_methods(names), prompt_format, num_fewshot, seed)

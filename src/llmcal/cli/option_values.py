@@ -36,6 +36,26 @@ def strategy_option(value: str) -> BinStrategy:
     return "quantile" if value == "quantile" else "uniform"
 
 
+def stop_strings(values: list[str] | None) -> tuple[str, ...] | None:
+    r"""``--stop`` values with backslash escapes read (``\n`` is a newline), or ``None`` if none given.
+
+    Raises:
+        InputError: If a value is empty or has a malformed escape.
+    """
+    if not values:
+        return None
+    decoded = []
+    for value in values:
+        try:
+            text = value.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError as error:
+            raise InputError(f"--stop {value!r}: not a valid escape sequence ({error.reason}).") from None
+        if not text:
+            raise InputError("--stop is empty; give the string an answer ends at, e.g. --stop '\\n'.")
+        decoded.append(text)
+    return tuple(dict.fromkeys(decoded))
+
+
 def comma_list(value: str) -> list[str]:
     """The non-empty, stripped parts of a comma-separated option value."""
     return [part.strip() for part in value.split(",") if part.strip()]

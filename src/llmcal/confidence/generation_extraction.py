@@ -50,18 +50,25 @@ class GenerationSettings:
         num_fewshot: Solved examples before each question.
         seed: Seed of the few-shot draw.
         max_new_tokens: The most tokens of an answer.
+        stop: The strings every answer ends at; ``None``: each task's own (:attr:`EvalTask.stop`).
     """
 
     methods: tuple[str, ...] = DEFAULT_GENERATION_METHODS
     num_fewshot: int = 0
     seed: int = 0
     max_new_tokens: int = 32
+    stop: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
             raise InputError(f"--max-new-tokens must be a positive integer; got {self.max_new_tokens!r}.")
         if self.max_new_tokens < 1:
             raise InputError(f"--max-new-tokens must be a positive integer; got {self.max_new_tokens}.")
+        if self.stop is not None:
+            # A JSON round trip gives a list; the settings compare equal whichever way they were built.
+            object.__setattr__(self, "stop", tuple(self.stop))
+            if not self.stop or not all(isinstance(text, str) and text for text in self.stop):
+                raise InputError(f"--stop must be non-empty strings; got {self.stop!r}.")
 
     @property
     def passes(self) -> tuple[GenerationPass, ...]:
@@ -103,7 +110,7 @@ def extract_generation_records(
         settings: Methods, few-shot settings and the answer length limit.
         task: Task name stored in the records.
         style: How the questions are put (``qa`` or ``completion``).
-        stop: The strings an answer ends at.
+        stop: The strings an answer ends at (``settings.stop`` overrides them).
         fewshot_pool: Items few-shot examples are drawn from (the item itself is never used).
         on_progress: Called with numbers of items finished, per pass.
     """
@@ -114,6 +121,7 @@ def extract_generation_records(
         + open_prompt(item, style=style)
         for item in items
     ]
+    stop = settings.stop or stop
     generations = backend.generate(
         [GenerationRequest(prompt, stop, item.id) for prompt, item in zip(prompts, items, strict=True)],
         max_new_tokens=settings.max_new_tokens,
