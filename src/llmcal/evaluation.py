@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 
 from llmcal.confidence.extraction import extract_records
 from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
-from llmcal.confidence.predictions import answered, generation_confidence, method_predictions
+from llmcal.confidence.generation_methods import GENERATION_METHODS
+from llmcal.confidence.predictions import answered, method_predictions
 from llmcal.confidence.records import AnyRecord, GenerationRecord
-from llmcal.confidence.verbalized import read_verbal_confidence
 from llmcal.distributed import SINGLE_PROCESS, Shard
 from llmcal.errors import InputError
 from llmcal.metrics.predictions import Predictions
@@ -261,9 +261,10 @@ def _answer_stats(records: Sequence[GenerationRecord], kept: dict[str, NDArray[n
         if rows.all():
             continue
         counts: dict[str, int] = {}
+        why_none = GENERATION_METHODS.get(method).why_none
         for record, keep in zip(records, rows, strict=True):
             if not keep:
-                problem = _no_confidence_reason(record, method)
+                problem = why_none(record)
                 counts[problem] = counts.get(problem, 0) + 1
         problems[method] = dict(sorted(counts.items(), key=lambda entry: -entry[1]))
     return AnswerStats(
@@ -272,14 +273,6 @@ def _answer_stats(records: Sequence[GenerationRecord], kept: dict[str, NDArray[n
         no_confidence={method: int((~rows).sum()) for method, rows in kept.items()},
         problems=problems,
     )
-
-
-def _no_confidence_reason(record: GenerationRecord, method: str) -> str:
-    """Why ``method`` gave ``record`` no confidence, in a few words."""
-    if method == "verbal" and record.verbal is not None:
-        # The parse problem without the number itself, so the same problem counts once.
-        return (read_verbal_confidence(record.verbal).problem or "unreadable").split(" (")[0]
-    return "no confidence" if generation_confidence(record, method) is None else "unknown"
 
 
 def _task_strata(

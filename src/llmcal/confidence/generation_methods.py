@@ -14,14 +14,15 @@ readable probability):
 
 A method also names the pass over the items it needs besides the answer itself (:data:`GenerationPass`):
 the P(True) prompt is one scoring pass, the verbalised prompt one more generation, and methods needing no
-pass share the answer's.
+pass share the answer's. A method that can give no confidence says why (``why_none``), so summaries count
+the answers by reason without knowing the method.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from llmcal.confidence.records import GenerationRecord
@@ -34,6 +35,7 @@ GenerationPass = Literal["answer", "p_true", "verbal"]
 """What a method needs: the answer alone, the P(True) prompt scored, or the verbalised prompt answered."""
 
 ConfidenceReader = Callable[[GenerationRecord], float | None]
+ReasonReader = Callable[[GenerationRecord], str]
 
 
 @dataclass(frozen=True)
@@ -44,26 +46,36 @@ class GenerationMethod:
         name: The name users choose it by (``--methods``).
         needs: The pass over the items it needs (see :data:`GenerationPass`).
         confidence: The confidence in a record's answer, or ``None`` if the record gives none.
+        why_none: Why ``confidence`` gave a record none, in a few words that group alike records.
     """
 
     name: str
     needs: GenerationPass
     confidence: ConfidenceReader
+    why_none: ReasonReader = lambda record: "no confidence"
 
 
 GENERATION_METHODS: Registry[GenerationMethod] = Registry("confidence method for generated answers")
 """Every generation confidence method by name, in registration order."""
 
 
-def generation_method(name: str, needs: GenerationPass) -> Callable[[ConfidenceReader], ConfidenceReader]:
+def generation_method(
+    name: str, needs: GenerationPass, *, why_none: ReasonReader | None = None
+) -> Callable[[ConfidenceReader], ConfidenceReader]:
     """Decorator registering a confidence reader as the method ``name`` needing pass ``needs``.
+
+    Args:
+        name: The method's name.
+        needs: The pass it reads besides the answer.
+        why_none: For a method that may give no confidence: why it gave a record none.
 
     Raises:
         ValueError: If a method called ``name`` is already registered.
     """
 
     def register(confidence: ConfidenceReader) -> ConfidenceReader:
-        GENERATION_METHODS.add(name, GenerationMethod(name, needs, confidence))
+        method = GenerationMethod(name, needs, confidence)
+        GENERATION_METHODS.add(name, method if why_none is None else replace(method, why_none=why_none))
         return confidence
 
     return register
@@ -94,6 +106,10 @@ def _p_true(record: GenerationRecord) -> float | None:
     return 1.0 / (1.0 + math.exp(false - true)) if false - true < 700 else 0.0
 
 
-@generation_method("verbal", "verbal")
+def _unreadable(record: GenerationRecord) -> str:
+    return read_verbal_confidence(record.verbal or "").reason or "unreadable"
+
+
+@generation_method("verbal", "verbal", why_none=_unreadable)
 def _verbalised(record: GenerationRecord) -> float | None:
     return None if record.verbal is None else read_verbal_confidence(record.verbal).value

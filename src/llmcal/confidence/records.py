@@ -22,6 +22,16 @@ from llmcal.tasks.schema import MetadataValue
 __all__ = ["AnyRecord", "GenerationRecord", "ItemRecord", "record_from_json"]
 
 
+def _check_finite(task: str, item_id: str, values: list[float]) -> None:
+    """NaN/inf scores would poison every metric silently; stop at the item that produced them."""
+    if not all(math.isfinite(value) for value in values):
+        bad = [value for value in values if not math.isfinite(value)][:3]
+        raise InputError(
+            f"{task}/{item_id}: the model gave non-finite log-probabilities ({bad}); "
+            "with float16/bfloat16 try --dtype float32."
+        )
+
+
 @dataclass(frozen=True)
 class ItemRecord:
     """Everything an evaluation learned about one item.
@@ -49,16 +59,8 @@ class ItemRecord:
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # NaN/inf scores would poison every metric silently; stop at the item that produced them.
-        values = [v for option in self.options or () for v in option.token_logprobs] + list(
-            self.letters or ()
-        )
-        if not all(math.isfinite(value) for value in values):
-            bad = [value for value in values if not math.isfinite(value)][:3]
-            raise InputError(
-                f"{self.task}/{self.id}: the model gave non-finite log-probabilities ({bad}); "
-                "with float16/bfloat16 try --dtype float32."
-            )
+        values = [v for option in self.options or () for v in option.token_logprobs]
+        _check_finite(self.task, self.id, [*values, *(self.letters or ())])
 
     @property
     def key(self) -> tuple[str, str]:
@@ -150,13 +152,7 @@ class GenerationRecord:
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        values = [*self.generation.token_logprobs, *(self.p_true or ())]
-        if not all(math.isfinite(value) for value in values):
-            bad = [value for value in values if not math.isfinite(value)][:3]
-            raise InputError(
-                f"{self.task}/{self.id}: the model gave non-finite log-probabilities ({bad}); "
-                "with float16/bfloat16 try --dtype float32."
-            )
+        _check_finite(self.task, self.id, [*self.generation.token_logprobs, *(self.p_true or ())])
 
     @property
     def key(self) -> tuple[str, str]:

@@ -40,6 +40,11 @@ class VerbalConfidence:
     value: float | None
     problem: str | None = None
 
+    @property
+    def reason(self) -> str | None:
+        """The kind of problem, without the number that showed it (``"a negative number"``): for counts."""
+        return None if self.problem is None else self.problem.split(" (")[0]
+
 
 def read_verbal_confidence(text: str) -> VerbalConfidence:
     """The probability ``text`` states (see the module docstring for the rules)."""

@@ -50,8 +50,8 @@ from llmcal.tasks.gazetteer import (
     load_gazetteer,
 )
 from llmcal.tasks.loading import items_from_rows, open_items_from_rows
-from llmcal.tasks.schema import MCItem, OpenItem
-from llmcal.tasks.spec import SHORT_ANSWER_STOP, TASKS, ClozeStyle, GeneratedTaskSpec
+from llmcal.tasks.schema import ItemKind, MCItem, OpenItem
+from llmcal.tasks.spec import DEFAULT_STOP, SHORT_ANSWER_STOP, TASKS, ClozeStyle, GeneratedTaskSpec
 
 __all__ = ["CITIES_PER_BIN", "CLOZE_STYLE", "RELATIONS", "Relation", "fact_items", "open_fact_items"]
 
@@ -407,54 +407,24 @@ def fact_items(relations: Sequence[str] = tuple(RELATIONS), *, seed: int = 0) ->
 
 
 def _register() -> None:
-    TASKS.add(
-        "facts",
-        GeneratedTaskSpec(
-            name="facts",
-            build=fact_items,
-            source=_SOURCE,
-            cloze_style=CLOZE_STYLE,
-            description="Real-world facts: capital, continent, currency of countries; country of cities.",
-        ),
-    )
-    for relation in RELATIONS.values():
-        name = f"facts_{relation.name}"
-        TASKS.add(
-            name,
-            GeneratedTaskSpec(
-                name=name,
-                build=functools.partial(fact_items, (relation.name,)),
-                source=_SOURCE,
-                cloze_style=CLOZE_STYLE,
-                description=f"Real-world facts: {relation.description}, 4 options.",
-            ),
-        )
-    TASKS.add(
-        "facts_open",
-        GeneratedTaskSpec(
-            name="facts_open",
-            build=open_fact_items,
-            source=_SOURCE,
-            cloze_style=CLOZE_STYLE,
-            description="The facts of `facts`, open-ended: the model completes each sentence itself.",
-            kind="open",
-            stop=SHORT_ANSWER_STOP,
-        ),
-    )
-    for relation in RELATIONS.values():
-        name = f"facts_open_{relation.name}"
-        TASKS.add(
-            name,
-            GeneratedTaskSpec(
-                name=name,
-                build=functools.partial(open_fact_items, (relation.name,)),
-                source=_SOURCE,
-                cloze_style=CLOZE_STYLE,
-                description=f"Real-world facts: {relation.description}, open-ended.",
-                kind="open",
-                stop=SHORT_ANSWER_STOP,
-            ),
-        )
+    """``facts`` and ``facts_<relation>`` (4 options), ``facts_open`` and ``facts_open_<relation>``."""
+    kinds: tuple[tuple[str, Callable[..., list[Any]], ItemKind, tuple[str, ...], str, str], ...] = (
+        ("facts", fact_items, "mc", DEFAULT_STOP, "4 options",
+         "Real-world facts: capital, continent, currency of countries; country of cities."),
+        ("facts_open", open_fact_items, "open", SHORT_ANSWER_STOP, "open-ended",
+         "The facts of `facts`, open-ended: the model completes each sentence itself."),
+    )  # fmt: skip
+    for prefix, build, kind, stop, how, description in kinds:
+        tasks = {prefix: (build, description)} | {
+            f"{prefix}_{relation.name}": (
+                functools.partial(build, (relation.name,)),
+                f"Real-world facts: {relation.description}, {how}.",
+            )
+            for relation in RELATIONS.values()
+        }
+        for name, (builder, text) in tasks.items():
+            spec = GeneratedTaskSpec(name, builder, _SOURCE, CLOZE_STYLE, text, kind=kind, stop=stop)
+            TASKS.add(name, spec)
 
 
 _register()
