@@ -127,7 +127,7 @@ def test_pairs_are_ranked_by_change_rate_descending(tmp_path):
     assert ranks == {"large": 1, "small": 2}
     markdown = comparison_markdown(ComparisonResults(FAST, [], rank_by_change_rate(changes)))
     assert "## large" in markdown
-    assert "| toy | sum | accuracy | 0.5000 | 1.0000 | +0.5000 |" in markdown
+    assert "| toy | sum | accuracy | 0.500 | 1.000 | +0.500 |" in markdown
 
 
 def test_cli_writes_json_markdown_and_plot(base_and_aligned, tmp_path, capsys):
@@ -143,7 +143,7 @@ def test_cli_writes_json_markdown_and_plot(base_and_aligned, tmp_path, capsys):
     ece_row = next(row for row in payload["changes"] if row["metric"] == "ece")
     assert ece_row["delta"] == pytest.approx(0.05)
     assert ece_row["change_rate"] == pytest.approx(0.5)
-    assert "| toy | sum | ece | 0.1000 | 0.1500 | +0.0500 |" in (out / "comparison.md").read_text()
+    assert "| toy | sum | ece | 0.100 | 0.150 | +0.050 |" in (out / "comparison.md").read_text()
     assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

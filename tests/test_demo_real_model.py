@@ -55,10 +55,11 @@ def test_the_real_model_tables_show_each_method_and_stratum_within_80_columns() 
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text  # nothing truncated
+    lines = text.splitlines()
     for method in REAL_MODEL_METHODS:
-        assert f"│ {method} " in text
+        assert any(line.split()[:1] == [method] for line in lines), method
     for label in STRATA:
-        assert f"│ {label} " in text
+        assert any(line.split()[:1] == [label] for line in lines), label
 
 
 def test_a_temperature_at_the_search_bound_reads_as_a_bound_not_a_value() -> None:
@@ -69,12 +70,12 @@ def test_a_temperature_at_the_search_bound_reads_as_a_bound_not_a_value() -> Non
         console = Console(width=80, record=True)
         console.print(real_model_tables(results)[0])
         texts.append(console.export_text())
-    assert "1.50" in texts[0]
+    assert "1.500" in texts[0]
     assert ">=20" not in texts[0]
     assert "search bound" not in texts[0]
-    assert "│ >=20 │" in texts[1]
+    assert " >=20 " in texts[1]
     assert "search bound" in texts[1]
-    assert "20.00" not in texts[1]
+    assert "20.000" not in texts[1]
 
 
 def test_the_headline_figure_has_a_panel_per_part() -> None:

@@ -230,3 +230,25 @@ def test_a_stratified_evaluation_has_a_table_and_a_figure_per_method_of_its_stra
     outline.feed(report_html([tmp_path / "run"]))
     assert "Calibration by subject" in outline.headings
     assert "Per-subject breakdown" not in outline.headings  # the strata table has its rows, with intervals
+
+
+def test_every_table_row_is_told_apart_by_its_key_columns(runs):
+    """The left-aligned key columns of each table (task, method, subject, ...) differ on every row.
+
+    A per-subject table once repeated ``task | subject`` once per method with no method column.
+    """
+    page = report_html([runs / "base", runs / "cmp", runs / "ft"])
+    tables = re.findall(r"<table>(.*?)</table>", page, flags=re.S)
+    assert len(tables) >= 5
+    for table in tables:
+        keys = [
+            tuple(re.findall(r'<td class="text">(.*?)</td>', row))
+            for row in re.findall(r"<tr>(.*?)</tr>", table.split("</thead>")[-1])
+        ]
+        assert all(keys), table[:200]
+        assert len(set(keys)) == len(keys), f"rows share their keys: {keys}"
+    subjects = _table_after(page, "Per-subject breakdown")
+    assert subjects[0][:3] == ["task", "method", "subject"]
+    assert sorted((row[1], row[2]) for row in subjects[1:]) == [
+        ("choice", "law"), ("choice", "physics"), ("sum", "law"), ("sum", "physics")
+    ]  # fmt: skip

@@ -13,6 +13,7 @@ from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_form
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import AlignSettings
+from llmcal.reports.cells import number
 from llmcal.tasks.loading import load_items
 
 DEFAULTS = AlignSettings()
@@ -78,5 +79,5 @@ def align_command(
         console.print(before_after_table(f"{method}: {eval_data}", results.before, results.after))
     console.print(
         f"aligned on {len(pairs)} preference pairs; wrote {out}/model and {out}/results.json "
-        f"(train loss {results.train_loss:.4f})"
+        f"(train loss {number(results.train_loss)})"
     )

@@ -34,6 +34,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: in 80 columns it gives each option's help the width left of the longest option
+    # name, where rich's boxed panels squeezed it into a column of 15 characters.
+    rich_markup_mode=None,
 )
 app.command("metrics", no_args_is_help=True)(metrics_command.metrics)
 app.command("eval", no_args_is_help=True)(eval_command.eval_)

@@ -15,7 +15,7 @@ from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
 from llmcal.demo.real_model import RealModelStory
 from llmcal.errors import InputError
-from llmcal.reports.cells import HEADLINE_METRICS
+from llmcal.reports.cells import HEADLINE_METRICS, number, temperature_cell
 from llmcal.runs.demo import RealModelResults
 from llmcal.scoring.models import PACKAGED_MODELS
 from llmcal.world.presets import PRESETS, preset
@@ -84,8 +84,8 @@ def demo(
     console.print(
         f"\nWorld '{name}' ({'cached' if world['cached'] else 'built'}, "
         f"{world['pretraining_passes']} pretraining passes): the pretrained model recalls "
-        f"{world['recall_known']:.0%} of the facts it read and {world['recall_unknown']:.0%} of the others "
-        f"(chance {world['recall_chance']:.0%})."
+        f"{number(world['recall_known'])} of the facts it read and {number(world['recall_unknown'])} of the "
+        f"others (chance {number(world['recall_chance'])})."
     )
     console.print(demo_rows_table(result.rows))
     if result.comparison:
@@ -95,7 +95,7 @@ def demo(
     if result.real_model is not None:
         _print_real_model(console, result.real_model)
     console.print(
-        f"Temperature fitted on the calibration people: T = {result.temperature:.2f}. "
+        f"Temperature fitted on the calibration people: T = {temperature_cell(result.temperature)}. "
         f"Known = people whose facts were in pretraining.\n"
         f"Wrote {out}/report.html, {out}/demo.json, per-split evaluations (results.json, records.jsonl, "
         f"reliability diagrams) and {out}/comparison/ in {time.perf_counter() - start:.0f} s."

@@ -18,6 +18,7 @@ from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_form
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
+from llmcal.reports.cells import number
 from llmcal.tasks.loading import load_any_items
 
 __all__ = ["finetune_command", "parse_lora"]
@@ -126,4 +127,4 @@ def finetune_command(
     console = Console()
     if results.before is not None and results.after is not None:
         console.print(before_after_table(f"{method}: {eval_data}", results.before, results.after))
-    console.print(f"wrote {out}/model and {out}/results.json (train loss {results.train_loss:.4f})")
+    console.print(f"wrote {out}/model and {out}/results.json (train loss {number(results.train_loss)})")

@@ -1,10 +1,15 @@
-"""Terminal tables of typed results, built from the table cells every surface shares."""
+"""Terminal tables of typed results, built from the table cells every surface shares.
+
+Every table fits a standard 80-column terminal: no vertical rules (a rule under the header only), numbers
+and intervals never wrap, and names that do not fit fold in their own column.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from llmcal.metrics.comparison import MetricChange
@@ -20,9 +25,11 @@ from llmcal.reports.cells import (
     calibration_cells,
     change_cells,
     change_columns,
+    gib,
     interval,
     metric_cell,
     number,
+    seconds,
     stratum_metrics,
     temperature_at_bound,
     temperature_cell,
@@ -40,19 +47,36 @@ __all__ = [
     "strata_table",
     "stratum_summaries_table",
     "summary_table",
+    "terminal_table",
 ]
 
-_TEXT_COLUMNS = ("task", "method", "metric", "variant", "people")
+_TEXT_COLUMNS = ("task", "method", "metric", "variant", "people", "subject", "")
+
+
+def terminal_table(title: str | None = None, caption: str | None = None) -> Table:
+    """An empty table in the style of every llmcal terminal table (see the module docstring)."""
+    # At least as wide as its title (within 80 columns), so a narrow table does not break its title up.
+    return Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        min_width=min(len(title or ""), 80),
+    )
 
 
 def _add_columns(table: Table, columns: Sequence[str]) -> None:
     for column in columns:
-        table.add_column(column, justify="left" if column in _TEXT_COLUMNS else "right")
+        if column in _TEXT_COLUMNS:
+            table.add_column(column, justify="left", overflow="fold")
+        else:
+            table.add_column(column, justify="right", no_wrap=True)
 
 
 def summary_table(results: EvalResults, title: str = "calibration by task and method") -> Table:
     """One row per task x confidence method: items it covers and the :data:`TERMINAL_SUMMARY_METRICS`."""
-    table = Table(title=title)
+    table = terminal_table(title=title)
     open_ended = all(task.answers is not None for task in results.tasks.values())
     metrics = OPEN_SUMMARY_METRICS if open_ended else TERMINAL_SUMMARY_METRICS
     _add_columns(table, ["task", "method", "n", *metrics])
@@ -75,7 +99,7 @@ def answer_lines(results: EvalResults) -> list[str]:
         if stats is None:
             continue
         lines.append(
-            f"{name}: exact match {number(stats.exact_match, 3)}, token F1 {number(stats.token_f1, 3)} "
+            f"{name}: exact match {number(stats.exact_match)}, token F1 {number(stats.token_f1)} "
             f"over {task.n_items} generated answers."
         )
         for method, missing in stats.no_confidence.items():
@@ -108,8 +132,8 @@ def _add_stratum_columns(table: Table, by: str, metrics: Sequence[str]) -> None:
 
 def _stratum_cells(label: str, summary: Summary, mean_confidence: float) -> list[str]:
     """A stratum's label, size, accuracy, mean confidence and calibration errors, to 3 decimals."""
-    accuracy, *errors = (metric_cell(summary, name, 3) for name in stratum_metrics(summary))
-    return [label, str(summary.n_items), accuracy, number(mean_confidence, 3), *errors]
+    accuracy, *errors = (metric_cell(summary, name) for name in stratum_metrics(summary))
+    return [label, str(summary.n_items), accuracy, number(mean_confidence), *errors]
 
 
 def strata_table(task: str, strata: TaskStrata) -> Table:
@@ -119,7 +143,9 @@ def strata_table(task: str, strata: TaskStrata) -> Table:
     increasing order of the field.
     """
     by = strata.stratification.by
-    table = Table(title=_strata_title(task, by, strata.kind, len(strata.groups)), caption=_STRATA_CAPTION)
+    table = terminal_table(
+        title=_strata_title(task, by, strata.kind, len(strata.groups)), caption=_STRATA_CAPTION
+    )
     table.add_column("method")
     methods = list(strata.groups[0].methods) if strata.groups else []
     first = strata.groups[0].methods[methods[0]] if methods else None
@@ -138,7 +164,9 @@ def stratum_summaries_table(
     name: str, by: str, strata: Strata, summaries: Sequence[Summary], mean_confidences: Sequence[float]
 ) -> Table:
     """One row per stratum of one set of predictions (``llmcal metrics --by``), as :func:`strata_table`."""
-    table = Table(title=_strata_title(name, by, strata.kind, len(strata.strata)), caption=_STRATA_CAPTION)
+    table = terminal_table(
+        title=_strata_title(name, by, strata.kind, len(strata.strata)), caption=_STRATA_CAPTION
+    )
     _add_stratum_columns(table, by, stratum_metrics(summaries[0]) if summaries else STRATUM_METRICS)
     for stratum, summary, mean_confidence in zip(strata.strata, summaries, mean_confidences, strict=True):
         table.add_row(*_stratum_cells(stratum.label, summary, mean_confidence))
@@ -150,7 +178,7 @@ def metric_table(summary: Summary) -> Table:
     settings = summary.settings
     level = round(settings.level * 100)
     options = "top-label only" if summary.n_options is None else f"{summary.n_options} options"
-    table = Table(
+    table = terminal_table(
         title=f"{Path(summary.source).name}: {summary.n_items:,} items, {options}",
         caption=(
             f"{settings.n_bins} {settings.strategy} bins; {level}% percentile bootstrap over "
@@ -174,7 +202,7 @@ def metric_table(summary: Summary) -> Table:
 
 def change_table(changes: Sequence[MetricChange], *, title: str, level: float, ranked: bool) -> Table:
     """One row per task x method x metric of a comparison."""
-    table = Table(title=title)
+    table = terminal_table(title=title)
     _add_columns(table, change_columns(level, ranked=ranked))
     for item in changes:
         table.add_row(*change_cells(item, ranked=ranked))
@@ -183,7 +211,7 @@ def change_table(changes: Sequence[MetricChange], *, title: str, level: float, r
 
 def before_after_table(title: str, before: CalibrationRow, after: CalibrationRow) -> Table:
     """A calibration row before and after training (fine-tuning and alignment)."""
-    table = Table(title=title)
+    table = terminal_table(title=title)
     _add_columns(table, ["", *CALIBRATION_COLUMNS])
     for stage, row in (("before", before), ("after", after)):
         table.add_row(stage, *calibration_cells(row))
@@ -203,7 +231,7 @@ def demo_rows_table(
     ``compact`` keeps accuracy, mean confidence, ECE and SCE only, so long variant names fit whole in 80
     columns; otherwise every calibration column is shown and long names fold.
     """
-    table = Table(title=title, caption=caption)
+    table = terminal_table(title=title, caption=caption)
     if compact:
         table.add_column("variant", no_wrap=True)
     else:
@@ -218,9 +246,9 @@ def demo_rows_table(
         calibration = row.calibration
         if compact:
             values = (calibration.accuracy, calibration.mean_confidence, calibration.ece, calibration.sce)
-            cells = [number(value, 3) for value in values]
+            cells = [number(value) for value in values]
         else:
-            cells = calibration_cells(calibration, 3)
+            cells = calibration_cells(calibration)
         table.add_row(
             row.variant if first else "", row.group, str(calibration.n_items), *cells, end_section=last
         )
@@ -233,7 +261,7 @@ def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
     Only the numbers the story needs, so both tables fit 80 columns; the HTML report has every column.
     """
     rows = {(row.variant, row.group): row.calibration for row in real.rows}
-    methods = Table(
+    methods = terminal_table(
         title=f"{real.model}: {real.n_test} real fact questions",
         caption=f"T: temperature fitted on {real.n_calibration} held-out questions"
         + (f"; {AT_TEMPERATURE_BOUND}" if any(map(temperature_at_bound, real.temperatures.values())) else ""),
@@ -244,11 +272,11 @@ def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
         raw, scaled = rows[(method, "all")], rows[(f"{method} + temperature", "all")]
         methods.add_row(
             method,
-            *(number(value, 3) for value in (raw.accuracy, raw.mean_confidence, raw.ece, raw.sce, raw.brier)),
+            *(number(value) for value in (raw.accuracy, raw.mean_confidence, raw.ece, raw.sce, raw.brier)),
             temperature_cell(temperature),
-            number(scaled.ece, 3),
+            number(scaled.ece),
         )
-    strata = Table(
+    strata = terminal_table(
         title=f"{real.model} by {real.by}, method sum",
         caption="confidence above accuracy = overconfident",
     )
@@ -259,9 +287,9 @@ def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
         strata.add_row(
             label,
             str(raw.n_items),
-            *(number(value, 3) for value in (raw.accuracy, raw.mean_confidence, raw.ece)),
-            number(scaled.ece, 3),
-            number(scaled.mean_confidence, 3),
+            *(number(value) for value in (raw.accuracy, raw.mean_confidence, raw.ece)),
+            number(scaled.ece),
+            number(scaled.mean_confidence),
         )
     return methods, strata
 
@@ -278,7 +306,7 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
                 title=f"{prevention.model}: LoRA fine-tuning losses (CogCalib), method sum",
                 caption=(
                     "known = answered right before fine-tuning. NLL detector on the test items: accuracy "
-                    f"{detector.accuracy:.1%}, TPR {detector.tpr:.1%}, TNR {detector.tnr:.1%} "
+                    f"{number(detector.accuracy)}, TPR {number(detector.tpr)}, TNR {number(detector.tnr)} "
                     f"({detector.n_known} known, {detector.n_unknown} unknown)"
                 ),
                 group="items",
@@ -300,10 +328,10 @@ def real_claims_tables(results: RealClaimsResults) -> list[Table]:
                 compact=True,
             )
         )
-    costs = Table(title="what each step cost", caption="peak: the process's high-water mark so far")
+    costs = terminal_table(title="what each step cost", caption="peak: the process's high-water mark so far")
     for column in ("step", "seconds", "peak GiB"):
         costs.add_column(column, justify="left" if column == "step" else "right", overflow="fold")
     for step in results.steps:
-        costs.add_row(step.step, f"{step.seconds:.0f}", f"{step.peak_rss_gib:.2f}")
+        costs.add_row(step.step, seconds(step.seconds), gib(step.peak_rss_gib))
     tables.append(costs)
     return tables

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from llmcal.reports.cells import number
 from llmcal.world.build import build_world
 from llmcal.world.presets import PRESETS, preset
 from llmcal.world.pretraining import PassReport
@@ -34,8 +35,8 @@ def pretraining_progress(console: Console, max_passes: int) -> tuple[Progress, C
     task = progress.add_task("pretraining", total=max_passes, status="")
 
     def on_pass(report: PassReport) -> None:
-        recall = "" if report.recall is None else f"recall {report.recall:.2f}"
-        progress.update(task, completed=report.number, status=f"loss {report.loss:.3f} {recall}")
+        recall = "" if report.recall is None else f"recall {number(report.recall)}"
+        progress.update(task, completed=report.number, status=f"loss {number(report.loss)} {recall}")
 
     return progress, on_pass
 
@@ -57,6 +58,6 @@ def build(
     Console().print(
         f"built {out}: {summary['n_entities']} people ({summary['n_known_entities']} known), "
         f"{len(summary['pretraining'])} pretraining passes; recall of known facts "
-        f"{summary['recall_known']:.3f}, of unknown {summary['recall_unknown']:.3f} "
-        f"(chance {summary['recall_chance']:.3f}); items {summary['items']}"
+        f"{number(summary['recall_known'])}, of unknown {number(summary['recall_unknown'])} "
+        f"(chance {number(summary['recall_chance'])}); items {summary['items']}"
     )

@@ -1,7 +1,17 @@
 """Table cells shared by the terminal, markdown and HTML: which metrics a table shows and how values read.
 
-Every surface formats numbers here, so a value reads the same everywhere: ``n/a`` where it is undefined,
-signed changes, percentages for rates. HTML escapes these strings and may wrap them; it never reformats.
+One rule for every number a person reads, in the terminal, markdown and HTML alike:
+
+- a value (a metric, a confidence, an accuracy, a loss, a temperature): 3 decimals, ``0.062``;
+- a difference of two values: signed, 3 decimals, ``+0.021``; the ends of its interval signed too;
+- an interval: ``[0.058, 0.116]``, its ends as the value they bound;
+- a rate (Oh & Hwang's change rate): a signed percentage with 1 decimal, ``-6.6%``; a share of items:
+  ``28 of 300`` (a percentage with 1 decimal where one is added, ``9.3%``);
+- counts as integers, seconds as whole seconds, memory in GiB with 2 decimals;
+- undefined: ``n/a``.
+
+Every surface formats numbers here, so a value reads the same everywhere. HTML escapes these strings and
+may wrap them; it never reformats.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from llmcal.metrics.summary import CalibrationRow, Summary
 __all__ = [
     "AT_TEMPERATURE_BOUND",
     "CALIBRATION_COLUMNS",
+    "DECIMALS",
     "HEADLINE_METRICS",
     "STRATUM_METRICS",
     "SUMMARY_METRICS",
@@ -25,11 +36,13 @@ __all__ = [
     "calibration_cells",
     "change_cells",
     "change_columns",
+    "gib",
     "headline_metrics",
     "interval",
     "metric_cell",
     "number",
     "percent",
+    "seconds",
     "temperature_at_bound",
     "temperature_cell",
 ]
@@ -58,16 +71,40 @@ def stratum_metrics(summary: Summary) -> tuple[str, ...]:
 CALIBRATION_COLUMNS = tuple(name for name in CalibrationRow.__dataclass_fields__ if name != "n_items")
 
 
-def number(value: float | None, digits: int = 4, *, signed: bool = False) -> str:
-    """``value`` to ``digits`` decimals (with its sign if ``signed``), or ``n/a`` when undefined.
+DECIMALS = 3
+"""Decimals of every value, difference and interval end a person reads."""
+
+
+def number(value: float | None, *, signed: bool = False) -> str:
+    """``value`` to :data:`DECIMALS` decimals (with its sign if ``signed``), or ``n/a`` when undefined.
 
     Examples:
-        >>> number(0.123456), number(-0.5, 2, signed=True), number(float("nan")), number(None)
-        ('0.1235', '-0.50', 'n/a', 'n/a')
+        >>> number(0.123456), number(-0.5, signed=True), number(float("nan")), number(None)
+        ('0.123', '-0.500', 'n/a', 'n/a')
     """
     if value is None or math.isnan(value):
         return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return f"{value:+.{DECIMALS}f}" if signed else f"{value:.{DECIMALS}f}"
+
+
+def seconds(value: float) -> str:
+    """A duration in whole seconds.
+
+    Examples:
+        >>> seconds(61.4)
+        '61'
+    """
+    return f"{value:.0f}"
+
+
+def gib(value: float) -> str:
+    """An amount of memory in GiB, 2 decimals.
+
+    Examples:
+        >>> gib(1.6149)
+        '1.61'
+    """
+    return f"{value:.2f}"
 
 
 def temperature_at_bound(value: float) -> bool:
@@ -76,16 +113,16 @@ def temperature_at_bound(value: float) -> bool:
 
 
 def temperature_cell(value: float) -> str:
-    """A fitted temperature to 2 decimals; ``>=20`` where the fit reached the default search bound.
+    """A fitted temperature as every value reads; ``>=20`` where the fit reached the default search bound.
 
     At the bound the optimum lies at or beyond it (the scores carry almost nothing about the answer, so
     the best fit is near uniform), and the printed bound is not a measured value.
 
     Examples:
         >>> temperature_cell(2.3712), temperature_cell(19.99999999)
-        ('2.37', '>=20')
+        ('2.371', '>=20')
     """
-    return f">={DEFAULT_BOUNDS[1]:g}" if temperature_at_bound(value) else number(value, 2)
+    return f">={DEFAULT_BOUNDS[1]:g}" if temperature_at_bound(value) else number(value)
 
 
 AT_TEMPERATURE_BOUND = (
@@ -104,26 +141,26 @@ def percent(rate: float | None) -> str:
     return "n/a" if rate is None or math.isnan(rate) else f"{100 * rate:+.1f}%"
 
 
-def interval(low: float | None, high: float | None, digits: int = 4, *, signed: bool = False) -> str:
+def interval(low: float | None, high: float | None, *, signed: bool = False) -> str:
     """``[low, high]``, each end formatted like :func:`number`.
 
     Examples:
-        >>> interval(0.1, 0.25, 2)
-        '[0.10, 0.25]'
+        >>> interval(0.1, 0.25), interval(-0.01, 0.2, signed=True)
+        ('[0.100, 0.250]', '[-0.010, +0.200]')
     """
-    return f"[{number(low, digits, signed=signed)}, {number(high, digits, signed=signed)}]"
+    return f"[{number(low, signed=signed)}, {number(high, signed=signed)}]"
 
 
-def metric_cell(summary: Summary, name: str, digits: int = 4) -> str:
+def metric_cell(summary: Summary, name: str) -> str:
     """Metric ``name``'s value in ``summary``; empty where it was not computed (SCE of top-label input)."""
     metric = summary.metric(name)
-    return "" if metric is None else number(metric.value, digits)
+    return "" if metric is None else number(metric.value)
 
 
-def calibration_cells(row: CalibrationRow, digits: int = 4) -> list[str]:
+def calibration_cells(row: CalibrationRow) -> list[str]:
     """The :data:`CALIBRATION_COLUMNS` of a calibration row."""
     values = asdict(row)
-    return [number(values[name], digits) for name in CALIBRATION_COLUMNS]
+    return [number(values[name]) for name in CALIBRATION_COLUMNS]
 
 
 def headline_metrics(computed: Sequence[str]) -> list[str]:
@@ -137,16 +174,16 @@ def change_columns(level: float, *, ranked: bool) -> list[str]:
     return [*columns, "CR rank"] if ranked else columns
 
 
-def change_cells(item: MetricChange, *, ranked: bool, digits: int = 4) -> list[str]:
+def change_cells(item: MetricChange, *, ranked: bool) -> list[str]:
     """One row of a change table: the values formatted, the interval signed like the delta."""
     cells = [
         item.task,
         item.method,
         item.metric,
-        number(item.base, digits),
-        number(item.aligned, digits),
-        number(item.delta, digits, signed=True),
-        interval(item.delta_low, item.delta_high, digits, signed=True),
+        number(item.base),
+        number(item.aligned),
+        number(item.delta, signed=True),
+        interval(item.delta_low, item.delta_high, signed=True),
         percent(item.change_rate),
     ]
     return [*cells, "" if item.rank is None else str(item.rank)] if ranked else cells

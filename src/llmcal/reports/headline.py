@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llmcal.atomic import figure_png
+from llmcal.reports.cells import number, temperature_cell
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
 from llmcal.runs.real_claims import RealClaimsResults
 
@@ -83,11 +84,11 @@ def _popularity_panel(ax: Axes, real: RealModelResults) -> None:
     )  # fmt: skip
     ax.plot(
         positions, [r.calibration.mean_confidence for r in scaled], "^:", color="#55A868",
-        label=f"mean confidence, temperature {real.temperatures[_REAL_METHOD]:.2f}",
+        label=f"mean confidence, temperature {temperature_cell(real.temperatures[_REAL_METHOD])}",
     )  # fmt: skip
     for position, row, after in zip(positions, raw, scaled, strict=True):
         ax.annotate(
-            f"ECE {row.calibration.ece:.2f}\n→ {after.calibration.ece:.2f}",
+            f"ECE {number(row.calibration.ece)}\n→ {number(after.calibration.ece)}",
             (position, 0.02), ha="center", va="bottom", fontsize=8, color="0.3",
         )  # fmt: skip
     ax.set_xticks(positions, [f"{label}\n(n={row.calibration.n_items})" for label, row in zip(

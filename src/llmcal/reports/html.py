@@ -40,8 +40,10 @@ from llmcal.reports.cells import (
     calibration_cells,
     change_cells,
     change_columns,
+    gib,
     interval,
     number,
+    seconds,
     temperature_at_bound,
     temperature_cell,
 )
@@ -73,9 +75,6 @@ pre { background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .8rem; }
 nav li { margin: .15rem 0; }
 .up { color: #b23; } .down { color: #274; }
 """
-
-# Three decimals: the page puts intervals beside values, and the fourth digit is noise at these sizes.
-_DIGITS = 3
 
 
 def _e(value: Any) -> str:
@@ -109,10 +108,10 @@ def _settings(data: Any) -> str:
 def _with_ci(metric: MetricValue | None) -> str:
     if metric is None:
         return ""
-    value = number(metric.value, _DIGITS)
+    value = number(metric.value)
     if np.isnan(metric.ci_low):
         return value
-    return f'{value} <span class="ci">{interval(metric.ci_low, metric.ci_high, _DIGITS)}</span>'
+    return f'{value} <span class="ci">{interval(metric.ci_low, metric.ci_high)}</span>'
 
 
 def _diagram_pair(predictions: Predictions, title: str, n_bins: int, strategy: str, level: float) -> bytes:
@@ -133,8 +132,13 @@ def _diagram_pair(predictions: Predictions, title: str, n_bins: int, strategy: s
     return figure_png(figure)
 
 
-def _subject_rows(run: EvalRun, task: str, table: Predictions, kept: NDArray[np.bool_]) -> list[list[str]]:
-    """Per subject, the compact calibration row of ``table``: the predictions of the ``kept`` records."""
+def _subject_rows(
+    run: EvalRun, task: str, method: str, table: Predictions, kept: NDArray[np.bool_]
+) -> list[list[str]]:
+    """Per subject, the compact calibration row of ``method``'s predictions ``table`` (the ``kept`` records).
+
+    Each row names its task, method and subject: the three keys that tell the rows of the table apart.
+    """
     records = [record for record, keep in zip(run.records[task], kept, strict=True) if keep]
     subjects = sorted({record.subject for record in records if record.subject})
     if len(subjects) < 2:
@@ -143,7 +147,7 @@ def _subject_rows(run: EvalRun, task: str, table: Predictions, kept: NDArray[np.
     for subject in subjects:
         mask = np.array([record.subject == subject for record in records])
         row = predictions_row(table.subset(mask))
-        rows.append([_e(task), _e(subject), _e(row.n_items), *calibration_cells(row, _DIGITS)])
+        rows.append([_e(task), _e(method), _e(subject), _e(row.n_items), *calibration_cells(row)])
     return rows
 
 
@@ -162,7 +166,7 @@ def _strata_rows(task: str, strata: TaskStrata) -> list[list[str]]:
                     _e(group.n_items),
                     _with_ci(summary.metric("accuracy")),
                 ]
-                + [number(group.mean_confidence[method], _DIGITS)]
+                + [number(group.mean_confidence[method])]
                 + [_with_ci(summary.metric(name)) for name in _STRATUM_HTML_METRICS]
             )
     return rows
@@ -281,7 +285,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
                         "wrong answers",
                     )
                 )
-                subject_rows += _subject_rows(run, task, table, kept)
+                subject_rows += _subject_rows(run, task, method, table, kept)
     stratification = results.stratification
     if stratification is not None and stratification.by == "subject":
         subject_rows = []  # the per-stratum table below has the same rows, with intervals
@@ -296,8 +300,8 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         *_strata_part(run, results),
     ]
     if subject_rows:
-        header = ["task", "subject", "n", *_column_names(CALIBRATION_COLUMNS)]
-        parts += ["<h3>Per-subject breakdown</h3>", _table(header, subject_rows, text_columns=2)]
+        header = ["task", "method", "subject", "n", *_column_names(CALIBRATION_COLUMNS)]
+        parts += ["<h3>Per-subject breakdown</h3>", _table(header, subject_rows, text_columns=3)]
     parts += ["<h3>Settings</h3>", _settings(run.manifest)]
     return heading, "\n".join(parts)
 
@@ -317,8 +321,8 @@ def _answers_part(results: EvalResults) -> list[str]:
             if count
         ]
         lines.append(
-            f"<li><b>{_e(task)}</b>: exact match {number(stats.exact_match, _DIGITS)}, token F1 "
-            f"{number(stats.token_f1, _DIGITS)} over {entry.n_items} generated answers"
+            f"<li><b>{_e(task)}</b>: exact match {number(stats.exact_match)}, token F1 "
+            f"{number(stats.token_f1)} over {entry.n_items} generated answers"
             + ("; " + "; ".join(missing) if missing else "")
             + ".</li>"
         )
@@ -349,7 +353,7 @@ def _comparison_section(path: Path, results: ComparisonResults, heading: str) ->
     for change in results.changes:
         if change.metric not in HEADLINE_METRICS:
             continue
-        text = change_cells(change, ranked=ranked, digits=_DIGITS)
+        text = change_cells(change, ranked=ranked)
         delta, interval_text = text[5], text[6]
         cells = [_e(cell) for cell in text]
         cells[5], cells[6] = _signed_cell(delta), f'<span class="ci">{_e(interval_text)}</span>'
@@ -376,22 +380,18 @@ def _training_section(run: TrainingRun, heading: str) -> tuple[str, str]:
     if results.before is not None and results.after is not None:
         before, after = asdict(results.before), asdict(results.after)
         rows = [
-            [stage, _e(row.n_items), *calibration_cells(row, _DIGITS)]
+            [stage, _e(row.n_items), *calibration_cells(row)]
             for stage, row in (("before", results.before), ("after", results.after))
         ]
         rows.append(
             ["change", ""]
-            + [
-                _signed_cell(number(after[key] - before[key], _DIGITS, signed=True))
-                for key in CALIBRATION_COLUMNS
-            ]
+            + [_signed_cell(number(after[key] - before[key], signed=True)) for key in CALIBRATION_COLUMNS]
         )
         parts += ["<h3>Before and after</h3>", _table(["", "n", *_column_names(CALIBRATION_COLUMNS)], rows)]
     if results.log:
         keys = [key for key in results.log[0] if key != "epoch"]
         rows = [
-            [number(entry.get("epoch"), 2)] + [number(entry.get(key), 4) for key in keys]
-            for entry in results.log
+            [number(entry.get("epoch"))] + [number(entry.get(key)) for key in keys] for entry in results.log
         ]
         parts += ["<h3>Training log</h3>", _table(["epoch", *(_e(key) for key in keys)], rows)]
     parts += ["<h3>Settings</h3>", _settings(results.settings)]
@@ -404,7 +404,7 @@ def _demo_rows_table(rows: Sequence[DemoRow], group: str) -> str:
             _e(row.variant),
             _e(row.group),
             _e(row.calibration.n_items),
-            *calibration_cells(row.calibration, _DIGITS),
+            *calibration_cells(row.calibration),
         ]
         for row in rows
     ]
@@ -425,10 +425,10 @@ def _demo_sections(path: Path, demo: DemoResults) -> list[tuple[str, str]]:
     )
     facts = (
         f"<p>World preset <code>{_e(demo.preset)}</code>, seed {_e(demo.seed)}: the pretrained "
-        f"model recalls {number(world.get('recall_known'), _DIGITS)} of the facts it read and "
-        f"{number(world.get('recall_unknown'), _DIGITS)} of the others "
-        f"(chance {number(world.get('recall_chance'), _DIGITS)}). "
-        f"Temperature fitted on the calibration people: T = {number(demo.temperature, 2)}.</p>"
+        f"model recalls {number(world.get('recall_known'))} of the facts it read and "
+        f"{number(world.get('recall_unknown'))} of the others "
+        f"(chance {number(world.get('recall_chance'))}). "
+        f"Temperature fitted on the calibration people: T = {number(demo.temperature)}.</p>"
     )
     sections = [
         (f"Demo: {path}", headline),
@@ -507,7 +507,7 @@ def _real_claims_sections(path: Path, results: RealClaimsResults) -> list[tuple[
             "<code>llmcal finetune</code>'s default strength, method <code>sum</code>. Known = answered "
             "right before fine-tuning. CogCalib's NLL detector, its threshold fitted on the calibration "
             f"items, on the {detector.n_known + detector.n_unknown} test items: accuracy "
-            f"{detector.accuracy:.1%}, TPR {detector.tpr:.1%}, TNR {detector.tnr:.1%}.</p>"
+            f"{number(detector.accuracy)}, TPR {number(detector.tpr)}, TNR {number(detector.tnr)}.</p>"
         )
         sections.append(
             (
@@ -531,7 +531,7 @@ def _real_claims_sections(path: Path, results: RealClaimsResults) -> list[tuple[
             sections += _sections(
                 read_output(path / "alignment" / "comparison"), "Claim 2: base vs aligned, every method"
             )
-    costs = [[_e(step.step), f"{step.seconds:.0f}", f"{step.peak_rss_gib:.2f}"] for step in results.steps]
+    costs = [[_e(step.step), seconds(step.seconds), gib(step.peak_rss_gib)] for step in results.steps]
     sections.append(
         ("What each step cost", _table(["step", "seconds", "peak resident memory so far (GiB)"], costs))
     )

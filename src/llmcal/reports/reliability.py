@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from llmcal.atomic import save_figure_atomic
 from llmcal.metrics.binning import ReliabilityBins
+from llmcal.reports.cells import number
 from llmcal.runs.evaluation import EvalResults, file_part
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def plot_reliability(
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    heading = title if ece is None else f"{title}  (ECE {ece:.3f})".strip()
+    heading = title if ece is None else f"{title}  (ECE {number(ece)})".strip()
     if heading:
         ax.set_title(heading, fontsize=10)
     if legend:
