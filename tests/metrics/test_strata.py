@@ -60,12 +60,17 @@ def test_one_stratum_holds_everything():
     assert strata.index.tolist() == [0, 0, 0]
 
 
-def test_numeric_labels_are_short_but_tell_every_boundary_apart():
+def test_numeric_labels_are_short_in_one_notation_and_tell_every_stratum_apart():
     populations = [3.2e7, 1.2e5, 8.0e4, 4.4e6, 2.5e6, 9.1e8, 123, 45_000]
-    assert labels(stratify(populations, n_strata=4)) == ["123–45000", "80000–1.2e5", "2.5e6–4.4e6",
+    # One boundary reaches 1e5, so every label is scientific, each end with 2 significant digits.
+    assert labels(stratify(populations, n_strata=4)) == ["1.2e2–4.5e4", "8.0e4–1.2e5", "2.5e6–4.4e6",
                                                          "3.2e7–9.1e8"]  # fmt: skip
-    # Two boundaries equal at 2 significant digits get a third.
-    assert labels(stratify([1.21e6, 1.24e6, 5e6, 7e6], n_strata=2)) == ["1.21e6–1.24e6", "5e6–7e6"]
+    # A range whose ends are equal at 2 significant digits gets a third, in every label of the set.
+    assert labels(stratify([1.21e6, 1.24e6, 5e6, 7e6], n_strata=2)) == ["1.21e6–1.24e6", "5.00e6–7.00e6"]
+    # Adjacent strata may share a rounded end: their labels still differ.
+    touching = [30, 96_061, 96_286, 2.0e6, 2.067e6, 1.1e7, 1.2e7, 1.4e9]
+    assert labels(stratify(touching, n_strata=4)) == ["3.0e1–9.6e4", "9.6e4–2.0e6", "2.1e6–1.1e7",
+                                                      "1.2e7–1.4e9"]  # fmt: skip
     assert labels(stratify([0.125, 0.5, 0.75, 1.5], n_strata=2)) == ["0.12–0.5", "0.75–1.5"]
     assert labels(stratify([-2, -1, 1, 2], n_strata=2)) == ["-2–-1", "1–2"]
 

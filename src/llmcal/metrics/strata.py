@@ -28,8 +28,10 @@ StratumValue = str | int | float | bool
 
 StrataKind = Literal["quantile", "categorical"]
 
-# Significant digits of a numeric stratum's label: the fewest that still tell every boundary apart.
+# Significant digits of a numeric stratum's label: the fewest that still tell every label apart.
 _MIN_DIGITS, _MAX_DIGITS = 2, 17
+# From this magnitude on, every label of a set of strata is in scientific notation (one notation per set).
+_SCIENTIFIC_FROM = 1e5
 
 
 @dataclass(frozen=True)
@@ -157,44 +159,51 @@ def _quantile_strata(values: NDArray[np.float64], n_strata: int) -> Strata:
         bounds.append(n_items)
     lowers = ordered[bounds[:-1]]
     uppers = ordered[np.array(bounds[1:]) - 1]
-    digits = _label_digits(np.unique(np.concatenate([lowers, uppers])))
     strata = tuple(
-        Stratum(_range_label(low, high, digits), float(low), float(high))
-        for low, high in zip(lowers, uppers, strict=True)
+        Stratum(label, float(low), float(high))
+        for label, low, high in zip(_range_labels(lowers, uppers), lowers, uppers, strict=True)
     )
     # A value's stratum is the first whose largest value is at least it.
     index = np.searchsorted(uppers, values, side="left").astype(np.intp)
     return Strata("quantile", strata, index)
 
 
-def _number_label(value: float, digits: int) -> str:
-    """``value`` in ``digits`` significant digits, exponents without ``+`` or leading zeros.
+def _number_label(value: float, digits: int, *, scientific: bool) -> str:
+    """``value`` in ``digits`` significant digits; in ``scientific`` notation with exactly that many.
 
     Examples:
-        >>> _number_label(123456.0, 2), _number_label(3.0, 2), _number_label(0.00012, 2)
-        ('1.2e5', '3', '0.00012')
+        >>> _number_label(123456.0, 2, scientific=True), _number_label(30.0, 2, scientific=True)
+        ('1.2e5', '3.0e1')
+        >>> _number_label(3.0, 2, scientific=False), _number_label(0.125, 2, scientific=False)
+        ('3', '0.12')
     """
-    if value == int(value) and abs(value) < 1e5:
+    if scientific:
+        mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if value == int(value):
         return str(int(value))
-    text = f"{value:.{digits}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text
+    return f"{value:.{digits}g}"
 
 
-def _label_digits(boundaries: NDArray[np.float64]) -> int:
-    """The fewest significant digits (at least 2) at which the distinct ``boundaries`` read distinct."""
-    for digits in range(_MIN_DIGITS, _MAX_DIGITS):
-        if len({_number_label(float(value), digits) for value in boundaries}) == len(boundaries):
-            return digits
-    return _MAX_DIGITS
+def _range_labels(lowers: NDArray[np.float64], uppers: NDArray[np.float64]) -> list[str]:
+    """``low–high`` per stratum, in one notation and the fewest digits (at least 2) that keep them readable.
 
-
-def _range_label(low: float, high: float, digits: int) -> str:
-    if low == high:
-        return _number_label(float(low), digits)
-    return f"{_number_label(float(low), digits)}–{_number_label(float(high), digits)}"
+    Every label of the set is in scientific notation when a boundary reaches 1e5 (so ``3.0e1–9.6e4`` and
+    ``2.1e6–1.1e7`` read alike), plain otherwise. The digits are the fewest at which the labels are all
+    distinct and no range's two ends read the same (unless they are the same value).
+    """
+    scientific = bool(np.abs(np.concatenate([lowers, uppers])).max() >= _SCIENTIFIC_FROM)
+    labels: list[str] = []
+    for digits in range(_MIN_DIGITS, _MAX_DIGITS + 1):
+        labels = []
+        readable = True
+        for low, high in zip(lowers, uppers, strict=True):
+            first, last = (_number_label(float(v), digits, scientific=scientific) for v in (low, high))
+            readable &= low == high or first != last
+            labels.append(first if low == high else f"{first}–{last}")
+        if readable and len(set(labels)) == len(labels):
+            break
+    return labels
 
 
 def summarize_strata(

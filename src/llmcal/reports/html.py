@@ -48,6 +48,7 @@ from llmcal.reports.cells import (
     temperature_cell,
 )
 from llmcal.reports.headline import demo_headline_png, real_claims_headline_png
+from llmcal.reports.reliability import SPARSE_BIN_ITEMS
 from llmcal.runs.comparison import ComparisonResults
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, EvalRun, TaskStrata
@@ -124,7 +125,7 @@ def _diagram_pair(predictions: Predictions, title: str, n_bins: int, strategy: s
     bins = reliability_bins(
         confidences, correct, n_bins=n_bins, strategy="quantile" if strategy == "quantile" else "uniform"
     )
-    figure = Figure(figsize=(9.0, 4.0), dpi=90, layout="constrained")
+    figure = Figure(figsize=(9.0, 4.6), dpi=90, layout="constrained")
     left, right = figure.subplots(1, 2)
     plot_reliability(bins, left, title=title, interval_level=level)
     what = "predicted option" if predictions.probs is not None else "generated answer"
@@ -280,8 +281,9 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
                     _image(
                         png,
                         f"reliability diagram {task} {method}",
-                        f"{task} / {method}: bars = accuracy per confidence bin (count above), band and "
-                        f"whiskers = {round(100 * level)}% Wilson interval; right: confidences of right and "
+                        f"{task} / {method}: bars = accuracy per confidence bin (count at the foot; "
+                        f"pale and hatched: fewer than {SPARSE_BIN_ITEMS} items), whiskers = "
+                        f"{round(100 * level)}% Wilson interval; right: confidences of right and "
                         "wrong answers",
                     )
                 )

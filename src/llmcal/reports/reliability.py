@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "SPARSE_BIN_ITEMS",
     "StratumPanel",
     "plot_confidence_histogram",
     "plot_reliability",
@@ -33,72 +34,71 @@ _PANELS_PER_ROW = 4
 _PANEL_INCHES = 3.0
 
 
+SPARSE_BIN_ITEMS = 10
+"""Bins with fewer items than this are drawn pale and hatched: their accuracy is too noisy to read."""
+
+
 def plot_reliability(
     bins: ReliabilityBins,
     ax: Axes,
     *,
     title: str = "",
     ece: float | None = None,
-    interval_level: float | None = None,
+    interval_level: float | None = 0.95,
     legend: bool = True,
 ) -> Axes:
     """Draws accuracy per confidence bin against the diagonal on ``ax`` and returns it.
 
-    Bars show each non-empty bin's accuracy over its confidence range; the red part is the gap to the
-    bin's mean confidence (below the diagonal = overconfident). Bin counts are written above the bars.
-    With ``interval_level`` (e.g. 0.95), a band and whiskers show each bin's Wilson interval of accuracy,
-    so a gap in a bin of a handful of items reads as the noise it is. ``legend=False`` leaves the legend
-    out (small multiples, where one panel's legend serves all).
+    As in Guo et al. (2017): a bar per non-empty bin up to its accuracy, and the gap to the bin's mean
+    confidence on top of or inside it (a gap above the bar = overconfident). With ``interval_level`` (by
+    default 95%), a whisker spans each bin's Wilson interval of accuracy around the bar's top, and nothing
+    else is drawn from the axis, so an interval never reads as a taller bar. Bins of fewer than
+    :data:`SPARSE_BIN_ITEMS` items are pale and hatched; every bin's count is written at its foot.
+    ``legend=False`` leaves the legend out (small multiples, where one panel's legend serves all).
     """
+    from matplotlib import patheffects
+
     filled = bins.counts > 0
+    sparse = filled & (bins.counts < SPARSE_BIN_ITEMS)
+    solid = filled & ~sparse
     lower, upper = bins.edges[:-1], bins.edges[1:]
     widths = upper - lower
+    centres = lower + widths / 2
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration")
-    ax.bar(
-        lower[filled],
-        bins.accuracy[filled],
-        width=widths[filled],
-        align="edge",
-        color="#4C72B0",
-        edgecolor="white",
-        label="accuracy",
-    )
+    # Sparse bins pale and hatched: their accuracy is a handful of answers.
+    for rows, alpha, hatch in ((solid, 1.0, None), (sparse, 0.35, "///")):
+        if rows.any():
+            ax.bar(lower[rows], bins.accuracy[rows], width=widths[rows], align="edge", color="#4C72B0",
+                   edgecolor="white", alpha=alpha, hatch=hatch)  # fmt: skip
     gap_bottom = np.minimum(bins.accuracy, bins.mean_confidence)[filled]
-    gap_height = np.abs(bins.gaps)[filled]
     ax.bar(
         lower[filled],
-        gap_height,
+        np.abs(bins.gaps)[filled],
         bottom=gap_bottom,
         width=widths[filled],
         align="edge",
         color="#DD8452",
         alpha=0.6,
         edgecolor="none",
-        label="gap to mean confidence",
     )
     if interval_level is not None:
         low, high = bins.accuracy_interval(interval_level)
-        centres = (lower + widths / 2)[filled]
-        ax.fill_between(
-            centres, low[filled], high[filled], color="0.1", alpha=0.18, step="mid", zorder=3, linewidth=0,
-            label=f"{round(100 * interval_level)}% interval of accuracy",
-        )  # fmt: skip
         ax.errorbar(
-            centres,
+            centres[filled],
             bins.accuracy[filled],
             yerr=[bins.accuracy[filled] - low[filled], high[filled] - bins.accuracy[filled]],
             fmt="none",
-            ecolor="0.2",
-            elinewidth=0.8,
-            capsize=2,
+            ecolor="0.15",
+            elinewidth=0.9,
+            capsize=2.5,
             zorder=4,
         )
-    for left, width, accuracy, count in zip(
-        lower[filled], widths[filled], bins.accuracy[filled], bins.counts[filled], strict=True
-    ):
-        ax.text(
-            left + width / 2, min(accuracy, 0.93) + 0.02, str(count), ha="center", fontsize=7, color="0.25"
-        )
+    # Counts along the bottom of the bars, outlined so they read on a bar and on the white alike, where
+    # no whisker or gap can cover them.
+    outline = [patheffects.withStroke(linewidth=2, foreground="white")]
+    for centre, count in zip(centres[filled], bins.counts[filled], strict=True):
+        ax.text(centre, 0.015, str(count), ha="center", va="bottom", fontsize=6.5, color="0.1",
+                path_effects=outline, zorder=5)  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")
@@ -106,9 +106,45 @@ def plot_reliability(
     heading = title if ece is None else f"{title}  (ECE {number(ece)})".strip()
     if heading:
         ax.set_title(heading, fontsize=10)
-    if legend:
-        ax.legend(loc="upper left", fontsize=7, frameon=False)
+    if legend:  # below the axes, where it covers no bar
+        ax.legend(handles=legend_handles(interval_level, sparse=bool(sparse.any())), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7, frameon=False)  # fmt: skip
     return ax
+
+
+def legend_handles(interval_level: float | None, *, sparse: bool) -> list[Any]:
+    """The legend entries of :func:`plot_reliability`: one per element drawn (sparse bins if any are)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [
+        Line2D([], [], linestyle="--", color="0.5", linewidth=1, label="perfect calibration"),
+        Patch(color="#4C72B0", label="accuracy"),
+        Patch(color="#DD8452", alpha=0.6, label="gap to mean confidence"),
+    ]
+    if interval_level is not None:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.15",
+                linewidth=0.9,
+                marker="_",
+                markersize=6,
+                label=f"{round(100 * interval_level)}% interval of accuracy",
+            )
+        )
+    if sparse:
+        handles.append(
+            Patch(
+                facecolor="#4C72B0",
+                alpha=0.35,
+                hatch="///",
+                edgecolor="white",
+                label=f"bin of fewer than {SPARSE_BIN_ITEMS} items",
+            )
+        )
+    return handles
 
 
 def save_reliability_png(
@@ -117,7 +153,7 @@ def save_reliability_png(
     """Renders :func:`plot_reliability` to a PNG file (Agg canvas, no pyplot, no global state)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.5, 4.5), dpi=110, layout="constrained")
+    figure = Figure(figsize=(4.5, 5.2), dpi=110, layout="constrained")
     plot_reliability(bins, figure.add_subplot(), title=title, ece=ece)
     save_figure_atomic(figure, path)
 
@@ -155,33 +191,36 @@ class StratumPanel(NamedTuple):
 
 
 def strata_figure(
-    panels: Sequence[StratumPanel], *, title: str, interval_level: float | None = None, dpi: int = 90
+    panels: Sequence[StratumPanel], *, title: str, interval_level: float | None = 0.95, dpi: int = 90
 ) -> Figure:
     """Small multiples: one reliability diagram per stratum on shared axes, four to a row.
 
-    Each panel is titled with its stratum, its number of items and its ECE; the first panel carries the
-    legend. The figure is on its own Agg canvas (no pyplot).
+    Each panel is titled with its stratum, its number of items and its ECE; one legend below them all
+    serves every panel. The figure is on its own Agg canvas (no pyplot).
     """
     from matplotlib.figure import Figure
 
     columns = min(len(panels), _PANELS_PER_ROW)
     rows = -(-len(panels) // columns)
     figure = Figure(
-        figsize=(_PANEL_INCHES * columns, _PANEL_INCHES * rows + 0.4), dpi=dpi, layout="constrained"
+        figsize=(_PANEL_INCHES * columns, _PANEL_INCHES * rows + 0.8), dpi=dpi, layout="constrained"
     )
     axes = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True).ravel()
-    for index, (ax, panel) in enumerate(zip(axes, panels, strict=False)):
+    for ax, panel in zip(axes, panels, strict=False):
         plot_reliability(
             panel.bins,
             ax,
             title=f"{panel.label}\nn={panel.bins.n_items}",
             ece=panel.ece,
             interval_level=interval_level,
-            legend=index == 0,
+            legend=False,
         )
         ax.label_outer()  # shared axes: tick labels and axis names on the outer panels only
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
+    sparse = any(bool(((p.bins.counts > 0) & (p.bins.counts < SPARSE_BIN_ITEMS)).any()) for p in panels)
+    figure.legend(handles=legend_handles(interval_level, sparse=sparse), loc="outside lower center", ncol=5,
+                  fontsize=7, frameon=False)  # fmt: skip
     figure.suptitle(title, fontsize=11)
     return figure
 
