@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -8,10 +12,24 @@ from llmcal.cli.app import main
 from llmcal.demo import VARIANTS, run_demo
 
 
+@pytest.fixture(scope="module")
+def micro_demo(tmp_path_factory):
+    """One run of the micro demo (no real model): its output directory, world cache and results."""
+    import warnings
+
+    from llmcal.errors import CalibrationWarning
+
+    root = tmp_path_factory.mktemp("demo")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        results = run_demo(root / "out1", preset_name="micro", cache_dir=root / "cache", n_resamples=20)
+    return root, results.to_dict()
+
+
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")
-def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
+def test_demo_reports_every_variant_by_group_and_reuses_the_world(micro_demo):
+    tmp_path, first = micro_demo
     cache = tmp_path / "cache"
-    first = run_demo(tmp_path / "out1", preset_name="micro", cache_dir=cache, n_resamples=20).to_dict()
     assert not first["world"]["cached"]
     variants = {row["variant"] for row in first["rows"]}
     pretrained = {"pretrained sum", "pretrained mean", "pretrained min", "pretrained sum + temperature"}
@@ -46,6 +64,57 @@ def test_demo_reports_every_variant_by_group_and_reuses_the_world(tmp_path):
     assert second["world"]["cached"]
     assert second["rows"] == [row for row in first["rows"] if row["variant"].startswith("pretrained")]
     assert second["comparison"] == []
+
+
+_STORY = (
+    "ECE and accuracy per variant, known vs unknown people",
+    "pretrained vs aligned (DPO), accuracy and ECE",
+)
+
+
+def test_the_demo_report_leads_with_the_story_in_figures_and_the_tables_follow(micro_demo):
+    tmp_path, _ = micro_demo
+    page = (tmp_path / "out1" / "report.html").read_text()
+    first_table = page.index("<table>")
+    for alt in _STORY:
+        assert page.index(f'alt="{alt}') < first_table, alt
+    # The 50-odd-row variant table comes in its own section, after every story figure.
+    assert page.index("Knowledge world: calibration per variant on the test people</h2>") > page.rindex(
+        f'alt="{_STORY[-1]}'
+    )
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(
+    _chromium() is None and not os.environ.get("LLMCAL_REQUIRE_CHROMIUM"),
+    reason="needs Chromium (bash .ci/run installs Debian's chromium and requires this test)",
+)
+def test_the_demo_report_renders_in_headless_chromium_with_every_figure(micro_demo, tmp_path):
+    """What a reader of ``llmcal demo``'s report sees: every figure decoded and drawn."""
+    import matplotlib.image
+    import numpy as np
+
+    assert _chromium() is not None, "LLMCAL_REQUIRE_CHROMIUM is set but no chromium is on PATH"
+    root, _ = micro_demo
+    page = root / "out1" / "report.html"
+    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout  # fmt: skip
+    alts = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', dom)
+    for expected in (*_STORY, "change of each metric with its interval"):
+        assert any(alt.startswith(expected) for alt in alts), expected
+    # A reliability diagram per confidence method of each demo evaluation (pretrained and aligned).
+    assert sum(alt.startswith("reliability diagram test ") for alt in alts) >= 6, alts
+    shot = tmp_path / "demo.png"
+    subprocess.run([*browser, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)  # fmt: skip
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    # The story's bars (#4C72B0 known, #DD8452 unknown) are drawn near the top of the page.
+    for colour in ((0x4C, 0x72, 0xB0), (0xDD, 0x84, 0x52)):
+        assert np.all(np.abs(pixels - np.array(colour) / 255) < 0.03, axis=-1).sum() > 2000, colour
 
 
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")

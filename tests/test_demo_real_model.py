@@ -12,7 +12,7 @@ from llmcal.cli.tables import real_model_tables
 from llmcal.demo import run_demo
 from llmcal.demo.real_model import REAL_MODEL_METHODS, RealModelStory
 from llmcal.metrics.summary import CalibrationRow
-from llmcal.reports.headline import demo_headline_png
+from llmcal.reports.headline import demo_story_figures
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
 from llmcal.scoring.models import PACKAGED_MODELS
 
@@ -78,14 +78,18 @@ def test_a_temperature_at_the_search_bound_reads_as_a_bound_not_a_value() -> Non
     assert "20.000" not in texts[1]
 
 
-def test_the_headline_figure_has_a_panel_per_part() -> None:
+def test_the_story_has_a_figure_per_part_that_ran() -> None:
     from io import BytesIO
 
     from matplotlib.image import imread
 
-    one = imread(BytesIO(demo_headline_png(demo_results(None))))
-    two = imread(BytesIO(demo_headline_png(demo_results(real_results()))))
-    assert two.shape[1] > 1.8 * one.shape[1]  # a second panel beside the first
+    world_only = demo_story_figures(demo_results(None))
+    with_real = demo_story_figures(demo_results(real_results()))
+    assert [figure.alt for figure in world_only] == ["ECE and accuracy per variant, known vs unknown people"]
+    assert len(with_real) == 2
+    assert "by popularity" in with_real[1].alt
+    for figure in with_real:
+        assert imread(BytesIO(figure.png)).shape[0] > 300
 
 
 @pytest.mark.real_model

@@ -47,7 +47,7 @@ from llmcal.reports.cells import (
     temperature_at_bound,
     temperature_cell,
 )
-from llmcal.reports.headline import demo_headline_png, real_claims_headline_png
+from llmcal.reports.headline import demo_story_figures, real_claims_headline_png
 from llmcal.reports.reliability import SPARSE_BIN_ITEMS
 from llmcal.runs.comparison import ComparisonResults
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
@@ -69,6 +69,7 @@ td.text, th.text { text-align: left; }
 tr.section td { border-top: 2px solid #999; }
 .ci { color: #777; font-size: .8rem; }
 .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
+.story figure { margin: 0 0 1.5rem; }
 figure { margin: 0; max-width: 100%; }
 img { max-width: 100%; height: auto; }
 figcaption { font-size: .85rem; color: #555; }
@@ -414,17 +415,9 @@ def _demo_rows_table(rows: Sequence[DemoRow], group: str) -> str:
 
 
 def _demo_sections(path: Path, demo: DemoResults) -> list[tuple[str, str]]:
+    """The story in figures first (variants, pretrained vs aligned, the real model), then every table."""
     world = demo.world
-    headline = _image(
-        demo_headline_png(demo),
-        "the demo's headline figure",
-        "Left: the knowledge world's tiny GPT-2, ECE per variant on people whose facts it read (known) "
-        "and on the others. Right: the real model's accuracy and mean confidence per popularity stratum; "
-        "the gap between them is the miscalibration, before and after temperature scaling."
-        if demo.real_model is not None
-        else "The knowledge world's tiny GPT-2: ECE per variant on people whose facts it read (known) and "
-        "on the others.",
-    )
+    story = "".join(_image(figure.png, figure.alt, figure.caption) for figure in demo_story_figures(demo))
     facts = (
         f"<p>World preset <code>{_e(demo.preset)}</code>, seed {_e(demo.seed)}: the pretrained "
         f"model recalls {number(world.get('recall_known'))} of the facts it read and "
@@ -433,12 +426,10 @@ def _demo_sections(path: Path, demo: DemoResults) -> list[tuple[str, str]]:
         f"Temperature fitted on the calibration people: T = {number(demo.temperature)}.</p>"
     )
     sections = [
-        (f"Demo: {path}", headline),
+        (f"Demo: {path}", facts + f'<div class="story">{story}</div>'),
         (
             "Knowledge world: calibration per variant on the test people",
-            facts
-            + "<p>known = people whose facts were in pretraining.</p>"
-            + _demo_rows_table(demo.rows, "people"),
+            "<p>known = people whose facts were in pretraining.</p>" + _demo_rows_table(demo.rows, "people"),
         ),
     ]
     if demo.real_model is not None:
