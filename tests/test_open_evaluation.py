@@ -150,7 +150,7 @@ def test_two_open_runs_compare_on_top_label_metrics_and_the_report_renders(tmp_p
     assert verbal  # compared on the items both runs gave a verbal confidence
     report = write_report([tmp_path / "base", tmp_path / "cmp"], tmp_path / "report.html")
     html = Path(report).read_text()
-    for shown in ("exact match", "gave", "top_brier"):
+    for shown in ("exact match", "gave", "top brier"):
         assert shown in html
 
 

@@ -25,6 +25,7 @@ from llmcal.reports.cells import (
     calibration_cells,
     change_cells,
     change_columns,
+    column_title,
     gib,
     interval,
     metric_cell,
@@ -69,9 +70,9 @@ def terminal_table(title: str | None = None, caption: str | None = None) -> Tabl
 def _add_columns(table: Table, columns: Sequence[str]) -> None:
     for column in columns:
         if column in _TEXT_COLUMNS:
-            table.add_column(column, justify="left", overflow="fold")
+            table.add_column(column_title(column), justify="left", overflow="fold")
         else:
-            table.add_column(column, justify="right", no_wrap=True)
+            table.add_column(column_title(column), justify="right", no_wrap=True)
 
 
 def summary_table(results: EvalResults, title: str = "calibration by task and method") -> Table:

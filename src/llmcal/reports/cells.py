@@ -36,6 +36,7 @@ __all__ = [
     "calibration_cells",
     "change_cells",
     "change_columns",
+    "column_title",
     "gib",
     "headline_metrics",
     "interval",
@@ -73,6 +74,11 @@ CALIBRATION_COLUMNS = tuple(name for name in CalibrationRow.__dataclass_fields__
 
 DECIMALS = 3
 """Decimals of every value, difference and interval end a person reads."""
+
+
+def column_title(name: str) -> str:
+    """A column's heading: the field or metric name with spaces for underscores (``mean confidence``)."""
+    return name.replace("_", " ")
 
 
 def number(value: float | None, *, signed: bool = False) -> str:

@@ -40,6 +40,7 @@ from llmcal.reports.cells import (
     calibration_cells,
     change_cells,
     change_columns,
+    column_title,
     gib,
     interval,
     number,
@@ -239,7 +240,15 @@ def _strata_part(run: EvalRun, results: EvalResults) -> list[str]:
         if task in run.records:
             figures += _strata_figures(run, task, entry.strata, settings)
     by = stratification.by
-    header = ["task", "method", _e(by), "n", "accuracy", "mean confidence", *_STRATUM_HTML_METRICS]
+    header = [
+        "task",
+        "method",
+        _e(by),
+        "n",
+        "accuracy",
+        "mean confidence",
+        *_column_names(_STRATUM_HTML_METRICS),
+    ]
     kinds = sorted({entry.strata.kind for entry in results.tasks.values() if entry.strata is not None})
     how = " or ".join(_STRATA_KINDS[kind].format(n_strata=stratification.n_strata) for kind in kinds)
     parts = [
@@ -296,7 +305,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
         f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",
         "<h3>Summary</h3>",
-        _table(["task", "method", "n", *metrics], summary_rows, text_columns=2),
+        _table(["task", "method", "n", *_column_names(metrics)], summary_rows, text_columns=2),
         *_answers_part(results),
         "<h3>Reliability diagrams and confidence histograms</h3>",
         f'<div class="figures">{"".join(figures)}</div>',
@@ -339,7 +348,7 @@ def _answers_part(results: EvalResults) -> list[str]:
 
 
 def _column_names(columns: Sequence[str]) -> list[str]:
-    return [column.replace("_", " ") for column in columns]
+    return [column_title(column) for column in columns]
 
 
 def _signed_cell(text: str) -> str:
