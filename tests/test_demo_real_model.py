@@ -114,6 +114,9 @@ def test_the_demo_runs_smollm2_on_real_facts_by_popularity(tmp_path) -> None:
             assert groups[(variant, "all")].accuracy == groups[(method, "all")].accuracy
     assert real.source["gguf"]["quantization"] == "Q4_1"
     report = (tmp_path / "demo" / "report.html").read_text()
-    assert report.index("headline figure") < report.index("<h2>Knowledge world: calibration")
+    # The story's figures, the real model's among them, come before the tables.
+    assert report.index('alt="smollm2-135m-instruct: accuracy and confidence by popularity') < report.index(
+        "<h2>Knowledge world: calibration"
+    )
     assert "Real model: smollm2-135m-instruct on real facts, by popularity" in report
     assert (tmp_path / "demo" / "real-model" / "test" / "results.json").is_file()
