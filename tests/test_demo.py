@@ -3,13 +3,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from llmcal.cli.app import main
 from llmcal.demo import VARIANTS, run_demo
+
+from .headless_browser import dump_dom, requires_chromium, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -84,34 +85,21 @@ def test_the_demo_report_leads_with_the_story_in_figures_and_the_tables_follow(m
     )
 
 
-def _chromium():
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(
-    _chromium() is None and not os.environ.get("LLMCAL_REQUIRE_CHROMIUM"),
-    reason="needs Chromium (bash .ci/run installs Debian's chromium and requires this test)",
-)
+@requires_chromium
 def test_the_demo_report_renders_in_headless_chromium_with_every_figure(micro_demo, tmp_path):
     """What a reader of ``llmcal demo``'s report sees: every figure decoded and drawn."""
     import matplotlib.image
     import numpy as np
 
-    assert _chromium() is not None, "LLMCAL_REQUIRE_CHROMIUM is set but no chromium is on PATH"
     root, _ = micro_demo
     page = root / "out1" / "report.html"
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout  # fmt: skip
+    dom = dump_dom(page)
     alts = re.findall(r'<img src="data:image/png;base64,[^"]+" alt="([^"]+)"', dom)
     for expected in (*_STORY, "change of each metric with its interval"):
         assert any(alt.startswith(expected) for alt in alts), expected
     # A reliability diagram per confidence method of each demo evaluation (pretrained and aligned).
     assert sum(alt.startswith("reliability diagram test ") for alt in alts) >= 6, alts
-    shot = tmp_path / "demo.png"
-    subprocess.run([*browser, "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)  # fmt: skip
-    pixels = matplotlib.image.imread(shot)[..., :3]
+    pixels = matplotlib.image.imread(screenshot(page, tmp_path / "demo.png", height=2400))[..., :3]
     # The story's bars (#4C72B0 known, #DD8452 unknown) are drawn near the top of the page.
     for colour in ((0x4C, 0x72, 0xB0), (0xDD, 0x84, 0x52)):
         assert np.all(np.abs(pixels - np.array(colour) / 255) < 0.03, axis=-1).sum() > 2000, colour
@@ -150,8 +138,6 @@ def test_demo_and_world_commands(tmp_path, capsys):
 def test_a_fresh_demo_prints_no_warning(tmp_path):
     # A new process, as a user runs it: transformers' warn-once messages and Python's once-per-location
     # warnings have not been used up by other tests.
-    import os
-    import subprocess
     import sys
 
     environment = {**os.environ, "LLMCAL_CACHE_DIR": str(tmp_path / "cache")}

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
-import subprocess
 from dataclasses import replace
 from html.parser import HTMLParser
 
@@ -24,6 +21,8 @@ from llmcal.runs import EvalSettings, TrainingResults, build_manifest, write_man
 from llmcal.scoring import FakeBackend
 from llmcal.tasks import EvalTask
 from llmcal.tasks.schema import MCItem
+
+from ..headless_browser import dump_dom, requires_chromium, screenshot
 
 ITEMS = [
     MCItem(f"q{i}", f"Question {i} about topic {i % 5}?", ("alpha", "beta", "gamma", "delta"), i % 4,
@@ -153,31 +152,18 @@ def test_plots_leave_pyplot_state_alone(runs, tmp_path):
     assert plt.get_fignums() == before
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-@pytest.mark.skipif(
-    _chromium() is None and not os.environ.get("LLMCAL_REQUIRE_CHROMIUM"),
-    reason="needs Chromium (bash .ci/run installs Debian's chromium and requires this test)",
-)
+@requires_chromium
 def test_report_renders_in_headless_chromium(runs, tmp_path):
     import matplotlib.image
 
-    assert _chromium() is not None, "LLMCAL_REQUIRE_CHROMIUM is set but no chromium is on PATH"
     page = write_report([runs / "base", runs / "cmp", runs / "ft"], tmp_path / "report.html")
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
-    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout  # fmt: skip
+    dom = dump_dom(page)
     outline = Outline()
     outline.feed(dom)
     assert "Reliability diagrams and confidence histograms" in outline.headings
     assert "Per-subject breakdown" in outline.headings
     assert outline.tables >= 5
-    shot = tmp_path / "shot.png"
-    subprocess.run([*browser, "--window-size=1200,2600", f"--screenshot={shot}", page.as_uri()],
-                   capture_output=True, timeout=120, check=True)  # fmt: skip
-    pixels = matplotlib.image.imread(shot)[..., :3]
+    pixels = matplotlib.image.imread(screenshot(page, tmp_path / "shot.png"))[..., :3]
     assert pixels.std() > 0.05  # not a blank page
     # The diagrams' bar colour (#4C72B0) covers a real area, so the inline images were decoded and drawn.
     bar = np.all(np.abs(pixels - np.array([0x4C, 0x72, 0xB0]) / 255) < 0.03, axis=-1)
