@@ -59,6 +59,7 @@ def test_p_true_is_true_normalised_against_false() -> None:
         (" 1", 1.0),
         (" 0", 0.0),
         (" 85%", 0.85),
+        (" 100%", 1.0),
         (" 85 percent", 0.85),
         (" 0,9", 0.9),
         ("Probability 0.3, maybe 0.4", 0.3),
@@ -76,6 +77,8 @@ def test_verbalised_probabilities_are_read(text: str, value: float) -> None:
         (" v2", "no number"),
         (" 80", "a number above 1 without a percent sign (80)"),
         (" 150%", "a percentage above 100 (150%)"),
+        (" 101%", "a percentage above 100 (101%)"),
+        (" 1.5", "a number above 1 without a percent sign (1.5)"),
         (" -0.5", "a negative number (-0.5)"),
     ],
 )
@@ -171,3 +174,11 @@ def test_every_registered_generation_method_gives_a_probability() -> None:
         assert value is not None
         assert 0.0 <= value <= 1.0
     assert np.isclose(generation_confidence(record, "verbal") or 0, 0.7)
+
+
+def test_a_method_says_why_it_gave_no_confidence_in_words_that_group_alike_answers():
+    why = generation_methods.GENERATION_METHODS.get("verbal").why_none
+    assert why(_record(verbal=" unsure")) == "no number"
+    assert why(_record(verbal=" -0.3")) == why(_record(verbal=" -0.7")) == "a negative number"
+    assert why(_record(verbal=" 80")) == "a number above 1 without a percent sign"
+    assert generation_methods.GENERATION_METHODS.get("seq-prob").why_none(_record()) == "no confidence"

@@ -272,5 +272,6 @@ def test_exact_match_accepts_any_alias_and_never_an_empty_answer() -> None:
 def test_token_f1_is_the_best_overlap_over_the_aliases() -> None:
     assert token_f1("the city of Paris", ("Paris",)) == pytest.approx(2 * (1 / 3) * 1 / (1 / 3 + 1))
     assert token_f1("New York City", ("York", "New York")) == pytest.approx(0.8)
+    assert token_f1("Paris", ("Paris France",)) == pytest.approx(2 / 3)  # precision 1, recall 1/2
     assert token_f1("Lima", ("Paris",)) == 0.0
     assert token_f1("", ("Paris",)) == 0.0
