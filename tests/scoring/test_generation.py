@@ -125,3 +125,28 @@ def test_cut_at_stop_takes_the_earliest_stop_string() -> None:
     assert cut_at_stop(" Paris", ("\n",)) == (" Paris", False)
     assert cut_at_stop("\nParis", ("\n",)) == ("", True)
     assert cut_at_stop("abc", ("", "c")) == ("ab", True)  # an empty stop string never matches
+
+
+def test_out_of_memory_halves_a_generation_batch_and_gives_the_same_answers(backend, monkeypatch):
+    import llmcal.scoring.hf as hf
+
+    requests = [GenerationRequest(p, (".",)) for p in PROMPTS[:4]]
+    backend.batch_size = 4
+    expected = [g.token_ids for g in backend.generate(requests, max_new_tokens=6)]
+    sizes: list[int] = []
+
+    def small_memory(model, tokenizer, batch, **kwargs):
+        sizes.append(len(batch.indices))
+        if len(batch.indices) > 1:
+            raise torch.OutOfMemoryError("out of memory")
+        return greedy_generate(model, tokenizer, batch, **kwargs)
+
+    monkeypatch.setattr(hf, "greedy_generate", small_memory)
+    done: list[int] = []
+    try:
+        generations = backend.generate(requests, max_new_tokens=6, on_progress=done.append)
+    finally:
+        backend.batch_size = 3
+    assert [g.token_ids for g in generations] == expected
+    assert sizes == [4, 2, 1, 1, 2, 1, 1]
+    assert done == [1, 1, 1, 1]

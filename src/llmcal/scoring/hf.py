@@ -19,7 +19,7 @@ equal its ``loglikelihood`` values.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import torch
 
@@ -74,6 +74,28 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype not in _DTYPES:
         raise InputError(f"--dtype must be one of auto, {', '.join(_DTYPES)}; got {dtype!r}.")
     return _DTYPES[dtype]
+
+
+Key = TypeVar("Key")
+Item = TypeVar("Item")
+
+
+def _halving_on_oom(pending: list[tuple[Key, list[Item]]], run: Callable[[Key, list[Item]], None]) -> None:
+    """Runs each ``(key, batch)`` without autograd; a batch that runs out of GPU memory is halved and retried.
+
+    A one-item batch that still runs out of memory raises: nothing smaller can be tried.
+    """
+    while pending:
+        key, batch = pending.pop(0)
+        try:
+            with torch.inference_mode():
+                run(key, batch)
+        except torch.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(batch) // 2
+            pending[:0] = [(key, batch[:half]), (key, batch[half:])]
 
 
 def context_length(config: Any) -> int:
@@ -222,35 +244,30 @@ class HFBackend:
         The budget counts what the cached strategy holds: every context, and every continuation on top
         of its context's cache. The packed strategy holds less (one row per request, no cache).
         """
-        if batch_size is not None:
-            return len(batch) <= batch_size
-        budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
         rows = sum(len(e.continuations) for e in batch)
         tokens = len(batch) * max(len(e.context) for e in batch) + rows * max(e.cost for e in batch)
-        return tokens <= budget and len(batch) <= _AUTO_MAX_ITEMS
+        return self._within(len(batch), tokens, batch_size)
+
+    def _within(self, items: int, tokens: int, batch_size: int | None) -> bool:
+        """Whether ``items`` requests fit the batch size, or ``tokens`` the token budget when it is "auto"."""
+        if batch_size is not None:
+            return items <= batch_size
+        budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
+        return tokens <= budget and items <= _AUTO_MAX_ITEMS
 
     def _run_batches(
         self, encoded: Sequence[EncodedRequest], *, on_progress: ProgressCallback | None
     ) -> list[list[ContinuationScore]]:
         results: list[list[ContinuationScore]] = [[] for _ in encoded]
         size = None if self.batch_size == "auto" else self.batch_size
-        pending = list(self._batches(list(encoded), size))
-        while pending:
-            strategy, batch = pending.pop(0)
-            try:
-                with torch.inference_mode():
-                    outputs = self._forward(batch, strategy)
-            except torch.OutOfMemoryError:
-                if len(batch) == 1:
-                    raise
-                torch.cuda.empty_cache()
-                half = len(batch) // 2
-                pending[:0] = [(strategy, batch[:half]), (strategy, batch[half:])]
-                continue
-            for request, output in zip(batch, outputs, strict=True):
+
+        def run(strategy: Strategy, batch: list[EncodedRequest]) -> None:
+            for request, output in zip(batch, self._forward(batch, strategy), strict=True):
                 results[request.index] = output
             if on_progress is not None:
                 on_progress(len(batch))
+
+        _halving_on_oom(list(self._batches(list(encoded), size)), run)
         return results
 
     def _strategy(self, request: EncodedRequest) -> Strategy:
@@ -333,46 +350,30 @@ class HFBackend:
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
         contexts = self.encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
-        order = sorted(range(len(requests)), key=lambda index: len(contexts[index]), reverse=True)
         size = None if self.batch_size == "auto" else self.batch_size
-        budget = _AUTO_TOKEN_BUDGET.get(self.device.type, _AUTO_TOKEN_BUDGET["cpu"])
-        pending: list[list[int]] = []
-        for index in order:
-            batch = pending[-1] if pending else None
-            rows = 1 + (len(batch) if batch else 0)
+        batches: list[list[int]] = []
+        # Longest prompts first, so a batch's first prompt is its widest row.
+        for index in sorted(range(len(requests)), key=lambda i: len(contexts[i]), reverse=True):
+            batch = batches[-1] if batches else []
             width = len(contexts[batch[0]]) + max_new_tokens if batch else 0
-            fits = rows <= size if size is not None else rows * width <= budget and rows <= _AUTO_MAX_ITEMS
-            if batch and fits:
+            if batch and self._within(len(batch) + 1, (len(batch) + 1) * width, size):
                 batch.append(index)
             else:
-                pending.append([index])
+                batches.append([index])
         results: list[Generation | None] = [None] * len(requests)
         eos_ids = self._eos_ids()
-        while pending:
-            batch = pending.pop(0)
-            try:
-                with torch.inference_mode():
-                    finished = greedy_generate(
-                        self.model,
-                        self.tokenizer,
-                        GenerationBatch(
-                            batch, [contexts[i] for i in batch], [requests[i].stop for i in batch]
-                        ),
-                        max_new_tokens=max_new_tokens,
-                        eos_ids=eos_ids,
-                        pad_id=self.pad_id,
-                        device=self.device,
-                    )
-            except torch.OutOfMemoryError:
-                if len(batch) == 1:
-                    raise
-                torch.cuda.empty_cache()
-                pending[:0] = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
-                continue
-            for index, generation in finished:
+
+        def run(_: None, batch: list[int]) -> None:
+            prompts = GenerationBatch(batch, [contexts[i] for i in batch], [requests[i].stop for i in batch])
+            for index, generation in greedy_generate(
+                self.model, self.tokenizer, prompts, max_new_tokens=max_new_tokens, eos_ids=eos_ids,
+                pad_id=self.pad_id, device=self.device,
+            ):  # fmt: skip
                 results[index] = generation
             if on_progress is not None:
                 on_progress(len(batch))
+
+        _halving_on_oom([(None, batch) for batch in batches], run)
         return [generation for generation in results if generation is not None]
 
     def _eos_ids(self) -> frozenset[int]:
