@@ -63,6 +63,7 @@ __all__ = [
     "RcftConfig",
     "bin_statistics",
     "cft_loss",
+    "check_open_ended",
     "cogcalib_ecp_loss",
     "cogcalib_ls_loss",
     "cogcalib_mbls_loss",
@@ -563,12 +564,23 @@ def cogcalib_ls_loss(inputs: LossInputs, config: CogCalibConfig) -> torch.Tensor
     return _cogcalib(inputs, config.alpha, _ls_term)
 
 
+def check_open_ended(loss: str) -> None:
+    """Checks that loss ``loss`` applies to open-ended examples (:attr:`LossPlugin.open_ended`).
+
+    Raises:
+        InputError: If it compares answer options, naming the losses that do apply.
+    """
+    if not LOSSES.get(loss).open_ended:
+        usable = [name for name in LOSSES.names() if LOSSES.get(name).open_ended]
+        raise InputError(
+            f"--method {loss} compares answer options; open-ended items have only their gold answer. "
+            f"Use one of {', '.join(usable)}."
+        )
+
+
 def _options_only(inputs: LossInputs, loss: str) -> None:
     if inputs.answer_tokens is not None:
-        raise InputError(
-            f"the {loss} loss compares answer options; open-ended examples have only their gold answer. "
-            "Use sft, ls, cogcalib-ls or cogcalib-ecp for them."
-        )
+        check_open_ended(loss)
 
 
 def _mbls_term(margin: float) -> Callable[[LossInputs], torch.Tensor]:

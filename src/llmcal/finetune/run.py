@@ -24,7 +24,7 @@ from llmcal.confidence.methods import OptionProbabilities, probabilities
 from llmcal.confidence.predictions import method_predictions
 from llmcal.distributed import process_rank
 from llmcal.errors import InputError
-from llmcal.finetune.losses import LOSSES
+from llmcal.finetune.losses import LOSSES, check_open_ended
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.finetune.trainer import CalibrationTrainer
@@ -32,7 +32,7 @@ from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, CalibrationRow, calibration_row, predictions_row
 from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
 from llmcal.runs.training import TrainingResults, write_style_adaptation, write_training_results
-from llmcal.scoring.hf import context_length
+from llmcal.scoring.hf import HFBackend, context_length
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
@@ -51,14 +51,17 @@ __all__ = [
 _OPEN_EVAL_METHOD = "seq-prob"
 
 
+def _in_memory_backend(model: Any, tokenizer: Any) -> HFBackend:
+    """A float32 scoring backend over an in-memory model, on the device it is on."""
+    return HFBackend("in-memory", device=str(next(model.parameters()).device), dtype="float32",
+                     model_object=model, tokenizer=tokenizer)  # fmt: skip
+
+
 def evaluate_model(
     model: Any, tokenizer: Any, items: Sequence[MCItem], *, format: PromptFormat, style: ClozeStyle
 ) -> OptionProbabilities:
     """Option probabilities (``sum`` method), labels and option mask of ``items`` under an in-memory model."""
-    from llmcal.scoring.hf import HFBackend
-
-    backend = HFBackend("in-memory", device=str(next(model.parameters()).device), dtype="float32",
-                        model_object=model, tokenizer=tokenizer)  # fmt: skip
+    backend = _in_memory_backend(model, tokenizer)
     records = extract_records(items, backend, ExtractionSettings(("sum",), format), task="eval", style=style)
     return probabilities(records, "sum")
 
@@ -67,10 +70,7 @@ def evaluate_open_model(
     model: Any, tokenizer: Any, items: Sequence[OpenItem], *, style: ClozeStyle, stop: tuple[str, ...]
 ) -> Predictions:
     """The ``seq-prob`` predictions on open-ended ``items`` under an in-memory model (greedy answers)."""
-    from llmcal.scoring.hf import HFBackend
-
-    backend = HFBackend("in-memory", device=str(next(model.parameters()).device), dtype="float32",
-                        model_object=model, tokenizer=tokenizer)  # fmt: skip
+    backend = _in_memory_backend(model, tokenizer)
     settings = GenerationSettings((_OPEN_EVAL_METHOD,))
     records = extract_generation_records(items, backend, settings, task="eval", style=style, stop=stop)
     return method_predictions(records, _OPEN_EVAL_METHOD, "eval")
@@ -113,12 +113,8 @@ def check_item_kinds(
         )
         raise InputError(f"The items of one fine-tuning run must be of one kind; got {described}.")
     open_ended = any(kinds.values())
-    if open_ended and not LOSSES.get(loss).open_ended:
-        usable = [name for name in LOSSES.names() if LOSSES.get(name).open_ended]
-        raise InputError(
-            f"--method {loss} compares answer options; open-ended items have only their gold answer. "
-            f"Use one of {', '.join(usable)}."
-        )
+    if open_ended:
+        check_open_ended(loss)
     return open_ended
 
 
@@ -303,7 +299,6 @@ def finetune_named_model(
         InputError: As :func:`finetune`.
     """
     from llmcal.knowledge.ground_truth import known_items, known_open_items
-    from llmcal.scoring.hf import HFBackend
 
     check_item_kinds(settings.loss, train_items, calibration_items, eval_items)  # before loading the model
     backend = HFBackend(model, device="auto" if torch.cuda.is_available() else "cpu", dtype="float32")

@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from llmcal.errors import InputError
-from llmcal.finetune.losses import LOSSES, EpochData, LossInputs
+from llmcal.finetune.losses import LOSSES, EpochData, LossInputs, check_open_ended
 from llmcal.finetune.packing import PackedExample, collate, option_forward, option_log_likelihoods
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 
@@ -144,12 +143,8 @@ class CalibrationTrainer(Trainer):
         **kwargs: Any,
     ) -> None:
         plugin = LOSSES.get(loss)  # fail early on unknown names, with suggestions
-        if open_ended and not plugin.open_ended:
-            usable = [name for name in LOSSES.names() if LOSSES.get(name).open_ended]
-            raise InputError(
-                f"--method {loss} compares answer options; open-ended items have only their gold answer. "
-                f"Use one of {', '.join(usable)}."
-            )
+        if open_ended:
+            check_open_ended(loss)
         loss_config = plugin.checked_config(loss_config, owner=f"CalibrationTrainer: loss {loss!r}")
         super().__init__(
             train_dataset=list(train_examples), data_collator=lambda batch: collate(batch, pad_id), **kwargs
