@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from llmcal.errors import InputError
 from llmcal.jsonl import read_jsonl
@@ -208,13 +208,14 @@ def load_any_items(path: str | Path) -> list[MCItem] | list[OpenItem]:
     """
     file, rows = _file_rows(path)
     kind: ItemKind = record_kind(rows[0][1]) if rows else "mc"
+    # An error names the line that set the kind: in every open-ended file, and in a multiple-choice one
+    # that holds open-ended records (plain multiple-choice files keep their usual messages).
     if kind == "open":
         hint = f" (line {rows[0][0]} made this an open-ended file: 'question' and 'answers' on every line)"
         return _validated(rows, str(file), None, open_item_from_record, hint)
-    if any(record_kind(row) == "open" for _, row in rows):
-        hint = f" (line {rows[0][0]} made this a multiple-choice file: 'choices' and 'answer' on every line)"
-        return _validated(rows, str(file), None, item_from_record, hint)
-    return items_from_rows(rows, str(file))
+    mixed = any(record_kind(row) == "open" for _, row in rows)
+    hint = f" (line {rows[0][0]} made this a multiple-choice file: 'choices' and 'answer' on every line)"
+    return _validated(rows, str(file), None, item_from_record, hint if mixed else "")
 
 
 def item_kind(items: Sequence[AnyItem]) -> ItemKind:
@@ -247,29 +248,11 @@ class FieldMap:
 
     def __call__(self, row: dict[str, Any], index: int) -> dict[str, Any]:
         """Converts one row (a :data:`RowConverter`)."""
-        for name in self._required():
-            if name not in row:
-                raise ItemFieldError(name, f"missing (row has {sorted(row)})")
-        choices = (
-            [row[name] for name in self.choices] if isinstance(self.choices, tuple) else row[self.choices]
-        )
-        record: dict[str, Any] = {
-            "id": str(row[self.id]) if self.id else str(index),
-            "question": row[self.question],
-            "choices": choices,
-            "answer": self._answer_index(row[self.answer], choices),
-        }
-        if self.subject:
-            record["subject"] = row.get(self.subject)
-        if self.context:
-            record["context"] = row.get(self.context)
+        options = list(self.choices) if isinstance(self.choices, tuple) else [self.choices]
+        record = _mapped_fields(row, index, [self.answer, *options], self)
+        choices = [row[name] for name in options] if isinstance(self.choices, tuple) else row[self.choices]
+        record |= {"choices": choices, "answer": self._answer_index(row[self.answer], choices)}
         return record
-
-    def _required(self) -> list[str]:
-        names = [self.question, self.answer] + (
-            list(self.choices) if isinstance(self.choices, tuple) else [self.choices]
-        )
-        return names + ([self.id] if self.id else [])
 
     def _answer_index(self, answer: Any, choices: Any) -> Any:
         if isinstance(answer, bool):
@@ -310,19 +293,47 @@ class OpenFieldMap:
 
     def __call__(self, row: dict[str, Any], index: int) -> dict[str, Any]:
         """Converts one row (a :data:`RowConverter`)."""
-        for name in [self.question, self.answers] + ([self.id] if self.id else []):
-            if name not in row:
-                raise ItemFieldError(name, f"missing (row has {sorted(row)})")
-        record: dict[str, Any] = {
-            "id": str(row[self.id]) if self.id else str(index),
-            "question": row[self.question],
-            "answers": answer_list(row[self.answers], self.answers),
-        }
-        if self.subject:
-            record["subject"] = row.get(self.subject)
-        if self.context:
-            record["context"] = row.get(self.context)
+        record = _mapped_fields(row, index, [self.answers], self)
+        record["answers"] = answer_list(row[self.answers], self.answers)
         return record
+
+
+class _SharedFields(Protocol):
+    """The fields both field maps name: the question, and the optional id, subject and passage."""
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def subject(self) -> str | None: ...
+
+    @property
+    def context(self) -> str | None: ...
+
+
+def _mapped_fields(
+    row: dict[str, Any], index: int, required: list[str], names: _SharedFields
+) -> dict[str, Any]:
+    """The record's id, question and optional subject and passage, once the fields it needs are present.
+
+    Raises:
+        ItemFieldError: Naming the first of the question, ``required`` and the id field that is missing.
+    """
+    for name in [names.question, *required, *([names.id] if names.id else [])]:
+        if name not in row:
+            raise ItemFieldError(name, f"missing (row has {sorted(row)})")
+    record: dict[str, Any] = {
+        "id": str(row[names.id]) if names.id else str(index),
+        "question": row[names.question],
+    }
+    if names.subject:
+        record["subject"] = row.get(names.subject)
+    if names.context:
+        record["context"] = row.get(names.context)
+    return record
 
 
 def answer_list(value: Any, field: str) -> list[str]:
