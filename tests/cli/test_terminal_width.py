@@ -83,3 +83,19 @@ def test_finetune_help_keeps_each_options_help_in_whole_phrases(capsys, monkeypa
     text = capsys.readouterr().out
     assert "Model to fine-tune: hub id, local directory," in text
     assert "RCFT as released: E-step once before" in text
+
+
+def test_the_variant_table_fits_80_columns_with_headings_as_words():
+    from llmcal.cli.tables import demo_rows_table
+    from llmcal.metrics.summary import CalibrationRow
+    from llmcal.runs.demo import DemoRow
+
+    row = CalibrationRow(
+        n_items=960, accuracy=0.672, ece=0.214, sce=0.117, brier=0.535, mean_confidence=0.884
+    )
+    rows = [DemoRow(variant, group, row) for variant in ("sft", "pretrained sum + temperature")
+            for group in ("all", "known", "unknown")]  # fmt: skip
+    text = _render(demo_rows_table(rows))
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "mean confidence" in text
+    assert "mean_confidence" not in text

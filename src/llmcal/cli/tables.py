@@ -240,7 +240,7 @@ def demo_rows_table(
     table.add_column(group, no_wrap=True)
     headers = ("accuracy", "conf.", "ECE", "SCE") if compact else CALIBRATION_COLUMNS
     for column in ("n", *headers):
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(column_title(column), justify="right", no_wrap=True)
     for position, row in enumerate(rows):
         first = position == 0 or rows[position - 1].variant != row.variant
         last = position == len(rows) - 1 or rows[position + 1].variant != row.variant
