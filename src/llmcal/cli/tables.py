@@ -30,6 +30,7 @@ from llmcal.reports.cells import (
     interval,
     metric_cell,
     number,
+    reasons_cell,
     seconds,
     stratum_metrics,
     temperature_at_bound,
@@ -106,9 +107,7 @@ def answer_lines(results: EvalResults) -> list[str]:
         for method, missing in stats.no_confidence.items():
             if not missing:
                 continue
-            reasons = ", ".join(
-                f"{problem}: {count}" for problem, count in stats.problems.get(method, {}).items()
-            )
+            reasons = reasons_cell(stats.problems.get(method, {}))
             lines.append(
                 f"{name}/{method}: {missing} of {task.n_items} answers gave no confidence ({reasons}); "
                 f"its metrics are over the other {task.n_items - missing}."

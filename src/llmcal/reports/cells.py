@@ -43,6 +43,7 @@ __all__ = [
     "metric_cell",
     "number",
     "percent",
+    "reasons_cell",
     "seconds",
     "temperature_at_bound",
     "temperature_cell",
@@ -167,6 +168,11 @@ def calibration_cells(row: CalibrationRow) -> list[str]:
     """The :data:`CALIBRATION_COLUMNS` of a calibration row."""
     values = asdict(row)
     return [number(values[name]) for name in CALIBRATION_COLUMNS]
+
+
+def reasons_cell(problems: dict[str, int]) -> str:
+    """Why a method gave answers no confidence, with how many: ``"no number: 30, a negative number: 2"``."""
+    return ", ".join(f"{problem}: {count}" for problem, count in problems.items())
 
 
 def headline_metrics(computed: Sequence[str]) -> list[str]:

@@ -80,22 +80,10 @@ def _alignment_figure(changes: Sequence[MetricChange]) -> StoryFigure:
     figure = Figure(figsize=(12.0, 4.4), layout="constrained")
     axes = figure.subplots(1, 2)
     for ax, metric in zip(axes, ("accuracy", "ece"), strict=True):
-        by_method = {change.method: change for change in changes if change.metric == metric}
-        methods = list(by_method)
-        positions = np.arange(len(methods), dtype=np.float64)
-        base = np.array([by_method[m].base for m in methods])
-        aligned = np.array([by_method[m].aligned for m in methods])
-        low = base + np.array([by_method[m].delta_low for m in methods])
-        high = base + np.array([by_method[m].delta_high for m in methods])
-        ax.bar(positions - 0.2, base, width=0.4, color="#8C8C8C", label="pretrained")
-        ax.bar(positions + 0.2, aligned, width=0.4, color="#C44E52", label="aligned (DPO)")
-        ax.errorbar(positions + 0.2, aligned, yerr=[aligned - low, high - aligned], fmt="none", ecolor="0.15",
-                    elinewidth=0.9, capsize=3, label="95% interval of the change")  # fmt: skip
-        ax.set_xticks(positions, methods)
+        _base_vs_aligned_panel(ax, changes, metric, ("pretrained", "aligned (DPO)"), interval=True)
         ax.set_xlabel("confidence method")
         ax.set_ylabel(metric)
         ax.set_title(f"{metric}: pretrained vs aligned")
-        ax.grid(axis="y", alpha=0.3)
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=3, frameon=False)
     return StoryFigure(
         figure_png(figure),
@@ -103,6 +91,29 @@ def _alignment_figure(changes: Sequence[MetricChange]) -> StoryFigure:
         "The knowledge world's model before and after DPO alignment, every confidence method on the test "
         "people: accuracy and ECE; the whisker is the paired bootstrap interval of the change.",
     )
+
+
+def _base_vs_aligned_panel(
+    ax: Axes, changes: Sequence[MetricChange], metric: str, labels: tuple[str, str], *, interval: bool
+) -> None:
+    """``metric`` of each method before (grey) and after (red) alignment.
+
+    With ``interval``, the change's paired bootstrap interval is a whisker on the after bar.
+    """
+    by_method = {change.method: change for change in changes if change.metric == metric}
+    methods = list(by_method)
+    positions = np.arange(len(methods), dtype=np.float64)
+    base = np.array([by_method[m].base for m in methods])
+    aligned = np.array([by_method[m].aligned for m in methods])
+    ax.bar(positions - 0.2, base, width=0.4, color="#8C8C8C", label=labels[0])
+    ax.bar(positions + 0.2, aligned, width=0.4, color="#C44E52", label=labels[1])
+    if interval:
+        low = base + np.array([by_method[m].delta_low for m in methods])
+        high = base + np.array([by_method[m].delta_high for m in methods])
+        ax.errorbar(positions + 0.2, aligned, yerr=[aligned - low, high - aligned], fmt="none", ecolor="0.15",
+                    elinewidth=0.9, capsize=3, label="95% interval of the change")  # fmt: skip
+    ax.set_xticks(positions, methods)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def _real_model_figure(real: RealModelResults) -> StoryFigure:
@@ -200,17 +211,10 @@ def real_claims_headline_png(results: RealClaimsResults) -> bytes:
         ax.set_title(f"CogCalib: {prevention.model}, LoRA")
     if alignment is not None:
         ax = next(axes)
-        changes = {c.method: c for c in alignment.comparison if c.metric == "ece"}
-        methods = list(changes)
-        positions = np.arange(len(methods), dtype=np.float64)
-        ax.bar(positions - 0.2, [changes[m].base for m in methods], width=0.4, color="#8C8C8C", label="base")
-        ax.bar(positions + 0.2, [changes[m].aligned for m in methods], width=0.4, color="#C44E52",
-               label="after DPO")  # fmt: skip
-        ax.set_xticks(positions, methods)
+        _base_vs_aligned_panel(ax, alignment.comparison, "ece", ("base", "after DPO"), interval=False)
         ax.set_ylabel("ECE on the test items (lower is better)")
         ax.set_title(f"Alignment: {alignment.model}, base vs DPO")
         ax.legend(frameon=False)
-        ax.grid(axis="y", alpha=0.3)
         ax = next(axes)
         _known_unknown_panel(ax, alignment.rows, "items")
         ax.set_xlabel("ECE on the test items (sum; lower is better)")

@@ -44,6 +44,7 @@ from llmcal.reports.cells import (
     gib,
     interval,
     number,
+    reasons_cell,
     seconds,
     temperature_at_bound,
     temperature_cell,
@@ -327,7 +328,7 @@ def _answers_part(results: EvalResults) -> list[str]:
             continue
         missing = [
             f"<code>{_e(method)}</code> gave {count} no confidence ("
-            + _e(", ".join(f"{problem}: {n}" for problem, n in stats.problems.get(method, {}).items()))
+            + _e(reasons_cell(stats.problems.get(method, {})))
             + "), left out of its metrics"
             for method, count in stats.no_confidence.items()
             if count
