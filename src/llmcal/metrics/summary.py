@@ -244,13 +244,11 @@ def calibration_row(
     bootstrap intervals. ECE and SCE use 15 equal-width bins (:data:`CALIBRATION_ROW_BINNING`).
     """
     confidences, correct = top_label_confidence(probs, labels)
-    return CalibrationRow(
-        n_items=len(labels),
-        accuracy=float(correct.mean()),
-        ece=ece(confidences, correct, n_bins=_ROW_SETTINGS.n_bins),
-        sce=sce(probs, labels, option_mask, n_bins=_ROW_SETTINGS.n_bins),
-        brier=brier(probs, labels, option_mask),
-        mean_confidence=float(confidences.mean()),
+    return _row(
+        confidences,
+        correct,
+        sce_value=sce(probs, labels, option_mask, n_bins=_ROW_SETTINGS.n_bins),
+        brier_value=brier(probs, labels, option_mask),
     )
 
 
@@ -258,11 +256,19 @@ def predictions_row(predictions: Predictions) -> CalibrationRow:
     """:func:`calibration_row` of predictions; SCE and Brier are NaN for top-label-only predictions."""
     if predictions.probs is not None and predictions.labels is not None:
         return calibration_row(predictions.probs, predictions.labels, predictions.option_mask)
+    nan = float("nan")
+    return _row(predictions.confidences, predictions.correct, sce_value=nan, brier_value=nan)
+
+
+def _row(
+    confidences: NDArray[np.float64], correct: NDArray[np.float64], *, sce_value: float, brier_value: float
+) -> CalibrationRow:
+    """The row's top-label values from the confidences, beside the option metrics given."""
     return CalibrationRow(
-        n_items=predictions.n_items,
-        accuracy=float(predictions.correct.mean()),
-        ece=ece(predictions.confidences, predictions.correct, n_bins=_ROW_SETTINGS.n_bins),
-        sce=float("nan"),
-        brier=float("nan"),
-        mean_confidence=predictions.mean_confidence,
+        n_items=len(confidences),
+        accuracy=float(correct.mean()),
+        ece=ece(confidences, correct, n_bins=_ROW_SETTINGS.n_bins),
+        sce=sce_value,
+        brier=brier_value,
+        mean_confidence=float(confidences.mean()),
     )
