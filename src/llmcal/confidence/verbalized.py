@@ -4,8 +4,8 @@ The model is asked for a probability between 0.0 and 1.0 (:func:`llmcal.tasks.pr
 and writes some text. The first number in it is the answer: a number from 0 to 1 as it is (a decimal
 comma is read as a point), a percentage (``"80%"``) divided by 100. Anything else is a parse failure with
 its reason (no number; a negative number; a number above 1 without a percent sign, which could mean
-either scale; a percentage above 100). Failures are never
-dropped silently: a summary counts them per method (:mod:`llmcal.evaluation`).
+either scale; a percentage above 100). Failures are never dropped silently: a summary counts them per
+method (:mod:`llmcal.evaluation`).
 
 Examples:
     >>> read_verbal_confidence(" 0.8")

@@ -3,9 +3,8 @@
 Every item is labelled known/unknown by the model's own answer (its argmax option under the ``sum``
 method; for an open-ended item, whether its greedy answer matches an accepted one), and gets its
 gold-answer NLL (of an open-ended item, of its first accepted answer), the quantity CogCalib's detector
-thresholds. With held-out
-calibration items the detector's threshold is fitted (Youden's J) and scored on the probed items; with
-several few-shot prompt variants the items also get SliCK categories.
+thresholds. With held-out calibration items the detector's threshold is fitted (Youden's J) and scored on
+the probed items; with several few-shot prompt variants the items also get SliCK categories.
 """
 
 from __future__ import annotations
