@@ -23,7 +23,7 @@ import torch
 from llmcal.finetune.losses import AnswerTokenTerms
 from llmcal.scoring.requests import ScoringRequest
 from llmcal.scoring.tokenization import PairEncoder
-from llmcal.tasks.prompts import PromptFormat, open_prompt, option_pairs
+from llmcal.tasks.prompts import PromptFormat, gold_open_pair, option_pairs
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import ClozeStyle
 
@@ -56,7 +56,7 @@ def _training_pairs(
 ) -> list[tuple[str, str]]:
     """``(context, continuation)`` per option; an open-ended item's only "option" is its first answer."""
     if isinstance(item, OpenItem):
-        return [(open_prompt(item, style=style), f" {item.answers[0]}")]
+        return [gold_open_pair(item, style=style)]
     return option_pairs(item, format=format, style=style)
 
 

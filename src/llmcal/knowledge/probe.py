@@ -31,7 +31,7 @@ from llmcal.knowledge.ground_truth import (
     slick_categories,
 )
 from llmcal.scoring.requests import ScoringBackend, ScoringRequest
-from llmcal.tasks.prompts import PromptFormat, open_prompt
+from llmcal.tasks.prompts import PromptFormat, gold_open_pair
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 
@@ -262,11 +262,11 @@ def _open_known_and_nll(
     known = known_open_items(
         items, backend, style=settings.style, stop=settings.stop, max_new_tokens=settings.max_new_tokens
     )
-    prompts = [open_prompt(item, style=settings.style) for item in items]
+    pairs = [gold_open_pair(item, style=settings.style) for item in items]
     scored = backend.score(
         [
-            ScoringRequest(prompt, (f" {item.answers[0]}",), item.id)
-            for prompt, item in zip(prompts, items, strict=True)
+            ScoringRequest(prompt, (answer,), item.id)
+            for (prompt, answer), item in zip(pairs, items, strict=True)
         ]
     )
     nll = np.array([-options[0].total for options in scored], dtype=np.float64)

@@ -29,6 +29,7 @@ __all__ = [
     "P_TRUE_CONTINUATIONS",
     "PromptFormat",
     "fewshot_examples",
+    "gold_open_pair",
     "letter_prompt",
     "open_prompt",
     "option_pairs",
@@ -96,6 +97,14 @@ def open_prompt(item: OpenItem, *, style: ClozeStyle = "qa") -> str:
     return _with_passage(item, prefix)
 
 
+def gold_open_pair(item: OpenItem, *, style: ClozeStyle = "qa") -> tuple[str, str]:
+    """``(prompt, " answer")`` with the item's first accepted answer: the solved form of an open item.
+
+    What few-shot examples show, what fine-tuning trains on and whose NLL the knowledge probe reads.
+    """
+    return open_prompt(item, style=style), f" {item.answers[0]}"
+
+
 P_TRUE_CONTINUATIONS = (" True", " False")
 """What :func:`p_true_prompt` is continued with: P(True) is read against P(False)."""
 
@@ -129,7 +138,7 @@ def verbal_prompt(item: OpenItem, answer: str, *, style: ClozeStyle = "qa") -> s
 
 def _solved(item: AnyItem, *, format: PromptFormat, style: ClozeStyle) -> str:
     if isinstance(item, OpenItem):
-        return f"{open_prompt(item, style=style)} {item.answers[0]}"
+        return "".join(gold_open_pair(item, style=style))
     context, continuation = option_pairs(item, format=format, style=style)[item.answer]
     return context + continuation
 
