@@ -99,3 +99,15 @@ def test_the_variant_table_fits_80_columns_with_headings_as_words():
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "mean confidence" in text
     assert "mean_confidence" not in text
+
+
+def test_stratum_tables_head_their_columns_with_words():
+    from llmcal.cli.tables import stratum_summaries_table
+    from llmcal.metrics.strata import stratify
+
+    strata = stratify([1.0, 2.0, 3.0, 4.0], n_strata=2)
+    names = ("accuracy", "ece", "top_brier", "auroc")
+    summary = Summary("s", 2, None, MetricSettings(), [MetricValue(n, 0.5, 0.4, 0.6, "") for n in names])
+    text = _render(stratum_summaries_table("s", "size", strata, [summary, summary], [0.5, 0.5]))
+    assert "top brier" in text
+    assert "top_brier" not in text

@@ -115,7 +115,7 @@ def answer_lines(results: EvalResults) -> list[str]:
     return lines
 
 
-_STRATA_CAPTION = "conf = mean confidence in the chosen option"
+_STRATA_CAPTION = "conf = mean confidence in the answer (the chosen option or the generated one)"
 
 
 def _strata_title(name: str, by: str, kind: str, n_strata: int) -> str:
@@ -127,7 +127,7 @@ def _add_stratum_columns(table: Table, by: str, metrics: Sequence[str]) -> None:
     # 14 characters hold a range of two 3-digit numbers ("1.23e5–4.56e6"); longer values fold.
     table.add_column(by, max_width=14, overflow="fold")
     for column in ("n", metrics[0], "conf", *metrics[1:]):
-        table.add_column(column, justify="right", no_wrap=True)
+        table.add_column(column_title(column), justify="right", no_wrap=True)
 
 
 def _stratum_cells(label: str, summary: Summary, mean_confidence: float) -> list[str]:
