@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from llmcal.errors import InputError
 from llmcal.finetune.losses import LOSSES, AnswerTokenTerms, CogCalibConfig, LabelSmoothingConfig, LossInputs
 from llmcal.finetune.packing import collate, option_forward, pack_items
+from llmcal.scoring.attention import packing_pattern
 from llmcal.finetune.run import FinetuneSettings, check_item_kinds, finetune
 from llmcal.finetune.trainer import CalibrationTrainer
 from llmcal.scoring.hf import HFBackend
@@ -74,7 +75,7 @@ def test_open_items_pack_their_first_answer_and_the_terms_equal_a_plain_forward(
     examples = pack_items(ITEMS, tokenizer, max_length=256, style="qa")
     assert [example.label for example in examples] == [0, 0, 0, 0]
     assert all(len(example.targets) == 1 for example in examples)
-    batch = collate(examples, tokenizer.eos_token_id)
+    batch = collate(examples, tokenizer.eos_token_id, packing_pattern(model.config))
     with torch.no_grad():
         scores, terms = option_forward(model, batch, answer_tokens=True)
     assert terms is not None

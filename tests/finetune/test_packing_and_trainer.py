@@ -22,9 +22,12 @@ from llmcal.finetune.losses import (
     gold_nll,
 )
 from llmcal.finetune.packing import collate, option_log_likelihoods, pack_items
+from llmcal.scoring.attention import AttentionPattern, LayerRule, packing_pattern
 from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
 from llmcal.scoring.hf import HFBackend
 from llmcal.tasks.schema import MCItem
+
+FULL = AttentionPattern({"full_attention": LayerRule()}, per_layer_type=False)
 
 ITEMS = [
     MCItem("a", "What is the capital of France?", ("Paris", "Lyon is a city", "blue"), 0, context="Europe."),
@@ -39,7 +42,9 @@ def test_packed_option_scores_equal_the_scorer(tiny_model_dir):
     records = extract_records(ITEMS, backend, ExtractionSettings(("sum",)), task="t", style="qa")
     packed = pack_items(ITEMS, backend.tokenizer, max_length=512, style="qa")
     with torch.no_grad():
-        scores = option_log_likelihoods(backend.model, collate(packed, backend.pad_id))
+        scores = option_log_likelihoods(
+            backend.model, collate(packed, backend.pad_id, packing_pattern(backend.model.config))
+        )
     for row, record in enumerate(records):
         expected = [option.total for option in record.options]
         assert scores[row, : len(expected)].tolist() == pytest.approx(expected, abs=1e-4)
@@ -129,7 +134,7 @@ def _trainer_on(model, tokenizer, items, tmp_path, loss="cogcalib-ls"):
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     trainer = CalibrationTrainer(model=model, args=arguments, loss=loss, train_examples=packed,
                                  pad_id=pad_id)  # fmt: skip
-    return trainer, collate(packed, pad_id)
+    return trainer, collate(packed, pad_id, packing_pattern(model.config))
 
 
 def with_dropout(model_dir, rate):
@@ -204,7 +209,7 @@ def test_detector_scoring_pads_ragged_chunks_and_keeps_the_training_mode(tiny_mo
     assert (scores[:2, 2:] < 0).all()  # padding is -inf, never a likely option
     assert torch.isfinite(scores[2]).all()
     whole = option_scores_of(model, packed, pad_id=tokenizer.eos_token_id)  # default: one chunk of 64
-    assert torch.equal(whole, scores)
+    torch.testing.assert_close(whole, scores, atol=1e-5, rtol=0)  # other batch shapes: float noise only
 
 
 def test_known_flag_forwards_add_up_over_batches(tiny_model_dir, tmp_path):
@@ -336,4 +341,4 @@ def test_the_trainer_refuses_a_config_of_another_loss(tiny_model_dir, tmp_path):
 def test_collate_has_no_known_tensor(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     packed = pack_items(ITEMS, tokenizer, max_length=512, style="qa", known=[True, False, True, False])
-    assert "known" not in collate(packed, tokenizer.eos_token_id)
+    assert "known" not in collate(packed, tokenizer.eos_token_id, FULL)

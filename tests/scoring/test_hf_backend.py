@@ -160,15 +160,17 @@ def test_eager_attention_takes_the_block_mask_as_added_scores(tiny_model_dir, st
             assert score.token_logprobs == pytest.approx(expected, abs=1e-4)
 
 
-def test_attention_that_cannot_take_a_block_mask_is_refused(tiny_model_dir):
+def test_attention_that_cannot_take_a_block_mask_falls_back_to_padded_rows(tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     model.config._attn_implementation = "flash_attention_2"
-    with pytest.raises(InputError, match="attention implementation is 'flash_attention_2'"):
-        HFBackend(
-            "flash", device="cpu", model_object=model, tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir)
-        )
+    with pytest.raises(InputError, match=r"strategy 'packed' cannot be exact.*'flash_attention_2'.*'padded'"):
+        HFBackend("flash", device="cpu", model_object=model, tokenizer=tokenizer, strategy="packed")
+    fallback = HFBackend("flash", device="cpu", model_object=model, tokenizer=tokenizer)
+    assert fallback.resolved_strategy() == "padded"
+    assert fallback.describe()["strategy"] == "padded"
 
 
 def test_out_of_memory_halves_the_batch_and_retries(backend, monkeypatch):

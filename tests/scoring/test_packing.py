@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from llmcal.scoring.attention import AttentionPattern, LayerRule
 from llmcal.scoring.packing import pack_rows, read_scores
 from llmcal.scoring.tokenization import EncodedRequest
+
+FULL = AttentionPattern({"full_attention": LayerRule()}, per_layer_type=False)
 
 # Context [11, 12, 13]; continuations [21, 22, 23] and [31]; the next request [41] with [51, 52].
 BATCH = [
@@ -29,7 +32,7 @@ def test_a_row_holds_the_context_and_every_continuation_but_its_last_token():
 
 
 def test_the_block_mask_lets_a_continuation_see_the_context_and_itself_only():
-    mask = pack_rows(BATCH, pad_id=0).attention_mask
+    mask = pack_rows(BATCH, pad_id=0).attention_mask(FULL)
     assert mask.shape == (2, 1, 5, 5)
     assert mask[0, 0].int().tolist() == [
         [1, 0, 0, 0, 0],
@@ -44,7 +47,7 @@ def test_the_block_mask_lets_a_continuation_see_the_context_and_itself_only():
 
 def test_two_continuations_do_not_see_each_other():
     batch = [EncodedRequest(0, "", [11, 12], [[21, 22], [31, 32]])]
-    mask = pack_rows(batch, pad_id=0).attention_mask[0, 0].int().tolist()
+    mask = pack_rows(batch, pad_id=0).attention_mask(FULL)[0, 0].int().tolist()
     assert mask[3] == [1, 1, 0, 1]  # token 31 sees the context and itself, not token 21
     assert pack_rows(batch, pad_id=0).position_ids.tolist() == [[0, 1, 2, 2]]
 
@@ -54,10 +57,10 @@ def test_a_cached_context_leaves_its_last_token_in_the_row():
     packed = pack_rows(BATCH, pad_id=0, cached=[2, 0], cache_mask=cache_mask)
     assert packed.input_ids.tolist() == [[13, 21, 22], [41, 51, 0]]
     assert packed.position_ids.tolist() == [[2, 3, 4], [0, 1, 0]]
-    assert packed.attention_mask.shape == (2, 1, 3, 2 + 3)
+    assert packed.attention_mask(FULL).shape == (2, 1, 3, 2 + 3)
     # Every query of the first row sees both cached tokens; the second row has nothing cached.
-    assert packed.attention_mask[0, 0, :, :2].all()
-    assert not packed.attention_mask[1, 0, :, :2].any()
+    assert packed.attention_mask(FULL)[0, 0, :, :2].all()
+    assert not packed.attention_mask(FULL)[1, 0, :, :2].any()
     assert packed.predictors.tolist() == [0, 1, 2, 0, 3, 4]
 
 

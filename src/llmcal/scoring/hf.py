@@ -1,16 +1,25 @@
 """Scoring with any Hugging Face causal LM: every option of a context in one row, length-sorted batches.
 
-Each request (a context and its continuations) becomes one row (:mod:`llmcal.scoring.packing`): the
-context, then every continuation but its last token, separated by a block attention mask. One forward
-pass scores all of the options as if each had been appended to the context alone, so the context is
-encoded once, not once per option, and the tokens run through the model are those of the context and the
-options, less each option's last token (a target only). The output layer runs only where a log-probability
-is read (``logits_to_keep``), and no full-vocabulary copy of the logits is made.
+Three strategies, each equal to a plain, unpadded, single-sequence forward of the same model (<= 1e-4 in
+float32; ``tests/scoring/test_conformance.py`` proves it per model family, docs/conformance.md):
 
-The ``cached`` strategy instead runs the contexts first, keeps their KV cache and scores the continuations
-on top of it in a second pass: the same tokens, in two calls. Measured on a CPU it was never faster
-(equal within noise for 130- and 520-token contexts, 10-30% slower for 15-token ones; docs/benchmarks.md),
-so ``auto`` packs; ``cached`` remains for comparison and as a second, independent computation in tests.
+- ``packed``: each request (a context and its continuations) becomes one row
+  (:mod:`llmcal.scoring.packing`): the context, then every continuation but its last token, under a block
+  attention mask that also carries the model's own per-layer rules (sliding windows, chunks;
+  :mod:`llmcal.scoring.attention`). One forward pass scores all of the options as if each had been
+  appended to the context alone, so the context is encoded once, not once per option. The output layer runs
+  only where a log-probability is read (``logits_to_keep``). Admitted only for the families the
+  conformance test proves exact.
+- ``padded``: the exact fallback for every other model: each context + continuation is its own
+  right-padded row and the model builds its own mask and positions (ALiBi, any attention kernel); the
+  context is encoded once per option.
+- ``cached``: the contexts first, keeping their KV cache, then the continuations on top of it. Only for
+  models whose every layer sees the whole context (a sliding-window cache keeps just the window). Measured
+  on a CPU it was never faster than ``packed`` (docs/benchmarks.md); it stays as a second, independent
+  computation in tests.
+
+``auto`` is ``packed`` where it is proven exact, else ``padded``; a strategy asked for by name that cannot
+be exact on the model is refused with the reason (:class:`~llmcal.errors.InputError`).
 
 Tokenisation (:mod:`llmcal.scoring.tokenization`) follows lm-evaluation-harness exactly, so ``sum`` scores
 equal its ``loglikelihood`` values.
@@ -24,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 import torch
 
 from llmcal.errors import InputError
+from llmcal.scoring.attention import AttentionPattern, attention_pattern, model_mask, packing_refusal
 from llmcal.scoring.generation import GenerationBatch, greedy_generate
 from llmcal.scoring.models import ResolvedModel, resolve_model
 from llmcal.scoring.packing import pack_rows, read_scores
@@ -39,10 +49,11 @@ from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["HFBackend", "context_length", "resolve_device", "resolve_dtype"]
+__all__ = ["STRATEGIES", "HFBackend", "context_length", "resolve_device", "resolve_dtype"]
 
 DTypeName = Literal["auto", "float32", "float16", "bfloat16"]
-Strategy = Literal["auto", "packed", "cached"]
+Strategy = Literal["auto", "packed", "cached", "padded"]
+STRATEGIES: tuple[Strategy, ...] = ("auto", "packed", "cached", "padded")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Token budget per batch when the batch size is "auto": contexts x longest context plus continuation
 # rows x longest continuation. Sized so a 7B model's activations stay far below a 24 GB card; on CPU it
@@ -124,9 +135,10 @@ class HFBackend:
         model_object: An already loaded model (with ``tokenizer``) instead of loading ``model``.
         tokenizer: The tokenizer going with ``model_object``.
         on_status: Told, in a sentence, about slow one-off steps (de-quantizing a GGUF file).
-        strategy: ``"packed"`` (one pass per batch), ``"cached"`` (a context pass keeping its KV cache, then
-            the continuations) or ``"auto"`` (packed; see the module docstring). Requests whose context is a
-            single token are always packed: there is nothing to cache.
+        strategy: ``"packed"`` (one row per request), ``"padded"`` (one row per option, the model's own
+            masks), ``"cached"`` (a context pass keeping its KV cache, then the continuations) or ``"auto"``
+            (packed where proven exact on this model's family, else padded; see the module docstring).
+            Under ``cached``, requests whose context is a single token are packed: there is nothing to cache.
     """
 
     def __init__(
@@ -146,8 +158,8 @@ class HFBackend:
     ) -> None:
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
-        if strategy not in ("auto", "packed", "cached"):
-            raise InputError(f"strategy must be 'auto', 'packed' or 'cached'; got {strategy!r}.")
+        if strategy not in STRATEGIES:
+            raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}.")
         self.name = model
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -162,18 +174,14 @@ class HFBackend:
         self.model: Any = cast(Any, model_object)
         self.model.to(device=self.device, dtype=self.dtype)
         self.model.eval()
-        attention = self.model.config._attn_implementation
-        if attention not in ("sdpa", "eager"):
-            raise InputError(
-                f"The model's attention implementation is {attention!r}; llmcal scores continuations with a "
-                "block attention mask, which only 'sdpa' and 'eager' take. Load it with "
-                "attn_implementation='sdpa'."
-            )
+        self.pattern: AttentionPattern | None = attention_pattern(self.model.config)
+        self.refusal = packing_refusal(self.model.config)
         self.tokenizer = tokenizer
         self.max_length = max_length or context_length(self.model.config)
         self.pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
         self.encoder = PairEncoder(tokenizer, self.max_length)
         self.prefix_token_id = self.encoder.prefix_token_id
+        self.resolved_strategy()  # a strategy that cannot be exact here is refused before any scoring
 
     def _load(
         self, model: str, revision: str | None, trust_remote_code: bool
@@ -213,6 +221,7 @@ class HFBackend:
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": self.device.type,
             "max_length": self.max_length,
+            "strategy": self.resolved_strategy(),
             **self.source.describe(),
         }
 
@@ -270,25 +279,66 @@ class HFBackend:
         _halving_on_oom(list(self._batches(list(encoded), size)), run)
         return results
 
+    def resolved_strategy(self) -> Strategy:
+        """The strategy this backend scores with: ``auto`` resolved, a named one checked against the model.
+
+        Raises:
+            InputError: If the strategy asked for cannot be exact on this model (the message says why and
+                what to use instead).
+        """
+        model_type = getattr(self.model.config, "model_type", "this model")
+        if self.strategy == "auto":
+            return "padded" if self.refusal else "packed"
+        if self.strategy in ("packed", "cached") and self.refusal:
+            raise InputError(
+                f"strategy {self.strategy!r} cannot be exact on this model: {self.refusal}. Use strategy "
+                "'auto' or 'padded' (each option its own row, through the model's own attention mask)."
+            )
+        if self.strategy == "cached" and self.pattern is not None and not self._sees_whole_context():
+            raise InputError(
+                f"strategy 'cached' cannot be exact on {model_type}: not every layer sees the whole context "
+                f"({self.pattern.describe()}; sequences up to {self.max_length} tokens), and a sliding-window "
+                "or chunked cache keeps only part of it. Use strategy 'auto' or 'packed' (the windows applied "
+                "on packed rows)."
+            )
+        return self.strategy
+
+    def _sees_whole_context(self) -> bool:
+        """Whether every layer attends to every earlier token of any sequence this backend runs.
+
+        A window at least as long as the longest sequence (Mistral's 4096 under a 2048-token limit) is full
+        attention in effect; a chunk never is.
+        """
+        assert self.pattern is not None
+        return all(
+            rule.chunk is None and (rule.window is None or rule.window >= self.max_length)
+            for rule in self.pattern.rules.values()
+        )
+
     def _strategy(self, request: EncodedRequest) -> Strategy:
-        """``packed`` or ``cached`` for ``request`` (a one-token context has nothing to cache)."""
-        if self.strategy == "cached" and len(request.context) > 1:
-            return "cached"
-        return "packed"
+        """The strategy for ``request`` (under ``cached``, a one-token context has nothing to cache)."""
+        strategy = self.resolved_strategy()
+        if strategy == "cached" and len(request.context) <= 1:
+            return "packed"
+        return strategy
 
     # -- the forward passes --------------------------------------------------------------------------
 
     def _forward(self, batch: list[EncodedRequest], strategy: Strategy) -> list[list[ContinuationScore]]:
+        if strategy == "padded":
+            return self._padded_forward(batch)
+        cache = None
         if strategy == "packed":
             packed = pack_rows(batch, pad_id=self.pad_id)
-            cache = None
         else:
             cached = [len(e.context) - 1 for e in batch]
             cache, cache_mask = self._context_pass(batch, cached)
             packed = pack_rows(batch, pad_id=self.pad_id, cached=cached, cache_mask=cache_mask)
+        if self.pattern is None:  # resolved_strategy never picks packed or cached without a pattern
+            raise AssertionError("packed scoring without a known attention pattern")
         logits = self.model(
             input_ids=packed.input_ids.to(self.device),
-            attention_mask=self._attention_mask(packed.attention_mask),
+            attention_mask=self._attention_mask(packed.attention_mask(self.pattern)),
             position_ids=packed.position_ids.to(self.device),
             cache=cache,
             use_cache=False,
@@ -297,14 +347,36 @@ class HFBackend:
         scores = iter(read_scores(logits, packed))
         return [[next(scores) for _ in e.continuations] for e in batch]
 
-    def _attention_mask(self, allowed: torch.Tensor) -> torch.Tensor:
-        """The block mask as the model's attention takes it: boolean for sdpa, additive for eager."""
-        allowed = allowed.to(self.device)
-        if self.model.config._attn_implementation == "eager":
-            # eager attention adds the mask to its scores: 0 where allowed, the dtype's minimum elsewhere
-            blocked = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
-            return blocked.masked_fill_(~allowed, torch.finfo(self.dtype).min)
-        return allowed
+    def _padded_forward(self, batch: list[EncodedRequest]) -> list[list[ContinuationScore]]:
+        """Each context + continuation as its own right-padded row; the model builds its own mask.
+
+        Right padding leaves every real token at the index and position an unpadded forward gives it, so any
+        model (ALiBi, sliding windows, any attention kernel) computes its real tokens as it would alone.
+        """
+        singles = [
+            EncodedRequest(request.index, request.key, request.context, [tokens])
+            for request in batch
+            for tokens in request.continuations
+        ]
+        packed = pack_rows(singles, pad_id=self.pad_id)
+        logits = self.model(
+            input_ids=packed.input_ids.to(self.device),
+            attention_mask=packed.padding_mask.to(self.device),
+            use_cache=False,
+            logits_to_keep=packed.keep.to(self.device),
+        ).logits  # (kept positions, vocab)
+        scores = iter(read_scores(logits, packed))
+        return [[next(scores) for _ in e.continuations] for e in batch]
+
+    def _attention_mask(
+        self, allowed: torch.Tensor | dict[str, torch.Tensor]
+    ) -> torch.Tensor | dict[str, torch.Tensor]:
+        """The block mask(s) on the model's device, as its attention implementation takes them."""
+        if isinstance(allowed, dict):
+            allowed = {name: mask.to(self.device) for name, mask in allowed.items()}
+        else:
+            allowed = allowed.to(self.device)
+        return model_mask(allowed, self.model.config._attn_implementation, self.dtype)
 
     def _context_pass(self, batch: list[EncodedRequest], cached: list[int]) -> tuple[Any, torch.Tensor]:
         """Runs the first ``cached[i]`` context tokens of each request; returns the KV cache and its mask."""

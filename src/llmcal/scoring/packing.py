@@ -5,7 +5,9 @@ context, or only its last token), then every continuation's tokens but the last 
 token is only ever a target, never an input). A block attention mask lets the head attend causally to
 itself, and each continuation to the head (and the cache) and, causally, to its own earlier tokens only;
 position ids restart after the context for every continuation. One row thus scores all of a request's
-continuations as if each had been appended to the context alone.
+continuations as if each had been appended to the context alone. The mask also carries the model's own
+per-layer rules (sliding windows, chunks) on the tokens' logical positions
+(:func:`llmcal.scoring.attention.block_mask`).
 
 Only some positions' logits are needed: the head's last position (it predicts every continuation's first
 token) and every continuation input (it predicts the next token). ``keep`` marks them, for the model's
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from llmcal.scoring.attention import AttentionPattern, block_mask
 from llmcal.scoring.requests import ContinuationScore
 from llmcal.scoring.tokenization import EncodedRequest
 
@@ -35,7 +38,9 @@ class PackedRows:
     Attributes:
         input_ids: ``(rows, width)`` token ids.
         position_ids: ``(rows, width)`` positions, counting the cached context tokens.
-        attention_mask: ``(rows, 1, width, cached + width)`` boolean, True where a query may attend a key.
+        segments: ``(rows, width)`` 0 for the context's tokens, ``k`` for the k-th continuation's, -1 for
+            padding.
+        cache_mask: ``(rows, cached width)`` the KV cache's attention mask (1 at real tokens), if any.
         keep: ``(rows, width)`` boolean, True at the positions whose next-token logits are needed.
         predictors: ``(targets,)`` for every continuation token, in batch order, the index of the kept
             position that predicts it (kept positions counted row by row, left to right).
@@ -45,11 +50,33 @@ class PackedRows:
 
     input_ids: torch.Tensor
     position_ids: torch.Tensor
-    attention_mask: torch.Tensor
+    segments: torch.Tensor
+    cache_mask: torch.Tensor | None
     keep: torch.Tensor
     predictors: torch.Tensor
     targets: torch.Tensor
     lengths: list[int]
+
+    def attention_mask(self, pattern: AttentionPattern) -> torch.Tensor | dict[str, torch.Tensor]:
+        """``(rows, 1, width, cached + width)`` boolean, True where a query may attend a key, under the model's
+        rules (one mask per layer type where its layers differ).
+
+        Every query sees all of its row's cached tokens: a cache is only built for models whose every layer
+        attends to the whole context (:attr:`AttentionPattern.full`).
+        """
+        masks = block_mask(self.segments, self.position_ids, pattern)
+        if self.cache_mask is None:
+            return masks
+        width = self.input_ids.shape[1]
+        seen = self.cache_mask.bool()[:, None, None, :].expand(-1, 1, width, -1)
+        if isinstance(masks, dict):
+            return {name: torch.cat([seen, mask], dim=-1) for name, mask in masks.items()}
+        return torch.cat([seen, masks], dim=-1)
+
+    @property
+    def padding_mask(self) -> torch.Tensor:
+        """``(rows, width)`` 1 at real tokens and 0 at the right padding, the 2D mask a model builds its own on."""
+        return (self.segments >= 0).long()
 
 
 def pack_rows(
@@ -99,20 +126,14 @@ def pack_rows(
         [len(request.context) - skipped for request, skipped in zip(batch, cached, strict=True)]
     )
     index = torch.arange(width)
-    # A query sees earlier keys of its own segment, and the head (earlier, as the head comes first).
-    causal = index.unsqueeze(1) >= index.unsqueeze(0)  # (queries, keys)
-    same = segment_ids.unsqueeze(2) == segment_ids.unsqueeze(1)  # (rows, queries, keys)
-    mask = (causal & (same | (segment_ids == 0).unsqueeze(1))).unsqueeze(1)  # (rows, 1, width, width)
-    if cache_mask is not None:
-        seen = cache_mask.bool()[:, None, None, :].expand(-1, 1, width, -1)
-        mask = torch.cat([seen, mask], dim=-1)
     keep = (segment_ids > 0) | (index.unsqueeze(0) == (heads - 1).unsqueeze(1))
     rank = keep.flatten().cumsum(0) - 1  # index of each position among the kept ones
     flat = torch.tensor([row * width + position for row, position in predictors])
     return PackedRows(
         input_ids=input_ids,
         position_ids=position_ids,
-        attention_mask=mask,
+        segments=segment_ids,
+        cache_mask=cache_mask,
         keep=keep,
         predictors=rank[flat],
         targets=torch.tensor(targets),
