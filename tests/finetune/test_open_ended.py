@@ -12,9 +12,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from llmcal.errors import InputError
 from llmcal.finetune.losses import LOSSES, AnswerTokenTerms, CogCalibConfig, LabelSmoothingConfig, LossInputs
 from llmcal.finetune.packing import collate, option_forward, pack_items
-from llmcal.scoring.attention import packing_pattern
 from llmcal.finetune.run import FinetuneSettings, check_item_kinds, finetune
 from llmcal.finetune.trainer import CalibrationTrainer
+from llmcal.scoring.attention import packing_pattern
 from llmcal.scoring.hf import HFBackend
 from llmcal.scoring.requests import ScoringRequest
 from llmcal.tasks.prompts import open_prompt

@@ -22,8 +22,8 @@ from llmcal.finetune.losses import (
     gold_nll,
 )
 from llmcal.finetune.packing import collate, option_log_likelihoods, pack_items
-from llmcal.scoring.attention import AttentionPattern, LayerRule, packing_pattern
 from llmcal.finetune.run import FinetuneSettings, LoraSettings, finetune
+from llmcal.scoring.attention import AttentionPattern, LayerRule, packing_pattern
 from llmcal.scoring.hf import HFBackend
 from llmcal.tasks.schema import MCItem
 

@@ -133,8 +133,9 @@ def collate(
             (:func:`llmcal.scoring.attention.packing_pattern`); ``None`` gives each option its own
             right-padded row with a 2D padding mask, so the model builds its own mask and positions.
 
-    Returns a dict with ``input_ids``, the mask (``attention_mask``: ``(batch, 1, length, length)``, True = may
-    attend, or ``attention_mask.<layer type>`` per layer type; ``(rows, length)`` padding mask unpacked),
+    Returns a dict with ``input_ids``, the mask (``attention_mask``: ``(batch, 1, length, length)``,
+    True = may attend, or ``attention_mask.<layer type>`` per layer type; unpacked, a ``(rows, length)``
+    padding mask),
     ``position_ids`` (packed only), ``labels``, ``option_mask`` (batch, K) and the gather plan
     ``target_row`` (model row), ``target_example``, ``target_position``, ``target_token``, ``target_option``.
     """

@@ -127,7 +127,7 @@ def _positive(value: Any) -> int | None:
 
 
 def attention_pattern(config: Any) -> AttentionPattern | None:
-    """The per-layer attention rules of a model of an admitted family, or ``None`` (see :func:`packing_refusal`)."""
+    """The per-layer attention rules of a model of an admitted family, else ``None``."""
     source = PACKING_FAMILIES.get(getattr(config, "model_type", ""))
     if source is None:
         return None
@@ -170,7 +170,7 @@ def packing_refusal(config: Any) -> str | None:
 
 
 def packing_pattern(config: Any) -> AttentionPattern | None:
-    """The model's pattern where packed rows are proven exact for it, else ``None`` (use one row per option)."""
+    """The model's pattern where packed rows are proven exact for it, else ``None`` (one row per option)."""
     return None if packing_refusal(config) else attention_pattern(config)
 
 

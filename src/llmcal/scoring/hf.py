@@ -297,9 +297,9 @@ class HFBackend:
         if self.strategy == "cached" and self.pattern is not None and not self._sees_whole_context():
             raise InputError(
                 f"strategy 'cached' cannot be exact on {model_type}: not every layer sees the whole context "
-                f"({self.pattern.describe()}; sequences up to {self.max_length} tokens), and a sliding-window "
-                "or chunked cache keeps only part of it. Use strategy 'auto' or 'packed' (the windows applied "
-                "on packed rows)."
+                f"({self.pattern.describe()}; sequences up to {self.max_length} tokens), and a "
+                "sliding-window or chunked cache keeps only part of it. Use strategy 'auto' or 'packed' "
+                "(the windows applied on packed rows)."
             )
         return self.strategy
 

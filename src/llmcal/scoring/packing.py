@@ -58,8 +58,9 @@ class PackedRows:
     lengths: list[int]
 
     def attention_mask(self, pattern: AttentionPattern) -> torch.Tensor | dict[str, torch.Tensor]:
-        """``(rows, 1, width, cached + width)`` boolean, True where a query may attend a key, under the model's
-        rules (one mask per layer type where its layers differ).
+        """The mask under the model's rules: True where a query may attend a key.
+
+        ``(rows, 1, width, cached + width)`` booleans, or a dict of them by layer type where layers differ.
 
         Every query sees all of its row's cached tokens: a cache is only built for models whose every layer
         attends to the whole context (:attr:`AttentionPattern.full`).
@@ -75,7 +76,7 @@ class PackedRows:
 
     @property
     def padding_mask(self) -> torch.Tensor:
-        """``(rows, width)`` 1 at real tokens and 0 at the right padding, the 2D mask a model builds its own on."""
+        """``(rows, width)`` 1 at real tokens, 0 at the right padding: a 2D mask the model builds on."""
         return (self.segments >= 0).long()
 
 
