@@ -150,3 +150,45 @@ def test_out_of_memory_halves_a_generation_batch_and_gives_the_same_answers(back
     assert [g.token_ids for g in generations] == expected
     assert sizes == [4, 2, 1, 1, 2, 1, 1]
     assert done == [1, 1, 1, 1]
+
+
+# (answer tokens, stop tokens, stop string): the stop string spans 1, 2 and 3 whole tokens, and in the last
+# case starts inside the answer's last token (" fox" holds the answer's "fo" and the stop's "x").
+MULTI_TOKEN_STOPS = [
+    (" Paris", "\n", "\n"),
+    (" Paris", " is the", " is the"),
+    (" Paris", " Answer:", " Answer:"),  # " Answer" ":" , 2 tokens
+    (" Paris", "\n\nQuestion", "\n\nQuestion"),  # "\n" "\n" "Question", 3 tokens
+    (" fox", " fox fox", "x fox fox"),
+]
+
+
+@pytest.mark.parametrize(("answer", "stop_text", "stop"), MULTI_TOKEN_STOPS)
+def test_the_stop_strings_tokens_are_not_answer_tokens(
+    backend: HFBackend, answer: str, stop_text: str, stop: str
+) -> None:
+    from llmcal.scoring.generation import _finished, _Row
+
+    encode = backend.tokenizer.encode
+    answer_ids, stop_ids = (
+        encode(answer, add_special_tokens=False),
+        encode(stop_text, add_special_tokens=False),
+    )
+    row = _Row(
+        0, [1], (stop,), tokens=answer_ids + stop_ids, logprobs=[-1.0] * (len(answer_ids) + len(stop_ids))
+    )
+    generation = _finished(row, backend.tokenizer, frozenset(), last_step=False)
+    assert generation is not None
+    assert generation.stop == "stop"
+    assert generation.text == (answer + stop_text)[: (answer + stop_text).find(stop)]
+    assert generation.n_answer_tokens == len(answer_ids)
+
+
+def test_a_stop_string_at_the_start_leaves_no_answer_tokens(backend: HFBackend) -> None:
+    from llmcal.scoring.generation import _finished, _Row
+
+    tokens = backend.tokenizer.encode("\n\nQuestion", add_special_tokens=False)
+    row = _Row(0, [1], ("\n\nQuestion",), tokens=tokens, logprobs=[-1.0] * len(tokens))
+    generation = _finished(row, backend.tokenizer, frozenset(), last_step=False)
+    assert generation is not None
+    assert (generation.text, generation.n_answer_tokens) == ("", 0)

@@ -7,9 +7,14 @@ token) leaves the batch at once (its cache rows are dropped), so a batch costs i
 lengths rather than the longest one's, and every token's log-probability is kept (full-vocabulary
 log-softmax in float32).
 
-A stop string may end inside a token (``"Paris."`` with stop ``"."``); the answer is the decoded text up
-to the stop string, as lm-evaluation-harness's ``generate_until`` cuts it, and the tokens that spell it
-are counted in :attr:`~llmcal.scoring.requests.Generation.n_answer_tokens`.
+A stop string may start inside a token (``"Paris."`` with stop ``"."``) and span several tokens; the answer
+is the decoded text up to the stop string, as lm-evaluation-harness's ``generate_until`` cuts it, and
+:attr:`~llmcal.scoring.requests.Generation.n_answer_tokens` counts the tokens that spell it: the shortest
+prefix of the generated tokens whose text covers the answer (a token holding both the answer's end and the
+stop string's start is an answer token; tokens wholly inside the stop string are not).
+
+Positions are passed to models whose forward takes ``position_ids``; the others (ALiBi models: BLOOM, MPT)
+derive them from the 2D mask, which the left padding here keeps right.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import inspect
 
 import torch
 
@@ -90,12 +97,13 @@ def greedy_generate(
         mask[position, width - len(row.context) :] = 1
     mask = mask.to(device)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
+
+    def at(position_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"position_ids": position_ids} if takes_positions else {}
+
     output = model(
-        input_ids=input_ids.to(device),
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=True,
-        logits_to_keep=1,
+        input_ids=input_ids.to(device), attention_mask=mask, use_cache=True, logits_to_keep=1, **at(positions)
     )
     active = list(range(len(rows)))
     next_position = positions[:, -1] + 1
@@ -124,9 +132,9 @@ def greedy_generate(
         output = model(
             input_ids=chosen.unsqueeze(1),
             attention_mask=mask,
-            position_ids=next_position.unsqueeze(1),
             cache=output.cache,
             use_cache=True,
+            **at(next_position.unsqueeze(1)),
         )
         next_position = next_position + 1
     return [(row.index, row.result) for row in rows if row.result is not None]
@@ -140,14 +148,24 @@ def _finished(row: _Row, tokenizer: Any, eos_ids: frozenset[int], *, last_step: 
     else:
         text, stopped = cut_at_stop(_decode(tokenizer, row.tokens), row.stop)
         if stopped:
-            # The answer ends inside the last token when the text before that token is shorter than it.
-            before = len(_decode(tokenizer, row.tokens[:-1]))
-            n_answer, reason = len(row.tokens) - (before >= len(text)), "stop"
+            n_answer, reason = _tokens_spelling(tokenizer, row.tokens, len(text)), "stop"
         elif last_step:
             n_answer, reason = len(row.tokens), "length"
         else:
             return None
     return Generation(text, tuple(row.tokens), tuple(row.logprobs), n_answer, reason)
+
+
+def _tokens_spelling(tokenizer: Any, tokens: list[int], length: int) -> int:
+    """The fewest leading ``tokens`` whose decoded text is at least ``length`` characters long.
+
+    The stop string was found in the text of all of ``tokens``, so the answer's tokens are a prefix; the
+    search runs from the end, where a stop string of a few tokens leaves the answer.
+    """
+    count = len(tokens)
+    while count > 0 and len(_decode(tokenizer, tokens[: count - 1])) >= length:
+        count -= 1
+    return count
 
 
 def _decode(tokenizer: Any, tokens: list[int]) -> str:
