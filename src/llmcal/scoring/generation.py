@@ -19,11 +19,10 @@ derive them from the 2D mask, which the left padding here keeps right.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import inspect
 
 import torch
 
