@@ -68,7 +68,8 @@ PACKING_FAMILIES: dict[str, PatternSource] = {
     "stablelm": "full",
     "phi": "full",
     "smollm3": "layer_types",
-    "ministral": "layer_types",
+    "gpt_oss": "layer_types",
+    "llama4_text": "layer_types",
 }
 
 # Why a family is not packed, where the reason is known (others: "not proven by the conformance test").
