@@ -97,6 +97,22 @@ def test_open_items_are_known_when_the_greedy_answer_matches_and_nll_is_the_firs
     assert (result.detector.accuracy, result.detector.tpr, result.detector.tnr) == (1.0, 1.0, 1.0)
 
 
+ALIASED_ITEMS = [
+    OpenItem(f"a{i}", f"Which tree is number {i}?", (("oak", "elm")[i % 2], "ash")) for i in range(10)
+]
+
+
+def test_open_items_read_every_accepted_alias_for_known_and_nll():
+    """The model answers "ash", every item's second alias: known, and the NLL is that alias's."""
+    backend = FakeBackend(favoured=["ash"], bonus=50.0, answers=["ash"])
+    result = probe_knowledge(ALIASED_ITEMS, backend, ProbeSettings(style="completion"))
+    assert all(item.known for item in result.items)
+    for item, probed in zip(ALIASED_ITEMS, result.items, strict=True):
+        by_alias = [-sum(backend._token_logprobs(item.question, f" {answer}")) for answer in item.answers]
+        assert probed.nll == pytest.approx(min(by_alias))
+        assert probed.nll < by_alias[0]  # the first alias ("oak"/"elm") is far less likely
+
+
 def test_open_items_refuse_slick_categories_and_mixed_calibration_items():
     backend = FakeBackend(answers=["ash"])
     with pytest.raises(InputError, match="SliCK categories"):

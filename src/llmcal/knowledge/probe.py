@@ -2,7 +2,7 @@
 
 Every item is labelled known/unknown by the model's own answer (its argmax option under the ``sum``
 method; for an open-ended item, whether its greedy answer matches an accepted one), and gets its
-gold-answer NLL (of an open-ended item, of its first accepted answer), the quantity CogCalib's detector
+gold-answer NLL (of an open-ended item, of its likeliest accepted answer), the quantity CogCalib's detector
 thresholds. With held-out calibration items the detector's threshold is fitted (Youden's J) and scored on
 the probed items; with several few-shot prompt variants the items also get SliCK categories.
 """
@@ -31,7 +31,7 @@ from llmcal.knowledge.ground_truth import (
     slick_categories,
 )
 from llmcal.scoring.requests import ScoringBackend, ScoringRequest
-from llmcal.tasks.prompts import PromptFormat, gold_open_pair
+from llmcal.tasks.prompts import PromptFormat, open_answer_continuations, open_prompt
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 
@@ -254,22 +254,22 @@ def _known_and_nll(
 def _open_known_and_nll(
     items: Sequence[OpenItem], backend: ScoringBackend, settings: ProbeSettings
 ) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
-    """Known: the greedy answer matches an accepted one. NLL: of the first accepted answer after the prompt.
+    """Known: the greedy answer matches any accepted one. NLL: of the likeliest accepted answer.
 
-    The first accepted answer is the one a fine-tuning run trains on (:mod:`llmcal.finetune.packing`), so
-    the detector thresholds the loss training will see.
+    Both read every alias, so an item whose answer the model gives as "NYC" rather than "New York City" is
+    known and has a low NLL. (A fine-tuning run's detector instead reads the NLL of the answer it trains on,
+    the first accepted one: the loss it regularises; docs/papers.md.)
     """
     known = known_open_items(
         items, backend, style=settings.style, stop=settings.stop, max_new_tokens=settings.max_new_tokens
     )
-    pairs = [gold_open_pair(item, style=settings.style) for item in items]
     scored = backend.score(
         [
-            ScoringRequest(prompt, (answer,), item.id)
-            for (prompt, answer), item in zip(pairs, items, strict=True)
+            ScoringRequest(open_prompt(item, style=settings.style), open_answer_continuations(item), item.id)
+            for item in items
         ]
     )
-    nll = np.array([-options[0].total for options in scored], dtype=np.float64)
+    nll = np.array([-max(option.total for option in options) for options in scored], dtype=np.float64)
     return np.array(known, dtype=np.bool_), nll
 
 

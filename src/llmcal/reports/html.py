@@ -343,7 +343,9 @@ def _answers_part(results: EvalResults) -> list[str]:
         return []
     return [
         "<p>Answers are right when they match an accepted answer after SQuAD-style normalisation; n is "
-        "the number of answers a method gave a confidence.</p>",
+        "the number of answers a method gave a confidence. The <code>p-true</code> and <code>verbal</code> "
+        "prompts are zero-shot, whatever the answer prompt's number of examples: they show the question and "
+        "the model's answer alone.</p>",
         f"<ul>{''.join(lines)}</ul>",
     ]
 

@@ -31,6 +31,7 @@ __all__ = [
     "fewshot_examples",
     "gold_open_pair",
     "letter_prompt",
+    "open_answer_continuations",
     "open_prompt",
     "option_pairs",
     "p_true_prompt",
@@ -102,7 +103,17 @@ def gold_open_pair(item: OpenItem, *, style: ClozeStyle = "qa") -> tuple[str, st
 
     What few-shot examples show, what fine-tuning trains on and whose NLL the knowledge probe reads.
     """
-    return open_prompt(item, style=style), f" {item.answers[0]}"
+    return open_prompt(item, style=style), open_answer_continuations(item)[0]
+
+
+def open_answer_continuations(item: OpenItem) -> tuple[str, ...]:
+    """Every accepted answer as the continuation of :func:`open_prompt` (``" answer"``), first one first.
+
+    Examples:
+        >>> open_answer_continuations(OpenItem("q", "Capital of France?", ("Paris", "Paris, France")))
+        (' Paris', ' Paris, France')
+    """
+    return tuple(f" {answer}" for answer in item.answers)
 
 
 P_TRUE_CONTINUATIONS = (" True", " False")
