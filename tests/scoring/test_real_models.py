@@ -21,6 +21,7 @@ import torch
 
 from llmcal.cli.app import main
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
+from llmcal.errors import InputError
 from llmcal.scoring.hf import HFBackend
 from llmcal.scoring.models import PACKAGED_MODELS
 from llmcal.scoring.requests import ScoringRequest
@@ -99,8 +100,8 @@ _MULTI_OPTION_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("strategy", ["packed", "cached"])
-def test_both_strategies_equal_a_plain_forward_pass(real_backend: HFBackend, strategy: str) -> None:
+@pytest.mark.parametrize("strategy", ["packed", "cached", "padded"])
+def test_every_strategy_equals_a_plain_forward_pass(real_backend: HFBackend, strategy: str) -> None:
     real_backend.strategy = strategy
     try:
         scored = real_backend.score(_MULTI_OPTION_REQUESTS)
@@ -110,6 +111,105 @@ def test_both_strategies_equal_a_plain_forward_pass(real_backend: HFBackend, str
     for request, scores in zip(encoded, scored, strict=True):
         for continuation, score in zip(request.continuations, scores, strict=True):
             _assert_equals_a_plain_forward_pass(real_backend, request.context, continuation, score)
+
+
+def _long_fact_requests(backend: HFBackend, fact_task: EvalTask, n_tokens: int) -> list[ScoringRequest]:
+    """Two fact questions after solved fact questions of more than ``n_tokens`` tokens (a k-shot prompt)."""
+    solved, questions = [], []
+    for item in fact_task.items:
+        context, continuation = option_pairs(item, format="cloze", style=fact_task.style)[item.answer]
+        if len(backend.tokenizer.encode("".join(solved))) <= n_tokens:
+            solved.append(f"{context}{continuation}\n\n")
+        elif len(questions) < 2:
+            questions.append(item)
+    shots = "".join(solved)
+    return [
+        ScoringRequest(shots + pairs[0][0], tuple(continuation for _, continuation in pairs), key=item.id)
+        for item in questions
+        for pairs in [option_pairs(item, format="cloze", style=fact_task.style)]
+    ]
+
+
+def test_prompts_past_the_attention_window_score_like_a_plain_forward_and_lm_eval(
+    real_backend: HFBackend, fact_task: EvalTask, tmp_path: Path
+) -> None:
+    """Gemma 3's sliding layers see 512 tokens: a 900-token k-shot prompt, every strategy and lm-eval.
+
+    Before the windows were applied on packed rows, " Paris" after such a prompt scored -10.17 packed
+    against -1.08 in a plain forward, and ``cached`` crashed.
+    """
+    requests = _long_fact_requests(real_backend, fact_task, 900)
+    encoded = real_backend.encoder.encode(requests)
+    assert min(len(request.context) for request in encoded) > 900
+    window = getattr(real_backend.model.config, "sliding_window", None)
+    sliding = window is not None and "sliding_attention" in (real_backend.model.config.layer_types or [])
+    assert sliding == (real_backend.name == "gemma-3-270m")
+    plain: list[float] = []
+    for strategy in ("auto", "packed", "cached", "padded"):
+        real_backend.strategy = strategy
+        try:
+            if strategy == "cached" and sliding:
+                with pytest.raises(InputError, match="strategy 'cached' cannot be exact on gemma3_text"):
+                    real_backend.resolved_strategy()
+                continue
+            scored = real_backend.score(requests)
+        finally:
+            real_backend.strategy = "auto"
+        values = []
+        for request, scores in zip(encoded, scored, strict=True):
+            for continuation, score in zip(request.continuations, scores, strict=True):
+                expected = _assert_equals_a_plain_forward_pass(
+                    real_backend, request.context, continuation, score
+                )
+                values.extend(score.token_logprobs)
+                if strategy == "auto":
+                    plain.extend(expected.tolist())
+        gap = np.abs(np.subtract(values, plain)).max()
+        print(f"{real_backend.name} {strategy}: largest |llmcal - plain| {gap:.2e}")
+    # lm-evaluation-harness on the same requests: the question is the whole k-shot prompt.
+    records = [
+        {
+            "question": _question_of(request.context, fact_task.style),
+            "choices": [continuation.removeprefix(" ") for continuation in request.continuations],
+            "answer": 0,
+        }
+        for request in requests
+    ]
+    ours = [score.total for scores in real_backend.score(requests) for score in scores]
+    theirs = _lm_eval_loglikelihoods(real_backend, records, fact_task.style, tmp_path)
+    print(f"{real_backend.name}: largest |llmcal - lm-eval| {np.abs(np.subtract(ours, theirs)).max():.2e}")
+    assert ours == pytest.approx(theirs, **_LM_EVAL_TOLERANCE)
+
+
+def _question_of(context: str, style: str) -> str:
+    """The ``question`` field whose lm-eval prompt (tests/lm_eval_tasks.DOC_TO_TEXT) is ``context``."""
+    if style == "qa":
+        assert context.startswith("Question: ")
+        assert context.endswith("\nAnswer:")
+        return context.removeprefix("Question: ").removesuffix("\nAnswer:")
+    return context
+
+
+def _lm_eval_loglikelihoods(
+    backend: HFBackend, records: list[dict[str, Any]], style: str, folder: Path
+) -> list[float]:
+    """Real lm-eval's per-option log-likelihoods of ``records`` (a local task), in order."""
+    write_local_task(folder, "llmcal_long", records, style=style)
+    output = folder / "output"
+    command = [
+        sys.executable, "-m", "lm_eval", "--model", "hf",
+        "--model_args", f"pretrained={backend.source.path},dtype=float32",
+        "--tasks", "llmcal_long", "--include_path", str(folder), "--device", "cpu", "--batch_size", "1",
+        "--log_samples", "--output_path", str(output),
+    ]  # fmt: skip
+    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, check=True, capture_output=True, env=environment, timeout=900)
+    (samples,) = sorted(output.rglob("samples_llmcal_long_*.jsonl"))
+    return [
+        float(response[0][0])
+        for line in samples.read_text().splitlines()
+        for response in json.loads(line)["resps"]
+    ]
 
 
 @pytest.fixture(scope="module")

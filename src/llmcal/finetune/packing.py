@@ -31,7 +31,14 @@ from llmcal.tasks.prompts import PromptFormat, gold_open_pair, option_pairs
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["PackedExample", "collate", "option_forward", "option_log_likelihoods", "pack_items"]
+__all__ = [
+    "PackedExample",
+    "collate",
+    "model_config",
+    "option_forward",
+    "option_log_likelihoods",
+    "pack_items",
+]
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,13 @@ def _labels_and_plan(
     }
 
 
+def model_config(model: Any) -> Any:
+    """The config of ``model``, also when a data-parallel wrapper (DDP's ``.module``) holds it."""
+    while not hasattr(model, "config") and hasattr(model, "module"):
+        model = model.module
+    return model.config
+
+
 def _model_attention_mask(
     model: Any, batch: dict[str, torch.Tensor]
 ) -> torch.Tensor | dict[str, torch.Tensor]:
@@ -220,7 +234,7 @@ def _model_attention_mask(
     allowed = per_layer or batch["attention_mask"]
     if "position_ids" not in batch:
         return allowed  # a 2D padding mask: the model builds its own
-    config = model.config
+    config = model_config(model)
     dtype = next(model.parameters()).dtype
     return model_mask(allowed, config._attn_implementation, dtype)
 

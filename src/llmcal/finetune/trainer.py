@@ -31,7 +31,13 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from llmcal.finetune.losses import LOSSES, EpochData, LossInputs, check_open_ended
-from llmcal.finetune.packing import PackedExample, collate, option_forward, option_log_likelihoods
+from llmcal.finetune.packing import (
+    PackedExample,
+    collate,
+    model_config,
+    option_forward,
+    option_log_likelihoods,
+)
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 from llmcal.scoring.attention import packing_pattern
 
@@ -91,7 +97,9 @@ def option_scores_of(
     chunks = []
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start : start + batch_size], pad_id, packing_pattern(model.config))
+            batch = collate(
+                examples[start : start + batch_size], pad_id, packing_pattern(model_config(model))
+            )
             chunks.append(option_log_likelihoods(model, {k: v.to(device) for k, v in batch.items()}).cpu())
     if was_training:
         model.train()
@@ -148,7 +156,7 @@ class CalibrationTrainer(Trainer):
             check_open_ended(loss)
         loss_config = plugin.checked_config(loss_config, owner=f"CalibrationTrainer: loss {loss!r}")
         # Packed rows under the model's own attention rules where proven exact, else one row per option.
-        pattern = packing_pattern(kwargs["model"].config) if kwargs.get("model") is not None else None
+        pattern = packing_pattern(model_config(kwargs["model"])) if kwargs.get("model") is not None else None
         super().__init__(
             train_dataset=list(train_examples),
             data_collator=lambda batch: collate(batch, pad_id, pattern),
