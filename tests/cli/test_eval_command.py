@@ -111,6 +111,7 @@ def test_bad_items_exit_2_naming_file_line_field_and_write_nothing(
         (["--batch-size", "0"], "--batch-size must be a positive integer or 'auto'"),
         (["--task", "arc_easy"], "exactly one of --task"),
         (["--dtype", "float8"], "--dtype must be one of"),
+        (["--strategy", "fast"], "strategy must be one of auto, packed, cached, padded; got 'fast'"),
         (["--by", "popularity"], "task 'quiz': 4 of 4 items have no field 'popularity' (item 'a' is one)"),
         (["--by", " "], "The field to stratify by is empty"),
         (["--by", "subject", "--strata", "0"], "Invalid value for '--strata'"),
@@ -122,6 +123,33 @@ def test_bad_options_exit_2(tiny_model_dir, tmp_path, capsys, extra, message):
     assert main(["eval", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *extra]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 4 items: some resamples degenerate
+def test_a_strategy_that_cannot_be_exact_on_the_model_exits_2_with_why_and_what_instead(
+    tiny_model_dir, tmp_path, capsys
+):
+    """A Mistral with a 16-token window: its sliding cache would keep only part of a longer context."""
+    import transformers
+
+    model_dir = tmp_path / "mistral"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = transformers.MistralConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128, sliding_window=16,
+    )  # fmt: skip
+    transformers.MistralForCausalLM(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data, out = write_items(tmp_path / "quiz.jsonl", ITEMS), tmp_path / "out"
+    argv = ["eval", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--strategy", "cached"]) == 2
+    message = " ".join(capsys.readouterr().err.split())
+    assert "strategy 'cached' cannot be exact on mistral" in message
+    assert "sliding_attention window 16" in message
+    assert "Use strategy 'auto' or 'packed'" in message
+    assert not out.exists()
+    assert main([*argv, "--strategy", "packed", "--methods", "sum", "--n-resamples", "10"]) == 0
+    assert json.loads((out / "run.json").read_text())["model"]["strategy"] == "packed"
 
 
 def test_missing_model_exits_2(tmp_path, capsys):

@@ -80,6 +80,14 @@ def eval_(
     batch_size: Annotated[str, typer.Option(help="Items per forward pass, or 'auto'.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="How options are scored: auto | packed | padded | cached. auto packs each question's "
+            "options into one row where that is proven exact for the model's family (docs/conformance.md), "
+            "else gives each option its own row; a strategy that cannot be exact on the model is refused."
+        ),
+    ] = "auto",
     revision: Annotated[str | None, typer.Option(help="Model revision (branch, tag, commit).")] = None,
     trust_remote_code: Annotated[
         bool, typer.Option(help="Allow code shipped with the model to run.")
@@ -143,6 +151,7 @@ def eval_(
         dtype=dtype,
         batch_size=size if isinstance(size, int) else "auto",
         revision=revision,
+        strategy=strategy,  # type: ignore[arg-type]  # checked by HFBackend
         trust_remote_code=trust_remote_code,
         on_status=lambda message: err.print(message, highlight=False),
     )
