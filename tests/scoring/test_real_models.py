@@ -104,6 +104,10 @@ _MULTI_OPTION_REQUESTS = [
 def test_every_strategy_equals_a_plain_forward_pass(real_backend: HFBackend, strategy: str) -> None:
     real_backend.strategy = strategy
     try:
+        if strategy == "cached" and real_backend.name == "gemma-3-270m":  # 512-token sliding layers
+            with pytest.raises(InputError, match="strategy 'cached' cannot be exact on gemma3_text"):
+                real_backend.resolved_strategy()
+            return
         scored = real_backend.score(_MULTI_OPTION_REQUESTS)
     finally:
         real_backend.strategy = "auto"

@@ -22,6 +22,11 @@ from llmcal.world.presets import PRESETS, preset
 
 __all__ = ["demo"]
 
+_REAL_ITEMS = RealModelStory.n_items or 600
+# --quick is the first look and stays within a minute: fewer real questions (the popularity strata are
+# noisier; `llmcal demo` answers 600).
+_QUICK_REAL_ITEMS = 200
+
 
 def demo(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("llmcal-demo"),
@@ -42,8 +47,13 @@ def demo(
         typer.Option(help="Real LLM of the real-fact part (see `llmcal models`); 'none' leaves it out."),
     ] = RealModelStory.model,
     real_items: Annotated[
-        int, typer.Option(min=20, help="Fact questions the real model answers (a quarter held out).")
-    ] = RealModelStory.n_items or 600,
+        int | None,
+        typer.Option(
+            min=20,
+            help=f"Fact questions the real model answers, a quarter held out (default {_REAL_ITEMS}; "
+            f"--quick {_QUICK_REAL_ITEMS}).",
+        ),
+    ] = None,
     real: Annotated[
         bool,
         typer.Option(
@@ -66,7 +76,7 @@ def demo(
     err = Console(stderr=True)
     progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
 
-    story = _real_model_story(real_model, real_items, err)
+    story = _real_model_story(real_model, real_items or (_QUICK_REAL_ITEMS if quick else _REAL_ITEMS), err)
     start = time.perf_counter()
     with progress:
         result = run_demo(
