@@ -170,6 +170,21 @@ def test_prompts_past_the_attention_window_score_like_a_plain_forward_and_lm_eva
                     plain.extend(expected.tolist())
         gap = np.abs(np.subtract(values, plain)).max()
         print(f"{real_backend.name} {strategy}: largest |llmcal - plain| {gap:.2e}")
+    # Greedy generation past the window: the tokens of ``generate``, the log-probabilities of a plain forward.
+    from llmcal.scoring.requests import GenerationRequest
+
+    prompts = [request.context for request in requests]
+    generations = real_backend.generate([GenerationRequest(p, ()) for p in prompts], max_new_tokens=6)
+    for request, generation in zip(encoded, generations, strict=True):
+        ids = torch.tensor([request.context])
+        with torch.inference_mode():
+            reference = real_backend.model.generate(
+                ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=6,
+                pad_token_id=real_backend.pad_id,
+            )[0, ids.shape[1] :].tolist()  # fmt: skip
+        assert list(generation.token_ids) == reference
+        tokens = list(generation.token_ids)
+        _assert_equals_a_plain_forward_pass(real_backend, request.context, tokens, _Logprobs(generation))
     # lm-evaluation-harness on the same requests: the question is the whole k-shot prompt.
     records = [
         {
@@ -183,6 +198,14 @@ def test_prompts_past_the_attention_window_score_like_a_plain_forward_and_lm_eva
     theirs = _lm_eval_loglikelihoods(real_backend, records, fact_task.style, tmp_path)
     print(f"{real_backend.name}: largest |llmcal - lm-eval| {np.abs(np.subtract(ours, theirs)).max():.2e}")
     assert ours == pytest.approx(theirs, **_LM_EVAL_TOLERANCE)
+
+
+class _Logprobs:
+    """A generation's token log-probabilities in the shape the plain-forward check reads."""
+
+    def __init__(self, generation: Any) -> None:
+        self.token_logprobs = list(generation.token_logprobs)
+        self.is_greedy = True  # greedy decoding picks the argmax at every step
 
 
 def _question_of(context: str, style: str) -> str:
