@@ -168,8 +168,15 @@ def test_attention_that_cannot_take_a_block_mask_falls_back_to_padded_rows(tiny_
     model.config._attn_implementation = "flash_attention_2"
     with pytest.raises(InputError, match=r"strategy 'packed' cannot be exact.*'flash_attention_2'.*'padded'"):
         HFBackend("flash", device="cpu", model_object=model, tokenizer=tokenizer, strategy="packed")
-    fallback = HFBackend("flash", device="cpu", model_object=model, tokenizer=tokenizer)
+    told: list[str] = []
+    fallback = HFBackend(
+        "flash", device="cpu", model_object=model, tokenizer=tokenizer, on_status=told.append
+    )
     assert fallback.resolved_strategy() == "padded"
+    assert told == [
+        "Scoring each option in its own row (exact, slower than packing): its attention implementation is "
+        "'flash_attention_2', which does not take a 4D attention mask."
+    ]
     assert fallback.describe()["strategy"] == "padded"
 
 

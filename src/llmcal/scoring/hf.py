@@ -134,7 +134,8 @@ class HFBackend:
         trust_remote_code: Run code shipped with the model. Off by default: it executes arbitrary Python.
         model_object: An already loaded model (with ``tokenizer``) instead of loading ``model``.
         tokenizer: The tokenizer going with ``model_object``.
-        on_status: Told, in a sentence, about slow one-off steps (de-quantizing a GGUF file).
+        on_status: Told, in a sentence, about slow one-off steps (de-quantizing a GGUF file) and about the
+            exact fallback when packing is not proven for the model.
         strategy: ``"packed"`` (one row per request), ``"padded"`` (one row per option, the model's own
             masks), ``"cached"`` (a context pass keeping its KV cache, then the continuations) or ``"auto"``
             (packed where proven exact on this model's family, else padded; see the module docstring).
@@ -182,6 +183,8 @@ class HFBackend:
         self.encoder = PairEncoder(tokenizer, self.max_length)
         self.prefix_token_id = self.encoder.prefix_token_id
         self.resolved_strategy()  # a strategy that cannot be exact here is refused before any scoring
+        if strategy == "auto" and self.refusal and on_status is not None:
+            on_status(f"Scoring each option in its own row (exact, slower than packing): {self.refusal}.")
 
     def _load(
         self, model: str, revision: str | None, trust_remote_code: bool
