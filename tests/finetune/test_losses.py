@@ -650,3 +650,52 @@ def test_configs_accept_the_closed_ends_of_their_ranges_and_refuse_infinities():
     ]:
         with pytest.raises(InputError, match=message):
             build()
+
+
+# -- open-ended examples: the token-level terms (killing the survivors of the mutation run) ---------------
+
+
+def _open_inputs(known: list[bool]) -> LossInputs:
+    """Three open-ended examples: the gold answer as the one option, with its answer-token terms."""
+    from llmcal.finetune.losses import AnswerTokenTerms
+
+    scores = torch.tensor([[-0.5], [-2.0], [-4.0]], dtype=DOUBLE)
+    terms = AnswerTokenTerms(
+        uniform_cross_entropy=torch.tensor([6.0, 7.5, 9.0], dtype=DOUBLE),
+        negative_entropy=torch.tensor([-1.0, -2.5, -0.25], dtype=DOUBLE),
+    )
+    return LossInputs(scores, torch.zeros(3, dtype=torch.long), torch.tensor(known), answer_tokens=terms)
+
+
+def test_cogcalib_ls_on_open_items_smooths_known_answers_token_level():
+    inputs = _open_inputs([True, False, True])
+    nll = torch.tensor([0.5, 2.0, 4.0], dtype=DOUBLE)
+    uniform = inputs.answer_tokens.uniform_cross_entropy
+    # NLL + alpha (U - NLL) on known examples, NLL alone on the unknown one.
+    expected = (nll + 0.3 * torch.tensor([1.0, 0.0, 1.0], dtype=DOUBLE) * (uniform - nll)).mean()
+    assert_close(loss("cogcalib-ls", inputs, alpha=0.3), expected, rtol=0, atol=1e-12)
+
+
+def test_cogcalib_ecp_on_open_items_penalises_known_answers_entropy():
+    inputs = _open_inputs([True, True, False])
+    nll = torch.tensor([0.5, 2.0, 4.0], dtype=DOUBLE)
+    penalty = torch.tensor([-1.0, -2.5, 0.0], dtype=DOUBLE)  # minus the entropy, known examples only
+    assert_close(loss("cogcalib-ecp", inputs, alpha=0.5), (nll + 0.5 * penalty).mean(), rtol=0, atol=1e-12)
+
+
+def test_open_ended_terms_keep_the_scores_dtype():
+    inputs = _open_inputs([True, True, True])
+    half = LossInputs(
+        inputs.option_scores.float(), inputs.labels, inputs.known, answer_tokens=inputs.answer_tokens
+    )
+    assert loss("cogcalib-ls", half, alpha=0.3).dtype == torch.float32
+    assert loss("cogcalib-ecp", half, alpha=0.3).dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", ["rcft", "cogcalib-mbls"])
+def test_option_losses_refuse_open_items_naming_themselves(name):
+    bins = bin_statistics(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), expected_bins())
+    with pytest.raises(InputError) as error:
+        loss(name, _open_inputs([True, True, True]), bins)
+    assert str(error.value).startswith(f"--method {name} compares answer options;")
+    assert "Use one of sft, cft, ls, cogcalib-ls, cogcalib-ecp." in str(error.value)

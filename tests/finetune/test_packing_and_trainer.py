@@ -16,6 +16,7 @@ from llmcal.finetune.losses import (
     CogCalibConfig,
     EpochUpdate,
     LabelSmoothingConfig,
+    LossInputs,
     LossPlugin,
     MarginCogCalibConfig,
     NoHyperparameters,
@@ -342,3 +343,80 @@ def test_collate_has_no_known_tensor(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     packed = pack_items(ITEMS, tokenizer, max_length=512, style="qa", known=[True, False, True, False])
     assert "known" not in collate(packed, tokenizer.eos_token_id, FULL)
+
+
+def test_a_config_attention_dropout_counts_as_dropout_without_dropout_layers():
+    import transformers
+
+    from llmcal.finetune.trainer import has_dropout
+
+    def llama(rate: float) -> object:
+        config = transformers.LlamaConfig(
+            vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+            attention_dropout=rate,
+        )  # fmt: skip
+        return transformers.LlamaForCausalLM(config)
+
+    assert not has_dropout(llama(0.0))
+    assert has_dropout(llama(0.5))  # Llama passes the rate to its attention kernel: no Dropout module
+    assert not any(isinstance(module, torch.nn.Dropout) for module in llama(0.5).modules())
+
+
+def test_each_refresh_fits_the_threshold_on_the_calibration_nll_and_counts_its_forwards(
+    tiny_model_dir, tmp_path
+):
+    from transformers import TrainingArguments
+
+    from llmcal.finetune.trainer import CalibrationTrainer, option_scores_of
+    from llmcal.knowledge.detector import youden_threshold
+
+    model, tokenizer = fresh(tiny_model_dir)
+    known = [i % 3 != 0 for i in range(12)]
+    calibration = pack_items(MANY_ITEMS[:12], tokenizer, max_length=512, style="qa", known=known)
+    train = pack_items(MANY_ITEMS[12:20], tokenizer, max_length=512, style="qa")
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = CalibrationTrainer(model=model, args=arguments, loss="cogcalib-ls", train_examples=train,
+                                 calibration_examples=calibration, pad_id=tokenizer.eos_token_id,
+                                 refresh_every_epoch=False)  # fmt: skip
+    scores = option_scores_of(model, calibration, tokenizer.eos_token_id)
+    nll = -scores[torch.arange(12), torch.tensor([e.label for e in calibration])]
+    expected = youden_threshold(nll.numpy(), np.array(known))
+    trainer.refresh(epoch=0)
+    assert trainer.epoch_state.detector == expected
+    assert trainer.epoch_state.calibration_forwards == 12
+    assert trainer.epoch_state.history == [
+        {"epoch": 0, "threshold": expected.threshold, "tpr": expected.tpr, "tnr": expected.tnr}
+    ]
+    trainer.refresh(epoch=1)  # fitted once, not refreshed every epoch: nothing runs
+    assert trainer.epoch_state.calibration_forwards == 12
+    assert len(trainer.epoch_state.history) == 1
+    trainer.refresh_every_epoch = True
+    trainer.refresh(epoch=1)
+    trainer.refresh(epoch=2)
+    assert trainer.epoch_state.calibration_forwards == 36
+    assert [entry["epoch"] for entry in trainer.epoch_state.history] == [0, 1, 2]
+
+
+def test_compute_loss_is_the_configured_loss_and_returns_the_option_scores_when_asked(
+    tiny_model_dir, tmp_path
+):
+    from transformers import TrainingArguments
+
+    from llmcal.finetune.trainer import CalibrationTrainer
+
+    model, tokenizer = fresh(tiny_model_dir)
+    packed = pack_items(MANY_ITEMS[:4], tokenizer, max_length=512, style="qa")
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    config = LabelSmoothingConfig(smoothing=0.4)  # not the default, which a dropped config would fall back to
+    trainer = CalibrationTrainer(model=model, args=arguments, loss="ls", loss_config=config,
+                                 train_examples=packed, pad_id=tokenizer.eos_token_id)  # fmt: skip
+    batch = collate(packed, tokenizer.eos_token_id, packing_pattern(model.config))
+    loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
+    assert set(outputs) == {"option_scores"}
+    loss, scores = loss.detach(), outputs["option_scores"].detach()
+    inputs = LossInputs(scores, batch["labels"], None, batch["option_mask"])
+    assert float(loss) == pytest.approx(float(LOSSES.get("ls")(inputs, config, None)), abs=1e-6)
+    assert float(loss) != pytest.approx(
+        float(LOSSES.get("ls")(inputs, LabelSmoothingConfig(), None)), abs=1e-6
+    )
+    assert trainer.compute_loss(model, batch).shape == ()

@@ -208,7 +208,7 @@ class LossInputs:
         scores = self.option_scores.to(dtype)
         if self.option_mask is None:
             return scores
-        return torch.where(self.option_mask, scores, torch.zeros((), dtype=dtype, device=scores.device))
+        return torch.where(self.option_mask, scores, 0.0)
 
 
 def _check_edges(edges: torch.Tensor, name: str) -> int:
@@ -475,7 +475,7 @@ def _masked_log_q(inputs: LossInputs) -> tuple[torch.Tensor, torch.Tensor, torch
     """
     mask = inputs.mask
     log_q = option_log_probs(inputs.scores(), mask)
-    log_q = torch.where(mask, log_q, torch.zeros((), dtype=log_q.dtype, device=log_q.device))
+    log_q = torch.where(mask, log_q, 0.0)
     return log_q, mask, mask.sum(dim=1).to(log_q.dtype)
 
 
@@ -538,7 +538,7 @@ def _cogcalib(
     term = calibration(inputs)
     # `where`, not multiplication by the indicator: unknown rows get exactly NLL_i, so with no known
     # example the loss equals SFT bit for bit.
-    penalty = torch.where(inputs.known, alpha * term, torch.zeros((), dtype=term.dtype, device=term.device))
+    penalty = torch.where(inputs.known, alpha * term, 0.0)
     return (nll + penalty).mean()
 
 
@@ -589,7 +589,7 @@ def _mbls_term(margin: float) -> Callable[[LossInputs], torch.Tensor]:
         scores, mask = inputs.scores(), inputs.mask
         top = scores.masked_fill(~mask, float("-inf")).max(dim=1, keepdim=True).values
         hinge = (top - scores - margin).clamp_min(0.0)
-        hinge = torch.where(mask, hinge, torch.zeros((), dtype=hinge.dtype, device=hinge.device))
+        hinge = torch.where(mask, hinge, 0.0)
         return hinge.sum(dim=1) / mask.sum(dim=1).to(hinge.dtype)
 
     return term
@@ -611,7 +611,7 @@ def _negative_entropy(inputs: LossInputs) -> torch.Tensor:
         return inputs.answer_tokens.negative_entropy.to(_working_dtype(inputs.option_scores.dtype))
     log_q, _, _ = _masked_log_q(inputs)
     # exp(0) at padded slots would be 1, so q is re-masked; log q is already 0 there, so 0 * 0 is safe.
-    q = torch.where(inputs.mask, log_q.exp(), torch.zeros((), dtype=log_q.dtype, device=log_q.device))
+    q = torch.where(inputs.mask, log_q.exp(), 0.0)
     return (q * log_q).sum(dim=1)
 
 
@@ -685,8 +685,7 @@ def bin_statistics(
         ([0, 3], [0.0, 0.6666666666666666])
     """
     inputs = LossInputs(option_scores, labels, None, option_mask)
-    device = option_scores.device
-    edges = edges.to(device=device, dtype=torch.float64)
+    edges = edges.to(option_scores.device, torch.float64)
     n_bins = _check_edges(edges, "bin_statistics: edges")
     with torch.no_grad():
         p_max, prediction = _restricted_probs(inputs).max(dim=1)
@@ -748,12 +747,11 @@ def rcft_targets(
             f"got {tuple(mask.shape)} {mask.dtype}."
         )
     q = nonmax_sorted.to(torch.float64)
-    acc = accuracy.detach().to(device=q.device, dtype=torch.float64)
+    acc = accuracy.detach().to(q)  # q's device and float64
     if not bool(((acc >= 0) & (acc <= 1)).all()):
         raise InputError(f"rcft_targets: accuracy must lie in [0, 1]; got {acc.tolist()}.")
     valid = torch.ones_like(q, dtype=torch.bool) if mask is None else mask.to(q.device)
-    zero = torch.zeros((), dtype=q.dtype, device=q.device)
-    q = torch.where(valid, q, zero)
+    q = torch.where(valid, q, 0.0)
     n_nonmax = valid.sum(dim=1, keepdim=True).to(q.dtype)
     if q.shape[1] == 0:  # K = 1 everywhere: no non-max option, nothing to target
         return q
@@ -763,10 +761,10 @@ def rcft_targets(
     ratio = torch.where(q_1 > 0, q / torch.where(q_1 > 0, q_1, 1.0), torch.ones_like(q))
     slack = (1.0 - acc).unsqueeze(1)
     scale = torch.log(n_nonmax.clamp_min(1.0)) / torch.where(slack > 0, slack, 1.0)
-    shaped = torch.where(valid, torch.tanh(scale * ratio), zero)
+    shaped = torch.where(valid, torch.tanh(scale * ratio), 0.0)
     weight = slack / (shaped.sum(dim=1, keepdim=True) + n_nonmax.clamp_min(1.0))
     targets = weight * (shaped + 1.0)
-    return torch.where(valid & (slack > 0), targets, zero)
+    return torch.where(valid & (slack > 0), targets, 0.0)
 
 
 def rcft_calibration_loss(
@@ -789,18 +787,14 @@ def rcft_calibration_loss(
     working = _working_dtype(inputs.option_scores.dtype)
     q = _restricted_probs(inputs)
     mask = inputs.mask
-    device = q.device
     # Padded options sort below every real probability (even one that underflowed to 0) and are masked out.
-    ordered = torch.sort(
-        torch.where(mask, q, torch.full((), -1.0, dtype=q.dtype, device=device)), dim=1, descending=True
-    )
+    ordered = torch.sort(torch.where(mask, q, -1.0), dim=1, descending=True)
     p_max, nonmax = ordered.values[:, 0], ordered.values[:, 1:]
     n_options = mask.sum(dim=1, keepdim=True)
-    nonmax_valid = torch.arange(nonmax.shape[1], device=device).unsqueeze(0) < n_options - 1
+    nonmax_valid = torch.arange(nonmax.shape[1], device=q.device).unsqueeze(0) < n_options - 1
 
-    edges = bins.edges.to(device=device, dtype=torch.float64)
-    accuracy = bins.accuracy.to(device=device, dtype=torch.float64)
-    count = bins.count.to(device=device, dtype=torch.float64)
+    # In float64 on q's device (q is float64, _restricted_probs).
+    edges, accuracy, count = bins.edges.to(q), bins.accuracy.to(q), bins.count.to(q)
     with torch.no_grad():
         index = _assign_bins(p_max.detach(), edges)
         acc = accuracy[index]
@@ -808,13 +802,10 @@ def rcft_calibration_loss(
         used = n_k > 0
         if not include_top_bin:
             used &= index != edges.shape[0] - 2
-        weight = torch.where(
-            used, 1.0 / n_k.clamp_min(1.0), torch.zeros((), dtype=torch.float64, device=device)
-        )
+        weight = torch.where(used, 1.0 / n_k.clamp_min(1.0), 0.0)
     targets = rcft_targets(nonmax if target_gradient else nonmax.detach(), acc, mask=nonmax_valid)
 
-    zero = torch.zeros((), dtype=torch.float64, device=device)
-    nonmax_error = torch.where(nonmax_valid, (nonmax - targets) ** 2, zero).sum(dim=1)
+    nonmax_error = torch.where(nonmax_valid, (nonmax - targets) ** 2, 0.0).sum(dim=1)
     per_example = (p_max - acc) ** 2 + nonmax_error
     return (weight * per_example).sum().to(working)
 
