@@ -699,3 +699,60 @@ def test_option_losses_refuse_open_items_naming_themselves(name):
         loss(name, _open_inputs([True, True, True]), bins)
     assert str(error.value).startswith(f"--method {name} compares answer options;")
     assert "Use one of sft, cft, ls, cogcalib-ls, cogcalib-ecp." in str(error.value)
+
+
+def _terms(uniform: list[float], negative: list[float]):
+    from llmcal.finetune.losses import AnswerTokenTerms
+
+    return AnswerTokenTerms(torch.tensor(uniform, dtype=DOUBLE), torch.tensor(negative, dtype=DOUBLE))
+
+
+_TERMS_ERROR = "LossInputs.answer_tokens.{} must be finite with shape (3,)"
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        (([1.0, 2.0], [0.0, 0.0, 0.0]), _TERMS_ERROR.format("uniform_cross_entropy") + "; got shape (2,)."),
+        (([1.0, 2.0, 3.0], [0.0, 0.0]), _TERMS_ERROR.format("negative_entropy") + "; got shape (2,)."),
+        (([1.0, math.inf, 3.0], [0.0, 0.0, 0.0]), _TERMS_ERROR.format("uniform_cross_entropy")),
+        (([1.0, 2.0, 3.0], [0.0, math.nan, 0.0]), _TERMS_ERROR.format("negative_entropy")),
+    ],
+)
+def test_answer_token_terms_are_checked_for_shape_and_finiteness(terms, message):
+    scores = torch.tensor([[-1.0], [-2.0], [-3.0]], dtype=DOUBLE)
+    with pytest.raises(InputError) as error:
+        LossInputs(scores, torch.zeros(3, dtype=torch.long), answer_tokens=_terms(*terms))
+    assert str(error.value).startswith(message)
+    LossInputs(scores, torch.zeros(3, dtype=torch.long), answer_tokens=_terms([1.0, 2, 3], [0.0, 0, 0]))
+
+
+def test_errors_name_the_first_bad_row():
+    scores = torch.tensor([[-1.0, -2.0], [-1.0, -2.0], [-1.0, -2.0]])
+    mask = torch.tensor([[True, True], [True, False], [True, False]])
+    with pytest.raises(InputError) as error:
+        LossInputs(scores, torch.tensor([0, 1, 1]), option_mask=mask)
+    assert (
+        str(error.value) == "LossInputs.labels[1] = 1 points at an option that option_mask marks as padding."
+    )
+    scores[2, 0] = math.nan
+    with pytest.raises(InputError) as error:
+        LossInputs(scores, torch.tensor([0, 0, 0]), option_mask=mask)
+    assert str(error.value).startswith(
+        "LossInputs.option_scores[2] has a NaN/inf score on an existing option"
+    )
+
+
+def test_one_option_is_a_valid_batch_and_complex_labels_are_not():
+    LossInputs(torch.tensor([[-1.0], [-2.0]]), torch.tensor([0, 0]))  # open-ended: the gold answer alone
+    with pytest.raises(
+        InputError, match=r"LossInputs.labels must be an integer tensor; got dtype torch\.complex64"
+    ):
+        LossInputs(torch.tensor([[-1.0, -2.0]]), torch.tensor([0j], dtype=torch.complex64))
+
+
+def test_padded_slots_read_as_zero_in_the_working_dtype():
+    scores = torch.tensor([[-1.0, -math.inf], [-2.0, -3.0]], dtype=torch.float32)
+    inputs = LossInputs(scores, torch.tensor([0, 1]), option_mask=torch.tensor([[True, False], [True, True]]))
+    assert inputs.scores().tolist() == [[-1.0, 0.0], [-2.0, -3.0]]
+    assert inputs.scores(DOUBLE).dtype == DOUBLE
