@@ -156,3 +156,28 @@ def test_mixed_kinds_and_option_losses_are_refused_before_training(model_and_tok
         finetune(model, tokenizer, ITEMS, FinetuneSettings(loss="cogcalib-mbls"), tmp_path)
     with pytest.raises(InputError, match="--method rcft compares answer options"):
         CalibrationTrainer(model=model, loss="rcft", train_examples=[], pad_id=0, open_ended=True)
+
+
+def test_the_trainer_hands_open_items_answer_token_terms_to_the_loss(model_and_tokenizer, tmp_path) -> None:
+    from transformers import TrainingArguments
+
+    from llmcal.finetune.losses import LOSSES, LabelSmoothingConfig
+    from llmcal.finetune.trainer import CalibrationTrainer
+
+    model, tokenizer = model_and_tokenizer
+    examples = pack_items(ITEMS, tokenizer, max_length=256, style="qa")
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = CalibrationTrainer(model=model, args=arguments, loss="ls", train_examples=examples,
+                                 pad_id=tokenizer.eos_token_id, open_ended=True)  # fmt: skip
+    batch = trainer.data_collator(examples)
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch)
+        scores, terms = option_forward(model, batch, answer_tokens=True)
+    inputs = LossInputs(scores, batch["labels"], None, batch["option_mask"], terms)
+    expected = LOSSES.get("ls")(inputs, LabelSmoothingConfig(), None)
+    assert float(loss) == pytest.approx(float(expected), abs=1e-6)
+    # Without the terms, label smoothing over one option would be a different number.
+    alone = LOSSES.get("ls")(
+        LossInputs(scores, batch["labels"], None, batch["option_mask"]), LabelSmoothingConfig(), None
+    )
+    assert float(alone) != pytest.approx(float(expected), abs=1e-3)

@@ -387,14 +387,16 @@ def test_each_refresh_fits_the_threshold_on_the_calibration_nll_and_counts_its_f
     assert trainer.epoch_state.history == [
         {"epoch": 0, "threshold": expected.threshold, "tpr": expected.tpr, "tnr": expected.tnr}
     ]
-    trainer.refresh(epoch=1)  # fitted once, not refreshed every epoch: nothing runs
-    assert trainer.epoch_state.calibration_forwards == 12
-    assert len(trainer.epoch_state.history) == 1
+    trainer.refresh(epoch=0)  # epoch 0 always fits: a resumed run starts from restored weights
+    assert trainer.epoch_state.calibration_forwards == 24
+    trainer.refresh(epoch=1)  # fitted, not refreshed every epoch: nothing runs
+    assert trainer.epoch_state.calibration_forwards == 24
+    assert len(trainer.epoch_state.history) == 2
     trainer.refresh_every_epoch = True
     trainer.refresh(epoch=1)
     trainer.refresh(epoch=2)
-    assert trainer.epoch_state.calibration_forwards == 36
-    assert [entry["epoch"] for entry in trainer.epoch_state.history] == [0, 1, 2]
+    assert trainer.epoch_state.calibration_forwards == 48
+    assert [entry["epoch"] for entry in trainer.epoch_state.history] == [0, 0, 1, 2]
 
 
 def test_compute_loss_is_the_configured_loss_and_returns_the_option_scores_when_asked(
@@ -420,3 +422,29 @@ def test_compute_loss_is_the_configured_loss_and_returns_the_option_scores_when_
         float(LOSSES.get("ls")(inputs, LabelSmoothingConfig(), None)), abs=1e-6
     )
     assert trainer.compute_loss(model, batch).shape == ()
+
+
+def test_the_trainer_packs_where_packing_is_proven_and_gives_each_option_a_row_elsewhere(
+    tiny_model_dir, tmp_path
+):
+    import transformers
+    from transformers import TrainingArguments
+
+    from llmcal.finetune.trainer import CalibrationTrainer
+
+    model, tokenizer = fresh(tiny_model_dir)
+    packed = pack_items(ITEMS, tokenizer, max_length=512, style="qa")
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+
+    def rows_of(trained) -> tuple[int, bool]:
+        trainer = CalibrationTrainer(model=trained, args=arguments, loss="sft", train_examples=packed,
+                                     pad_id=tokenizer.eos_token_id)  # fmt: skip
+        batch = trainer.data_collator(packed)
+        return batch["input_ids"].shape[0], "position_ids" in batch
+
+    assert rows_of(model) == (len(packed), True)  # GPT-2: one packed row per item
+    bloom = transformers.BloomForCausalLM(
+        transformers.BloomConfig(vocab_size=len(tokenizer), hidden_size=16, n_layer=1, n_head=2)
+    )
+    options = sum(len(example.targets) for example in packed)
+    assert rows_of(bloom) == (options, False)  # ALiBi: one row per option, the model's own mask
