@@ -756,3 +756,39 @@ def test_padded_slots_read_as_zero_in_the_working_dtype():
     inputs = LossInputs(scores, torch.tensor([0, 1]), option_mask=torch.tensor([[True, False], [True, True]]))
     assert inputs.scores().tolist() == [[-1.0, 0.0], [-2.0, -3.0]]
     assert inputs.scores(DOUBLE).dtype == DOUBLE
+
+
+def test_bin_and_config_errors_name_the_field_exactly():
+    edges = torch.tensor([0.0, 0.5, 1.0], dtype=DOUBLE)
+    with pytest.raises(InputError) as error:
+        BinStatistics(torch.zeros(3, dtype=DOUBLE), torch.zeros(2, dtype=torch.long), edges)
+    assert str(error.value) == "BinStatistics.accuracy must have shape (2,) for 3 edges; got (3,)."
+    with pytest.raises(InputError) as error:
+        BinStatistics(torch.zeros(2, dtype=DOUBLE), torch.zeros(1, dtype=torch.long), edges)
+    assert str(error.value) == "BinStatistics.count must have shape (2,) for 3 edges; got (1,)."
+    with pytest.raises(InputError) as error:
+        BinStatistics(torch.zeros(2, dtype=DOUBLE), torch.zeros(2, dtype=torch.long), edges.flip(0))
+    assert str(error.value) == "BinStatistics.edges must be finite and non-decreasing; got [1.0, 0.5, 0.0]."
+    with pytest.raises(InputError) as error:
+        bin_statistics(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), edges.flip(0))
+    assert str(error.value) == "bin_statistics: edges must be finite and non-decreasing; got [1.0, 0.5, 0.0]."
+    with pytest.raises(InputError) as error:
+        CogCalibConfig(alpha=-1.0)
+    assert str(error.value) == "CogCalibConfig.alpha must be finite and >= 0; got -1.0."
+
+
+def test_repeated_edges_are_non_decreasing_and_a_bool_is_not_a_bin_count():
+    repeated = torch.tensor([0.0, 0.5, 0.5, 1.0], dtype=DOUBLE)  # an empty middle bin is allowed
+    stats = bin_statistics(torch.log(torch.tensor([[0.9, 0.1]])), torch.tensor([0]), repeated)
+    assert stats.count.tolist() == [0, 0, 1]
+    with pytest.raises(InputError):
+        expected_bins(True)
+
+
+def test_non_finite_scores_say_what_to_try():
+    with pytest.raises(InputError) as error:
+        LossInputs(torch.tensor([[math.nan, -1.0]]), torch.tensor([0]))
+    assert str(error.value) == (
+        "LossInputs.option_scores[0] has a NaN/inf score on an existing option (the model produced "
+        "non-finite log-probs; try float32)."
+    )
