@@ -81,3 +81,23 @@ def write_local_generation_task(
     )
     (folder / f"{name}.yaml").write_text(yaml, encoding="utf-8")
     return folder
+
+
+def run_lm_eval(model: str, folder: Path, task: str, *, batch_size: int, timeout: int = 900) -> Path:
+    """Runs real lm-eval's command line with ``--log_samples`` on ``task`` in ``folder``; returns its output.
+
+    Offline (``HF_*_OFFLINE``), float32 on the CPU, as llmcal's tests compare against it.
+    """
+    import os
+    import subprocess
+    import sys
+
+    output = folder / "output"
+    command = [
+        sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
+        "--tasks", task, "--include_path", str(folder), "--device", "cpu", "--batch_size", str(batch_size),
+        "--log_samples", "--output_path", str(output),
+    ]  # fmt: skip
+    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, check=True, capture_output=True, env=environment, timeout=timeout)
+    return output

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +11,7 @@ from llmcal.cli.app import main
 from llmcal.importers.lm_eval import read_lm_eval_samples, task_name_from_filename
 from llmcal.runs import read_eval_run as read_run
 
-from .lm_eval_tasks import write_local_task
+from .lm_eval_tasks import run_lm_eval, write_local_task
 
 # Mixed numbers of choices (2 to 4) and gold answers in every position.
 ITEMS = [
@@ -34,15 +31,7 @@ ITEMS = [
 def lm_eval_output(tiny_model_dir, tmp_path_factory):
     """Runs the real lm-eval command line with --log_samples on a local task and a tiny local model."""
     folder = write_local_task(tmp_path_factory.mktemp("lm-eval-run"), "llmcal_samples", ITEMS)
-    output = folder / "output"
-    command = [
-        sys.executable, "-m", "lm_eval", "--model", "hf",
-        "--model_args", f"pretrained={tiny_model_dir},dtype=float32",
-        "--tasks", "llmcal_samples", "--include_path", str(folder), "--device", "cpu", "--batch_size", "4",
-        "--log_samples", "--output_path", str(output),
-    ]  # fmt: skip
-    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    subprocess.run(command, check=True, capture_output=True, env=environment, timeout=300)
+    output = run_lm_eval(tiny_model_dir, folder, "llmcal_samples", batch_size=4, timeout=300)
     samples = sorted(output.rglob("samples_llmcal_samples_*.jsonl"))
     results = sorted(output.rglob("results_*.json"))
     assert len(samples) == 1

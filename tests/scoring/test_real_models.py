@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from llmcal.tasks.prompts import option_pairs
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.selection import EvalTask, select_tasks
 
-from ..lm_eval_tasks import write_local_task
+from ..lm_eval_tasks import run_lm_eval, write_local_task
 
 pytestmark = pytest.mark.real_model
 
@@ -102,19 +100,26 @@ _MULTI_OPTION_REQUESTS = [
 
 @pytest.mark.parametrize("strategy", ["packed", "cached", "padded"])
 def test_every_strategy_equals_a_plain_forward_pass(real_backend: HFBackend, strategy: str) -> None:
-    real_backend.strategy = strategy
-    try:
-        if strategy == "cached" and real_backend.name == "gemma-3-270m":  # 512-token sliding layers
-            with pytest.raises(InputError, match="strategy 'cached' cannot be exact on gemma3_text"):
-                real_backend.resolved_strategy()
-            return
-        scored = real_backend.score(_MULTI_OPTION_REQUESTS)
-    finally:
-        real_backend.strategy = "auto"
+    scored = _scored_with(real_backend, strategy, _MULTI_OPTION_REQUESTS)
+    if scored is None:
+        return
     encoded = real_backend.encoder.encode(_MULTI_OPTION_REQUESTS)
     for request, scores in zip(encoded, scored, strict=True):
         for continuation, score in zip(request.continuations, scores, strict=True):
             _assert_equals_a_plain_forward_pass(real_backend, request.context, continuation, score)
+
+
+def _scored_with(backend: HFBackend, strategy: str, requests: list[ScoringRequest]) -> list[list[Any]] | None:
+    """``requests`` scored under ``strategy``; ``None`` where Gemma 3 refuses ``cached`` (as it must)."""
+    backend.strategy = strategy  # type: ignore[assignment]
+    try:
+        if strategy == "cached" and backend.name == "gemma-3-270m":  # 512-token sliding layers
+            with pytest.raises(InputError, match="strategy 'cached' cannot be exact on gemma3_text"):
+                backend.resolved_strategy()
+            return None
+        return backend.score(requests)
+    finally:
+        backend.strategy = "auto"
 
 
 def _long_fact_requests(backend: HFBackend, fact_task: EvalTask, n_tokens: int) -> list[ScoringRequest]:
@@ -150,15 +155,9 @@ def test_prompts_past_the_attention_window_score_like_a_plain_forward_and_lm_eva
     assert sliding == (real_backend.name == "gemma-3-270m")
     plain: list[float] = []
     for strategy in ("auto", "packed", "cached", "padded"):
-        real_backend.strategy = strategy
-        try:
-            if strategy == "cached" and sliding:
-                with pytest.raises(InputError, match="strategy 'cached' cannot be exact on gemma3_text"):
-                    real_backend.resolved_strategy()
-                continue
-            scored = real_backend.score(requests)
-        finally:
-            real_backend.strategy = "auto"
+        scored = _scored_with(real_backend, strategy, requests)
+        if scored is None:
+            continue
         values = []
         for request, scores in zip(encoded, scored, strict=True):
             for continuation, score in zip(request.continuations, scores, strict=True):
@@ -222,15 +221,7 @@ def _lm_eval_loglikelihoods(
 ) -> list[float]:
     """Real lm-eval's per-option log-likelihoods of ``records`` (a local task), in order."""
     write_local_task(folder, "llmcal_long", records, style=style)
-    output = folder / "output"
-    command = [
-        sys.executable, "-m", "lm_eval", "--model", "hf",
-        "--model_args", f"pretrained={backend.source.path},dtype=float32",
-        "--tasks", "llmcal_long", "--include_path", str(folder), "--device", "cpu", "--batch_size", "1",
-        "--log_samples", "--output_path", str(output),
-    ]  # fmt: skip
-    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    subprocess.run(command, check=True, capture_output=True, env=environment, timeout=900)
+    output = run_lm_eval(str(backend.source.path), folder, "llmcal_long", batch_size=1)
     (samples,) = sorted(output.rglob("samples_llmcal_long_*.jsonl"))
     return [
         float(response[0][0])
@@ -250,15 +241,7 @@ def lm_eval_run(
     folder = tmp_path_factory.mktemp("lm-eval-facts")
     records = [item.to_record() for item in fact_items]
     write_local_task(folder, "llmcal_facts", records, style=fact_task.style)
-    output = folder / "output"
-    command = [
-        sys.executable, "-m", "lm_eval", "--model", "hf",
-        "--model_args", f"pretrained={real_backend.source.path},dtype=float32",
-        "--tasks", "llmcal_facts", "--include_path", str(folder), "--device", "cpu", "--batch_size", "8",
-        "--log_samples", "--output_path", str(output),
-    ]  # fmt: skip
-    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    subprocess.run(command, check=True, capture_output=True, env=environment, timeout=900)
+    output = run_lm_eval(str(real_backend.source.path), folder, "llmcal_facts", batch_size=8)
     (samples,) = sorted(output.rglob("samples_llmcal_facts_*.jsonl"))
     return folder / "llmcal_facts.jsonl", samples
 
