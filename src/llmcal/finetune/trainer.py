@@ -95,11 +95,10 @@ def option_scores_of(
     model.eval()
     device = next(model.parameters()).device
     chunks = []
+    pattern = packing_pattern(model_config(model))
     with torch.no_grad():
         for start in range(0, len(examples), batch_size):
-            batch = collate(
-                examples[start : start + batch_size], pad_id, packing_pattern(model_config(model))
-            )
+            batch = collate(examples[start : start + batch_size], pad_id, pattern)
             chunks.append(option_log_likelihoods(model, {k: v.to(device) for k, v in batch.items()}).cpu())
     if was_training:
         model.train()

@@ -237,9 +237,12 @@ class HFBackend:
 
         Sorting by the packed row length keeps the padding of both strategies small.
         """
+        resolved = self.resolved_strategy()
         by_strategy: dict[Strategy, list[EncodedRequest]] = {}
         for request in encoded:
-            by_strategy.setdefault(self._strategy(request), []).append(request)
+            # Under ``cached``, a one-token context has nothing to cache: it is packed.
+            strategy: Strategy = "packed" if resolved == "cached" and len(request.context) <= 1 else resolved
+            by_strategy.setdefault(strategy, []).append(request)
         for strategy, requests in by_strategy.items():
             batch: list[EncodedRequest] = []
             for request in sorted(requests, key=lambda e: e.packed_length, reverse=True):
@@ -318,56 +321,43 @@ class HFBackend:
             for rule in self.pattern.rules.values()
         )
 
-    def _strategy(self, request: EncodedRequest) -> Strategy:
-        """The strategy for ``request`` (under ``cached``, a one-token context has nothing to cache)."""
-        strategy = self.resolved_strategy()
-        if strategy == "cached" and len(request.context) <= 1:
-            return "packed"
-        return strategy
-
     # -- the forward passes --------------------------------------------------------------------------
 
     def _forward(self, batch: list[EncodedRequest], strategy: Strategy) -> list[list[ContinuationScore]]:
+        inputs: dict[str, Any]
         if strategy == "padded":
-            return self._padded_forward(batch)
-        cache = None
-        if strategy == "packed":
-            packed = pack_rows(batch, pad_id=self.pad_id)
+            # Each context + continuation its own right-padded row, the model building its own mask: right
+            # padding leaves every real token at the index and position an unpadded forward gives it, so any
+            # model (ALiBi, sliding windows, any attention kernel) computes its real tokens as it would alone.
+            singles = [
+                EncodedRequest(request.index, request.key, request.context, [tokens])
+                for request in batch
+                for tokens in request.continuations
+            ]
+            packed = pack_rows(singles, pad_id=self.pad_id)
+            inputs = {"attention_mask": packed.padding_mask.to(self.device)}
         else:
-            cached = [len(e.context) - 1 for e in batch]
-            cache, cache_mask = self._context_pass(batch, cached)
-            packed = pack_rows(batch, pad_id=self.pad_id, cached=cached, cache_mask=cache_mask)
-        if self.pattern is None:  # resolved_strategy never picks packed or cached without a pattern
-            raise AssertionError("packed scoring without a known attention pattern")
+            if self.pattern is None:  # resolved_strategy never picks packed or cached without a pattern
+                raise AssertionError("packed scoring without a known attention pattern")
+            cache = None
+            if strategy == "packed":
+                packed = pack_rows(batch, pad_id=self.pad_id)
+            else:
+                cached = [len(e.context) - 1 for e in batch]
+                cache, cache_mask = self._context_pass(batch, cached)
+                packed = pack_rows(batch, pad_id=self.pad_id, cached=cached, cache_mask=cache_mask)
+            inputs = {
+                "attention_mask": self._attention_mask(packed.attention_mask(self.pattern)),
+                "position_ids": packed.position_ids.to(self.device),
+                "cache": cache,
+            }
         logits = self.model(
             input_ids=packed.input_ids.to(self.device),
-            attention_mask=self._attention_mask(packed.attention_mask(self.pattern)),
-            position_ids=packed.position_ids.to(self.device),
-            cache=cache,
             use_cache=False,
             logits_to_keep=packed.keep.to(self.device),
+            **inputs,
         ).logits  # (kept positions, vocab)
-        scores = iter(read_scores(logits, packed))
-        return [[next(scores) for _ in e.continuations] for e in batch]
-
-    def _padded_forward(self, batch: list[EncodedRequest]) -> list[list[ContinuationScore]]:
-        """Each context + continuation as its own right-padded row; the model builds its own mask.
-
-        Right padding leaves every real token at the index and position an unpadded forward gives it, so any
-        model (ALiBi, sliding windows, any attention kernel) computes its real tokens as it would alone.
-        """
-        singles = [
-            EncodedRequest(request.index, request.key, request.context, [tokens])
-            for request in batch
-            for tokens in request.continuations
-        ]
-        packed = pack_rows(singles, pad_id=self.pad_id)
-        logits = self.model(
-            input_ids=packed.input_ids.to(self.device),
-            attention_mask=packed.padding_mask.to(self.device),
-            use_cache=False,
-            logits_to_keep=packed.keep.to(self.device),
-        ).logits  # (kept positions, vocab)
+        # Both layouts list the continuations in batch order, so the scores split back per request.
         scores = iter(read_scores(logits, packed))
         return [[next(scores) for _ in e.continuations] for e in batch]
 

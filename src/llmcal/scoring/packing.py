@@ -63,7 +63,7 @@ class PackedRows:
         ``(rows, 1, width, cached + width)`` booleans, or a dict of them by layer type where layers differ.
 
         Every query sees all of its row's cached tokens: a cache is only built for models whose every layer
-        attends to the whole context (:attr:`AttentionPattern.full`).
+        sees the whole context (``HFBackend`` refuses ``cached`` elsewhere).
         """
         masks = block_mask(self.segments, self.position_ids, pattern)
         if self.cache_mask is None:
