@@ -78,9 +78,9 @@ def test_a_killed_run_resumes_without_rescoring_and_ends_identical(tmp_path):
 def test_resuming_with_other_settings_is_refused(tmp_path):
     run(tmp_path, CountingBackend())
     other = EvalSettings(ExtractionSettings(methods=("sum",)), MetricSettings(n_resamples=30))
-    with pytest.raises(InputError, match="holds a run with different settings"):
+    with pytest.raises(InputError, match=r"holds results of another run: settings\.extraction\.methods"):
         run(tmp_path, CountingBackend(), settings=other)
-    with pytest.raises(InputError, match="holds a run with different tasks"):
+    with pytest.raises(InputError, match="task 'toy': 150 items before, 10 now"):
         run(tmp_path, CountingBackend(), items=ITEMS[:10])
 
 

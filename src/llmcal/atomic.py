@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["figure_png", "save_figure_atomic", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "figure_png",
+    "save_figure_atomic",
+    "write_bytes_atomic",
+    "write_directory_atomic",
+    "write_text_atomic",
+]
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -60,3 +68,28 @@ def figure_png(figure: Figure) -> bytes:
 def save_figure_atomic(figure: Figure, path: str | Path) -> None:
     """Writes ``figure`` as a PNG atomically: a reader never sees half an image."""
     write_bytes_atomic(path, figure_png(figure))
+
+
+def write_directory_atomic(path: str | Path, fill: Callable[[Path], None]) -> None:
+    """Builds a directory with ``fill`` under a temporary name beside ``path``, then moves it into place.
+
+    A kill while ``fill`` writes (a model's weights, say) leaves the previous directory, or none, at
+    ``path``, and a hidden ``.<name>.<random>.tmp`` folder that the next run in the directory removes.
+    Replacing an existing directory takes two renames (the old one aside, the new one in): a kill
+    between them leaves no directory at ``path``, never a mixed one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        fill(building)
+        if target.exists():
+            aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old.", suffix=".tmp"))
+            os.replace(target, aside / target.name)
+            os.replace(building, target)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(building, target)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise

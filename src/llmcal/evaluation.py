@@ -4,16 +4,26 @@ Multiple-choice items are scored option by option (:mod:`llmcal.confidence.extra
 are answered and their answers judged (:mod:`llmcal.confidence.generation_extraction`). Either way the
 records are summarised with every metric that applies, per task and confidence method.
 
-The run directory's layout is :mod:`llmcal.runs.evaluation`'s. A killed run resumes from ``records.jsonl``:
-finished items are not scored again, a half-written last line is discarded, and the results are computed
-from records in item order, so they are identical to an uninterrupted run's. Every file but the
-append-only records is written atomically.
+The run directory's layout is :mod:`llmcal.runs.evaluation`'s. One run writes to a directory at a time
+(:class:`llmcal.locking.OutputLock`). A killed run resumes from ``records.jsonl``, byte for byte the
+run it would have been uninterrupted:
+
+- items are scored in chunks on a fixed grid of each task's items (positions ``0-63``, ``64-127``, ...),
+  not of the items still pending, so a resumed chunk holds the same items, batched the same way, as it
+  would have: a model's float results depend on what else is in its batch (padding, kernel shapes);
+- a chunk whose records are not all on disk (the kill tore its append) is scored again whole, and the
+  records read last win; ``records.jsonl`` is then rewritten in item order, as an uninterrupted run
+  leaves it;
+- the results are computed from the records in item order.
+
+Every file but the append-only records is written atomically.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +35,7 @@ from llmcal.confidence.predictions import answered, method_predictions
 from llmcal.confidence.records import AnyRecord, GenerationRecord
 from llmcal.distributed import SINGLE_PROCESS, Shard
 from llmcal.errors import InputError
+from llmcal.locking import OutputLock
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.strata import Strata, stratify, summarize_strata
@@ -49,6 +60,7 @@ from llmcal.runs.records import (
     load_records,
     merge_records,
     rank_records_name,
+    write_records,
 )
 from llmcal.scoring.requests import ScoringBackend
 from llmcal.tasks.answers import exact_match, token_f1
@@ -102,28 +114,58 @@ def evaluate(
     out = Path(out_dir)
     check_task_kinds(tasks, settings)
     check_stratification(tasks, stratification)
+    uses_fewshot = settings.extraction.num_fewshot > 0
     manifest = build_manifest(
         EVAL_KIND,
-        model=backend.describe(),
+        model={**backend.describe(), **_fingerprint_entry(backend)},
         settings=settings.to_dict(),
         tasks={task.name: task.items for task in tasks},
+        fewshot_pools={task.name: task.fewshot_pool for task in tasks} if uses_fewshot else None,
     )
-    check_resume(out, manifest)
-    if shard.is_main:
+    if not shard.is_main:
+        # The main process holds the lock and has checked the directory by the first barrier.
+        shard.barrier()
+        return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
+    with OutputLock(out, "llmcal eval"):
+        check_resume(out, manifest)
         write_manifest(out, manifest)
-    shard.barrier()  # the directory and manifest exist before anyone appends records
+        shard.barrier()  # the directory and manifest exist before anyone appends records
+        return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
+
+
+def _fingerprint_entry(backend: ScoringBackend) -> dict[str, Any]:
+    """``{"fingerprint": ...}`` for the manifest's model section, or nothing for a backend without one."""
+    fingerprint = backend.fingerprint()
+    return {"fingerprint": fingerprint} if fingerprint else {}
+
+
+def _run(
+    tasks: Sequence[EvalTask],
+    backend: ScoringBackend,
+    settings: EvalSettings,
+    out: Path,
+    manifest: dict[str, Any],
+    on_progress: Callable[[int], None] | None,
+    render: FigureRenderer | None,
+    shard: Shard,
+    stratification: Stratification | None,
+) -> EvalResults:
+    """Scores the pending chunks, then (main process) merges the records and writes the results."""
     # One records file per process in a data-parallel run: appends never interleave.
     store = RecordStore(out / (RECORDS_NAME if shard.world_size == 1 else rank_records_name(shard.rank)))
     done = load_records(out, own=store.path)
+    rescored = False
     passes = settings.extraction.scoring_passes
     for task in tasks:
         # Shards by position in the task: processes read ``done`` at different moments.
         share = task.items[shard.rank :: shard.world_size]
-        mine = [item for item in share if (task.name, item.id) not in done]
+        chunks = [share[start : start + _CHUNK_ITEMS] for start in range(0, len(share), _CHUNK_ITEMS)]
+        pending = [chunk for chunk in chunks if any((task.name, item.id) not in done for item in chunk)]
         if on_progress is not None:
-            on_progress((len(share) - len(mine)) * passes)
-        for start in range(0, len(mine), _CHUNK_ITEMS):
-            records = _extract(mine[start : start + _CHUNK_ITEMS], task, backend, settings, on_progress)
+            on_progress((len(share) - sum(len(chunk) for chunk in pending)) * passes)
+        for chunk in pending:
+            rescored = rescored or any((task.name, item.id) in done for item in chunk)
+            records = _extract(chunk, task, backend, settings, on_progress)
             store.append(records)
             done.update((record.key, record) for record in records)
     shard.barrier()  # every shard's records are on disk
@@ -135,6 +177,8 @@ def evaluate(
     ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
     if shard.world_size > 1 or has_rank_files(out):
         merge_records(out, ordered)
+    elif rescored:
+        write_records(out, ordered)  # drop the torn chunk's first copies: item order, as uninterrupted
     results = summarize_records(ordered, settings, stratification)
     write_eval_results(out, results)
     if render is not None:

@@ -160,7 +160,7 @@ def test_missing_model_exits_2(tmp_path, capsys):
         )
         == 2
     )
-    assert "Could not load model" in capsys.readouterr().err
+    assert "no such folder (the name is a path, not a hub id" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

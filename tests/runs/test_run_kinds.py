@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,7 +145,13 @@ def test_manifests_are_sorted_indented_json_with_digests_of_the_item_ids(tmp_pat
     items = [MCItem("b", "Q?", ("x", "y"), 0), MCItem("a", "Q?", ("x", "y"), 1)]
     manifest = build_manifest("eval", model={"name": "m"}, settings={"z": 1, "a": (1, 2)}, tasks={"t": items})
     digest = hashlib.sha256(b"b\na").hexdigest()[:16]
-    assert manifest["tasks"] == {"t": {"n_items": 2, "item_ids": digest}}
+    content = manifest["tasks"]["t"]["item_content"]
+    assert manifest["tasks"] == {"t": {"n_items": 2, "item_ids": digest, "item_content": content}}
+    edited = build_manifest(
+        "eval", model={}, settings={}, tasks={"t": [items[0], replace(items[1], question="R?")]}
+    )
+    assert edited["tasks"]["t"]["item_ids"] == digest
+    assert edited["tasks"]["t"]["item_content"] != content
     assert manifest["settings"] == {"z": 1, "a": [1, 2]}  # as JSON reads it back, so resumes compare equal
     write_manifest(tmp_path / "new" / "run", manifest)
     text = (tmp_path / "new" / "run" / "run.json").read_text()

@@ -35,6 +35,7 @@ from llmcal.confidence.records import ItemRecord
 from llmcal.demo.real_model import RealModelStory, run_real_model_story
 from llmcal.errors import InputError
 from llmcal.evaluation import evaluate
+from llmcal.locking import OutputLock
 from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import calibration_row
@@ -317,93 +318,108 @@ def run_demo(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a directory.")
-    stage("building the knowledge world (pretraining until it recalls the known facts)")
-    world, cached = world_for(preset_name, seed, cache_dir or llmcal_cache_dir(), on_pass=on_pass)
+    with OutputLock(out, "llmcal demo"):
+        stage("building the knowledge world (pretraining until it recalls the known facts)")
+        world, cached = world_for(preset_name, seed, cache_dir or llmcal_cache_dir(), on_pass=on_pass)
 
-    stage("evaluating the pretrained model on the test and calibration people")
-    backend = HFBackend(str(world.model_dir), device="cpu", dtype="float32")
-    settings = EvalSettings(ExtractionSettings(methods=DEMO_METHODS), MetricSettings(n_resamples=n_resamples))
-    splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
-    for split, items in splits.items():
-        evaluate(
-            [EvalTask(split, items, CLOZE_STYLE)],
-            backend,
-            settings,
-            out / f"pretrained-{split}",
-            render=save_reliability_pngs,
+        stage("evaluating the pretrained model on the test and calibration people")
+        backend = HFBackend(str(world.model_dir), device="cpu", dtype="float32")
+        settings = EvalSettings(
+            ExtractionSettings(methods=DEMO_METHODS), MetricSettings(n_resamples=n_resamples)
         )
-    records = {
-        split: _in_item_order(out / f"pretrained-{split}", split, items) for split, items in splits.items()
-    }
-    truth = _ground_truth(world.task_file("test"))
-    known = np.array([truth[record.id] for record in records["test"]])
+        splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
+        for split, items in splits.items():
+            evaluate(
+                [EvalTask(split, items, CLOZE_STYLE)],
+                backend,
+                settings,
+                out / f"pretrained-{split}",
+                render=save_reliability_pngs,
+            )
+        records = {
+            split: _in_item_order(out / f"pretrained-{split}", split, items)
+            for split, items in splits.items()
+        }
+        truth = _ground_truth(world.task_file("test"))
+        known = np.array([truth[record.id] for record in records["test"]])
 
-    stage("fitting temperature scaling on the calibration people")
-    rows: list[DemoRow] = []
-    for method in DEMO_METHODS:
-        rows.extend(known_unknown_rows(f"pretrained {method}", probabilities(records["test"], method), known))
-    scaler = TemperatureScaler().fit(
-        logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
-    )
-    test = probabilities(records["test"], "sum")
-    calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
-    rows.extend(known_unknown_rows("pretrained sum + temperature", calibrated, known))
-
-    summary_keys = ("digest", "recall_known", "recall_unknown", "recall_chance", "items", "model_knows_rate")
-    world_facts = {key: world.summary[key] for key in summary_keys}
-    world_facts |= {
-        "pretraining_passes": len(world.summary["pretraining"]),
-        "cached": cached,
-        "path": str(world.root),
-    }
-    aligned_dir: Path | None = None
-    comparison: list[MetricChange] = []
-    alignment_results: TrainingResults | None = None
-    if align:
-        stage("aligning the pretrained model with DPO on the training people's preference pairs")
-        aligned_dir, alignment_results = _align(world, out / "aligned", seed=seed, epochs=schedule.dpo_epochs)
-        stage("evaluating the aligned model and comparing it with the pretrained one")
-        aligned_backend = HFBackend(str(aligned_dir), device="cpu", dtype="float32")
-        evaluate(
-            [EvalTask("test", splits["test"], CLOZE_STYLE)],
-            aligned_backend,
-            settings,
-            out / "aligned-test",
-            render=save_reliability_pngs,
-        )
-        aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
+        stage("fitting temperature scaling on the calibration people")
+        rows: list[DemoRow] = []
         for method in DEMO_METHODS:
-            table = probabilities(aligned_records, method)
-            rows.extend(known_unknown_rows(f"aligned {method}", table, known))
-        comparison = _compare(out, n_resamples=n_resamples)
-    tuned = _finetune_rows(
-        world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,
-        schedule=schedule, variants=variants, stage=stage,
-    )  # fmt: skip
-    rows.extend(tuned)
-
-    real_results = None
-    if real_model is not None:
-        real_results = run_real_model_story(
-            out / "real-model", real_model, seed=seed, n_resamples=n_resamples, stage=stage
+            rows.extend(
+                known_unknown_rows(f"pretrained {method}", probabilities(records["test"], method), known)
+            )
+        scaler = TemperatureScaler().fit(
+            logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
         )
-    alignment = alignment_results.to_dict() if alignment_results is not None else {}
-    result = DemoResults(
-        preset=preset_name,
-        seed=seed,
-        world=world_facts,
-        schedule={**asdict(schedule), "n_resamples": n_resamples},
-        temperature=scaler.temperature_,
-        rows=rows,
-        alignment={key: alignment[key] for key in ("settings", "n_pairs", "log") if key in alignment},
-        comparison=comparison,
-        real_model=real_results,
-    )
-    write_demo(out, result)
-    stage("writing the HTML report")
-    from llmcal.reports.html import write_report
+        test = probabilities(records["test"], "sum")
+        calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
+        rows.extend(known_unknown_rows("pretrained sum + temperature", calibrated, known))
 
-    write_report(
-        [out], out / "report.html", title=f"llmcal demo: knowledge world '{preset_name}', seed {seed}"
-    )
-    return result
+        summary_keys = (
+            "digest",
+            "recall_known",
+            "recall_unknown",
+            "recall_chance",
+            "items",
+            "model_knows_rate",
+        )
+        world_facts = {key: world.summary[key] for key in summary_keys}
+        world_facts |= {
+            "pretraining_passes": len(world.summary["pretraining"]),
+            "cached": cached,
+            "path": str(world.root),
+        }
+        aligned_dir: Path | None = None
+        comparison: list[MetricChange] = []
+        alignment_results: TrainingResults | None = None
+        if align:
+            stage("aligning the pretrained model with DPO on the training people's preference pairs")
+            aligned_dir, alignment_results = _align(
+                world, out / "aligned", seed=seed, epochs=schedule.dpo_epochs
+            )
+            stage("evaluating the aligned model and comparing it with the pretrained one")
+            aligned_backend = HFBackend(str(aligned_dir), device="cpu", dtype="float32")
+            evaluate(
+                [EvalTask("test", splits["test"], CLOZE_STYLE)],
+                aligned_backend,
+                settings,
+                out / "aligned-test",
+                render=save_reliability_pngs,
+            )
+            aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
+            for method in DEMO_METHODS:
+                table = probabilities(aligned_records, method)
+                rows.extend(known_unknown_rows(f"aligned {method}", table, known))
+            comparison = _compare(out, n_resamples=n_resamples)
+        tuned = _finetune_rows(
+            world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,
+            schedule=schedule, variants=variants, stage=stage,
+        )  # fmt: skip
+        rows.extend(tuned)
+
+        real_results = None
+        if real_model is not None:
+            real_results = run_real_model_story(
+                out / "real-model", real_model, seed=seed, n_resamples=n_resamples, stage=stage
+            )
+        alignment = alignment_results.to_dict() if alignment_results is not None else {}
+        result = DemoResults(
+            preset=preset_name,
+            seed=seed,
+            world=world_facts,
+            schedule={**asdict(schedule), "n_resamples": n_resamples},
+            temperature=scaler.temperature_,
+            rows=rows,
+            alignment={key: alignment[key] for key in ("settings", "n_pairs", "log") if key in alignment},
+            comparison=comparison,
+            real_model=real_results,
+        )
+        write_demo(out, result)
+        stage("writing the HTML report")
+        from llmcal.reports.html import write_report
+
+        write_report(
+            [out], out / "report.html", title=f"llmcal demo: knowledge world '{preset_name}', seed {seed}"
+        )
+        return result

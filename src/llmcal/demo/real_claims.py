@@ -43,6 +43,7 @@ from llmcal.evaluation import evaluate
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.knowledge.detector import youden_threshold
 from llmcal.knowledge.ground_truth import known_from_records
+from llmcal.locking import OutputLock
 from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.evaluation import EvalSettings, read_eval_run
@@ -169,16 +170,17 @@ def run_real_claims(
 ) -> RealClaimsResults:
     """Runs the parts of ``claims`` into ``out`` and writes ``out/real-claims.json``."""
     steps = _Steps(stage)
-    prevention = None
-    if claims.prevention is not None:
-        prevention = _prevention(out / "prevention", claims.prevention, seed=seed, steps=steps)
-    alignment = None
-    if claims.alignment is not None:
-        alignment = _alignment(
-            out / "alignment", claims.alignment, seed=seed, n_resamples=n_resamples, steps=steps
-        )
-    results = RealClaimsResults(seed, prevention, alignment, steps.costs)
-    write_real_claims(out, results)
+    with OutputLock(out, "llmcal demo --real"):
+        prevention = None
+        if claims.prevention is not None:
+            prevention = _prevention(out / "prevention", claims.prevention, seed=seed, steps=steps)
+        alignment = None
+        if claims.alignment is not None:
+            alignment = _alignment(
+                out / "alignment", claims.alignment, seed=seed, n_resamples=n_resamples, steps=steps
+            )
+        results = RealClaimsResults(seed, prevention, alignment, steps.costs)
+        write_real_claims(out, results)
     return results
 
 

@@ -25,9 +25,11 @@ from llmcal.errors import InputError
 from llmcal.finetune.run import evaluate_model, save_training_outputs
 from llmcal.finetune.settings import AlignSettings
 from llmcal.jsonl import read_jsonl
+from llmcal.locking import output_lock
 from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, calibration_row
 from llmcal.runs.manifest import as_json, build_manifest, write_manifest
 from llmcal.runs.training import TrainingResults
+from llmcal.scoring.fingerprint import model_fingerprint
 from llmcal.scoring.hf import context_length
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.prompts import PromptFormat, option_pairs
@@ -177,111 +179,122 @@ def align(
     settings_json = as_json(settings.record())
     manifest = build_manifest(
         "align",
-        model={"name": str(getattr(model.config, "_name_or_path", ""))},
+        model={
+            "name": str(getattr(model.config, "_name_or_path", "")),
+            "fingerprint": model_fingerprint(model),
+        },
         settings=settings_json,
         tasks={"pairs": [_PairId(pair) for pair in pairs], "eval": eval_items},
     )
-    if process_rank()[0] == 0:  # under a launcher, the main process writes
-        write_manifest(out, manifest)
-    before = None
-    if eval_items:
-        before = calibration_row(*evaluate_model(model, tokenizer, eval_items, format=format, style=style))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    torch.manual_seed(settings.seed)
-    peft_config = None if settings.lora is None else settings.lora.peft_config()
-    reference = None
-    if settings.lora is None:
-        # A frozen copy of the starting point, rather than TRL reloading it from config.name_or_path
-        # (which an in-memory or already-modified model does not have).
-        reference = copy.deepcopy(model).eval()
-    max_length = context_length(model.config)
-    from datasets import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
-
-    bars_were_on = is_progress_bar_enabled()
-    if not show_progress:
-        disable_progress_bars()  # TRL's dataset preparation draws a bar per step otherwise
-    try:
-        with warnings.catch_warnings():
-            # TRL toggles gradient checkpointing by names transformers deprecated: not the user's concern.
-            warnings.filterwarnings("ignore", message=".*checkpointing", category=FutureWarning)
-            arguments = DPOConfig(
-                output_dir=str(out / "checkpoints"),
-                loss_type=[ALIGNMENT_LOSSES[settings.loss]],
-                beta=settings.beta,
-                per_device_train_batch_size=settings.batch_size,
-                num_train_epochs=settings.epochs,
-                learning_rate=settings.learning_rate,
-                lr_scheduler_type="cosine",
-                max_length=max_length,
-                logging_strategy="epoch",
-                save_strategy="no",
-                report_to="none",
-                seed=settings.seed,
-                data_seed=settings.seed,
-                disable_tqdm=not show_progress,
-                use_cpu=not torch.cuda.is_available(),
-                # TRL defaults to bf16 autocast, also on CPU; keep float32 there so confidences measured
-                # after alignment are not bf16 noise.
-                bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
-                dataloader_num_workers=0,
-                # TRL turns activation checkpointing on by default. It only trades compute for memory these
-                # models do not need, and it stays switched on in the returned model, where with frozen
-                # base weights (a LoRA fine-tuning after alignment) no gradient reaches the adapters.
-                gradient_checkpointing=False,
+    with output_lock(out, "llmcal align", main=process_rank()[0] == 0):
+        if process_rank()[0] == 0:  # under a launcher, the main process writes
+            write_manifest(out, manifest)
+        before = None
+        if eval_items:
+            before = calibration_row(
+                *evaluate_model(model, tokenizer, eval_items, format=format, style=style)
             )
-            trainer = DPOTrainer(
-                model=model,
-                ref_model=reference,
-                args=arguments,
-                train_dataset=Dataset.from_list([asdict(pair) for pair in pairs]),
-                processing_class=tokenizer,
-                peft_config=peft_config,
-            )
-            if not show_progress:
-                from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        torch.manual_seed(settings.seed)
+        peft_config = None if settings.lora is None else settings.lora.peft_config()
+        reference = None
+        if settings.lora is None:
+            # A frozen copy of the starting point, rather than TRL reloading it from config.name_or_path
+            # (which an in-memory or already-modified model does not have).
+            reference = copy.deepcopy(model).eval()
+        max_length = context_length(model.config)
+        from datasets import disable_progress_bars, enable_progress_bars, is_progress_bar_enabled
 
-                trainer.remove_callback(PrinterCallback)
-                trainer.remove_callback(ProgressCallback)
-            output = trainer.train()
-    finally:
-        if bars_were_on:
-            enable_progress_bars()
-    # Without accelerate's mixed-precision wrapper around forward, the model scores like a freshly loaded one.
-    tuned: Any = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    trained = tuned.merge_and_unload() if settings.lora is not None else tuned
-    # The unwrapping leaves `forward` as an instance attribute: the class's function stripped of its
-    # decorators (transformers' input and output handling). Under a LoRA adapter added later (CFT, RCFT)
-    # that forward cut the graph, and no gradient reached the adapter; the class's own forward is the model.
-    vars(trained).pop("forward", None)
-    trained.eval()
-    log: list[dict[str, Any]] = [
-        {
-            key: entry[key]
-            for key in ("epoch", "loss", "rewards/accuracies", "rewards/margins")
-            if key in entry
-        }
-        for entry in trainer.state.log_history
-        if "loss" in entry
-    ]
-    main_process = bool(trainer.is_world_process_zero())
-    after = None
-    if main_process and eval_items:
-        after = calibration_row(*evaluate_model(trained, tokenizer, eval_items, format=format, style=style))
-    results = TrainingResults(
-        kind="align",
-        settings=settings_json,
-        n_examples=len(pairs),
-        train_loss=float(output.training_loss),
-        log=log,
-        main_process=main_process,
-        before=before,
-        after=after,
-        metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
-    )
-    if main_process:
-        save_training_outputs(out, results, trained, tokenizer if save_model else None)
-    return trained, results
+        bars_were_on = is_progress_bar_enabled()
+        if not show_progress:
+            disable_progress_bars()  # TRL's dataset preparation draws a bar per step otherwise
+        try:
+            with warnings.catch_warnings():
+                # TRL toggles gradient checkpointing by names transformers deprecated: not the user's concern.
+                warnings.filterwarnings("ignore", message=".*checkpointing", category=FutureWarning)
+                arguments = DPOConfig(
+                    output_dir=str(out / "checkpoints"),
+                    loss_type=[ALIGNMENT_LOSSES[settings.loss]],
+                    beta=settings.beta,
+                    per_device_train_batch_size=settings.batch_size,
+                    num_train_epochs=settings.epochs,
+                    learning_rate=settings.learning_rate,
+                    lr_scheduler_type="cosine",
+                    max_length=max_length,
+                    logging_strategy="epoch",
+                    save_strategy="no",
+                    report_to="none",
+                    seed=settings.seed,
+                    data_seed=settings.seed,
+                    disable_tqdm=not show_progress,
+                    use_cpu=not torch.cuda.is_available(),
+                    # TRL defaults to bf16 autocast, also on CPU; keep float32 there so confidences measured
+                    # after alignment are not bf16 noise.
+                    bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+                    dataloader_num_workers=0,
+                    # TRL turns activation checkpointing on by default. It only trades compute for memory
+                    # these models do not need, and it stays switched on in the returned model, where with
+                    # frozen base weights (a LoRA fine-tuning after alignment) no gradient reaches the
+                    # adapters.
+                    gradient_checkpointing=False,
+                )
+                trainer = DPOTrainer(
+                    model=model,
+                    ref_model=reference,
+                    args=arguments,
+                    train_dataset=Dataset.from_list([asdict(pair) for pair in pairs]),
+                    processing_class=tokenizer,
+                    peft_config=peft_config,
+                )
+                if not show_progress:
+                    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+                    trainer.remove_callback(PrinterCallback)
+                    trainer.remove_callback(ProgressCallback)
+                output = trainer.train()
+        finally:
+            if bars_were_on:
+                enable_progress_bars()
+        # Without accelerate's mixed-precision wrapper around forward, the model scores like a freshly
+        # loaded one.
+        tuned: Any = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
+        trained = tuned.merge_and_unload() if settings.lora is not None else tuned
+        # The unwrapping leaves `forward` as an instance attribute: the class's function stripped of its
+        # decorators (transformers' input and output handling). Under a LoRA adapter added later (CFT,
+        # RCFT) that forward cut the graph, and no gradient reached the adapter; the class's own forward
+        # is the model.
+        vars(trained).pop("forward", None)
+        trained.eval()
+        log: list[dict[str, Any]] = [
+            {
+                key: entry[key]
+                for key in ("epoch", "loss", "rewards/accuracies", "rewards/margins")
+                if key in entry
+            }
+            for entry in trainer.state.log_history
+            if "loss" in entry
+        ]
+        main_process = bool(trainer.is_world_process_zero())
+        after = None
+        if main_process and eval_items:
+            after = calibration_row(
+                *evaluate_model(trained, tokenizer, eval_items, format=format, style=style)
+            )
+        results = TrainingResults(
+            kind="align",
+            settings=settings_json,
+            n_examples=len(pairs),
+            train_loss=float(output.training_loss),
+            log=log,
+            main_process=main_process,
+            before=before,
+            after=after,
+            metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
+        )
+        if main_process:
+            save_training_outputs(out, results, trained, tokenizer if save_model else None)
+        return trained, results
 
 
 @dataclass(frozen=True)

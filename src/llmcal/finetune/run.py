@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from llmcal.atomic import write_directory_atomic
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
 from llmcal.confidence.methods import OptionProbabilities, probabilities
@@ -28,10 +29,12 @@ from llmcal.finetune.losses import LOSSES, check_open_ended
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.finetune.trainer import CalibrationTrainer
+from llmcal.locking import output_lock
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, CalibrationRow, calibration_row, predictions_row
 from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
 from llmcal.runs.training import TrainingResults, write_style_adaptation, write_training_results
+from llmcal.scoring.fingerprint import model_fingerprint
 from llmcal.scoring.hf import HFBackend, context_length
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.schema import MCItem, OpenItem
@@ -178,87 +181,97 @@ def finetune(
     manifest = build_manifest(
         "finetune",
         model={"name": str(getattr(model.config, "_name_or_path", "")),
-               "known_calibration_items": sum(map(bool, calibration_known))},
+               "known_calibration_items": sum(map(bool, calibration_known)),
+               "fingerprint": model_fingerprint(model)},
         settings=settings.record(),
         tasks={"train": train_items, "calibration": calibration_items},
     )  # fmt: skip
-    checkpoint = _resume_point(out, manifest) if resume else None
-    if settings.checkpoints and not resume and (out / "checkpoints").exists():
-        raise InputError(f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out.")
-    if process_rank()[0] == 0:  # under a launcher, the main process writes
-        write_manifest(out, manifest)
-    before = _evaluation_row(model, tokenizer, eval_items, settings, stop) if eval_items else None
+    with output_lock(out, "llmcal finetune", main=process_rank()[0] == 0):
+        checkpoint = _resume_point(out, manifest) if resume else None
+        if settings.checkpoints and not resume and (out / "checkpoints").exists():
+            raise InputError(
+                f"{out}/checkpoints exists: pass --resume to continue that run, or use a new --out."
+            )
+        if process_rank()[0] == 0:  # under a launcher, the main process writes
+            write_manifest(out, manifest)
+        before = _evaluation_row(model, tokenizer, eval_items, settings, stop) if eval_items else None
 
-    torch.manual_seed(settings.seed)
-    trainable = model
-    if settings.lora is not None:
-        from peft import get_peft_model
+        torch.manual_seed(settings.seed)
+        trainable = model
+        if settings.lora is not None:
+            from peft import get_peft_model
 
-        with warnings.catch_warnings():
-            # peft asks the model by a name transformers deprecated: not the user's concern.
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
-            trainable = get_peft_model(model, settings.lora.peft_config())
-    config = model.config
-    max_length = context_length(config)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    train = pack_items(
-        train_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style
-    )
-    calibration = pack_items(
-        calibration_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style,
-        known=list(calibration_known) if calibration_known else None,
-    ) if calibration_items else []  # fmt: skip
-    style_adaptation = None
-    if settings.style_adaptation_items > 0 and checkpoint is None:  # a checkpoint has the adapted weights
-        # CogCalib's style adaptation: a short SFT pass on a slice, so the answer format is learnt before
-        # the NLL threshold (fitted on the adapted model) has to separate knowledge from format. It saves
-        # nothing: a checkpoint of it in out/checkpoints would be resumed as if it were the main run's.
-        adaptation = train[: settings.style_adaptation_items]
-        warm_up = _trainer(
-            trainable, settings, out / "style-adaptation", adaptation, [], pad_id, loss="sft", epochs=1,
-            show_progress=show_progress, checkpoints=False, open_ended=open_ended,
-        ).train()  # fmt: skip
-        style_adaptation = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
-        if process_rank()[0] == 0:
-            write_style_adaptation(out, style_adaptation)
-    trainer = _trainer(
-        trainable, settings, out / "checkpoints", train, calibration, pad_id, loss=settings.loss,
-        epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
-        open_ended=open_ended,
-    )  # fmt: skip
-    output = trainer.train(resume_from_checkpoint=checkpoint)
-    trained = trainable.merge_and_unload() if settings.lora is not None else trainable
-    trained.eval()
-    # Under accelerate/torchrun every process holds the same trained weights; one evaluates and writes.
-    main_process = bool(trainer.is_world_process_zero())
-    after = None
-    if main_process and eval_items:
-        after = _evaluation_row(trained, tokenizer, eval_items, settings, stop)
-    results = TrainingResults(
-        kind="finetune",
-        settings=settings.record(),
-        n_examples=len(train_items),
-        train_loss=float(output.training_loss),
-        log=[entry for entry in trainer.state.log_history if "loss" in entry],
-        main_process=main_process,
-        before=before,
-        after=after,
-        metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
-        style_adaptation=style_adaptation,
-        epochs=trainer.epoch_state.history,
-        detector_forward_items=trainer.epoch_state.calibration_forwards,
-        known_flag_forward_items=trainer.epoch_state.known_flag_forwards,
-    )
-    if main_process:
-        save_training_outputs(out, results, trained, tokenizer if save_model else None)
-    return trained, results
+            with warnings.catch_warnings():
+                # peft asks the model by a name transformers deprecated: not the user's concern.
+                warnings.filterwarnings(
+                    "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+                )
+                trainable = get_peft_model(model, settings.lora.peft_config())
+        config = model.config
+        max_length = context_length(config)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        train = pack_items(
+            train_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style
+        )
+        calibration = pack_items(
+            calibration_items, tokenizer, max_length=max_length, format=settings.format, style=settings.style,
+            known=list(calibration_known) if calibration_known else None,
+        ) if calibration_items else []  # fmt: skip
+        style_adaptation = None
+        if settings.style_adaptation_items > 0 and checkpoint is None:  # a checkpoint has the adapted weights
+            # CogCalib's style adaptation: a short SFT pass on a slice, so the answer format is learnt before
+            # the NLL threshold (fitted on the adapted model) has to separate knowledge from format. It saves
+            # nothing: a checkpoint of it in out/checkpoints would be resumed as if it were the main run's.
+            adaptation = train[: settings.style_adaptation_items]
+            warm_up = _trainer(
+                trainable, settings, out / "style-adaptation", adaptation, [], pad_id, loss="sft", epochs=1,
+                show_progress=show_progress, checkpoints=False, open_ended=open_ended,
+            ).train()  # fmt: skip
+            style_adaptation = {"items": len(adaptation), "train_loss": float(warm_up.training_loss)}
+            if process_rank()[0] == 0:
+                write_style_adaptation(out, style_adaptation)
+        trainer = _trainer(
+            trainable, settings, out / "checkpoints", train, calibration, pad_id, loss=settings.loss,
+            epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
+            open_ended=open_ended,
+        )  # fmt: skip
+        output = trainer.train(resume_from_checkpoint=checkpoint)
+        trained = trainable.merge_and_unload() if settings.lora is not None else trainable
+        trained.eval()
+        # Under accelerate/torchrun every process holds the same trained weights; one evaluates and writes.
+        main_process = bool(trainer.is_world_process_zero())
+        after = None
+        if main_process and eval_items:
+            after = _evaluation_row(trained, tokenizer, eval_items, settings, stop)
+        results = TrainingResults(
+            kind="finetune",
+            settings=settings.record(),
+            n_examples=len(train_items),
+            train_loss=float(output.training_loss),
+            log=[entry for entry in trainer.state.log_history if "loss" in entry],
+            main_process=main_process,
+            before=before,
+            after=after,
+            metric_binning=CALIBRATION_ROW_BINNING if before is not None else None,
+            style_adaptation=style_adaptation,
+            epochs=trainer.epoch_state.history,
+            detector_forward_items=trainer.epoch_state.calibration_forwards,
+            known_flag_forward_items=trainer.epoch_state.known_flag_forwards,
+        )
+        if main_process:
+            save_training_outputs(out, results, trained, tokenizer if save_model else None)
+        return trained, results
 
 
 def save_training_outputs(out: Path, results: TrainingResults, trained: Any, tokenizer: Any | None) -> None:
     """Writes ``results.json`` and, given a tokenizer, the trained model (LoRA merged) as ``out/model``."""
     if tokenizer is not None:
-        trained.save_pretrained(out / "model", safe_serialization=True)
-        tokenizer.save_pretrained(out / "model")
+
+        def save(folder: Path) -> None:
+            trained.save_pretrained(folder, safe_serialization=True)
+            tokenizer.save_pretrained(folder)
+
+        write_directory_atomic(out / "model", save)  # never a half-written model/ after a kill
     write_training_results(out, results)
 
 

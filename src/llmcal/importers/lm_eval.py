@@ -26,6 +26,7 @@ from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
 from llmcal.evaluation import FigureRenderer, summarize_records
 from llmcal.jsonl import read_jsonl
+from llmcal.locking import OutputLock
 from llmcal.runs.evaluation import EVAL_KIND, EvalResults, EvalSettings, write_eval_results
 from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
 from llmcal.runs.records import write_records
@@ -222,13 +223,13 @@ def import_lm_eval_run(
         tasks={task.name: task.records for task in tasks},
         sources=[str(task.source) for task in tasks],
     )
-    check_resume(out, manifest)
-    out.mkdir(parents=True, exist_ok=True)
-    records = {task.name: task.records for task in tasks}
-    write_records(out, records)
-    results = summarize_records(records, settings)
-    write_eval_results(out, results)
-    if render is not None:
-        render(out, results)
-    write_manifest(out, manifest)  # last: a directory with run.json is a complete import
+    with OutputLock(out, "llmcal from-lm-eval"):
+        check_resume(out, manifest)
+        records = {task.name: task.records for task in tasks}
+        write_records(out, records)
+        results = summarize_records(records, settings)
+        write_eval_results(out, results)
+        if render is not None:
+            render(out, results)
+        write_manifest(out, manifest)  # last: a directory with run.json is a complete import
     return tasks, results

@@ -113,3 +113,7 @@ class FakeBackend:
         if self.answers:  # absent otherwise, so multiple-choice manifests stay as they were
             description["answers"] = list(self.answers)
         return description
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Nothing beyond :meth:`describe`: the fake model is its description."""
+        return {}

@@ -34,6 +34,7 @@ import torch
 
 from llmcal.errors import InputError
 from llmcal.scoring.attention import AttentionPattern, attention_pattern, model_mask, packing_refusal
+from llmcal.scoring.fingerprint import model_fingerprint
 from llmcal.scoring.generation import GenerationBatch, greedy_generate
 from llmcal.scoring.models import ResolvedModel, resolve_model
 from llmcal.scoring.packing import pack_rows, read_scores
@@ -63,17 +64,64 @@ _AUTO_MAX_ITEMS = 64
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; anything else is passed to ``torch.device``."""
+    """``"auto"`` picks cuda, then mps, then cpu; anything else must be a torch device this machine has.
+
+    Checked before any model loads: ``cuda`` on a CPU-only torch would otherwise fail after loading it.
+
+    Raises:
+        InputError: If ``device`` is not a torch device string, or names one that is not available here
+            (``cuda`` without a GPU or CUDA build, ``cuda:2`` on a machine with two GPUs, ``mps`` off Apple
+            silicon).
+    """
     if device != "auto":
         try:
-            return torch.device(device)
+            resolved = torch.device(device)
         except RuntimeError as error:
             raise InputError(f"--device {device!r} is not a torch device ({error}).") from None
+        problem = _unavailable(resolved)
+        if problem is not None:
+            available = ", ".join(_available_devices())
+            raise InputError(
+                f"--device {device}: {problem}; available here: {available}. "
+                "Give one of those, or --device auto."
+            )
+        return resolved
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _unavailable(device: torch.device) -> str | None:
+    """Why ``device`` cannot be used on this machine, or ``None`` if it can."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+                return f"this torch ({torch.__version__}) is built without CUDA"
+            return f"no GPU is visible to torch {torch.__version__}"
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            return f"this machine has {count} CUDA device{'s' if count != 1 else ''}"
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            return "MPS (Apple silicon GPU) is not available"
+    elif device.type != "cpu":
+        is_available = getattr(getattr(torch, device.type, None), "is_available", None)
+        if not callable(is_available):  # meta, lazy, ...: no accelerator a model runs on
+            return f"{device.type} is not a device a model can be run on"
+        if not is_available():
+            return f"no {device.type} device is available to torch {torch.__version__}"
+    return None
+
+
+def _available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -168,6 +216,8 @@ class HFBackend:
         self.revision = revision
         self.source = ResolvedModel(model, model)
         self.strategy = strategy
+        self._fingerprint: dict[str, Any] | None = None
+        self.on_status = on_status
         if model_object is None or tokenizer is None:
             self.source = resolve_model(model, on_status=on_status)
             model_object, tokenizer = self._load(self.source.path, revision, trust_remote_code)
@@ -227,6 +277,21 @@ class HFBackend:
             "strategy": self.resolved_strategy(),
             **self.source.describe(),
         }
+
+    def _report_truncation(self, count: int) -> None:
+        """Says how many prompts were cut to the model's context (a warning, not an error: lm-eval's way)."""
+        if count and self.on_status is not None:
+            self.on_status(
+                f"warning: {count} prompt(s) longer than the model's context of {self.max_length} tokens "
+                "were cut on the left (as lm-evaluation-harness does); their scores see only the end of "
+                "the prompt. Shorten the items or lower --num-fewshot to score whole prompts."
+            )
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The model's files' digests, hub commit or parameters' hash (computed once per backend)."""
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.model)
+        return self._fingerprint
 
     # -- batching ------------------------------------------------------------------------------------
 
@@ -395,7 +460,10 @@ class HFBackend:
         self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None = None
     ) -> list[list[ContinuationScore]]:
         """Per-token log-probabilities of every continuation of every request."""
-        return self._run_batches(self.encoder.encode(requests), on_progress=on_progress)
+        before = self.encoder.truncated
+        encoded = self.encoder.encode(requests)
+        self._report_truncation(self.encoder.truncated - before)
+        return self._run_batches(encoded, on_progress=on_progress)
 
     def generate(
         self,
@@ -414,7 +482,9 @@ class HFBackend:
         """
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
+        before = self.encoder.truncated
         contexts = self.encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        self._report_truncation(self.encoder.truncated - before)
         size = None if self.batch_size == "auto" else self.batch_size
         batches: list[list[int]] = []
         # Longest prompts first, so a batch's first prompt is its widest row.

@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -205,7 +206,30 @@ def resolve_model(
         if not path.is_file():
             raise InputError(f"--model {name}: no such GGUF file.")
         return _from_gguf(name, path, folder, on_status)
+    if not Path(name).expanduser().exists() and _names_a_local_path(name):
+        raise InputError(
+            f"--model {name}: no such folder (the name is a path, not a hub id like 'org/model'). Check "
+            "the path; a model folder holds config.json, safetensors weights and a tokenizer."
+        )
     return ResolvedModel(name, name)
+
+
+# What a hub id is made of: "name" or "org/name", with letters, digits, '-', '_' and '.'.
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def _names_a_local_path(name: str) -> bool:
+    """Whether ``name`` can only mean a local path, so a missing one is a typo, not a hub id to download.
+
+    Sending a mistyped path to the hub costs a minute of retries before a misleading error.
+    """
+    if name.startswith(("/", "./", "../", "~")) or name in (".", "..") or "\\" in name:
+        return True
+    if not _HUB_ID.fullmatch(name) or ".." in name:
+        return True
+    # "models/llama" where ./models exists: a path into that folder, not the hub's org "models".
+    first, _, rest = name.partition("/")
+    return bool(rest) and Path(first).is_dir()
 
 
 def _model_folder(cache: Path, sha256: str) -> Path:

@@ -144,3 +144,10 @@ class ScoringBackend(Protocol):
     def describe(self) -> dict[str, Any]:
         """What produced the scores (model, revision, dtype, device, ...), for the run manifest."""
         ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The model's identity by content, whatever path it came from (empty if ``describe`` says all).
+
+        A resumed run must match it; see :mod:`llmcal.scoring.fingerprint`.
+        """
+        ...

@@ -50,6 +50,8 @@ class PairEncoder:
     def __init__(self, tokenizer: Any, max_length: int) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        # Prompts cut on the left so far (they no longer fit the model's context); callers report them.
+        self.truncated = 0
         bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
         self.prefix_token_id: int = bos if bos is not None else eos
         self._prefix_text = (
@@ -93,6 +95,7 @@ class PairEncoder:
                 f"{self.max_length} tokens."
             )
         encoded = self._encode_all([(text, None) for text in texts])
+        self.truncated += sum(len(ids) > budget for ids in encoded)
         return [ids[-budget:] if ids else [self.prefix_token_id] for ids in encoded]
 
     def encode(self, requests: Sequence[ScoringRequest]) -> list[EncodedRequest]:
@@ -137,6 +140,7 @@ class PairEncoder:
         overflow = len(context_ids) + longest - 1 - self.max_length
         if overflow > 0:
             context_ids = context_ids[overflow:]
+            self.truncated += 1
         if not context_ids:
             raise InputError(f"{name}: a continuation is longer than max_length.")
         return EncodedRequest(index, request.key, context_ids, continuations)
