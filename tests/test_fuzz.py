@@ -22,7 +22,7 @@ from llmcal.cli.app import main
 from llmcal.finetune.alignment import read_preference_pairs
 from llmcal.importers.lm_eval import read_lm_eval_samples
 from llmcal.runs import RecordStore, read_predictions
-from llmcal.tasks.loading import load_items
+from llmcal.tasks.loading import load_any_items, load_items, load_open_items
 
 EXAMPLES = int(os.environ.get("LLMCAL_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,6 +82,20 @@ def test_item_loader_csv(content):
 
 
 @FUZZ
+@given(files([*ITEM_KEYS, "answers", "aliases"]))
+def test_any_and_open_item_loaders_jsonl(content):
+    only_input_errors(load_any_items, content, ".jsonl")
+    only_input_errors(load_open_items, content, ".jsonl")
+
+
+@FUZZ
+@given(csv_files(["id", "question", "choices", "answers", "answer", "choice_0", "choice_1", "subject"]))
+def test_any_and_open_item_loaders_csv(content):
+    only_input_errors(load_any_items, content, ".csv")
+    only_input_errors(load_open_items, content, ".csv")
+
+
+@FUZZ
 @given(files(PREDICTION_KEYS))
 def test_predictions_jsonl(content):
     only_input_errors(read_predictions, content, ".jsonl")
@@ -135,3 +149,34 @@ def test_known_nasty_inputs_are_input_errors(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(InputError):
         read_predictions(path)
+
+
+ITEM_HEADER = b"id,question,choice_0,choice_1,answer\n"
+
+
+@pytest.mark.parametrize("load", [load_items, load_open_items, load_any_items])
+@pytest.mark.parametrize(
+    ("suffix", "content"),
+    [
+        (".jsonl", b""),
+        (".jsonl", b"\n \n"),
+        (".jsonl", b"\xef\xbb\xbf"),
+        (".csv", b""),
+        (".csv", b"\r\n\n"),
+        (".csv", ITEM_HEADER),
+        (".csv", ITEM_HEADER + b",,,,\n"),
+        (".csv", ITEM_HEADER + b'q,"never closed,a,b,0\n'),
+        (".csv", ITEM_HEADER + b"q,Q?,a,b,0,surplus\n"),
+        (".csv", ITEM_HEADER + b"q,Q?,a,b,0\n,Q?,a,b,0\n"),
+        (".csv", ITEM_HEADER.replace(b"\n", b",n\n") + b"q,Q?,a,b,0,nan\n"),
+        (".csv", ITEM_HEADER + b"q,Q?,a,b,0\n" + b"q2,Q?,a,b," + b"9" * 5000 + b"\n"),
+        (".csv", ITEM_HEADER + b"q,Q?,a,b," + b"x" * 200_000 + b"\n"),
+        (".jsonl", b'{"question": "Q?", "choices": ["a", "b"], "answer": 1e999}\n'),
+        (".jsonl", b'{"question": "Q?", "choices": ["a", "b"], "answer": "' + b"9" * 5000 + b'"}\n'),
+    ],
+)
+def test_known_nasty_item_files_are_input_errors(tmp_path, load, suffix, content):
+    path = tmp_path / f"items{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(InputError):
+        load(path)

@@ -165,3 +165,140 @@ def test_read_field_names_the_records_that_lack_it_and_the_fields_they_have(tmp_
         InputError, match=r"p.jsonl:3: field 'popularity': expected a number, text or true/false"
     ):
         read_field(path, "popularity")
+
+
+# --- Hostile files (issue 26) ---------------------------------------------------------------------------
+
+
+def test_csv_cells_may_hold_quoted_line_breaks_and_unicode_separators(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text(
+        'id,probs_0,probs_1,label,note\n"a\nb",0.6,0.4,0,x\u2028y\nc,0.5,0.5,0,p\x85q\x0cr\nd,0.5,0.5,7,z\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=r"p.csv:5: field 'label': expected an option index in 0..1"):
+        read_predictions(path)
+    path.write_text(
+        'id,probs_0,probs_1,label,note\n"a\nb",0.6,0.4,0,x\u2028y\nc,0.5,0.5,0,p\x85q\n', encoding="utf-8"
+    )
+    assert read_predictions(path).n_items == 2
+    from llmcal.runs.predictions import read_field
+
+    assert read_field(path, "note") == ["x\u2028y", "p\x85q"]
+    assert read_field(path, "id") == ["a\nb", "c"]
+
+
+def test_read_field_types_a_csv_column_as_a_whole(tmp_path):
+    from llmcal.runs.predictions import read_field
+
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "probs_0,probs_1,label,year,pop,code\n0.6,0.4,0,1990,12,007\n0.5,0.5,1,2001,3.5,012\n",
+        encoding="utf-8",
+    )
+    years = read_field(path, "year")
+    assert years == [1990, 2001]
+    assert all(type(year) is int for year in years)
+    assert read_field(path, "pop") == [12.0, 3.5]
+    assert read_field(path, "code") == ["007", "012"]  # leading zeros: codes, kept as text
+
+
+@pytest.mark.parametrize("cell", ["NaN", "inf"])
+def test_read_field_refuses_a_non_finite_cell_in_a_column_of_numbers(tmp_path, cell):
+    from llmcal.runs.predictions import read_field
+
+    path = tmp_path / "p.csv"
+    path.write_text(f"probs_0,probs_1,label,pop\n0.6,0.4,0,12\n0.5,0.5,1,{cell}\n", encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        read_field(path, "pop")
+    assert str(error.value).startswith(f"{path}:3: field 'pop': expected a finite number; found {cell!r}")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "found"),
+    [
+        ("p.csv", b"", "the file is empty"),
+        ("p.csv", b"\n\r\n  \n", "only blank lines"),
+        ("p.csv", b"probs_0,probs_1,label\n", "a header (line 1) and no rows"),
+        ("p.csv", b"\xef\xbb\xbfconfidence,correct\n,\n", "a header (line 1) and no rows"),
+        ("p.jsonl", b"", "the file is empty"),
+        ("p.jsonl", b"\n \n", "only blank lines"),
+    ],
+)
+def test_an_empty_predictions_file_says_what_was_found_and_expected(tmp_path, name, content, found):
+    from llmcal.runs.predictions import read_field
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    for read in (read_predictions, lambda file: read_field(file, "subject")):
+        with pytest.raises(InputError) as error:
+            read(path)
+        message = str(error.value)
+        assert message.startswith(f"{path}: no predictions found: ")
+        assert found in message
+        assert "expected" in message
+
+
+def test_the_metrics_command_exits_2_with_one_line_for_an_empty_file(tmp_path, capsys):
+    from llmcal.cli.app import main
+
+    for content, found in (
+        (b"", "the file is empty"),
+        (b"probs_0,probs_1,label\n", "the file has a header (line 1)"),
+    ):
+        path = tmp_path / "empty.csv"
+        path.write_bytes(content)
+        assert main(["metrics", str(path)]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f"error: {path}: no predictions found: {found}")
+        assert len(captured.err.strip().splitlines()) == 1
+        assert "Traceback" not in captured.err
+
+
+def test_a_bom_opens_jsonl_and_csv_predictions_alike(tmp_path):
+    lines = tmp_path / "p.jsonl"
+    lines.write_bytes(b'\xef\xbb\xbf{"probs": [0.6, 0.4], "label": 0}\n{"probs": [0.3, 0.7], "label": 0}\n')
+    table = tmp_path / "p.csv"
+    table.write_bytes(b"\xef\xbb\xbfprobs_0,probs_1,label\n0.6,0.4,0\n0.3,0.7,0\n")
+    np.testing.assert_array_equal(read_predictions(lines).probs, read_predictions(table).probs)
+    lines.write_bytes(b'{"probs": [0.6, 0.4], "label": 0}\n\xef\xbb\xbf{"probs": [0.3, 0.7], "label": 0}\n')
+    with pytest.raises(InputError, match=r"p.jsonl:2: not valid JSON"):
+        read_predictions(lines)
+
+
+def test_integral_float_labels_are_indices(tmp_path):
+    lines = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"probs": [0.6, 0.4], "label": 1.0}, {"probs": [0.3, 0.7], "label": 0.0}],
+    )
+    np.testing.assert_array_equal(read_predictions(lines).labels, [1, 0])
+    table = tmp_path / "p.csv"
+    table.write_text("probs_0,probs_1,label\n0.6,0.4,1.0\n0.3,0.7,0\n", encoding="utf-8")
+    np.testing.assert_array_equal(read_predictions(table).labels, [1, 0])
+    top = tmp_path / "t.csv"
+    top.write_text("confidence,correct\n0.8,1.0\n0.4,0.0\n", encoding="utf-8")
+    np.testing.assert_array_equal(read_predictions(top).correct, [1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("label", "found"),
+    [("1.5", "1.5"), ("NaN", "nan"), ("Infinity", "inf"), ("true", "True"), ('"NaN"', "'NaN'")],
+)
+def test_a_label_that_is_not_a_whole_number_is_refused(tmp_path, label, found):
+    path = tmp_path / "p.jsonl"
+    path.write_text(f'{{"probs": [0.6, 0.4], "label": {label}}}\n', encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        read_predictions(path)
+    assert str(error.value) == f"{path}:1: field 'label': expected an option index in 0..1; found {found}."
+
+
+def test_nan_in_a_csv_probability_or_label_cell_names_the_cell(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("probs_0,probs_1,label\n0.6,0.4,0\n0.5,NaN,1\n", encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        read_predictions(path)
+    assert str(error.value).startswith(f"{path}:3: field 'probs_1': expected a finite number; found 'NaN'")
+    path.write_text("probs_0,probs_1,label\n0.6,0.4,0\n0.5,0.5,NaN\n", encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        read_predictions(path)
+    assert str(error.value) == f"{path}:3: field 'label': expected an option index in 0..1; found 'NaN'."

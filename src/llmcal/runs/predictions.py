@@ -12,12 +12,15 @@ Two layouts, detected from the first record and then required of every record:
 Any other field of a record (``"popularity": 3.2e7``, ``"subject": "law"``) can split the metrics into
 strata (``llmcal metrics FILE --by popularity``): :func:`read_field` reads it.
 
-Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and the field.
+Labels are whole numbers (``1``, ``1.0`` or ``"1"``); ``correct`` is true/false, 1/0 or 1.0/0.0. CSV is
+read by :func:`llmcal.jsonl.read_csv` (quoted cells may hold line breaks; ``file:line`` is the line a row
+starts on). Every problem is an :class:`~llmcal.errors.InputError` naming ``file:line`` and the field (a
+CSV cell by its column, ``probs_1``), and a file without records (empty, blank, a header without rows) is
+one too.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from llmcal.errors import InputError
-from llmcal.jsonl import read_jsonl
+from llmcal.jsonl import CsvTable, empty_file_problem, read_csv, read_jsonl, typed_column, whole_number
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.validation import ROW_SUM_TOLERANCE, padded_rows
 
@@ -53,6 +56,8 @@ class _Rows:
         self.labels: list[int] = []
         self.confidences: list[float] = []
         self.correct: list[float] = []
+        # A CSV file's option columns (probs_0, probs_1, ...), so that a bad cell is named by its column.
+        self.option_columns: list[str] = []
 
     def fail(self, line: int, field: str | None, problem: str) -> InputError:
         where = f"{self.path}:{line}" + (f": field {field!r}" if field else "")
@@ -96,7 +101,8 @@ class _Rows:
         raw = record[self.probs_key]
         if not isinstance(raw, list) or len(raw) < 2:
             raise self.fail(line, self.probs_key, f"expected a list of at least 2 numbers; found {raw!r}.")
-        vector = np.array([self._number(line, self.probs_key, value) for value in raw])
+        names = self.option_columns or [self.probs_key] * len(raw)
+        vector = np.array([self._number(line, name, value) for name, value in zip(names, raw, strict=False)])
         if self.input_kind == "logits":
             vector = np.exp(vector - vector.max())
             vector /= vector.sum()
@@ -110,14 +116,13 @@ class _Rows:
         if self.label_key not in record:
             raise self.fail(line, self.label_key, "missing; each item needs its gold option index.")
         label = record[self.label_key]
-        if isinstance(label, str) and label.strip().lstrip("-").isdigit():
-            label = int(label)
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(vector):
+        index = whole_number(label)  # 1, 1.0 and "1" are all option 1; 1.5, NaN and true are not
+        if index is None or not 0 <= index < len(vector):
             raise self.fail(
                 line, self.label_key, f"expected an option index in 0..{len(vector) - 1}; found {label!r}."
             )
         self.vectors.append(vector.tolist())
-        self.labels.append(label)
+        self.labels.append(index)
 
     def _add_top_label(self, line: int, record: dict[str, Any]) -> None:
         confidence = self._number(line, "confidence", record["confidence"])
@@ -126,15 +131,22 @@ class _Rows:
         if "correct" not in record:
             raise self.fail(line, "correct", "missing; each item needs whether its answer was right.")
         correct = record["correct"]
-        text = str(correct).strip().lower() if isinstance(correct, bool | int | str) else ""
-        if text not in _TRUE_WORDS | _FALSE_WORDS:
+        number = whole_number(correct)  # 1.0 and "0.0" (pandas writes them) count as 1 and 0
+        if isinstance(correct, bool):
+            right: bool | None = correct
+        elif number in (0, 1):
+            right = number == 1
+        else:
+            text = correct.strip().lower() if isinstance(correct, str) else ""
+            right = True if text in _TRUE_WORDS else False if text in _FALSE_WORDS else None
+        if right is None:
             raise self.fail(line, "correct", f"expected true/false or 1/0; found {correct!r}.")
         self.confidences.append(confidence)
-        self.correct.append(1.0 if text in _TRUE_WORDS else 0.0)
+        self.correct.append(1.0 if right else 0.0)
 
     def finish(self) -> Predictions:
-        if self.layout is None:
-            raise InputError(f"{self.path}: no predictions found; the file is empty.")
+        if self.layout is None:  # only a JSON Lines file gets here: read_csv refuses one without rows
+            raise _no_predictions(self.path)
         if self.layout == "top_label":
             return Predictions(np.array(self.confidences), np.array(self.correct), None, None, str(self.path))
         probs, mask = padded_rows(self.vectors)
@@ -144,6 +156,17 @@ class _Rows:
         return Predictions.from_probabilities(probs, labels, str(self.path), mask)
 
 
+_JSONL_EXAMPLE = '{"probs": [0.7, 0.3], "label": 0} or {"confidence": 0.8, "correct": true}'
+_CSV_EXAMPLE = "probs_0,probs_1,label; or confidence,correct"
+
+
+def _no_predictions(path: Path) -> InputError:
+    return InputError(
+        f"{path}: no predictions found: {empty_file_problem(path)}; expected one JSON object per line, like "
+        f"{_JSONL_EXAMPLE}."
+    )
+
+
 def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
     for line_number, record in read_jsonl(path):
         if not isinstance(record, dict):
@@ -151,28 +174,24 @@ def _jsonl_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any
         yield line_number, record
 
 
+def _csv_table(path: Path) -> CsvTable:
+    return read_csv(path, record="prediction", example=_CSV_EXAMPLE)
+
+
 def _csv_records(path: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise rows.fail(line, None, f"not valid UTF-8 ({error.reason} at byte {error.start}).") from None
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    table = _csv_table(path)
     prefix = f"{rows.probs_key}_"
     option_columns = sorted(
-        (name for name in header if name.startswith(prefix) and name[len(prefix) :].isdigit()),
+        (name for name in table.columns if name.startswith(prefix) and name[len(prefix) :].isdigit()),
         key=lambda name: int(name[len(prefix) :]),
     )
-    for index, record in enumerate(reader):
-        line_number = index + 2  # the header is line 1
-        if None in record:
-            raise rows.fail(line_number, None, f"has more cells than the header's {len(header)} columns.")
-        converted: dict[str, Any] = {key: value for key, value in record.items() if value not in ("", None)}
+    rows.option_columns = option_columns
+    for line_number, record in table.rows:
+        converted: dict[str, Any] = {key: value for key, value in record.items() if value != ""}
         if option_columns:
             cells = [record[name] for name in option_columns]
             # Trailing empty cells are options this item does not have (ragged option counts).
-            while cells and cells[-1] in ("", None):
+            while cells and cells[-1] == "":
                 cells.pop()
             converted[rows.probs_key] = cells
         yield line_number, converted
@@ -223,25 +242,34 @@ def _records(file: Path, rows: _Rows) -> Iterator[tuple[int, dict[str, Any]]]:
 def read_field(path: str | Path, name: str) -> list[FieldValue]:
     """Each record's value of field ``name``, in file order (what ``llmcal metrics --by`` splits by).
 
-    JSON values are kept as they are; CSV cells are numbers when every cell of the column reads as one,
-    else text.
+    JSON values are kept as they are. A CSV column is typed as a whole (:func:`llmcal.jsonl.typed_column`):
+    numbers when every cell is one (``int`` if every cell is an integer, else ``float``), else text, every
+    cell as written (a column mixing numbers and text, or codes with a leading zero such as ``007``).
 
     Raises:
-        InputError: If the file cannot be read, a value is not a scalar, or some records lack the field
-            (naming how many, the first line that does, and the fields the records have).
+        InputError: If the file cannot be read or holds no records, a value is not a scalar, a cell of a
+            CSV column of numbers is NaN or infinite, or some records lack the field (naming how many, the
+            first line that does, and the fields the records have).
     """
     file = Path(path)
     if not file.is_file():
         raise InputError(f"{file}: no such file.")
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        table = _csv_table(file)
+        cells = [(line, row.get(name, "")) for line, row in table.rows]
+        present = {column: sum(row[column] != "" for _, row in table.rows) for column in table.columns}
+        _check_present(file, name, [line for line, cell in cells if cell == ""], len(cells), present)
+        return list(typed_column(file, name, cells))
     rows = _Rows(file, "probs", "label", "probs")
     values: list[FieldValue] = []
     missing: list[int] = []
-    present: dict[str, int] = {}
+    counts: dict[str, int] = {}
     n_records = 0
     for line, record in _records(file, rows):
         n_records += 1
         for key in record:
-            present[key] = present.get(key, 0) + 1
+            counts[key] = counts.get(key, 0) + 1
         value = record.get(name)
         if value is None:
             missing.append(line)
@@ -251,29 +279,23 @@ def read_field(path: str | Path, name: str) -> list[FieldValue]:
             raise rows.fail(
                 line, name, f"expected a number, text or true/false to split by; found {value!r}."
             )
-    if missing:
-        listed = ", ".join(
-            key if count == n_records else f"{key} ({count} of {n_records})"
-            for key, count in sorted(present.items())
-        )
-        raise InputError(
-            f"{file}: {len(missing)} of {n_records} records have no field {name!r} (line {missing[0]} is "
-            f"one). The records have: {listed}."
-        )
-    if file.suffix.lower() == ".csv":
-        return _numbers_if_all_are(values)
+    if not n_records:
+        raise _no_predictions(file)
+    _check_present(file, name, missing, n_records, counts)
     return values
 
 
-def _numbers_if_all_are(cells: list[FieldValue]) -> list[FieldValue]:
-    """CSV cells as floats when every one reads as a finite number, else unchanged."""
-    numbers: list[FieldValue] = []
-    for cell in cells:
-        try:
-            number = float(cell)
-        except ValueError:
-            return cells
-        if not math.isfinite(number):
-            return cells
-        numbers.append(number)
-    return numbers
+def _check_present(
+    file: Path, name: str, missing: list[int], n_records: int, present: dict[str, int]
+) -> None:
+    if not missing:
+        return
+    listed = ", ".join(
+        key if count == n_records else f"{key} ({count} of {n_records})"
+        for key, count in sorted(present.items())
+        if count
+    )
+    raise InputError(
+        f"{file}: {len(missing)} of {n_records} records have no field {name!r} (line {missing[0]} is "
+        f"one). The records have: {listed}."
+    )

@@ -5,12 +5,20 @@ or open-ended (:func:`load_open_items`); :func:`load_any_items` tells them apart
 Datasets in other schemas go through a converter (a built-in task spec, a :class:`FieldMap` or an
 :class:`OpenFieldMap`). Every problem is an
 :class:`~llmcal.errors.InputError` naming ``file:line`` (or dataset and row) and the field, and a file is
-read completely before anything is returned.
+read completely before anything is returned; a file without items (empty, blank lines only, a CSV header
+without rows) is an error too.
+
+CSV files are read by :func:`llmcal.jsonl.read_csv`: a quoted cell may hold line breaks, and ``file:line``
+is the line a row starts on. An empty cell is an absent field, except an empty ``id`` (refused). A metadata
+column (any column outside the schemas) whose every non-empty cell is a number holds numbers, ``int`` if
+all are integers, else ``float``, as the same field in JSONL would, so ``--by`` gives quantile strata; a
+metadata column mixing numbers and text, or holding codes with a leading zero (``007``), stays text, cell
+for cell; a NaN in a column of numbers is refused. The schema's own columns (``id``, ``question``,
+``subject``, ...) are always text, and a converter gets every cell as text.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,8 +26,10 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from llmcal.errors import InputError
-from llmcal.jsonl import read_jsonl
+from llmcal.jsonl import empty_file_problem, read_csv, read_jsonl, typed_column, whole_number
 from llmcal.tasks.schema import (
+    OPEN_SCHEMA_FIELDS,
+    SCHEMA_FIELDS,
     AnyItem,
     ItemFieldError,
     ItemKind,
@@ -90,7 +100,9 @@ def _validated(
 ) -> list[Item]:
     items: list[Item] = []
     seen: dict[str, int] = {}
+    n_rows = 0
     for line, row in rows:
+        n_rows += 1
         try:
             record = convert(row, line) if convert is not None else row
             if record is None:
@@ -105,32 +117,46 @@ def _validated(
         seen[item.id] = line
         items.append(item)
     if not items:
-        raise InputError(f"{source}: no items found.")
+        found = f"the converter skipped all {n_rows} rows" if n_rows else "there are no rows"
+        raise InputError(f"{source}: no items found: {found}; expected at least one item.")
     return items
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """CSV rows: ``choices`` is a JSON list, or the columns ``choice_0``, ``choice_1``, ... are used."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8 ({error.reason} at byte {error.start}).") from None
-    reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+_TEXT_COLUMNS = frozenset(SCHEMA_FIELDS) | frozenset(OPEN_SCHEMA_FIELDS)
+_CSV_EXAMPLE = "id,question,choice_0,choice_1,answer"
+
+
+def _csv_rows(path: Path, *, typed: bool = True) -> Iterator[tuple[int, Any]]:
+    """CSV rows: ``choices`` is a JSON list, or the columns ``choice_0``, ``choice_1``, ... are used.
+
+    With ``typed``, a metadata column (one outside both schemas) of numbers is numbers, as
+    :func:`~llmcal.jsonl.typed_column` decides for the column as a whole; the schema's own columns (an id
+    ``001``, a subject ``7``) and every column a converter reads (``typed=False``) stay text. An empty cell
+    is an absent field, except in the ``id`` column, where it is an empty id (refused).
+    """
+    table = read_csv(path, record="item", example=_CSV_EXAMPLE)
     choice_columns = sorted(
-        (name for name in header if name.startswith("choice_") and name[7:].isdigit()),
+        (name for name in table.columns if name.startswith("choice_") and name[7:].isdigit()),
         key=lambda name: int(name[7:]),
     )
-    for index, row in enumerate(reader):
-        line = index + 2
-        # Short rows leave None in the missing columns, long rows put the surplus under the key None.
-        record: dict[str, Any] = {
-            key: value for key, value in row.items() if key is not None and value not in ("", None)
-        }
+    typed_cells: dict[str, dict[int, Any]] = {}
+    if typed:
+        for name in table.columns:
+            if name in _TEXT_COLUMNS or name in choice_columns:
+                continue
+            cells = [(line, row[name]) for line, row in table.rows if row[name] != ""]
+            typed_cells[name] = {
+                line: value for (line, _), value in zip(cells, typed_column(path, name, cells), strict=True)
+            }
+    for line, row in table.rows:
+        record: dict[str, Any] = {key: value for key, value in row.items() if value != ""}
+        if "id" in row and typed:
+            record["id"] = row["id"]  # an empty id cell is an error, not an item numbered by its line
+        for name, values in typed_cells.items():
+            if line in values:
+                record[name] = values[line]
         if choice_columns:
-            record["choices"] = [row[name] for name in choice_columns if row.get(name)]
+            record["choices"] = [row[name] for name in choice_columns if row[name]]
             for name in choice_columns:
                 record.pop(name, None)
         for name in ("choices", "aliases", "answers"):  # list fields are JSON in a CSV cell
@@ -161,15 +187,28 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
         yield index + 1, row
 
 
-def _file_rows(path: str | Path) -> tuple[Path, list[tuple[int, Any]]]:
+def _file_rows(path: str | Path, *, typed: bool = True) -> tuple[Path, list[tuple[int, Any]]]:
+    """Every row of an item file; a file without rows is an error saying what the file holds."""
     file = Path(path)
     if not file.is_file():
         raise InputError(f"{file}: no such file.")
     suffix = file.suffix.lower()
-    readers = {".jsonl": read_jsonl, ".json": read_jsonl, ".csv": _csv_rows, ".parquet": _parquet_rows}
-    if suffix not in readers:
-        raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl, .csv or .parquet.")
-    return file, list(readers[suffix](file))
+    if suffix in (".jsonl", ".json"):
+        rows = list(read_jsonl(file))
+        if not rows:
+            raise InputError(
+                f"{file}: no items found: {empty_file_problem(file)}; expected one JSON object per line, "
+                'like {"id": "q1", "question": "...", "choices": ["...", "..."], "answer": 0}.'
+            )
+        return file, rows
+    if suffix == ".csv":
+        return file, list(_csv_rows(file, typed=typed))  # read_csv refuses a file without rows
+    if suffix == ".parquet":
+        rows = list(_parquet_rows(file))
+        if not rows:
+            raise InputError(f"{file}: no items found: the file has no rows; expected one row per item.")
+        return file, rows
+    raise InputError(f"{file}: unsupported file type {suffix!r}; expected .jsonl, .csv or .parquet.")
 
 
 def load_items(path: str | Path, *, convert: RowConverter | None = None) -> list[MCItem]:
@@ -182,7 +221,7 @@ def load_items(path: str | Path, *, convert: RowConverter | None = None) -> list
     Raises:
         InputError: If the file is missing, has an unsupported suffix, or any row is invalid.
     """
-    file, rows = _file_rows(path)
+    file, rows = _file_rows(path, typed=convert is None)
     return items_from_rows(rows, str(file), convert=convert)
 
 
@@ -196,7 +235,7 @@ def load_open_items(path: str | Path, *, convert: RowConverter | None = None) ->
     Raises:
         InputError: If the file is missing, has an unsupported suffix, or any row is invalid.
     """
-    file, rows = _file_rows(path)
+    file, rows = _file_rows(path, typed=convert is None)
     return open_items_from_rows(rows, str(file), convert=convert)
 
 
@@ -206,8 +245,8 @@ def load_any_items(path: str | Path) -> list[MCItem] | list[OpenItem]:
     Raises:
         InputError: As :func:`load_items`; a record of the other kind than the first names its line.
     """
-    file, rows = _file_rows(path)
-    kind: ItemKind = record_kind(rows[0][1]) if rows else "mc"
+    file, rows = _file_rows(path)  # never empty
+    kind: ItemKind = record_kind(rows[0][1])
     # An error names the line that set the kind: in every open-ended file, and in a multiple-choice one
     # that holds open-ended records (plain multiple-choice files keep their usual messages).
     if kind == "open":
@@ -230,8 +269,8 @@ class FieldMap:
     Attributes:
         question: Field holding the question text.
         choices: Field holding the list of options, or several fields each holding one option.
-        answer: Field holding the answer: an index, a letter (``"B"``), a 1-based digit string
-            (``answer_base=1``), or the text of the correct option.
+        answer: Field holding the answer: an index (``2`` or ``2.0``), a letter (``"B"``), a 1-based
+            digit string (``answer_base=1``), or the text of the correct option.
         id: Optional id field (default: the row number).
         subject: Optional subject field.
         context: Optional passage field.
@@ -257,17 +296,21 @@ class FieldMap:
     def _answer_index(self, answer: Any, choices: Any) -> Any:
         if isinstance(answer, bool):
             return int(answer)
-        if isinstance(answer, int):
-            return answer - self.answer_base
+        number = whole_number(answer) if isinstance(answer, int | float) else None  # 2 or 2.0, not 2.5
+        if number is not None:
+            return number - self.answer_base
         if isinstance(answer, str):
             text = answer.strip()
-            if text.isdigit():
+            if text.isascii() and text.isdigit():
                 return int(text) - self.answer_base
             letter = ord(text) - ord("A") if len(text) == 1 and text.isalpha() and text.isupper() else -1
             if isinstance(choices, list) and 0 <= letter < len(choices):
                 return letter
             if isinstance(choices, list) and text in choices:
                 return choices.index(text)
+            number = whole_number(text)  # "2.0", once it is neither an option's text nor a letter
+            if number is not None and number >= 0:
+                return number - self.answer_base
         count = len(choices) if isinstance(choices, list) else "?"
         raise ItemFieldError(self.answer, f"cannot map answer {answer!r} to one of the {count} options")
 

@@ -5,9 +5,11 @@ Multiple-choice (:class:`MCItem`), JSONL form, one item per line::
     {"id": "q1", "question": "...", "choices": ["...", "..."], "answer": 0,
      "subject": "anatomy", "context": "..."}
 
-``answer`` indexes ``choices``; ``subject`` and ``context`` (a passage shown before the question) are
-optional, and so is ``aliases``: other names of the correct answer (``["USA", "United States of
-America"]``), for matching generated answers. Any other field with a scalar value (``"popularity": 331e6``,
+``answer`` indexes ``choices`` (``1``, ``1.0`` and ``"1"`` are all option 1). ``id``, if given, is a
+non-empty string or an integer, unique in the file (without one an item is numbered by its line).
+``subject`` and ``context`` (a passage shown before the question) are optional, and so is ``aliases``:
+other names of the correct answer (``["USA", "United States of America"]``), for matching generated
+answers. Any other field with a scalar value (``"popularity": 331e6``,
 ``"relation": "capital"``) is kept as the item's metadata, which results can be broken down by
 (``llmcal eval --by popularity``); fields holding lists or objects are ignored.
 
@@ -25,6 +27,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from llmcal.jsonl import whole_number
 
 __all__ = [
     "OPEN_SCHEMA_FIELDS",
@@ -170,6 +174,12 @@ def _item_id(record: dict[str, Any], default_id: str) -> str:
     raw_id = record.get("id", default_id)
     if not isinstance(raw_id, str | int) or isinstance(raw_id, bool):
         raise ItemFieldError("id", f"expected a string or integer; found {raw_id!r}")
+    if isinstance(raw_id, str) and not raw_id.strip():
+        raise ItemFieldError(
+            "id",
+            f"is empty ({raw_id!r}); give every item a unique non-empty id, or leave the id out of every "
+            "item to number them by line",
+        )
     return str(raw_id)
 
 
@@ -223,12 +233,13 @@ def item_from_record(record: Any, *, default_id: str) -> MCItem:
     answer = record.get("answer")
     if answer is None:
         raise ItemFieldError("answer", "missing")
-    if isinstance(answer, str) and answer.strip().isdigit():
-        answer = int(answer)
-    if isinstance(answer, bool) or not isinstance(answer, int):
-        raise ItemFieldError("answer", f"expected an integer index into choices; found {answer!r}")
-    if not 0 <= answer < len(choices):
-        raise ItemFieldError("answer", f"expected an index in 0..{len(choices) - 1}; found {answer}")
+    index = whole_number(answer)  # 1, 1.0 and "1" are all option 1; 1.5, NaN and true are not indices
+    if index is None:
+        raise ItemFieldError(
+            "answer", f"expected an integer index into choices (0, 1, ...); found {answer!r}"
+        )
+    if not 0 <= index < len(choices):
+        raise ItemFieldError("answer", f"expected an index in 0..{len(choices) - 1}; found {index}")
     aliases = record.get("aliases")
     if aliases is not None and (
         not isinstance(aliases, list | tuple)
@@ -239,7 +250,7 @@ def item_from_record(record: Any, *, default_id: str) -> MCItem:
         id=_item_id(record, default_id),
         question=question,
         choices=tuple(choices),
-        answer=answer,
+        answer=index,
         subject=_text(record, "subject", required=False),
         context=_text(record, "context", required=False),
         aliases=tuple(aliases or ()),
