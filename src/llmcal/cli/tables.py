@@ -35,7 +35,9 @@ from llmcal.reports.cells import (
     stratum_metrics,
     temperature_at_bound,
     temperature_cell,
+    uncompared_line,
 )
+from llmcal.runs.comparison import UncomparedMethod
 from llmcal.runs.demo import DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, TaskStrata
 from llmcal.runs.real_claims import RealClaimsResults
@@ -50,6 +52,7 @@ __all__ = [
     "stratum_summaries_table",
     "summary_table",
     "terminal_table",
+    "uncompared_lines",
 ]
 
 _TEXT_COLUMNS = ("task", "method", "metric", "variant", "people", "subject", "")
@@ -93,7 +96,8 @@ def answer_lines(results: EvalResults) -> list[str]:
     """For each open-ended task: how good its answers are, and every answer a method gave no confidence.
 
     Those answers are left out of that method's metrics, which is said here, with the reasons, so a
-    method's ``n`` below the task's size is never a silent drop.
+    method's ``n`` below the task's size is never a silent drop; a method that gave none a confidence
+    (its row all ``n/a``) is said to have no metrics.
     """
     lines = []
     for name, task in results.tasks.items():
@@ -108,6 +112,12 @@ def answer_lines(results: EvalResults) -> list[str]:
             if not missing:
                 continue
             reasons = reasons_cell(stats.problems.get(method, {}))
+            if missing >= task.n_items:
+                lines.append(
+                    f"{name}/{method}: {missing} of {task.n_items} answers gave no confidence ({reasons}); "
+                    "it has no metrics."
+                )
+                continue
             lines.append(
                 f"{name}/{method}: {missing} of {task.n_items} answers gave no confidence ({reasons}); "
                 f"its metrics are over the other {task.n_items - missing}."
@@ -207,6 +217,14 @@ def change_table(changes: Sequence[MetricChange], *, title: str, level: float, r
     for item in changes:
         table.add_row(*change_cells(item, ranked=ranked))
     return table
+
+
+def uncompared_lines(uncompared: Sequence[UncomparedMethod], pair: str) -> list[str]:
+    """Each task x method of ``pair`` a comparison left out (no item has a confidence in both runs), with why.
+
+    Printed under the pair's :func:`change_table`, so a method missing from it is never a silent drop.
+    """
+    return [uncompared_line(item) for item in uncompared if item.pair == pair]
 
 
 def before_after_table(title: str, before: CalibrationRow, after: CalibrationRow) -> Table:

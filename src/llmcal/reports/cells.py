@@ -23,6 +23,7 @@ from dataclasses import asdict
 from llmcal.calibrators.temperature import DEFAULT_BOUNDS
 from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.summary import CalibrationRow, Summary
+from llmcal.runs.comparison import UncomparedMethod
 
 __all__ = [
     "AT_TEMPERATURE_BOUND",
@@ -47,6 +48,7 @@ __all__ = [
     "seconds",
     "temperature_at_bound",
     "temperature_cell",
+    "uncompared_line",
 ]
 
 # Comparisons: what the terminal table, the plot and the HTML table show; JSON and markdown carry all.
@@ -199,3 +201,8 @@ def change_cells(item: MetricChange, *, ranked: bool) -> list[str]:
         percent(item.change_rate),
     ]
     return [*cells, "" if item.rank is None else str(item.rank)] if ranked else cells
+
+
+def uncompared_line(item: UncomparedMethod) -> str:
+    """Why a task x method of a comparison has no rows: ``cities/verbal: not compared: <reason>``."""
+    return f"{item.task}/{item.method}: not compared: {item.reason}"

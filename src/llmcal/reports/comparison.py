@@ -10,14 +10,18 @@ import numpy as np
 from llmcal.atomic import save_figure_atomic, write_text_atomic
 from llmcal.errors import InputError
 from llmcal.metrics.comparison import MetricChange
-from llmcal.reports.cells import change_cells, change_columns, headline_metrics
+from llmcal.reports.cells import change_cells, change_columns, headline_metrics, uncompared_line
 from llmcal.runs.comparison import ComparisonResults
 
 __all__ = ["comparison_markdown", "render_comparison", "save_comparison_png"]
 
 
 def comparison_markdown(results: ComparisonResults) -> str:
-    """A markdown report: one table per model pair, rows task x method x metric, every metric."""
+    """A markdown report: one table per model pair, rows task x method x metric, every metric.
+
+    Below a pair's table, each task x method it could not compare (no item has a confidence in both runs),
+    with why.
+    """
     settings, changes = results.settings, results.changes
     level = round(100 * settings.level)
     lines = [
@@ -28,15 +32,18 @@ def comparison_markdown(results: ComparisonResults) -> str:
         f"{settings.n_bins} {settings.strategy} bins.",
     ]
     ranked = results.ranked
-    for pair in dict.fromkeys(item.pair for item in changes):
+    for pair in dict.fromkeys(
+        [*(item.pair for item in changes), *(item.pair for item in results.uncompared)]
+    ):
         lines += ["", f"## {pair}" if pair else "## comparison", ""]
-        header = change_columns(settings.level, ranked=ranked)
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += [
-            "| " + " | ".join(change_cells(item, ranked=ranked)) + " |"
-            for item in changes
-            if item.pair == pair
-        ]
+        rows = [item for item in changes if item.pair == pair]
+        if rows:
+            header = change_columns(settings.level, ranked=ranked)
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(change_cells(item, ranked=ranked)) + " |" for item in rows]
+        uncompared = [uncompared_line(item) for item in results.uncompared if item.pair == pair]
+        if uncompared:
+            lines += ["", *(f"- {line}" for line in uncompared)]
     return "\n".join(lines) + "\n"
 
 
@@ -85,8 +92,14 @@ def save_comparison_png(changes: Sequence[MetricChange], path: str | Path, *, me
 def render_comparison(out: Path, results: ComparisonResults) -> None:
     """Writes ``comparison.md`` and ``comparison.png`` beside ``comparison.json`` (each atomically).
 
+    With no change at all (every method left uncompared) there is no plot, and ``comparison.png`` is not
+    written.
+
     A :data:`llmcal.comparison.ComparisonRenderer`.
     """
     write_text_atomic(out / "comparison.md", comparison_markdown(results))
+    if not results.changes:  # no method had an item with a confidence in both runs: nothing to plot
+        (out / "comparison.png").unlink(missing_ok=True)  # an earlier comparison's, no longer true
+        return
     computed = list(dict.fromkeys(change.metric for change in results.changes))
     save_comparison_png(results.changes, out / "comparison.png", metrics=headline_metrics(computed))

@@ -48,12 +48,13 @@ from llmcal.reports.cells import (
     seconds,
     temperature_at_bound,
     temperature_cell,
+    uncompared_line,
 )
 from llmcal.reports.headline import demo_story_figures, real_claims_headline_png
 from llmcal.reports.reliability import SPARSE_BIN_ITEMS
 from llmcal.runs.comparison import ComparisonResults
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
-from llmcal.runs.evaluation import EvalResults, EvalRun, TaskStrata
+from llmcal.runs.evaluation import EvalResults, EvalRun, TaskResults, TaskStrata
 from llmcal.runs.kinds import RUN_KINDS, RunOutput, TrainingRun, read_output
 from llmcal.runs.real_claims import RealClaimsResults
 
@@ -207,21 +208,31 @@ def _strata_figures(run: EvalRun, task: str, strata: TaskStrata, settings: Metri
         kept = answered(records, method)
         table = method_predictions(records, method, f"{task}/{method}", kept)
         confidences, correct = table.confidences, table.correct
-        panels = []
+        panels, empty = [], []
         for position, group in enumerate(strata.groups):
             rows = assigned.rows(position)[kept]
+            if not rows.any():  # no item of the stratum has a confidence by this method: no panel
+                empty.append(group.label)
+                continue
             bins = reliability_bins(
                 confidences[rows], correct[rows], n_bins=settings.n_bins, strategy=settings.strategy
             )
             ece = group.methods[method].metric("ece")
             panels.append(StratumPanel(group.label, bins, None if ece is None else ece.value))
+        if not panels:
+            continue  # the method has no confidence at all: said beside the method's diagrams
         figure = strata_figure(panels, title=f"{task} / {method} by {by}", interval_level=settings.level)
         png = figure_png(figure)
+        left_out = ""
+        if empty:  # strata whose items this method gave no confidence: said, not silently missing
+            which = f"{'stratum' if len(empty) == 1 else 'strata'} {', '.join(empty)}"
+            left_out = f"; no confidence in {which}, left out"
         figures.append(
             _image(
                 png,
                 f"reliability diagram per {by} stratum, {task} {method}",
-                f"{task} / {method}: one reliability diagram per {by} stratum (n items, ECE in each title)",
+                f"{task} / {method}: one reliability diagram per {by} stratum (n items, ECE in each title)"
+                + left_out,
             )
         )
     return figures
@@ -270,7 +281,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
     results = run.results()
     metric_settings = results.settings.metrics
     level = metric_settings.level
-    summary_rows, figures, subject_rows = [], [], []
+    summary_rows, figures, subject_rows, no_figures = [], [], [], []
     metrics = OPEN_SUMMARY_METRICS if run.is_open_ended else SUMMARY_METRICS
     for task, entry in results.tasks.items():
         for method, summary in entry.methods.items():
@@ -280,6 +291,9 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
             )
             if task in run.records and method in run.methods:
                 kept = answered(run.records[task], method)
+                if not kept.any():  # e.g. verbal, where the model never wrote a readable probability
+                    no_figures.append(_no_confidence_note(task, entry, method))
+                    continue
                 table = method_predictions(run.records[task], method, f"{task}/{method}", kept)
                 png = _diagram_pair(
                     table,
@@ -310,6 +324,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         *_answers_part(results),
         "<h3>Reliability diagrams and confidence histograms</h3>",
         f'<div class="figures">{"".join(figures)}</div>',
+        *no_figures,
         *_strata_part(run, results),
     ]
     if subject_rows:
@@ -317,6 +332,17 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         parts += ["<h3>Per-subject breakdown</h3>", _table(header, subject_rows, text_columns=3)]
     parts += ["<h3>Settings</h3>", _settings(run.manifest)]
     return heading, "\n".join(parts)
+
+
+def _no_confidence_note(task: str, entry: TaskResults, method: str) -> str:
+    """Why a task x method has no diagram: none of its items has a confidence, with the reasons."""
+    problems = entry.answers.problems.get(method, {}) if entry.answers is not None else {}
+    what = "answers" if entry.answers is not None else "items"
+    why = f" ({reasons_cell(problems)})" if problems else ""
+    return (
+        f"<p>No diagram for {_e(task)} / {_e(method)}: none of its {entry.n_items} {what} has a "
+        f"confidence{_e(why)}.</p>"
+    )
 
 
 def _answers_part(results: EvalResults) -> list[str]:
@@ -327,9 +353,7 @@ def _answers_part(results: EvalResults) -> list[str]:
         if stats is None:
             continue
         missing = [
-            f"<code>{_e(method)}</code> gave {count} no confidence ("
-            + _e(reasons_cell(stats.problems.get(method, {})))
-            + "), left out of its metrics"
+            _missing_confidences(method, count, entry.n_items, stats.problems.get(method, {}))
             for method, count in stats.no_confidence.items()
             if count
         ]
@@ -348,6 +372,17 @@ def _answers_part(results: EvalResults) -> list[str]:
         "the model's answer alone.</p>",
         f"<ul>{''.join(lines)}</ul>",
     ]
+
+
+def _missing_confidences(method: str, count: int, n_items: int, problems: dict[str, int]) -> str:
+    """How many answers ``method`` gave no confidence, and why; all of them leave it without metrics."""
+    reasons = _e(reasons_cell(problems))
+    if count >= n_items:
+        return (
+            f"<code>{_e(method)}</code> gave none of the {n_items} answers a confidence ({reasons}): "
+            "it has no metrics and no diagram"
+        )
+    return f"<code>{_e(method)}</code> gave {count} no confidence ({reasons}), left out of its metrics"
 
 
 def _column_names(columns: Sequence[str]) -> list[str]:
@@ -379,6 +414,15 @@ def _comparison_section(path: Path, results: ComparisonResults, heading: str) ->
         f"<code>{_e(path / 'comparison.json')}</code> and <code>comparison.md</code>.</p>",
         _table(header, rows, text_columns=4),
     ]
+    if results.uncompared:
+        items = "".join(
+            f"<li>{_e(f'{item.pair}: ' if item.pair else '')}{_e(uncompared_line(item))}</li>"
+            for item in results.uncompared
+        )
+        parts.append(
+            "<p>Not compared: no item has a confidence by these methods in both runs of the pair.</p>"
+            f"<ul>{items}</ul>"
+        )
     plot = path / "comparison.png"
     if plot.is_file():
         parts.append(

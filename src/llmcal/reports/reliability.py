@@ -23,6 +23,7 @@ __all__ = [
     "StratumPanel",
     "plot_confidence_histogram",
     "plot_reliability",
+    "reliability_png_name",
     "save_reliability_png",
     "save_reliability_pngs",
     "strata_figure",
@@ -225,9 +226,22 @@ def strata_figure(
     return figure
 
 
+def reliability_png_name(task: str, method: str) -> str:
+    """``reliability_<task>_<method>.png``: the diagram of one task x method, each name a :func:`file_part`.
+
+    Examples:
+        >>> reliability_png_name("quiz", "sum"), reliability_png_name("../quiz", "sum")
+        ('reliability_quiz_sum.png', 'reliability__._quiz-e5385beb_sum.png')
+    """
+    return f"reliability_{file_part(task)}_{file_part(method)}.png"
+
+
 def strata_png_name(task: str, method: str, by: str) -> str:
-    """``reliability_<task>_<method>_by_<by>.png``: the per-stratum figure of one task x method."""
-    return f"reliability_{task}_{method}_by_{file_part(by)}.png"
+    """``reliability_<task>_<method>_by_<by>.png``: the per-stratum figure of one task x method.
+
+    Each name is a :func:`file_part`: no separator, no leading dot, at most 64 characters.
+    """
+    return f"reliability_{file_part(task)}_{file_part(method)}_by_{file_part(by)}.png"
 
 
 def save_reliability_pngs(out: Path, results: EvalResults) -> None:
@@ -244,7 +258,7 @@ def save_reliability_pngs(out: Path, results: EvalResults) -> None:
                 continue  # read back from results.json: the bins are in bins.csv, not redrawn
             save_reliability_png(
                 summary.reliability,
-                out / f"reliability_{task_name}_{method}.png",
+                out / reliability_png_name(task_name, method),
                 title=f"{task_name} / {method}",
                 ece=None if ece is None else ece.value,
             )

@@ -2,7 +2,8 @@
 
 Directory layout::
 
-    comparison.json   settings, the compared pairs, and every change (written here)
+    comparison.json   settings, the compared pairs, every change, and each task x method not compared
+                      with why (written here)
     comparison.md     the same as markdown tables (drawn by :mod:`llmcal.reports`)
     comparison.png    a forest plot of the headline metrics (drawn by :mod:`llmcal.reports`)
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "COMPARISON_NAME",
     "ComparedPair",
     "ComparisonResults",
+    "UncomparedMethod",
     "read_comparison",
     "write_comparison_results",
 ]
@@ -52,20 +54,45 @@ class ComparedPair:
 
 
 @dataclass(frozen=True)
+class UncomparedMethod:
+    """A task x confidence method of a pair that has no change: no item has a confidence in both runs.
+
+    Attributes:
+        pair: The pair's name.
+        task: The task.
+        method: The confidence method (e.g. ``verbal``, when the model never wrote a readable probability).
+        reason: Why, with each run's number of answers without a confidence and their problems.
+    """
+
+    pair: str
+    task: str
+    method: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ComparisonResults:
-    """``comparison.json``: the settings, the pairs, and the change of every metric per pair."""
+    """``comparison.json``: the settings, the pairs, and the change of every metric per pair.
+
+    Attributes:
+        uncompared: The task x methods of the pairs left out of ``changes``, each with why.
+    """
 
     settings: MetricSettings
     pairs: list[ComparedPair]
     changes: list[MetricChange]
+    uncompared: list[UncomparedMethod] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form (NaN becomes ``None``)."""
-        return {
+        """The JSON form (NaN becomes ``None``); ``uncompared`` only when some method was not compared."""
+        data: dict[str, Any] = {
             "settings": asdict(self.settings),
             "pairs": [asdict(pair) for pair in self.pairs],
             "changes": [change.to_dict() for change in self.changes],
         }
+        if self.uncompared:
+            data["uncompared"] = [asdict(item) for item in self.uncompared]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ComparisonResults:
@@ -74,6 +101,12 @@ class ComparisonResults:
             MetricSettings(**data["settings"]),
             [ComparedPair(**pair) for pair in data["pairs"]],
             [MetricChange.from_dict(change) for change in data["changes"]],
+            [
+                UncomparedMethod(
+                    str(item["pair"]), str(item["task"]), str(item["method"]), str(item["reason"])
+                )
+                for item in data.get("uncompared", [])
+            ],
         )
 
     @property

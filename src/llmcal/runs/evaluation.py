@@ -20,8 +20,11 @@ task's strata beside them, and the files named by field are rewritten only for t
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -42,6 +45,7 @@ from llmcal.runs.records import RECORDS_NAME, RecordStore
 
 __all__ = [
     "EVAL_KIND",
+    "FILE_PART_MAX",
     "RESULTS_NAME",
     "AnswerStats",
     "EvalResults",
@@ -144,7 +148,8 @@ class StratumResults:
         data["n_items"] = self.n_items
         data["methods"] = {
             method: {
-                "mean_confidence": self.mean_confidence[method],
+                # None where the method gave no confidence in the stratum: strict JSON has no NaN.
+                "mean_confidence": _none_if_nan(self.mean_confidence[method]),
                 **replace(summary, reliability=None).to_dict(),
             }
             for method, summary in self.methods.items()
@@ -161,7 +166,7 @@ class StratumResults:
             None if lower is None else float(lower),
             None if upper is None else float(upper),
             int(data["n_items"]),
-            {method: float(entry["mean_confidence"]) for method, entry in methods.items()},
+            {method: _nan_if_none(entry["mean_confidence"]) for method, entry in methods.items()},
             {method: Summary.from_dict(entry) for method, entry in methods.items()},
         )
 
@@ -347,18 +352,44 @@ class EvalResults:
 
 
 def strata_bins_name(by: str) -> str:
-    """The file name of the per-stratum bins of field ``by``: ``bins_<by>.csv``, odd characters as ``_``.
+    """The file name of the per-stratum bins of field ``by``: ``bins_<by>.csv``, ``by`` as :func:`file_part`.
 
     Examples:
         >>> strata_bins_name("popularity"), strata_bins_name("a/b c")
-        ('bins_popularity.csv', 'bins_a_b_c.csv')
+        ('bins_popularity.csv', 'bins_a_b_c-0af99a60.csv')
     """
     return f"bins_{file_part(by)}.csv"
 
 
+FILE_PART_MAX = 64
+"""The most characters of a :func:`file_part`: three of them and their prefix fit a file name's 255 bytes."""
+_FILE_PART_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_HASH_CHARS = 8
+
+
 def file_part(text: str) -> str:
-    """``text`` made safe in a file name: anything but letters, digits, ``-``, ``_`` and ``.`` is ``_``."""
-    return "".join(char if char.isalnum() or char in "-_." else "_" for char in text)
+    """``text`` (a task, method or field name) made safe as part of a file name; distinct texts stay distinct.
+
+    A text of ASCII letters, digits, ``-``, ``_`` and ``.`` (not first), of at most :data:`FILE_PART_MAX`
+    characters, stays as it is (``MyQuiz`` names ``reliability_MyQuiz_sum.png``). Any other is spelt in
+    those characters: accents dropped, every other character ``_``, a leading dot ``_``, cut to length,
+    and followed by ``-`` and 8 hex digits of its SHA-256. So no part holds a path separator, NUL or ``..``
+    alone, none starts with a dot, and two texts that would spell alike (``a/b`` and ``a_b``, ``é``
+    composed and decomposed) still name different files. Two tasks named alike but for case (``Foo``,
+    ``foo``) share a file on a case-insensitive file system (macOS, Windows); name them apart.
+
+    Examples:
+        >>> file_part("seq-prob"), file_part("../x"), file_part("MyQuiz")
+        ('seq-prob', '_._x-d6b96a97', 'MyQuiz')
+    """
+    if text and len(text) <= FILE_PART_MAX and not text.startswith(".") and set(text) <= _FILE_PART_CHARS:
+        return text
+    letters = "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
+    spelt = "".join(char if char in _FILE_PART_CHARS else "_" for char in letters)
+    if spelt.startswith("."):
+        spelt = "_" + spelt[1:]
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    return f"{spelt[: FILE_PART_MAX - _HASH_CHARS - 1]}-{digest}"
 
 
 def write_eval_results(out: Path, results: EvalResults) -> None:
@@ -474,3 +505,11 @@ def read_eval_run(path: str | Path) -> EvalRun:
                 f"finish. Rerun the same `llmcal eval` command with --out {root} to complete it."
             )
     return EvalRun(root, manifest, settings, records)
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
