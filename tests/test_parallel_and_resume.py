@@ -171,6 +171,9 @@ def test_finetune_killed_after_a_checkpoint_resumes_to_the_same_model(tiny_model
     ours = json.loads((out / "results.json").read_text())
     theirs = json.loads((tmp_path / "reference" / "results.json").read_text())
     assert ours["after"] == pytest.approx(theirs["after"], abs=1e-6)
+    # The whole run's mean loss and every epoch, not only those after the resume.
+    assert ours["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-6)
+    assert ours["epochs"] == theirs["epochs"]
     weights = load_file(str(out / "model" / "model.safetensors"))
     expected = load_file(str(tmp_path / "reference" / "model" / "model.safetensors"))
     for name, tensor in expected.items():

@@ -28,7 +28,7 @@ from llmcal.errors import InputError
 from llmcal.finetune.losses import LOSSES, check_open_ended
 from llmcal.finetune.packing import PackedExample, pack_items
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
-from llmcal.finetune.trainer import CalibrationTrainer
+from llmcal.finetune.trainer import SUMMARY_NAME, CalibrationTrainer
 from llmcal.locking import output_lock
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.summary import CALIBRATION_ROW_BINNING, CalibrationRow, calibration_row, predictions_row
@@ -235,7 +235,9 @@ def finetune(
             epochs=settings.epochs, show_progress=show_progress, checkpoints=settings.checkpoints,
             open_ended=open_ended,
         )  # fmt: skip
-        output = trainer.train(resume_from_checkpoint=checkpoint)
+        if checkpoint is not None:
+            trainer.resume_summary(checkpoint)
+        trainer.train(resume_from_checkpoint=checkpoint)
         trained = trainable.merge_and_unload() if settings.lora is not None else trainable
         trained.eval()
         # Under accelerate/torchrun every process holds the same trained weights; one evaluates and writes.
@@ -247,8 +249,9 @@ def finetune(
             kind="finetune",
             settings=settings.record(),
             n_examples=len(train_items),
-            train_loss=float(output.training_loss),
-            log=[entry for entry in trainer.state.log_history if "loss" in entry],
+            train_loss=trainer.mean_training_loss(),
+            # Keys sorted as a resumed Trainer reads its log back from trainer_state.json: the same bytes.
+            log=[dict(sorted(entry.items())) for entry in trainer.state.log_history if "loss" in entry],
             main_process=main_process,
             before=before,
             after=after,
@@ -330,13 +333,16 @@ def finetune_named_model(
 
 
 def _resume_point(out: Path, manifest: dict[str, Any]) -> str | None:
-    """The run's last complete checkpoint (None before the first), after checking it is the same run."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The run's last complete checkpoint (None before the first), after checking it is the same run.
 
+    Complete means llmcal's summary was written beside the Trainer's files, which it is last: a run
+    killed in between resumes from the checkpoint before (the Trainer keeps two), or from the start.
+    """
     check_resume(out, manifest)
     folder = out / "checkpoints"
-    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None  # type: ignore[no-untyped-call]
-    return None if last is None else str(last)
+    complete = [path for path in folder.glob("checkpoint-*") if (path / SUMMARY_NAME).is_file()]
+    steps = {path: int(path.name[len("checkpoint-") :]) for path in complete if path.name[11:].isdigit()}
+    return str(max(steps, key=steps.__getitem__)) if steps else None
 
 
 def _trainer(
