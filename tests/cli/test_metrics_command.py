@@ -178,3 +178,37 @@ def test_by_a_field_the_records_lack_exits_2(predictions_file, capsys):
     path, _, _ = predictions_file
     assert main(["metrics", str(path), "--by", "popularity"]) == 2
     assert "600 of 600 records have no field 'popularity' (line 1 is one)" in capsys.readouterr().err
+
+
+def test_the_progress_bar_moves_with_each_block_of_resamples(predictions_file, monkeypatch, capsys):
+    """Issue 26: on 1M items the bar stood still for minutes; it now advances with the resamples."""
+    from llmcal.cli import metrics_command
+    from llmcal.metrics import count_bootstrap
+
+    path, _, _ = predictions_file
+    monkeypatch.setattr(count_bootstrap, "_BLOCK_CELLS", 600 * 10)  # blocks of 10 resamples of 600 items
+    events = []
+
+    class RecordingProgress:
+        def __init__(self, console):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exception):
+            return False
+
+        def add_task(self, description, total):
+            events.append(("add", description, total))
+            return 0
+
+        def update(self, task, **fields):
+            events.append(("update", fields["completed"], fields["description"]))
+
+    monkeypatch.setattr(metrics_command, "step_progress", RecordingProgress)
+    assert main(["metrics", str(path), "--n-resamples", "35", "--json"]) == 0
+    assert events[0] == ("add", "11 metrics on all items", 35)
+    assert [event[1] for event in events[1:]] == [10, 20, 30, 35]
+    assert events[-1][2] == "11 metrics: bootstrap resamples"
+    assert json.loads(capsys.readouterr().out)["settings"]["n_resamples"] == 35

@@ -85,33 +85,34 @@ def test_reliability_rows_keep_the_values_of_filled_bins():
     assert empty["accuracy"] is None
 
 
-def _reference_percentile_bootstrap(metric, arrays, n_resamples, level, seed, **kwargs):
-    """The percentile bootstrap by its definition (Efron & Tibshirani ch. 13), drawing as llmcal does."""
+def _reference_recentred_bootstrap(metric, arrays, n_resamples, level, seed, **kwargs):
+    """The percentile bootstrap by its definition (Efron & Tibshirani ch. 13), drawing as llmcal does, with
+    its spread around the bootstrap median placed around the estimate (llmcal.metrics.bootstrap)."""
     generator = np.random.default_rng(seed)
     n = len(arrays[0])
     values = []
     for _ in range(n_resamples):
         rows = generator.integers(0, n, size=n)
         values.append(metric(*(np.asarray(a)[rows] for a in arrays), **kwargs))
-    return np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    low, median, high = np.quantile(values, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    estimate = metric(*arrays, **kwargs)
+    return estimate - (median - low), estimate + (high - median)
 
 
-def test_bootstrap_is_the_percentile_bootstrap_with_the_documented_defaults():
+def test_bootstrap_is_the_recentred_percentile_bootstrap_with_the_documented_defaults():
     rng = np.random.default_rng(11)
     confidences = rng.uniform(0.2, 1.0, 300)
     correct = (rng.uniform(size=300) < confidences**1.5).astype(float)
-    low, high = _reference_percentile_bootstrap(ece, (confidences, correct), 1000, 0.95, 0, n_bins=10)
+    low, high = _reference_recentred_bootstrap(ece, (confidences, correct), 1000, 0.95, 0, n_bins=10)
     interval = bootstrap_ci(ece, confidences, correct, n_bins=10)  # defaults: 1000 resamples, 95%, seed 0
     assert (interval.low, interval.high) == (pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12))
     assert interval.estimate == ece(confidences, correct, n_bins=10)
     assert interval.level == 0.95
     narrow = bootstrap_ci(ece, confidences, correct, n_resamples=200, level=0.5, rng=3)
-    reference = _reference_percentile_bootstrap(ece, (confidences, correct), 200, 0.5, 3)
+    reference = _reference_recentred_bootstrap(ece, (confidences, correct), 200, 0.5, 3)
     assert [narrow.low, narrow.high] == pytest.approx(list(reference), abs=1e-12)
-    assert (
-        bootstrap_ci(ece, confidences, correct, n_resamples=1).low
-        == bootstrap_ci(ece, confidences, correct, n_resamples=1).high
-    )  # one resample is allowed
+    single = bootstrap_ci(ece, confidences, correct, n_resamples=1)  # one resample is allowed
+    assert single.low == single.high == single.estimate
 
 
 def test_bootstrap_checks_its_options_word_for_word():

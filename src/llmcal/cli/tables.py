@@ -191,7 +191,7 @@ def metric_table(summary: Summary) -> Table:
     table = terminal_table(
         title=f"{Path(summary.source).name}: {summary.n_items:,} items, {options}",
         caption=(
-            f"{settings.n_bins} {settings.strategy} bins; {level}% percentile bootstrap over "
+            f"{settings.n_bins} {settings.strategy} bins; {level}% bootstrap (percentile, re-centred) over "
             f"{settings.n_resamples} resamples (seed {settings.seed})"
         ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -32,6 +33,8 @@ class MetricSpec:
         summary: One line for tables and ``--help``.
         fixed_strategy: The binning strategy a class-wise binned metric always uses (SCE equal-width, ACE
             equal-mass); ``None`` where the caller's strategy applies.
+        bounds: The range of the metric's values, ``(low, high)``; bootstrap intervals are clipped to it
+            (:mod:`llmcal.metrics.bootstrap`). ``[0, 1]`` unless stated.
     """
 
     function: Callable[..., float]
@@ -40,6 +43,7 @@ class MetricSpec:
     higher_is_better: bool
     summary: str
     fixed_strategy: BinStrategy | None = None
+    bounds: tuple[float, float] = (0.0, 1.0)
 
 
 # Order is presentation order: accuracy first, then the calibration errors, scoring rules and AUROC.
@@ -55,8 +59,13 @@ METRICS.add(
 METRICS.add(
     "ace", MetricSpec(ace, "probabilities", True, False, "class-wise ECE, equal-mass bins", "quantile")
 )
-METRICS.add("brier", MetricSpec(brier, "probabilities", False, False, "multi-class Brier score"))
-METRICS.add("nll", MetricSpec(nll, "probabilities", False, False, "negative log-likelihood of gold"))
+METRICS.add(
+    "brier", MetricSpec(brier, "probabilities", False, False, "multi-class Brier score", bounds=(0.0, 2.0))
+)
+METRICS.add(
+    "nll",
+    MetricSpec(nll, "probabilities", False, False, "negative log-likelihood of gold", bounds=(0.0, math.inf)),
+)
 METRICS.add("auroc", MetricSpec(auroc, "top_label", False, True, "does confidence rank right > wrong"))
 METRICS.add(
     "top_brier", MetricSpec(top_label_brier, "top_label", False, False, "Brier score of the top confidence")

@@ -1,10 +1,11 @@
 """Change of every metric between two runs on the same items, e.g. a pretrained and an aligned model.
 
-For each metric: the two values, the change ``delta = aligned - base`` with a paired bootstrap interval
-(items are resampled once and both runs are scored on the same resample, so the interval reflects the
-change and not the noise of each run), and the change rate ``CR = delta / base`` of Oh & Hwang (2024).
-When several model pairs are compared, each pair is ranked by CR within its task x method x metric,
-descending, as in the authors' tables (rank 1 = the largest relative increase).
+For each metric: the two values, the change ``delta = aligned - base`` with a paired bootstrap interval (items
+are resampled once and both runs are scored on the same resample, so the interval reflects the change and not
+the noise of each run; re-centred on ``delta`` as every llmcal interval is, see
+:mod:`llmcal.metrics.bootstrap`, so it always holds ``delta``), and the change rate ``CR = delta / base`` of
+Oh & Hwang (2024). When several model pairs are compared, each pair is ranked by CR within its task x method x
+metric, descending, as in the authors' tables (rank 1 = the largest relative increase).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from llmcal.errors import CalibrationWarning, InputError
-from llmcal.metrics.bootstrap import bootstrap_ci
+from llmcal.metrics.bootstrap import recentred_interval
 from llmcal.metrics.catalog import METRICS
+from llmcal.metrics.count_bootstrap import resampled_changes
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import metric_arrays
@@ -109,14 +111,14 @@ class MetricChange:
         )
 
 
-def _delta_of(metric: Callable[..., float], **kwargs: Any) -> Callable[..., float]:
-    """``metric`` of the aligned arrays minus ``metric`` of the base arrays, for the paired bootstrap."""
+def difference_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
+    """The range of ``m(aligned) - m(base)`` for a metric ``m`` with range ``bounds``: (-1, 1) for ECE.
 
-    def delta(*arrays: Any) -> float:
-        half = len(arrays) // 2  # the base run's arrays, then the aligned run's, in the same order
-        return metric(*arrays[half:], **kwargs) - metric(*arrays[:half], **kwargs)
-
-    return delta
+    Examples:
+        >>> difference_bounds((0.0, 2.0))
+        (-2.0, 2.0)
+    """
+    return bounds[0] - bounds[1], bounds[1] - bounds[0]
 
 
 def metric_changes(
@@ -150,37 +152,18 @@ def metric_changes(
             f"{base.source} has {base.n_items} items and {aligned.source} {aligned.n_items}; a paired "
             "comparison needs the same items in both."
         )
+    deltas = resampled_changes(base, aligned, metrics, settings)
     changes: list[MetricChange] = []
     for name in metrics:
-        function, kwargs = METRICS.get(name).function, settings.metric_kwargs(name)
-        before_arrays, after_arrays = metric_arrays(base, name), metric_arrays(aligned, name)
+        spec, kwargs = METRICS.get(name), settings.metric_kwargs(name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
-            before = function(*before_arrays, **kwargs)
-            after = function(*after_arrays, **kwargs)
+            before = float(spec.function(*metric_arrays(base, name), **kwargs))
+            after = float(spec.function(*metric_arrays(aligned, name), **kwargs))
             rate = change_rate(before, after)
-            interval = bootstrap_ci(
-                _delta_of(function, **kwargs),
-                *before_arrays,
-                *after_arrays,
-                n_resamples=settings.n_resamples,
-                level=settings.level,
-                rng=settings.seed,
-            )
-        changes.append(
-            MetricChange(
-                pair,
-                task,
-                method,
-                name,
-                before,
-                after,
-                change(before, after),
-                interval.low,
-                interval.high,
-                rate,
-            )
-        )
+        delta = change(before, after)
+        low, high = recentred_interval(delta, deltas[name], settings.level, difference_bounds(spec.bounds))
+        changes.append(MetricChange(pair, task, method, name, before, after, delta, low, high, rate))
         if on_metric_done is not None:
             on_metric_done(name)
     return changes

@@ -11,9 +11,10 @@ from numpy.typing import NDArray
 
 from llmcal.errors import InputError
 from llmcal.metrics.binning import ReliabilityBins, reliability_bins
-from llmcal.metrics.bootstrap import bootstrap_ci
+from llmcal.metrics.bootstrap import recentred_interval, warn_if_undefined
 from llmcal.metrics.calibration_error import ece, sce, top_label_confidence
 from llmcal.metrics.catalog import METRICS
+from llmcal.metrics.count_bootstrap import ProgressCallback, resampled_metrics
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.scoring_rules import brier
 from llmcal.metrics.settings import MetricSettings
@@ -32,7 +33,10 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MetricValue:
-    """One metric's value and percentile-bootstrap interval (NaN where undefined on this data).
+    """One metric's value and bootstrap interval (NaN where undefined on this data).
+
+    The interval is the percentile interval re-centred on the value (:mod:`llmcal.metrics.bootstrap`), so
+    ``ci_low <= value <= ci_high`` whenever the three are finite.
 
     Attributes:
         binning: How a binned metric was binned (``n_bins``, ``strategy``); empty for the others.
@@ -157,17 +161,25 @@ def summarize(
     settings: MetricSettings = MetricSettings(),
     *,
     on_metric_done: Callable[[str], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Summary:
     """Computes every applicable metric of :data:`~llmcal.metrics.METRICS` with a bootstrap interval.
 
     Metrics that need per-option probabilities are skipped for top-label-only predictions. Every metric
-    is bootstrapped with the same seed, hence on the same resamples. Predictions of no items (a method
-    that gave every answer no confidence) have every metric NaN and no reliability bins.
+    is computed on the same resamples, from their counts (:mod:`llmcal.metrics.count_bootstrap`), and
+    its interval follows :mod:`llmcal.metrics.bootstrap`'s convention (re-centred on the value, clipped
+    to the metric's range). Point values are always on every item. Predictions of no items (a method that
+    gave every answer no confidence) have every metric NaN and no reliability bins.
 
     Args:
         predictions: What to evaluate.
         settings: Binning and bootstrap settings.
-        on_metric_done: Called with each metric's name when it is finished (for progress bars).
+        on_metric_done: Called with each metric's name when it is finished.
+        on_progress: Called with (resamples done, resamples in all) as the resampling advances (progress
+            bars: one resample serves every metric, so this moves while ``on_metric_done`` waits).
+
+    Raises:
+        InputError: If ``settings`` asks for a non-positive number of resamples or a level outside (0, 1).
     """
     results: list[MetricValue] = []
     if predictions.n_items == 0:
@@ -176,21 +188,20 @@ def summarize(
             spec = METRICS.get(name)
             results.append(MetricValue(name, nan, nan, nan, spec.summary, settings.binning(name)))
         return Summary(predictions.source, 0, predictions.n_options, settings, results)
-    for name in applicable_metrics(predictions):
+    names = applicable_metrics(predictions)
+    estimates = {
+        name: float(
+            METRICS.get(name).function(*metric_arrays(predictions, name), **settings.metric_kwargs(name))
+        )
+        for name in names
+    }
+    resampled = resampled_metrics(predictions, names, settings, on_progress=on_progress)
+    for name in names:
         spec = METRICS.get(name)
-        interval = bootstrap_ci(
-            spec.function,
-            *metric_arrays(predictions, name),
-            n_resamples=settings.n_resamples,
-            level=settings.level,
-            rng=settings.seed,
-            **settings.metric_kwargs(name),
-        )
-        results.append(
-            MetricValue(
-                name, interval.estimate, interval.low, interval.high, spec.summary, settings.binning(name)
-            )
-        )
+        groups = resampled[name]
+        warn_if_undefined(sum(int(np.isnan(values).sum()) for values in groups), settings.n_resamples, 2)
+        low, high = recentred_interval(estimates[name], groups, settings.level, spec.bounds)
+        results.append(MetricValue(name, estimates[name], low, high, spec.summary, settings.binning(name)))
         if on_metric_done is not None:
             on_metric_done(name)
     bins = reliability_bins(

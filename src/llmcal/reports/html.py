@@ -318,7 +318,7 @@ def _eval_section(run: EvalRun, heading: str) -> tuple[str, str]:
         subject_rows = []  # the per-stratum table below has the same rows, with intervals
     parts = [
         f"<p>Model: <code>{_e(run.model)}</code>; methods {_e(', '.join(run.methods))}; "
-        f"{round(100 * level)}% percentile bootstrap intervals in brackets.</p>",
+        f"{round(100 * level)}% bootstrap intervals (percentile, re-centred on the value) in brackets.</p>",
         "<h3>Summary</h3>",
         _table(["task", "method", "n", *_column_names(metrics)], summary_rows, text_columns=2),
         *_answers_part(results),
