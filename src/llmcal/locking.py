@@ -34,9 +34,9 @@ LOCK_NAME = ".llmcal.lock"
 class OutputLock:
     """Exclusive, non-blocking lock on an output directory, held as a context manager.
 
-    Creates the directory if needed. A directory this lock created and that holds nothing but the lock
-    file when the lock is released (the run was refused before writing anything) is removed again, so a
-    refused run leaves no trace.
+    Creates the directory if needed. The lock file is removed when the lock is released (a killed holder
+    leaves it, unlocked), and so is a directory this lock created that is empty then (the run was
+    refused before writing anything), so a finished or refused run leaves no trace.
 
     Args:
         directory: The output directory.
@@ -102,12 +102,11 @@ class OutputLock:
             return
         descriptor, self._descriptor = self._descriptor, None
         try:
-            if self._created and [entry.name for entry in self.directory.iterdir()] == [LOCK_NAME]:
-                # Removed while still held, so no other run can have started writing here meanwhile.
-                self.path.unlink()
-                self.directory.rmdir()
-            else:
-                os.ftruncate(descriptor, 0)
+            # Removed while still held: a run that opened the file meanwhile finds, once it holds the
+            # lock, that the path no longer names it, and locks afresh (see __enter__).
+            self.path.unlink()
+            if self._created and not any(self.directory.iterdir()):
+                self.directory.rmdir()  # a run refused before writing anything leaves no trace
         except OSError:
             pass  # cleaning up is a courtesy; the lock is released below either way
         finally:

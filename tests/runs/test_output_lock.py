@@ -105,6 +105,7 @@ def test_a_lock_whose_holder_was_killed_blocks_nothing(tmp_path):
     assert (out / LOCK_NAME).exists()  # the file stays; the lock died with its holder
     run(out)
     assert len((out / "records.jsonl").read_text().splitlines()) == len(ITEMS)
+    assert not (out / LOCK_NAME).exists()  # a finished run leaves no lock file
 
 
 def test_a_refused_run_leaves_no_directory_it_created(tmp_path):
