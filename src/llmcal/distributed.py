@@ -79,11 +79,26 @@ def process_shard() -> Shard:
 
 
 def device_for_shard(device: str, shard: Shard) -> str:
-    """``cuda:LOCAL_RANK`` for ``auto``/``cuda`` in a multi-process run on GPUs, else ``device`` unchanged."""
+    """``cuda:LOCAL_RANK`` for ``auto``/``cuda`` in a multi-process run on GPUs, else ``device`` unchanged.
+
+    Raises:
+        InputError: If ``LOCAL_RANK`` is not a non-negative integer, or names a GPU this machine lacks.
+    """
     if shard.world_size <= 1 or device not in ("auto", "cuda"):
         return device
     import torch
 
     if not torch.cuda.is_available():
-        return "cpu" if device == "auto" else device
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return "cpu" if device == "auto" else device  # `cuda` is refused, with why, where it is resolved
+    local_rank = os.environ.get("LOCAL_RANK", "0")
+    if not (local_rank.isascii() and local_rank.isdecimal()):
+        raise InputError(
+            f"LOCAL_RANK must be a non-negative integer (the launcher sets it); got {local_rank!r}."
+        )
+    count = torch.cuda.device_count()
+    if int(local_rank) >= count:
+        raise InputError(
+            f"LOCAL_RANK={local_rank}, but this machine has {count} CUDA device{'s' if count != 1 else ''}; "
+            "start at most that many processes per machine (e.g. torchrun --nproc_per_node)."
+        )
+    return f"cuda:{int(local_rank)}"

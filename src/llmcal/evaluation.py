@@ -52,7 +52,7 @@ from llmcal.runs.evaluation import (
     read_eval_results,
     write_eval_results,
 )
-from llmcal.runs.manifest import build_manifest, check_resume, write_manifest
+from llmcal.runs.manifest import MANIFEST_NAME, build_manifest, check_resume, write_manifest
 from llmcal.runs.records import (
     RECORDS_NAME,
     RecordStore,
@@ -128,9 +128,17 @@ def evaluate(
         return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
     with OutputLock(out, "llmcal eval"):
         check_resume(out, manifest)
+        fresh = not (out / RECORDS_NAME).exists() and not has_rank_files(out)
         write_manifest(out, manifest)
         shard.barrier()  # the directory and manifest exist before anyone appends records
-        return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
+        try:
+            return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
+        except InputError:
+            # Bad input found while building the first prompts (too few few-shot examples, a cloze
+            # without its blank): nothing was scored, so nothing of this run is left behind.
+            if fresh and not (out / RECORDS_NAME).exists():
+                (out / MANIFEST_NAME).unlink(missing_ok=True)
+            raise
 
 
 def _fingerprint_entry(backend: ScoringBackend) -> dict[str, Any]:

@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
+from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import AlignSettings
@@ -50,9 +52,10 @@ def align_command(
     ] = None,
     cloze_style: Annotated[str, typer.Option(help="qa | completion (prompts built from items).")] = "qa",
     format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = "cloze",
-    seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED)] = DEFAULTS.seed,
 ) -> None:
     """Align a model on preference pairs with TRL's DPOTrainer and report calibration before and after."""
+    check_out_dir(out)
     style = cloze_style_option(cloze_style)
     prompt_format = prompt_format_option(format)
     if rejected not in ("random", "all"):
@@ -70,11 +73,11 @@ def align_command(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     results = align_named_model(
         model, pairs, settings, out, eval_items=evaluation, format=prompt_format, style=style,
-        show_progress=Console(stderr=True).is_terminal,
+        show_progress=Console(stderr=True, markup=False).is_terminal,
     )  # fmt: skip
     if not results.main_process:
         return
-    console = Console()
+    console = Console(markup=False)
     if results.before is not None and results.after is not None:
         console.print(before_after_table(f"{method}: {eval_data}", results.before, results.after))
     console.print(

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmcal.cli.metric_options import DEFAULTS, Level, NBins, NResamples, Seed, Strategy, metric_settings
 from llmcal.cli.option_values import comma_list
+from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.progress import step_progress
-from llmcal.cli.tables import change_table
+from llmcal.cli.tables import change_table, uncompared_lines
 from llmcal.errors import InputError
 
 __all__ = ["compare"]
@@ -38,6 +40,8 @@ def compare(
     seed: Seed = DEFAULTS.seed,
 ) -> None:
     """Compare base and aligned evaluations: change and change rate of every metric, with paired CIs."""
+    if out is not None:
+        check_out_dir(out)
     from llmcal.comparison import compare as compare_pairs
     from llmcal.comparison import comparison_steps
     from llmcal.reports.cells import headline_metrics
@@ -55,7 +59,7 @@ def compare(
     pair_names = _pair_names(names, [aligned.path.name for aligned in aligned_runs])
     pairs = list(zip(pair_names, bases, aligned_runs, strict=True))
     metric_names = comma_list(metrics) if metrics else None
-    with step_progress(Console(stderr=True)) as progress:
+    with step_progress(Console(stderr=True, markup=False)) as progress:
         bar = progress.add_task("bootstrapping changes", total=comparison_steps(pairs, metric_names))
         results = compare_pairs(
             pairs,
@@ -63,10 +67,10 @@ def compare(
             metrics=metric_names,
             settings=settings,
             render=render_comparison,
-            on_step=lambda step: progress.update(bar, advance=1, description=step),
+            on_step=lambda step: progress.update(bar, advance=1, description=escape(step)),
         )
 
-    console = Console()
+    console = Console(markup=False)
     shown = headline_metrics(list(dict.fromkeys(change.metric for change in results.changes)))
     for name in pair_names:
         console.print(
@@ -77,8 +81,11 @@ def compare(
                 ranked=results.ranked,
             )
         )
+        for line in uncompared_lines(results.uncompared, name):
+            console.print(line, highlight=False)
     if out is not None:
-        console.print(f"wrote {out}/comparison.json, comparison.md and comparison.png")
+        plot = " and comparison.png" if results.changes else " (no comparison.png: nothing was compared)"
+        console.print(f"wrote {out}/comparison.json, comparison.md{plot}")
 
 
 def _pair_names(names: str | None, defaults: list[str]) -> list[str]:

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmcal.cli.metric_options import MAX_SEED
+from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import change_table, demo_rows_table, real_claims_tables, real_model_tables
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import run_demo
@@ -40,7 +42,7 @@ def demo(
     preset_name: Annotated[
         str | None, typer.Option("--preset", help=f"World preset: {', '.join(PRESETS)}.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="World and model seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="World and model seed.")] = 0,
     cache_dir: Annotated[Path | None, typer.Option(help="World cache (default ~/.cache/llmcal).")] = None,
     n_resamples: Annotated[
         int | None,
@@ -68,6 +70,7 @@ def demo(
     ] = False,
 ) -> None:
     """Build a synthetic knowledge world, pretrain a tiny model, and measure and fix its calibration."""
+    check_out_dir(out)
     if real:
         _run_real_claims(out, seed=seed, n_resamples=n_resamples or 200)
         return
@@ -95,7 +98,7 @@ def demo(
             on_stage=lambda text: err.print(f"[dim]· {text}[/]"),
             real_model=story,
         )
-    console = Console()
+    console = Console(markup=False)
     world = result.world
     console.print(
         f"\nWorld '{name}' ({'cached' if world['cached'] else 'built'}, "
@@ -164,7 +167,7 @@ def _run_real_claims(out: Path, *, seed: int, n_resamples: int) -> None:
     results = run_real_claims(out, RealClaims(), seed=seed, n_resamples=n_resamples, stage=stage)
     title = f"llmcal demo --real: the papers' claims on real LLMs, seed {seed}"
     write_report([out], out / "report.html", title=title)
-    console = Console()
+    console = Console(markup=False)
     for table in real_claims_tables(results):
         console.print(table)
     console.print(

@@ -22,8 +22,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from llmcal.cli.metric_options import DEFAULTS, By, NBins, NResamples, NStrata, stratification_option
+from llmcal.cli.metric_options import (
+    DEFAULTS,
+    MAX_SEED,
+    By,
+    NBins,
+    NResamples,
+    NStrata,
+    stratification_option,
+)
 from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option, stop_strings
+from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import answer_lines, strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.confidence.generation_extraction import (
@@ -96,7 +105,9 @@ def eval_(
     cloze_style: Annotated[
         str, typer.Option(help="--data items only: qa | completion | partial (see llmcal.tasks.spec).")
     ] = "qa",
-    seed: Annotated[int, typer.Option(help="Few-shot and bootstrap seed.")] = DEFAULTS.seed,
+    seed: Annotated[
+        int, typer.Option(min=0, max=MAX_SEED, help="Few-shot and bootstrap seed.")
+    ] = DEFAULTS.seed,
     n_bins: NBins = DEFAULTS.n_bins,
     n_resamples: NResamples = DEFAULTS.n_resamples,
     by: By = None,
@@ -109,8 +120,7 @@ def eval_(
         if not batch_size.isdigit() or int(batch_size) < 1:
             raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
         size = int(batch_size)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory.")
+    check_out_dir(out)
     # Not part of the settings: another --by on a finished run summarises it again (llmcal.runs.evaluation).
     stratification = stratification_option(by, n_strata)
     # Everything that can fail on bad input happens before the output directory is touched.
@@ -124,6 +134,8 @@ def eval_(
     stops = stop_strings(stop)
     if stops is not None and tasks[0].kind != "open":
         raise InputError("--stop applies to open-ended tasks; these items are multiple-choice.")
+    if stops is not None and all(tuple(stops) == tuple(t.stop) for t in tasks):
+        stops = None  # the tasks' own stop, spelt out: the same run as without --stop (and resumes it)
     extraction: ExtractionSettings | GenerationSettings
     if tasks[0].kind == "open":
         names = comma_list(methods) if methods is not None else list(DEFAULT_GENERATION_METHODS)
@@ -144,7 +156,7 @@ def eval_(
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # llmcal draws its own bar
 
     shard = process_shard()  # under torchrun / accelerate launch: this process's share of the items
-    err = Console(stderr=True)
+    err = Console(stderr=True, markup=False)
     backend = HFBackend(
         model,
         device=device_for_shard(device, shard),
@@ -180,7 +192,7 @@ def eval_(
         )
     if not shard.is_main:
         return
-    console = Console()
+    console = Console(markup=False)
     console.print(summary_table(results))
     for line in answer_lines(results):
         console.print(line, highlight=False)

@@ -14,7 +14,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
+from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
@@ -77,13 +79,14 @@ def finetune_command(
             "non-max targets."
         ),
     ] = False,
-    seed: Annotated[int, typer.Option()] = FinetuneSettings.seed,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED)] = FinetuneSettings.seed,
     resume: Annotated[
         bool,
         typer.Option(help="Continue from the last checkpoint in OUT/checkpoints (same settings, items)."),
     ] = False,
 ) -> None:
     """Fine-tune with a calibration-aware loss and report calibration before and after."""
+    check_out_dir(out)
     style = cloze_style_option(cloze_style)
     prompt_format = prompt_format_option(format)
     from llmcal.finetune.losses import CogCalibConfig, LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
@@ -120,11 +123,11 @@ def finetune_command(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     results = finetune_named_model(
         model, train, settings, out, calibration_items=calibration, eval_items=evaluation,
-        show_progress=Console(stderr=True).is_terminal, resume=resume,
+        show_progress=Console(stderr=True, markup=False).is_terminal, resume=resume,
     )  # fmt: skip
     if not results.main_process:
         return  # other processes of a distributed run stay quiet; the main one reports
-    console = Console()
+    console = Console(markup=False)
     if results.before is not None and results.after is not None:
         console.print(before_after_table(f"{method}: {eval_data}", results.before, results.after))
     console.print(f"wrote {out}/model and {out}/results.json (train loss {number(results.train_loss)})")

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from llmcal.cli.metric_options import DEFAULTS, Level, NBins, NResamples, Strategy, metric_settings
+from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import summary_table
 from llmcal.reports.cells import number
 
@@ -29,6 +30,7 @@ def from_lm_eval(
     level: Level = DEFAULTS.level,
 ) -> None:
     """Read lm-eval's per-choice log-likelihoods and write ECE, SCE, Brier and reliability diagrams."""
+    check_out_dir(out)
     settings = metric_settings(n_bins, strategy, n_resamples, level, DEFAULTS.seed)
     from llmcal.confidence.extraction import ExtractionSettings
     from llmcal.importers.lm_eval import import_lm_eval_run
@@ -36,9 +38,9 @@ def from_lm_eval(
     from llmcal.runs.evaluation import EvalSettings
 
     evaluation = EvalSettings(ExtractionSettings(methods=("sum",)), settings)
-    with Console(stderr=True).status("computing metrics with bootstrap intervals"):
+    with Console(stderr=True, markup=False).status("computing metrics with bootstrap intervals"):
         tasks, results = import_lm_eval_run(files, out, evaluation, render=save_reliability_pngs)
-    console = Console()
+    console = Console(markup=False)
     console.print(summary_table(results, "lm-eval samples: calibration of the acc (sum) predictions"))
     logged = ", ".join(f"{task.name} {number(task.lm_eval_accuracy)}" for task in tasks)
     console.print(f"accuracy lm-eval logged (acc): {logged}")

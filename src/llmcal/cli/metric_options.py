@@ -15,6 +15,9 @@ from llmcal.runs.evaluation import Stratification
 
 __all__ = [
     "DEFAULTS",
+    "MAX_BINS",
+    "MAX_RESAMPLES",
+    "MAX_SEED",
     "By",
     "Level",
     "NBins",
@@ -28,11 +31,17 @@ __all__ = [
 
 DEFAULTS = MetricSettings()
 
-NBins = Annotated[int, typer.Option(min=1, help="Bins for the binned metrics.")]
+# Upper bounds keep a typo from asking for terabytes: more bins than items, or resamples, say nothing more.
+MAX_BINS = 100_000
+MAX_RESAMPLES = 1_000_000
+MAX_SEED = 2**32 - 1
+NBins = Annotated[int, typer.Option(min=1, max=MAX_BINS, help="Bins for the binned metrics.")]
 Strategy = Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")]
-NResamples = Annotated[int, typer.Option(min=1, help="Bootstrap resamples per metric (or change).")]
+NResamples = Annotated[
+    int, typer.Option(min=1, max=MAX_RESAMPLES, help="Bootstrap resamples per metric (or change).")
+]
 Level = Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval coverage.")]
-Seed = Annotated[int, typer.Option(help="Bootstrap seed.")]
+Seed = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Bootstrap seed.")]
 By = Annotated[
     str | None,
     typer.Option(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from llmcal.atomic import write_text_atomic
 from llmcal.cli.metric_options import (
@@ -22,6 +23,7 @@ from llmcal.cli.metric_options import (
     metric_settings,
     stratification_option,
 )
+from llmcal.cli.out_paths import check_out_file
 from llmcal.cli.progress import step_progress
 from llmcal.cli.tables import metric_table, stratum_summaries_table
 from llmcal.errors import InputError
@@ -53,6 +55,8 @@ def metrics(
     n_strata: NStrata = 4,
 ) -> None:
     """Print every calibration metric, with bootstrap intervals, for a file of per-item predictions."""
+    if out is not None:
+        check_out_file(out, example="metrics.json")
     settings = metric_settings(n_bins, strategy, n_resamples, level, seed)
     if input_kind not in ("probs", "logits"):
         raise InputError(f"--input-kind must be 'probs' or 'logits'; got {input_kind!r}.")
@@ -67,13 +71,18 @@ def metrics(
         except InputError as error:
             raise InputError(f"{file}, field {stratification.by!r}: {error}") from None
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, markup=False)
+    n_metrics = len(applicable_metrics(predictions))
     with step_progress(err) as progress:
-        task = progress.add_task("bootstrapping", total=len(applicable_metrics(predictions)))
+        # One bar over the resamples: every metric is computed on each block of them at once, so the bar
+        # moves every few seconds however many items there are (the values on all items come first).
+        task = progress.add_task(f"{n_metrics} metrics on all items", total=settings.n_resamples)
         summary = summarize(
             predictions,
             settings,
-            on_metric_done=lambda name: progress.update(task, advance=1, description=name),
+            on_progress=lambda done, _: progress.update(
+                task, completed=done, description=f"{n_metrics} metrics: bootstrap resamples"
+            ),
         )
 
     data = summary.to_dict()
@@ -85,7 +94,7 @@ def metrics(
                 predictions,
                 strata,
                 settings,
-                on_stratum_done=lambda label: progress.update(task, advance=1, description=label),
+                on_stratum_done=lambda label: progress.update(task, advance=1, description=escape(label)),
             )
         means = [predictions.subset(strata.rows(index)).mean_confidence for index in range(len(parts))]
         data["strata"] = _strata_json(stratification, strata, parts, means)
@@ -96,9 +105,9 @@ def metrics(
     if as_json:
         typer.echo(payload)
     else:
-        Console().print(metric_table(summary))
+        Console(markup=False).print(metric_table(summary))
         if stratum_table is not None:
-            Console().print(stratum_table)
+            Console(markup=False).print(stratum_table)
 
 
 def _strata_json(

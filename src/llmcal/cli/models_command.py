@@ -21,7 +21,7 @@ def models() -> None:
         table.add_row(model.name, model.description, model.licence, "yes" if installed else "no")
         if not installed:
             missing.append(model)
-    console = Console()
+    console = Console(markup=False)
     console.print(table)
     for model in missing:
         console.print(f"{model.name}: {model.install}", highlight=False)

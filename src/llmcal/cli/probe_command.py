@@ -15,6 +15,7 @@ from rich.console import Console
 
 from llmcal.atomic import write_text_atomic
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
+from llmcal.cli.out_paths import check_out_file
 from llmcal.knowledge.probe import ProbeSettings, probe_knowledge
 from llmcal.tasks.loading import load_any_items
 
@@ -46,6 +47,7 @@ def probe(
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
 ) -> None:
     """Label items known/unknown by the model's own answers, and fit and score the NLL detector."""
+    check_out_file(out, example="known.jsonl")
     settings = ProbeSettings(
         # Style is checked before format, as before, so a command with both wrong names the style first.
         style=cloze_style_option(cloze_style),
@@ -59,12 +61,12 @@ def probe(
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from llmcal.scoring.hf import HFBackend
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, markup=False)
     backend = HFBackend(
         model, device=device, dtype=dtype, on_status=lambda text: err.print(text, highlight=False)
     )
     result = probe_knowledge(items, backend, settings, calibration_items=calibration)
-    console = Console()
+    console = Console(markup=False)
     for line in result.summary_lines(data):
         console.print(line)
     write_text_atomic(out, result.to_jsonl())

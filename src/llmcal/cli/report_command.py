@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from llmcal.cli.out_paths import check_out_file
+
 __all__ = ["report"]
 
 
@@ -20,8 +22,9 @@ def report(
     title: Annotated[str, typer.Option(help="Report title.")] = "llmcal report",
 ) -> None:
     """Write one HTML file (images inline, no network) with tables, reliability diagrams and settings."""
+    check_out_file(out, example="report.html")
     from llmcal.reports.html import write_report
 
-    with Console(stderr=True).status("drawing the report"):
+    with Console(stderr=True, markup=False).status("drawing the report"):
         written = write_report(runs, out, title=title)
-    Console().print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")
+    Console(markup=False).print(f"wrote {written} ({written.stat().st_size / 1e6:.1f} MB)")

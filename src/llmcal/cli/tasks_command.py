@@ -37,7 +37,7 @@ def tasks(
             table.add_row(name, answers, dataset, spec.split, spec.fewshot_split or "-", spec.description)
         else:  # generated offline: no split; few-shot examples are the task's other items
             table.add_row(name, answers, spec.source, "generated", "items", spec.description)
-    console = Console()
+    console = Console(markup=False)
     console.print(table)
     if hidden:
         console.print(f"({hidden} per-subject tasks mmlu_<subject> not shown; --all lists them)")

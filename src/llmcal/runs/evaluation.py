@@ -90,7 +90,10 @@ class EvalSettings:
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
         """Inverse of :meth:`to_dict`."""
         extraction = dict(data["extraction"])
-        extraction["methods"] = tuple(extraction["methods"])
+        methods = extraction["methods"]
+        if not isinstance(methods, list | tuple) or not all(isinstance(name, str) for name in methods):
+            raise TypeError(f"methods must be a list of names; found {methods!r}")
+        extraction["methods"] = tuple(methods)
         metrics = {key: data[key] for key in asdict(MetricSettings()) if key in data}
         # Only the settings of open-ended runs limit the answer's length.
         kind = GenerationSettings if "max_new_tokens" in extraction else ExtractionSettings
