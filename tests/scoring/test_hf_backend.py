@@ -245,8 +245,11 @@ def test_long_contexts_are_truncated_on_the_left(tiny_model_dir):
 
 
 def test_missing_model_is_an_input_error(tmp_path):
-    with pytest.raises(InputError, match="Could not load model"):
+    with pytest.raises(InputError, match="no such folder"):
         HFBackend(str(tmp_path / "nowhere"), device="cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="Could not load model"):
+        HFBackend(str(tmp_path / "empty"), device="cpu")
 
 
 def test_pickled_weights_are_refused_not_unpickled(tiny_model_dir, tmp_path):
