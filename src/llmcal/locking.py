@@ -51,7 +51,7 @@ class OutputLock:
         self.directory = Path(directory)
         self.command = command
         self._descriptor: int | None = None
-        self._created = False
+        self._created: list[Path] = []
 
     @property
     def path(self) -> Path:
@@ -59,7 +59,9 @@ class OutputLock:
         return self.directory / LOCK_NAME
 
     def __enter__(self) -> OutputLock:
-        self._created = not self.directory.exists()
+        # The directories this lock creates (the out directory and any missing parents), removed again
+        # if a refused run leaves them empty.
+        self._created = [path for path in (self.directory, *self.directory.parents) if not path.exists()]
         while True:
             self.directory.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -105,8 +107,10 @@ class OutputLock:
             # Removed while still held: a run that opened the file meanwhile finds, once it holds the
             # lock, that the path no longer names it, and locks afresh (see __enter__).
             self.path.unlink()
-            if self._created and not any(self.directory.iterdir()):
-                self.directory.rmdir()  # a run refused before writing anything leaves no trace
+            for created in self._created:  # deepest first; a run refused before writing leaves no trace
+                if any(created.iterdir()):
+                    break
+                created.rmdir()
         except OSError:
             pass  # cleaning up is a courtesy; the lock is released below either way
         finally:

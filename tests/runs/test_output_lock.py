@@ -109,10 +109,10 @@ def test_a_lock_whose_holder_was_killed_blocks_nothing(tmp_path):
 
 
 def test_a_refused_run_leaves_no_directory_it_created(tmp_path):
-    out = tmp_path / "new"
+    out = tmp_path / "new" / "deeper" / "run"
     with OutputLock(out, "test"):
         assert (out / LOCK_NAME).exists()
-    assert not out.exists()
+    assert not (tmp_path / "new").exists()  # nor the parents it created
     kept = tmp_path / "kept"
     with OutputLock(kept, "test"):
         (kept / "results.json").write_text("{}")
