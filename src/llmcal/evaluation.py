@@ -60,7 +60,6 @@ from llmcal.runs.records import (
     load_records,
     merge_records,
     rank_records_name,
-    write_records,
 )
 from llmcal.scoring.requests import ScoringBackend
 from llmcal.tasks.answers import exact_match, token_f1
@@ -114,6 +113,10 @@ def evaluate(
     out = Path(out_dir)
     check_task_kinds(tasks, settings)
     check_stratification(tasks, stratification)
+    if not shard.is_main:
+        # The main process holds the lock and has checked the directory by the first barrier.
+        shard.barrier()
+        return _run(tasks, backend, settings, out, on_progress, render, shard, stratification)
     uses_fewshot = settings.extraction.num_fewshot > 0
     manifest = build_manifest(
         EVAL_KIND,
@@ -122,17 +125,13 @@ def evaluate(
         tasks={task.name: task.items for task in tasks},
         fewshot_pools={task.name: task.fewshot_pool for task in tasks} if uses_fewshot else None,
     )
-    if not shard.is_main:
-        # The main process holds the lock and has checked the directory by the first barrier.
-        shard.barrier()
-        return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
     with OutputLock(out, "llmcal eval"):
         check_resume(out, manifest)
         fresh = not (out / RECORDS_NAME).exists() and not has_rank_files(out)
         write_manifest(out, manifest)
         shard.barrier()  # the directory and manifest exist before anyone appends records
         try:
-            return _run(tasks, backend, settings, out, manifest, on_progress, render, shard, stratification)
+            return _run(tasks, backend, settings, out, on_progress, render, shard, stratification)
         except InputError:
             # Bad input found while building the first prompts (too few few-shot examples, a cloze
             # without its blank): nothing was scored, so nothing of this run is left behind.
@@ -152,7 +151,6 @@ def _run(
     backend: ScoringBackend,
     settings: EvalSettings,
     out: Path,
-    manifest: dict[str, Any],
     on_progress: Callable[[int], None] | None,
     render: FigureRenderer | None,
     shard: Shard,
@@ -183,10 +181,9 @@ def _run(
     if shard.world_size > 1:
         done = load_records(out)  # the other processes' records are on disk only; all have finished
     ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
-    if shard.world_size > 1 or has_rank_files(out):
+    # Rewritten in item order from every process's records, or without a torn chunk's first copies.
+    if shard.world_size > 1 or rescored or has_rank_files(out):
         merge_records(out, ordered)
-    elif rescored:
-        write_records(out, ordered)  # drop the torn chunk's first copies: item order, as uninterrupted
     results = summarize_records(ordered, settings, stratification)
     write_eval_results(out, results)
     if render is not None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from llmcal.atomic import write_text_atomic
 from llmcal.cache import cache_dir
+from llmcal.scoring.models import file_sha256
 
 __all__ = ["FINGERPRINTED_SUFFIXES", "file_digest", "folder_fingerprint", "model_fingerprint"]
 
@@ -44,11 +45,7 @@ def file_digest(path: Path) -> str:
             return known
     except (OSError, UnicodeDecodeError):
         pass  # not cached yet, or unreadable: hash the file
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(1 << 22):
-            digest.update(block)
-    value = digest.hexdigest()[:_DIGEST_LENGTH]
+    value = file_sha256(path)[:_DIGEST_LENGTH]
     with contextlib.suppress(OSError):  # a read-only cache only costs the next run the hashing
         write_text_atomic(cached, value + "\n")
     return value
