@@ -1,9 +1,12 @@
-"""Shared fixtures: synthetic model outputs with a known amount of miscalibration."""
+"""Shared fixtures: synthetic model outputs with a known amount of miscalibration, the tiny model, files."""
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +56,17 @@ def tiny_model_dir(tmp_path_factory) -> str:
     return str(
         build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), _TINY_CORPUS * 20, vocab_size=400, seed=0)
     )
+
+
+def _write_jsonl(path: Path, rows: Iterable[object]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def write_jsonl() -> Callable[[Path, Iterable[object]], Path]:
+    """Writes rows (items, records, predictions) to a JSON-lines file, one per line, and returns its path."""
+    return _write_jsonl
 
 
 # Deprecations raised inside third-party code that llmcal only calls into, each with the reason it cannot

@@ -57,7 +57,7 @@ CHILD = textwrap.dedent(
     def append(self, chunk):
         global events
         if chunk and events + 1 == kill_at:
-            text = "".join(record.to_json() + "\\n" for record in chunk)
+            text = "".join(records.record_line(record) + "\\n" for record in chunk)
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(text[: len(text) // 2])  # a kill in the middle of the append
             os.kill(os.getpid(), signal.SIGKILL)

@@ -16,6 +16,7 @@ from llmcal.metrics import MetricSettings, rank_by_change_rate
 from llmcal.reports.comparison import comparison_markdown
 from llmcal.runs import ComparisonResults
 from llmcal.runs import read_eval_run as read_run
+from llmcal.runs.records import record_line
 from llmcal.scoring.requests import ContinuationScore
 
 FAST = MetricSettings(n_bins=10, n_resamples=200)
@@ -35,7 +36,7 @@ def write_run(path, items, *, task="toy", methods=("sum",), model="hand-made"):
                    tuple(ContinuationScore((score,), False) for score in scores), None)
         for item_id, answer, scores in items
     ]  # fmt: skip
-    (path / "records.jsonl").write_text("".join(record.to_json() + "\n" for record in records))
+    (path / "records.jsonl").write_text("".join(record_line(record) + "\n" for record in records))
     return path
 
 
@@ -111,8 +112,11 @@ def test_mismatched_items_are_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="cover different tasks"):
         compare_runs(base, read_run(write_run(tmp_path / "task", two_option_items(0.6, 2, 4), task="other")))
     choice_only = read_run(write_run(tmp_path / "choice", two_option_items(0.6, 2, 4), methods=("choice",)))
-    with pytest.raises(InputError, match="share no confidence method"):
+    with pytest.raises(
+        InputError, match="share no confidence method; evaluate both with one `methods`"
+    ) as error:
         compare_runs(base, choice_only)
+    assert error.value.parameter == "methods"
     with pytest.raises(InputError, match=r"Unknown metric 'ecee'\. Did you mean: ece"):
         compare_runs(base, base, metrics=["ecee"])
 

@@ -121,13 +121,22 @@ def fault_cycle(
     return tried, hit
 
 
-@pytest.mark.parametrize("job", ["eval", "compare", "report", "metrics"])
+# The report job draws its diagrams at every rerun (over 5 s): its cases run with the slow tests.
+@pytest.mark.parametrize(
+    "job", ["eval", "compare", pytest.param("report", marks=pytest.mark.slow), "metrics"]
+)
 def test_a_kill_at_a_sampled_write_leaves_whole_files_and_a_rerun_ends_identical(job, references, tmp_path):
     tried, hit = fault_cycle(job, references, tmp_path, DEFAULT_POINTS, fault="kill")
     assert hit == tried > 0
 
 
-@pytest.mark.parametrize(("job", "errno"), [("eval", "ENOSPC"), ("report", "EIO")])
+@pytest.mark.parametrize(
+    ("job", "errno"),
+    [
+        pytest.param("eval", "ENOSPC", marks=pytest.mark.slow),
+        pytest.param("report", "EIO", marks=pytest.mark.slow),
+    ],
+)
 def test_a_full_or_failing_disk_is_a_clear_error_and_a_rerun_ends_identical(job, errno, references, tmp_path):
     tried, hit = fault_cycle(job, references, tmp_path, DEFAULT_POINTS, fault=errno)
     assert hit == tried > 0

@@ -75,6 +75,7 @@ def eval_command(model: str, data: Path, out: Path, *extra: str) -> list[str]:
             str(out), *options]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_give_the_results_of_one(tiny_model_dir, tmp_path):
     data = write_items(tmp_path / "items.jsonl", 60)
     single = subprocess.run(eval_command(tiny_model_dir, data, tmp_path / "one"), capture_output=True,
@@ -109,6 +110,7 @@ def sigkill_when(
     process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_byte_identical_results(tiny_model_dir, tmp_path):
     data = write_items(tmp_path / "items.jsonl", 450)
     reference = subprocess.run(eval_command(tiny_model_dir, data, tmp_path / "reference"),
@@ -148,6 +150,7 @@ def finetune_command(model: str, data: Path, out: Path, *extra: str) -> list[str
             "--out", str(out), *options, *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_finetune_killed_after_a_checkpoint_resumes_to_the_same_model(tiny_model_dir, tmp_path):
     from safetensors.numpy import load_file
 
@@ -180,6 +183,7 @@ def test_finetune_killed_after_a_checkpoint_resumes_to_the_same_model(tiny_model
         assert weights[name] == pytest.approx(tensor, abs=1e-5), name
 
 
+@pytest.mark.slow
 def test_finetune_killed_after_style_adaptation_resumes_from_the_start(tiny_model_dir, tmp_path):
     # The warm-up used to save its own checkpoint into OUT/checkpoints; a kill before the main run's first
     # save then made --resume restore the warm-up's optimizer, scheduler and step count and skip batches.

@@ -7,18 +7,8 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-__all__ = [
-    "figure_png",
-    "save_figure_atomic",
-    "write_bytes_atomic",
-    "write_directory_atomic",
-    "write_text_atomic",
-]
+__all__ = ["write_bytes_atomic", "write_directory_atomic", "write_text_atomic"]
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -51,23 +41,6 @@ def _umask() -> int:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Writes UTF-8 ``text`` to ``path`` atomically (see :func:`write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def figure_png(figure: Figure) -> bytes:
-    """A matplotlib figure rendered to PNG bytes on its own Agg canvas (no pyplot, no global state)."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(figure)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def save_figure_atomic(figure: Figure, path: str | Path) -> None:
-    """Writes ``figure`` as a PNG atomically: a reader never sees half an image."""
-    write_bytes_atomic(path, figure_png(figure))
 
 
 def write_directory_atomic(path: str | Path, fill: Callable[[Path], None]) -> None:

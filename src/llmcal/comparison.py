@@ -31,7 +31,7 @@ from llmcal.runs.comparison import (
     UncomparedMethod,
     write_comparison_results,
 )
-from llmcal.runs.evaluation import EvalRun
+from llmcal.runs.eval_run import EvalRun
 
 __all__ = [
     "ComparisonRenderer",
@@ -141,7 +141,8 @@ def _shared_methods(base: EvalRun, aligned: EvalRun) -> list[str]:
     if not methods:
         raise InputError(
             f"{base.path} (methods {', '.join(base.methods)}) and {aligned.path} (methods "
-            f"{', '.join(aligned.methods)}) share no confidence method; evaluate both with one --methods."
+            f"{', '.join(aligned.methods)}) share no confidence method; evaluate both with one `methods`.",
+            parameter="methods",
         )
     return methods
 

@@ -22,6 +22,7 @@ Every file but the append-only records is written atomically.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -110,28 +111,48 @@ def evaluate(
         InputError: If ``out_dir`` holds a run with different settings, or some items lack the field to
             stratify by (checked before anything is scored or written).
     """
-    out = Path(out_dir)
+    job = _Job(tasks, backend, settings, Path(out_dir), on_progress, render, shard, stratification)
     check_task_kinds(tasks, settings)
     check_stratification(tasks, stratification)
     if not shard.is_main:
         # The main process holds the lock and has checked the directory by the first barrier.
         shard.barrier()
-        return _run(tasks, backend, settings, out, on_progress, render, shard, stratification)
-    uses_fewshot = settings.extraction.num_fewshot > 0
+        return _run(job)
+    return _run_as_main(job)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One call of :func:`evaluate`: what it scores, with what, and where it writes (see its arguments)."""
+
+    tasks: Sequence[EvalTask]
+    backend: ScoringBackend
+    settings: EvalSettings
+    out: Path
+    on_progress: Callable[[int], None] | None
+    render: FigureRenderer | None
+    shard: Shard
+    stratification: Stratification | None
+
+
+def _run_as_main(job: _Job) -> EvalResults:
+    """The main process's run: lock the directory, check and write the manifest, then :func:`_run`."""
+    out = job.out
+    uses_fewshot = job.settings.extraction.num_fewshot > 0
     manifest = build_manifest(
         EVAL_KIND,
-        model={**backend.describe(), **_fingerprint_entry(backend)},
-        settings=settings.to_dict(),
-        tasks={task.name: task.items for task in tasks},
-        fewshot_pools={task.name: task.fewshot_pool for task in tasks} if uses_fewshot else None,
+        model={**job.backend.describe(), **_fingerprint_entry(job.backend)},
+        settings=job.settings.to_dict(),
+        tasks={task.name: task.items for task in job.tasks},
+        fewshot_pools={task.name: task.fewshot_pool for task in job.tasks} if uses_fewshot else None,
     )
     with OutputLock(out, "llmcal eval"):
         check_resume(out, manifest)
         fresh = not (out / RECORDS_NAME).exists() and not has_rank_files(out)
         write_manifest(out, manifest)
-        shard.barrier()  # the directory and manifest exist before anyone appends records
+        job.shard.barrier()  # the directory and manifest exist before anyone appends records
         try:
-            return _run(tasks, backend, settings, out, on_progress, render, shard, stratification)
+            return _run(job)
         except InputError:
             # Bad input found while building the first prompts (too few few-shot examples, a cloze
             # without its blank): nothing was scored, so nothing of this run is left behind.
@@ -146,50 +167,52 @@ def _fingerprint_entry(backend: ScoringBackend) -> dict[str, Any]:
     return {"fingerprint": fingerprint} if fingerprint else {}
 
 
-def _run(
-    tasks: Sequence[EvalTask],
-    backend: ScoringBackend,
-    settings: EvalSettings,
-    out: Path,
-    on_progress: Callable[[int], None] | None,
-    render: FigureRenderer | None,
-    shard: Shard,
-    stratification: Stratification | None,
-) -> EvalResults:
+def _run(job: _Job) -> EvalResults:
     """Scores the pending chunks, then (main process) merges the records and writes the results."""
+    shard, out = job.shard, job.out
     # One records file per process in a data-parallel run: appends never interleave.
     store = RecordStore(out / (RECORDS_NAME if shard.world_size == 1 else rank_records_name(shard.rank)))
     done = load_records(out, own=store.path)
-    rescored = False
-    passes = settings.extraction.scoring_passes
-    for task in tasks:
-        # Shards by position in the task: processes read ``done`` at different moments.
-        share = task.items[shard.rank :: shard.world_size]
-        chunks = [share[start : start + _CHUNK_ITEMS] for start in range(0, len(share), _CHUNK_ITEMS)]
-        pending = [chunk for chunk in chunks if any((task.name, item.id) not in done for item in chunk)]
-        if on_progress is not None:
-            on_progress((len(share) - sum(len(chunk) for chunk in pending)) * passes)
-        for chunk in pending:
-            rescored = rescored or any((task.name, item.id) in done for item in chunk)
-            records = _extract(chunk, task, backend, settings, on_progress)
-            store.append(records)
-            done.update((record.key, record) for record in records)
+    rescored = _score_pending(job, store, done)
     shard.barrier()  # every shard's records are on disk
     if not shard.is_main:
         shard.barrier()  # wait for the main process to merge and write the results
         return read_eval_results(out)
     if shard.world_size > 1:
         done = load_records(out)  # the other processes' records are on disk only; all have finished
-    ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in tasks}
+    ordered = {task.name: [done[(task.name, item.id)] for item in task.items] for task in job.tasks}
     # Rewritten in item order from every process's records, or without a torn chunk's first copies.
     if shard.world_size > 1 or rescored or has_rank_files(out):
         merge_records(out, ordered)
-    results = summarize_records(ordered, settings, stratification)
+    results = summarize_records(ordered, job.settings, job.stratification)
     write_eval_results(out, results)
-    if render is not None:
-        render(out, results)
+    if job.render is not None:
+        job.render(out, results)
     shard.barrier()
     return results
+
+
+def _score_pending(job: _Job, store: RecordStore, done: dict[tuple[str, str], AnyRecord]) -> bool:
+    """Scores this process's chunks not all in ``done``, appending them to ``store`` and ``done``.
+
+    Returns:
+        Whether a chunk was scored again (an item of it was already done: a chunk torn by a crash).
+    """
+    shard, passes = job.shard, job.settings.extraction.scoring_passes
+    rescored = False
+    for task in job.tasks:
+        # Shards by position in the task: processes read ``done`` at different moments.
+        share = task.items[shard.rank :: shard.world_size]
+        chunks = [share[start : start + _CHUNK_ITEMS] for start in range(0, len(share), _CHUNK_ITEMS)]
+        pending = [chunk for chunk in chunks if any((task.name, item.id) not in done for item in chunk)]
+        if job.on_progress is not None:
+            job.on_progress((len(share) - sum(len(chunk) for chunk in pending)) * passes)
+        for chunk in pending:
+            rescored = rescored or any((task.name, item.id) in done for item in chunk)
+            records = _extract(chunk, task, job.backend, job.settings, job.on_progress)
+            store.append(records)
+            done.update((record.key, record) for record in records)
+    return rescored
 
 
 def _extract(

@@ -1,4 +1,12 @@
-"""Reading input files (JSON Lines, CSV) with errors that name ``file:line``: the readers every loader uses.
+"""JSON text and input files (JSON Lines, CSV): the one JSON codec below :mod:`llmcal.runs`.
+
+Run directories are written and read by :mod:`llmcal.runs`. The few files lower layers own (a world's
+files, the lock holder's record, the GGUF conversion record, ``llmcal probe``'s labels) and the JSON in
+input files go through the functions here, so every such file is written one strict way (no NaN or
+infinity, which JSON has no words for) and every read error names its file: :func:`json_text`,
+:func:`json_lines`, :func:`json_round_trip`, :func:`parse_json` and :func:`read_json_file`.
+
+The readers of input files every loader uses name ``file:line`` in their errors.
 
 Both readers decode UTF-8 with ``utf-8-sig`` semantics: a byte-order mark at the very start of the file is
 accepted and dropped; one anywhere else is text (and so, in JSON, an error). CSV is parsed by the
@@ -17,20 +25,105 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmcal.errors import InputError
 
-__all__ = ["CsvTable", "empty_file_problem", "read_csv", "read_jsonl", "typed_column", "whole_number"]
+__all__ = [
+    "CsvTable",
+    "empty_file_problem",
+    "json_lines",
+    "json_round_trip",
+    "json_text",
+    "parse_json",
+    "read_csv",
+    "read_json_file",
+    "read_jsonl",
+    "typed_column",
+    "whole_number",
+]
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _NON_FINITE = re.compile(r"[+-]?(nan|inf|infinity)", re.IGNORECASE)
 # An integer written with a leading zero (007, -01) is a code, not a number: it stays text.
 _CODE = re.compile(r"[+-]?0[0-9]+")
+
+
+def json_text(
+    value: Any, *, indent: int | None = None, sort_keys: bool = False, ensure_ascii: bool = True
+) -> str:
+    """``value`` as JSON text (no trailing newline), as :func:`json.dumps` writes it with these options.
+
+    Raises:
+        ValueError: If ``value`` holds a NaN or an infinity: strict JSON has no words for them, and a file
+            holding one is unreadable to most JSON readers.
+        TypeError: If ``value`` holds something JSON cannot hold (a set, an object).
+    """
+    return json.dumps(value, allow_nan=False, indent=indent, sort_keys=sort_keys, ensure_ascii=ensure_ascii)
+
+
+def json_lines(values: Iterable[Any]) -> str:
+    """JSON Lines text: each value as :func:`json_text` writes it, on a line of its own ending in a newline.
+
+    Raises:
+        ValueError: If a value holds a NaN or an infinity.
+        TypeError: If a value holds something JSON cannot hold.
+    """
+    return "".join(json_text(value) + "\n" for value in values)
+
+
+def json_round_trip(value: Any) -> Any:
+    """``value`` as it reads back from its JSON text: tuples become lists, keys strings.
+
+    A record built in memory and compared with one read from a file compares equal only in this form.
+
+    Raises:
+        ValueError: If ``value`` holds a NaN or an infinity.
+        TypeError: If ``value`` holds something JSON cannot hold.
+    """
+    return json.loads(json_text(value))
+
+
+def parse_json(text: str, *, where: str) -> Any:
+    """The value ``text`` holds as JSON.
+
+    Args:
+        text: The JSON text.
+        where: What the text is, for the error (a file, ``file:line``, a field of a row).
+
+    Raises:
+        InputError: Naming ``where``, if ``text`` is not JSON or nests deeper than Python can read.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{where}: not valid JSON ({error.msg}, line {error.lineno} column {error.colno})."
+        ) from None
+    except (RecursionError, ValueError) as error:  # nesting depth, int digits beyond Python's limit
+        raise InputError(f"{where}: JSON this reader cannot hold ({error}).") from None
+
+
+def read_json_file(path: str | Path) -> Any:
+    """The value the JSON file ``path`` holds (UTF-8).
+
+    Raises:
+        InputError: Naming the file, if it is missing, unreadable, not UTF-8 or not JSON.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file.") from None
+    except OSError as error:
+        raise InputError(f"{source}: unreadable ({error.strerror or error}).") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{source}: not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+    return parse_json(text, where=str(source))
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:

@@ -14,7 +14,6 @@ lock manager (``lockd``), so runs on different hosts sharing a directory exclude
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -25,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from llmcal.errors import InputError
+from llmcal.jsonl import json_text, parse_json
 
 __all__ = ["LOCK_NAME", "OutputLock", "output_lock"]
 
@@ -71,8 +71,9 @@ class OutputLock:
                 holder = _read_holder(descriptor)
                 os.close(descriptor)
                 raise InputError(
-                    f"--out {self.directory} is being written by another llmcal run ({holder}). One run "
-                    "writes to a directory at a time: wait for it to finish, or choose another --out."
+                    f"`out` {self.directory} is being written by another llmcal run ({holder}). One run "
+                    "writes to a directory at a time: wait for it to finish, or choose another `out`.",
+                    parameter="out",
                 ) from None
             except BaseException:
                 os.close(descriptor)
@@ -89,7 +90,7 @@ class OutputLock:
             "since": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, (json.dumps(record) + "\n").encode("utf-8"), 0)
+        os.pwrite(descriptor, (json_text(record) + "\n").encode("utf-8"), 0)
         self._descriptor = descriptor
         _remove_abandoned_temporaries(self.directory)
         return self
@@ -159,7 +160,7 @@ def _same_file(descriptor: int, path: Path) -> bool:
 def _read_holder(descriptor: int) -> str:
     """The holder's pid, host, command and start time as the lock file records them."""
     try:
-        holder = json.loads(os.pread(descriptor, 4096, 0).decode("utf-8"))
+        holder = parse_json(os.pread(descriptor, 4096, 0).decode("utf-8"), where=LOCK_NAME)
         return f"pid {holder['pid']} on {holder['host']}, `{holder['command']}`, since {holder['since']}"
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):  # InputError and UnicodeDecodeError are ValueErrors
         return "a process that has not recorded itself yet"

@@ -282,8 +282,10 @@ def cpu_only_torch(monkeypatch):
 def test_resolve_device_refuses_a_device_this_torch_lacks(device, cpu_only_torch):
     from llmcal.scoring.hf import resolve_device
 
-    with pytest.raises(InputError, match=rf"^--device {device}: .* available here: cpu\b"):
+    with pytest.raises(InputError, match=rf"^`device` {device}: .* available here: cpu\b") as error:
         resolve_device(device)
+    assert error.value.parameter == "device"
+    assert str(error.value).endswith("Give one of those, or `device=auto`.")
     assert resolve_device("auto").type == "cpu"
     assert resolve_device("cpu").type == "cpu"
 
@@ -295,7 +297,7 @@ def test_resolve_device_refuses_a_gpu_index_past_the_last(monkeypatch):
     from llmcal.scoring.hf import resolve_device
 
     with pytest.raises(
-        InputError, match=r"^--device cuda:2: this machine has 2 CUDA devices.*cuda:0, cuda:1"
+        InputError, match=r"^`device` cuda:2: this machine has 2 CUDA devices.*cuda:0, cuda:1"
     ):
         resolve_device("cuda:2")
     assert resolve_device("cuda:1") == torch.device("cuda:1")
@@ -308,7 +310,9 @@ def test_device_the_machine_lacks_is_refused_before_the_model_loads(
 ):
     out = "run" if name == "eval" else "known.jsonl"
     code = main([*command(name, inputs), "--out", out, "--device", device])
-    one_line_error(code, capsys.readouterr().err, f"--device {device}:", "available here: cpu")
+    err = capsys.readouterr().err
+    one_line_error(code, err, f"--device {device}:", "available here: cpu")
+    assert "Give one of those, or --device auto." in err  # the library's `device=auto`, as an option
     assert not (tmp_path / out).exists()
 
 

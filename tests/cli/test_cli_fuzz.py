@@ -718,7 +718,11 @@ def offline(monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # tiny inputs: degenerate resamples
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    "command",
+    # from-lm-eval writes a run per example (over 5 s): it runs with the slow tests.
+    [pytest.param(c, marks=pytest.mark.slow) if c == "from-lm-eval" else c for c in COMMANDS],
+)
 def test_cli_fuzz(command, bases, offline, request):
     strategy, examples = COMMANDS[command]
     model = request.getfixturevalue("tiny_model_dir") if command == "eval" else ""

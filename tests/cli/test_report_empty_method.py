@@ -162,6 +162,7 @@ def test_compare_of_a_single_method_with_no_confidence_writes_no_plot_and_says_w
     assert json.loads((cmp / "comparison.json").read_text())["changes"] == []
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # AUROC of small strata
 def test_report_of_strata_where_one_stratum_has_no_verbal_confidence(tmp_path, capsys):
     out = run(tmp_path / "run", SilentOnSmallCities(), Stratification("size", 3))

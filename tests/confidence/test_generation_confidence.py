@@ -9,10 +9,12 @@ import pytest
 
 from llmcal.confidence import generation_methods
 from llmcal.confidence.generation_extraction import GenerationSettings, check_generation_methods
+from llmcal.confidence.generation_passes import ANSWER, P_TRUE, VERBAL
 from llmcal.confidence.predictions import answered, generation_confidence, method_predictions
-from llmcal.confidence.records import GenerationRecord, ItemRecord, record_from_json
+from llmcal.confidence.records import GenerationRecord, ItemRecord
 from llmcal.confidence.verbalized import VerbalConfidence, read_verbal_confidence
 from llmcal.errors import InputError
+from llmcal.runs.records import parse_record_line, record_line
 from llmcal.scoring.requests import ContinuationScore, Generation
 
 
@@ -132,15 +134,15 @@ def test_methods_of_the_other_kind_of_item_are_refused_by_name() -> None:
 
 def test_generation_records_round_trip_through_json_and_are_told_from_mc_records() -> None:
     record = _record(text=" Zürich", verbal=" 0.7 ✓")
-    line = record.to_json()
+    line = record_line(record)
     assert "Zürich" in line  # written as UTF-8 text, not escapes
-    assert record_from_json(line, where="f:1") == record
+    assert parse_record_line(line, where="f:1") == record
     mc = ItemRecord("t", "a", 0, 2, None, (ContinuationScore((-1.0,), True),) * 2, (-0.1, -2.0), {"x": 1})
-    assert record_from_json(mc.to_json(), where="f:2") == mc
+    assert parse_record_line(record_line(mc), where="f:2") == mc
     with pytest.raises(InputError, match=r"f:3: not a valid llmcal record"):
-        record_from_json(line.replace('"stop": "stop"', '"stop": "tired"'), where="f:3")
+        parse_record_line(line.replace('"stop": "stop"', '"stop": "tired"'), where="f:3")
     with pytest.raises(InputError, match=r"f:4: not a valid llmcal record"):
-        record_from_json("[1, 2]", where="f:4")
+        parse_record_line("[1, 2]", where="f:4")
 
 
 def test_non_finite_log_probabilities_stop_at_the_item() -> None:
@@ -151,12 +153,13 @@ def test_non_finite_log_probabilities_stop_at_the_item() -> None:
 
 
 def test_settings_run_only_the_passes_their_methods_need() -> None:
-    assert GenerationSettings(("seq-prob", "min-prob")).passes == ("answer",)
-    assert GenerationSettings(("verbal", "seq-prob")).passes == ("answer", "verbal")
-    assert GenerationSettings().passes == ("answer", "p_true", "verbal")
+    assert GenerationSettings(("seq-prob", "min-prob")).passes == (ANSWER,)
+    assert GenerationSettings(("verbal", "seq-prob")).passes == (ANSWER, VERBAL)
+    assert GenerationSettings().passes == (ANSWER, P_TRUE, VERBAL)
     assert GenerationSettings().scoring_passes == 3
-    with pytest.raises(InputError, match="max-new-tokens"):
+    with pytest.raises(InputError, match="`max_new_tokens` must be a positive integer; got 0") as error:
         GenerationSettings(max_new_tokens=0)
+    assert error.value.parameter == "max_new_tokens"
 
 
 def test_method_names_are_checked_with_a_suggestion() -> None:

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from llmcal import InputError
 from llmcal.cli.app import main
@@ -86,9 +85,10 @@ def margins(model, tokenizer, pairs):
     return np.array([chosen.total - rejected.total for chosen, rejected in backend.score(requests)])
 
 
-def test_dpo_widens_the_preference_margin_and_saves_a_loadable_model(tiny_model_dir, tmp_path):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+def test_dpo_widens_the_preference_margin_and_saves_a_loadable_model(
+    tiny_model_dir, tmp_path, load_tiny_model
+):
+    model, tokenizer = load_tiny_model()
     pairs = preference_pairs_from_items(ITEMS)
     before = margins(model, tokenizer, pairs)
     settings = AlignSettings(epochs=3, learning_rate=5e-3, batch_size=8, beta=0.1)
@@ -105,9 +105,8 @@ def test_dpo_widens_the_preference_margin_and_saves_a_loadable_model(tiny_model_
     assert margins(reloaded.model, reloaded.tokenizer, pairs) == pytest.approx(after, abs=1e-4)
 
 
-def test_lora_dpo_keeps_the_base_weights_and_merges(tiny_model_dir, tmp_path):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+def test_lora_dpo_keeps_the_base_weights_and_merges(tiny_model_dir, tmp_path, load_tiny_model):
+    model, tokenizer = load_tiny_model()
     embedding = model.transformer.wte.weight.detach().clone()
     pairs = preference_pairs_from_items(ITEMS[:8])
     lora = LoraSettings(rank=4, alpha=8, target_modules=("c_attn",))
@@ -118,14 +117,13 @@ def test_lora_dpo_keeps_the_base_weights_and_merges(tiny_model_dir, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
-def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_dir, tmp_path):
+def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_dir, tmp_path, load_tiny_model):
     # CFT / RCFT on an aligned model. TRL left activation checkpointing on in the model it returned, and
     # with frozen base weights no gradient reached the new adapters (grad norm 0, weights unchanged); on a
     # Llama model the undecorated forward accelerate's unwrapping left behind cut the graph as well.
     from llmcal.finetune.run import FinetuneSettings, finetune
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model, tokenizer = load_tiny_model()
     lora = LoraSettings(rank=4, alpha=8, target_modules=("c_attn",))
     aligned, _ = align(
         model, tokenizer, preference_pairs_from_items(ITEMS[:8]),
@@ -141,11 +139,10 @@ def test_lora_fine_tuning_after_lora_dpo_still_trains_the_adapters(tiny_model_di
     assert not torch.equal(tuned.transformer.h[0].attn.c_attn.weight, before)
 
 
-def test_align_refuses_bad_settings(tiny_model_dir, tmp_path):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+def test_align_refuses_bad_settings(tiny_model_dir, tmp_path, load_tiny_model):
+    model, tokenizer = load_tiny_model()
     pairs = preference_pairs_from_items(ITEMS[:2])
-    with pytest.raises(InputError, match="--method must be one of dpo, ipo"):
+    with pytest.raises(InputError, match="`loss` must be one of dpo, ipo"):
         align(model, tokenizer, pairs, AlignSettings(loss="ppo"), tmp_path)
     with pytest.raises(InputError, match="No preference pairs"):
         align(model, tokenizer, [], AlignSettings(), tmp_path)

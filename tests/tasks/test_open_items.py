@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,8 @@ from llmcal.tasks.spec import load_task
 from .hub_fixtures import DEFAULT_CONFIG, write_hub_dataset
 
 
-def _jsonl(path: Path, rows: list[object]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
-def test_open_items_load_with_answers_subject_context_and_metadata(tmp_path: Path) -> None:
-    path = _jsonl(
+def test_open_items_load_with_answers_subject_context_and_metadata(tmp_path: Path, write_jsonl) -> None:
+    path = write_jsonl(
         tmp_path / "open.jsonl",
         [
             {"id": "a", "question": "Capital of France?", "answers": ["Paris", "Paree", "Paris"], "pop": 3},
@@ -55,17 +49,19 @@ def test_open_items_load_with_answers_subject_context_and_metadata(tmp_path: Pat
     ],
 )
 def test_a_bad_open_item_names_file_line_and_field(
-    tmp_path: Path, row: dict, field: str, problem: str
+    tmp_path: Path, row: dict, field: str, problem: str, write_jsonl
 ) -> None:
-    path = _jsonl(tmp_path / "bad.jsonl", [{"question": "ok?", "answers": ["x"]}, row])
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"question": "ok?", "answers": ["x"]}, row])
     with pytest.raises(InputError) as caught:
         load_open_items(path)
     assert f"{path}:2: field {field!r}" in str(caught.value)
     assert problem in str(caught.value)
 
 
-def test_the_first_record_decides_the_kind_and_a_mixed_file_says_which_line_did(tmp_path: Path) -> None:
-    open_first = _jsonl(
+def test_the_first_record_decides_the_kind_and_a_mixed_file_says_which_line_did(
+    tmp_path: Path, write_jsonl
+) -> None:
+    open_first = write_jsonl(
         tmp_path / "mixed.jsonl",
         [{"question": "q?", "answers": ["a"]}, {"question": "p?", "choices": ["x", "y"], "answer": 0}],
     )
@@ -73,7 +69,7 @@ def test_the_first_record_decides_the_kind_and_a_mixed_file_says_which_line_did(
         InputError, match=r"mixed.jsonl:2: field 'answers': missing.*line 1 made this an open-ended"
     ):
         load_any_items(open_first)
-    mc_first = _jsonl(
+    mc_first = write_jsonl(
         tmp_path / "mixed2.jsonl",
         [{"question": "p?", "choices": ["x", "y"], "answer": 0}, {"question": "q?", "answers": ["a"]}],
     )
@@ -83,7 +79,7 @@ def test_the_first_record_decides_the_kind_and_a_mixed_file_says_which_line_did(
         load_any_items(mc_first)
     assert isinstance(
         load_any_items(
-            _jsonl(tmp_path / "mc.jsonl", [{"question": "p?", "choices": ["x", "y"], "answer": 1}])
+            write_jsonl(tmp_path / "mc.jsonl", [{"question": "p?", "choices": ["x", "y"], "answer": 1}])
         )[0],
         MCItem,
     )

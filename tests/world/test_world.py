@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
+from llmcal.errors import InputError
 from llmcal.tasks import load_items
-from llmcal.world.build import build_world, load_built_world
+from llmcal.world.build import build_world, load_built_world, read_task_file
 from llmcal.world.generator import SPLITS, generate_world
 from llmcal.world.presets import preset
 from llmcal.world.text import fact_sentence, pretraining_sentences
@@ -23,6 +24,7 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_pretraining_teaches_known_facts_and_nothing_else(micro_world):
     summary = micro_world.summary
     chance = summary["recall_chance"]
@@ -37,6 +39,7 @@ def test_pretraining_teaches_known_facts_and_nothing_else(micro_world):
     )
 
 
+@pytest.mark.slow
 def test_splits_have_disjoint_entities_and_both_kinds(micro_world):
     entities_by_split = {}
     for split in SPLITS:
@@ -49,6 +52,7 @@ def test_splits_have_disjoint_entities_and_both_kinds(micro_world):
     assert not calibration & test
 
 
+@pytest.mark.slow
 def test_ground_truth_matches_the_pretraining_text(micro_world):
     world = generate_world(preset("micro"))
     corpus = {sentence for sentence, _ in pretraining_sentences(world)}
@@ -65,6 +69,7 @@ def test_ground_truth_matches_the_pretraining_text(micro_world):
             assert item["context"].startswith("Q : A ) ")
 
 
+@pytest.mark.slow
 def test_model_knows_is_mostly_right_on_known_and_near_chance_on_unknown(micro_world):
     items = [item for split in SPLITS for item in read_jsonl(micro_world.task_file(split))]
     known = [item["model_knows"] for item in items if item["known_entity"]]
@@ -73,6 +78,7 @@ def test_model_knows_is_mostly_right_on_known_and_near_chance_on_unknown(micro_w
     assert sum(unknown) / len(unknown) < 0.5  # 4 options: chance is 0.25
 
 
+@pytest.mark.slow
 def test_exported_model_and_tasks_load_with_standard_tools(micro_world):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -85,6 +91,7 @@ def test_exported_model_and_tasks_load_with_standard_tools(micro_world):
     assert load_built_world(micro_world.root).summary == micro_world.summary
 
 
+@pytest.mark.slow
 def test_the_same_seed_builds_the_same_world(micro_world, tmp_path):
     again = build_world(preset("micro"), tmp_path / "again")
     for split in SPLITS:
@@ -92,3 +99,19 @@ def test_the_same_seed_builds_the_same_world(micro_world, tmp_path):
     assert again.summary["recall_known"] == micro_world.summary["recall_known"]
     other = generate_world(preset("micro", seed=1))
     assert [e.name for e in other.entities] != [e.name for e in generate_world(preset("micro")).entities]
+
+
+@pytest.mark.slow
+def test_task_files_read_back_as_written(micro_world):
+    for split in SPLITS:
+        path = micro_world.task_file(split)
+        assert read_task_file(path) == read_jsonl(path)
+        assert path.read_text(encoding="utf-8") == "".join(json.dumps(r) + "\n" for r in read_jsonl(path))
+
+
+@pytest.mark.parametrize("content", [None, b"\xff", b'{"summary": '])
+def test_a_folder_without_a_readable_world_json_is_not_a_world(tmp_path, content):
+    if content is not None:
+        (tmp_path / "world.json").write_bytes(content)
+    with pytest.raises(InputError, match=r"is not a knowledge world \(no readable world\.json\)\.$"):
+        load_built_world(tmp_path)

@@ -1,4 +1,8 @@
-"""``llmcal align``: preference alignment (DPO or IPO via TRL) of a causal LM, e.g. the aligned model."""
+"""``llmcal align``: preference alignment (DPO or IPO via TRL) of a causal LM, e.g. the aligned model.
+
+``--method`` lists the alignment loss registry (:data:`llmcal.finetune.alignment_losses.ALIGNMENT_LOSSES`);
+``AlignSettings`` checks the name.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,16 @@ from rich.console import Console
 from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.cli.out_paths import check_out_dir
+from llmcal.cli.plugin_options import registry_help
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
+from llmcal.finetune.alignment_losses import ALIGNMENT_LOSSES
 from llmcal.finetune.settings import AlignSettings
 from llmcal.reports.cells import number
 from llmcal.tasks.loading import load_items
 
 DEFAULTS = AlignSettings()
+METHOD_HELP = registry_help((name, ALIGNMENT_LOSSES.get(name).summary) for name in ALIGNMENT_LOSSES)
 
 __all__ = ["align_command"]
 
@@ -36,7 +43,7 @@ def align_command(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
-    method: Annotated[str, typer.Option(help="dpo | ipo.")] = DEFAULTS.loss,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)] = DEFAULTS.loss,
     lora: Annotated[
         str | None, typer.Option(help="LoRA 'rank,alpha[,target,...]'; default: full fine-tuning.")
     ] = None,
@@ -54,18 +61,22 @@ def align_command(
     format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = "cloze",
     seed: Annotated[int, typer.Option(min=0, max=MAX_SEED)] = DEFAULTS.seed,
 ) -> None:
-    """Align a model on preference pairs with TRL's DPOTrainer and report calibration before and after."""
+    """Align a model on preference pairs with TRL's DPOTrainer and report calibration before and after.
+
+    \f
+    Why it is long: typer reads a command's options from its parameters, one each (the loss's built from
+    its settings by :func:`~llmcal.cli.plugin_options.with_options`); the body is settings, items, run, show.
+    """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     check_out_dir(out)
     style = cloze_style_option(cloze_style)
     prompt_format = prompt_format_option(format)
     if rejected not in ("random", "all"):
         raise InputError(f"--rejected must be 'random' or 'all'; got {rejected!r}.")
     from llmcal.cli.finetune_command import parse_lora
-    from llmcal.finetune.alignment import ALIGNMENT_LOSSES, align_named_model, load_preference_pairs
 
-    if method not in ALIGNMENT_LOSSES:
-        raise InputError(f"--method must be one of {', '.join(ALIGNMENT_LOSSES)}; got {method!r}.")
     settings = AlignSettings(method, beta, epochs, lr, batch_size, parse_lora(lora), seed)
+    from llmcal.finetune.alignment import align_named_model, load_preference_pairs
+
     pairs = load_preference_pairs(
         data, format=prompt_format, style=style, rejected="all" if rejected == "all" else "random", seed=seed
     )

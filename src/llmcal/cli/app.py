@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.markup import escape
 
@@ -26,6 +27,7 @@ from llmcal.cli import (
     tasks_command,
     world_command,
 )
+from llmcal.cli.option_mentions import cli_message
 from llmcal.cli.out_paths import empty_out_error, empty_out_option
 from llmcal.errors import InputError
 
@@ -73,17 +75,20 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (2 for bad input, with the reason on stderr).
 
-    Input errors and every :class:`OSError` (a path that cannot be read or written, a full disk) end in one
-    line on stderr and exit code 2; any other exception is a bug and propagates with its traceback.
+    Input errors (the parameters they name shown as this command's options) and every :class:`OSError` (a
+    path that cannot be read or written, a full disk) end in one line on stderr and exit code 2; any other
+    exception is a bug and propagates with its traceback.
     """
+    args = sys.argv[1:] if argv is None else argv
     try:
-        empty = empty_out_option(sys.argv[1:] if argv is None else argv)
+        empty = empty_out_option(args)
         if empty is not None:
             raise empty_out_error(empty)
         # Standalone mode lets typer report usage errors itself (exit code 2) and ends in SystemExit.
         app(args=argv, prog_name="llmcal")
     except InputError as error:
-        _print_error(str(error))
+        # The library names parameters; here they are the options of the command that was run.
+        _print_error(cli_message(error, typer.main.get_command(app), args))
         return EXIT_BAD_INPUT
     except OSError as error:
         _print_error(os_error_message(error))

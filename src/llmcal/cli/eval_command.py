@@ -8,8 +8,10 @@ confidence methods.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -31,23 +33,44 @@ from llmcal.cli.metric_options import (
     NStrata,
     stratification_option,
 )
-from llmcal.cli.option_values import cloze_style_option, comma_list, prompt_format_option, stop_strings
+from llmcal.cli.option_values import (
+    CLOZE_STYLE_CHOICES,
+    PROMPT_FORMAT_CHOICES,
+    cloze_style_option,
+    comma_list,
+    prompt_format_option,
+    stop_strings,
+)
 from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.tables import answer_lines, strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
-from llmcal.confidence.generation_extraction import (
-    DEFAULT_GENERATION_METHODS,
-    GenerationSettings,
-    check_generation_methods,
-)
+from llmcal.confidence.generation_extraction import GenerationSettings, check_generation_methods
+from llmcal.confidence.generation_methods import GENERATION_METHODS
+from llmcal.confidence.methods import METHODS
+from llmcal.distributed import Shard
 from llmcal.errors import InputError
 from llmcal.evaluation import check_stratification, evaluate
 from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
-from llmcal.runs.evaluation import EvalSettings, strata_bins_name
-from llmcal.tasks.selection import select_tasks
+from llmcal.runs.evaluation import EvalResults, EvalSettings, Stratification, strata_bins_name
+from llmcal.tasks.prompts import PromptFormat
+from llmcal.tasks.selection import EvalTask, select_tasks
+
+if TYPE_CHECKING:
+    from llmcal.scoring.backend_settings import BackendOptions
+    from llmcal.scoring.hf import HFBackend
 
 __all__ = ["eval_"]
+
+# The defaults of options that are settings fields: the settings' own, so the CLI and library cannot drift.
+_MC_DEFAULTS = ExtractionSettings()
+_OPEN_DEFAULTS = GenerationSettings()
+
+# Built from the registries, so a method registered before the CLI is imported is listed with the others.
+_METHODS_HELP = (
+    f"Confidence methods. Multiple-choice: {', '.join(METHODS.names())}. "
+    f"Open-ended: {', '.join(GENERATION_METHODS.names())}. Default: all of the tasks' kind."
+)
 
 
 def eval_(
@@ -64,20 +87,16 @@ def eval_(
     data: Annotated[
         Path | None, typer.Option(help="Items file (.jsonl/.csv/.parquet) in the llmcal schema.")
     ] = None,
-    methods: Annotated[
-        str | None,
-        typer.Option(
-            help="Confidence methods. Multiple-choice: sum, mean, min, choice. Open-ended: seq-prob, "
-            "mean-prob, min-prob, p-true, verbal. Default: all of the tasks' kind."
-        ),
-    ] = None,
+    methods: Annotated[str | None, typer.Option(help=_METHODS_HELP)] = None,
     format: Annotated[
-        str, typer.Option("--format", help="cloze | letters (continuation methods).")
-    ] = "cloze",
-    num_fewshot: Annotated[int, typer.Option(min=0, help="Solved examples before each item.")] = 0,
+        str, typer.Option("--format", help=f"{PROMPT_FORMAT_CHOICES} (continuation methods).")
+    ] = _MC_DEFAULTS.format,
+    num_fewshot: Annotated[int, typer.Option(min=0, help="Solved examples before each item.")] = (
+        _MC_DEFAULTS.num_fewshot
+    ),
     max_new_tokens: Annotated[
         int, typer.Option(min=1, help="Open-ended tasks: the most tokens of a generated answer.")
-    ] = 32,
+    ] = _OPEN_DEFAULTS.max_new_tokens,
     stop: Annotated[
         list[str] | None,
         typer.Option(
@@ -103,7 +122,7 @@ def eval_(
     ] = False,
     dataset_path: Annotated[str | None, typer.Option(help="Local copy of the task's HF dataset.")] = None,
     cloze_style: Annotated[
-        str, typer.Option(help="--data items only: qa | completion | partial (see llmcal.tasks.spec).")
+        str, typer.Option(help=f"--data items only: {CLOZE_STYLE_CHOICES} (see llmcal.tasks.spec).")
     ] = "qa",
     seed: Annotated[
         int, typer.Option(min=0, max=MAX_SEED, help="Few-shot and bootstrap seed.")
@@ -113,13 +132,15 @@ def eval_(
     by: By = None,
     n_strata: NStrata = 4,
 ) -> None:
-    """Evaluate a model's confidence calibration on multiple-choice or open-ended tasks."""
+    """Evaluate a model's confidence calibration on multiple-choice or open-ended tasks.
+
+    \f
+    Why it is long: typer reads a command's options from its parameters, one each; the body is
+    the command's steps: check every option and read the items (before anything is written), load the
+    model, evaluate with a progress bar, then show the results.
+    """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     prompt_format = prompt_format_option(format)
-    size: int | str = "auto"
-    if batch_size != "auto":
-        if not batch_size.isdigit() or int(batch_size) < 1:
-            raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
-        size = int(batch_size)
+    size = _batch_size(batch_size)
     check_out_dir(out)
     # Not part of the settings: another --by on a finished run summarises it again (llmcal.runs.evaluation).
     stratification = stratification_option(by, n_strata)
@@ -131,22 +152,92 @@ def eval_(
         limit=limit,
         style=cloze_style_option(cloze_style),
     )
-    stops = stop_strings(stop)
-    if stops is not None and tasks[0].kind != "open":
-        raise InputError("--stop applies to open-ended tasks; these items are multiple-choice.")
-    if stops is not None and all(tuple(stops) == tuple(t.stop) for t in tasks):
-        stops = None  # the tasks' own stop, spelt out: the same run as without --stop (and resumes it)
-    extraction: ExtractionSettings | GenerationSettings
-    if tasks[0].kind == "open":
-        names = comma_list(methods) if methods is not None else list(DEFAULT_GENERATION_METHODS)
-        extraction = GenerationSettings(
-            check_generation_methods(names), num_fewshot, seed, max_new_tokens, stops
-        )
-    else:
-        names = comma_list(methods) if methods is not None else ["sum", "mean", "min", "choice"]
-        extraction = ExtractionSettings(check_methods(names), prompt_format, num_fewshot, seed)
-    settings = EvalSettings(extraction, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
+    choices = _ConfidenceChoices(
+        methods, prompt_format, num_fewshot, seed, max_new_tokens, stop_strings(stop)
+    )
+    confidence = _confidence_settings(tasks, choices)
+    settings = EvalSettings(confidence, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     check_stratification(tasks, stratification)
+    options: BackendOptions = {
+        "device": device,
+        "dtype": dtype,
+        "batch_size": size,
+        "revision": revision,
+        "strategy": strategy,  # type: ignore[typeddict-item]  # checked by BackendSettings
+        "trust_remote_code": trust_remote_code,
+    }
+    err = Console(stderr=True, markup=False)
+    backend, shard = _load_model(model, options, err)
+    results = _evaluate_with_progress(_Run(tasks, settings, out, stratification, shard), backend, err)
+    if shard.is_main:
+        _show(results, out, stratification)
+
+
+def _batch_size(value: str) -> int | Literal["auto"]:
+    """``--batch-size``: a positive integer, or ``auto``.
+
+    Raises:
+        InputError: If it is neither.
+    """
+    if value == "auto":
+        return "auto"
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"--batch-size must be a positive integer or 'auto'; got {value!r}.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class _ConfidenceChoices:
+    """The options choosing confidence methods and how items are prompted and answered, checked as given."""
+
+    methods: str | None
+    prompt_format: PromptFormat
+    num_fewshot: int
+    seed: int
+    max_new_tokens: int
+    stop: tuple[str, ...] | None
+
+
+def _confidence_settings(
+    tasks: Sequence[EvalTask], choices: _ConfidenceChoices
+) -> ExtractionSettings | GenerationSettings:
+    """The settings of the tasks' kind; without ``--methods``, the settings' default: every method of it.
+
+    Raises:
+        InputError: If a method is unknown or of the other kind, or ``--stop`` is given for
+            multiple-choice items.
+    """
+    chosen = None if choices.methods is None else comma_list(choices.methods)
+    if tasks[0].kind == "open":
+        generation = GenerationSettings(
+            num_fewshot=choices.num_fewshot,
+            seed=choices.seed,
+            max_new_tokens=choices.max_new_tokens,
+            stop=_stop_override(choices.stop, tasks),
+        )
+        return generation if chosen is None else replace(generation, methods=check_generation_methods(chosen))
+    if choices.stop is not None:
+        raise InputError("--stop applies to open-ended tasks; these items are multiple-choice.")
+    extraction = ExtractionSettings(
+        format=choices.prompt_format, num_fewshot=choices.num_fewshot, seed=choices.seed
+    )
+    return extraction if chosen is None else replace(extraction, methods=check_methods(chosen))
+
+
+def _stop_override(stops: tuple[str, ...] | None, tasks: Sequence[EvalTask]) -> tuple[str, ...] | None:
+    """``--stop``, or ``None`` where it spells out every task's own: the same run as without it."""
+    # None, not the same strings: the settings then equal those of a run without --stop, which it resumes.
+    if stops is not None and all(tuple(stops) == tuple(task.stop) for task in tasks):
+        return None
+    return stops
+
+
+def _load_model(model: str, options: BackendOptions, err: Console) -> tuple[HFBackend, Shard]:
+    """The model, on this process's device under a data-parallel launcher, and this process's shard.
+
+    Status lines (a GGUF conversion, the scoring strategy chosen) go to ``err``; the hub's and
+    transformers' own progress bars are off, since llmcal draws its own.
+    """
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 
@@ -156,18 +247,26 @@ def eval_(
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # llmcal draws its own bar
 
     shard = process_shard()  # under torchrun / accelerate launch: this process's share of the items
-    err = Console(stderr=True, markup=False)
-    backend = HFBackend(
-        model,
-        device=device_for_shard(device, shard),
-        dtype=dtype,
-        batch_size=size if isinstance(size, int) else "auto",
-        revision=revision,
-        strategy=strategy,  # type: ignore[arg-type]  # checked by HFBackend
-        trust_remote_code=trust_remote_code,
-        on_status=lambda message: err.print(message, highlight=False),
-    )
-    passes = extraction.scoring_passes
+    on_shard = options.copy()
+    on_shard["device"] = device_for_shard(options.get("device", "auto"), shard)
+    backend = HFBackend(model, on_status=lambda message: err.print(message, highlight=False), **on_shard)
+    return backend, shard
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one evaluation runs: the tasks, their settings, where results go, and this process's share."""
+
+    tasks: Sequence[EvalTask]
+    settings: EvalSettings
+    out: Path
+    stratification: Stratification | None
+    shard: Shard
+
+
+def _evaluate_with_progress(run: _Run, backend: HFBackend, err: Console) -> EvalResults:
+    """Runs (or resumes) the evaluation, with a bar of item-passes on ``err`` when it is a terminal."""
+    passes = run.settings.extraction.scoring_passes
     with Progress(
         TextColumn("scoring"),
         BarColumn(),
@@ -175,23 +274,25 @@ def eval_(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
-        disable=not err.is_terminal or not shard.is_main,
+        disable=not err.is_terminal or not run.shard.is_main,
     ) as progress:
         # In a data-parallel run the main process's bar shows its own share of the items.
-        total = -(-sum(len(t.items) for t in tasks) * passes // shard.world_size)
+        total = -(-sum(len(task.items) for task in run.tasks) * passes // run.shard.world_size)
         bar = progress.add_task("scoring", total=total)
-        results = evaluate(
-            tasks,
+        return evaluate(
+            run.tasks,
             backend,
-            settings,
-            out,
+            run.settings,
+            run.out,
             on_progress=lambda n: progress.advance(bar, n),
             render=save_reliability_pngs,
-            shard=shard,
-            stratification=stratification,
+            shard=run.shard,
+            stratification=run.stratification,
         )
-    if not shard.is_main:
-        return
+
+
+def _show(results: EvalResults, out: Path, stratification: Stratification | None) -> None:
+    """Prints the summary table, the answers' lines, each task's strata and the files written."""
     console = Console(markup=False)
     console.print(summary_table(results))
     for line in answer_lines(results):

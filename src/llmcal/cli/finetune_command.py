@@ -1,15 +1,17 @@
 """``llmcal finetune``: calibration-aware fine-tuning of a causal LM on multiple-choice or open-ended items.
 
-Open-ended items (files with ``answers``) train on their first accepted answer; ``sft``, ``ls``,
-``cogcalib-ls`` and ``cogcalib-ecp`` apply to them, the regularisers over the answer tokens' whole
-vocabulary.
+The losses and their hyperparameter options come from the loss registry
+(:data:`llmcal.finetune.loss_registry.LOSSES`): ``--method`` lists its names, and each field of a
+registered loss's settings dataclass is an option (:mod:`llmcal.cli.plugin_options`), so a new loss needs
+no code here. Open-ended items (files with ``answers``) train on their first accepted answer, with the
+losses that declare they apply to them, the regularisers over the answer tokens' whole vocabulary.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,8 +19,10 @@ from rich.console import Console
 from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.cli.out_paths import check_out_dir
+from llmcal.cli.plugin_options import registry_help, settings_from_options, settings_options, with_options
 from llmcal.cli.tables import before_after_table
 from llmcal.errors import InputError
+from llmcal.finetune.loss_registry import LOSSES, config_types
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.reports.cells import number
 from llmcal.tasks.loading import load_any_items
@@ -38,6 +42,10 @@ def parse_lora(value: str | None) -> LoraSettings | None:
     return LoraSettings(rank, alpha, tuple(parts[2:]))
 
 
+METHOD_HELP = registry_help((name, LOSSES.get(name).summary) for name in LOSSES)
+
+
+@with_options(settings_options(config_types()), after="format")
 def finetune_command(
     model: Annotated[
         str,
@@ -47,9 +55,7 @@ def finetune_command(
         Path, typer.Option(help="Training items (.jsonl/.csv/.parquet), multiple-choice or open-ended.")
     ],
     out: Annotated[Path, typer.Option(help="Output directory: model/ and results.json.")],
-    method: Annotated[
-        str, typer.Option(help="sft | ls | cogcalib-ls | cogcalib-mbls | cogcalib-ecp | cft | rcft.")
-    ] = FinetuneSettings.loss,
+    method: Annotated[str, typer.Option(help=METHOD_HELP)] = FinetuneSettings.loss,
     lora: Annotated[
         str | None, typer.Option(help="LoRA 'rank,alpha[,target,...]'; default: full fine-tuning.")
     ] = None,
@@ -62,13 +68,7 @@ def finetune_command(
     ] = None,
     cloze_style: Annotated[str, typer.Option(help="qa | completion.")] = FinetuneSettings.style,
     format: Annotated[str, typer.Option("--format", help="cloze | letters.")] = FinetuneSettings.format,
-    # The loss hyperparameters' defaults are those of their config dataclasses in finetune.losses, which
-    # imports torch; the command line must not (tests/cli check the two stay equal).
-    smoothing: Annotated[float, typer.Option(help="Label smoothing epsilon (ls).")] = 0.1,
-    alpha: Annotated[float, typer.Option(help="CogCalib regulariser weight.")] = 0.1,
-    margin: Annotated[float, typer.Option(help="MbLS margin.")] = 10.0,
-    rcft_alpha: Annotated[float, typer.Option(help="RCFT mix a in (1-a) SFT + a c L_cal.")] = 0.5,
-    rcft_scale: Annotated[float, typer.Option(help="RCFT constant c (the authors' 1e-3).")] = 1e-3,
+    # Here, after --format: every registered loss's hyperparameter options (with_options above).
     style_adaptation: Annotated[
         int, typer.Option(min=0, help="Items for a one-epoch SFT warm-up before training (CogCalib).")
     ] = FinetuneSettings.style_adaptation_items,
@@ -84,14 +84,24 @@ def finetune_command(
         bool,
         typer.Option(help="Continue from the last checkpoint in OUT/checkpoints (same settings, items)."),
     ] = False,
+    **hyperparameters: Any,
 ) -> None:
-    """Fine-tune with a calibration-aware loss and report calibration before and after."""
+    """Fine-tune with a calibration-aware loss and report calibration before and after.
+
+    \f
+    Why it is long: typer reads a command's options from its parameters, one each (the losses' are added
+    from their settings by :func:`~llmcal.cli.plugin_options.with_options`); the body is settings, items,
+    run, show.
+    """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     check_out_dir(out)
     style = cloze_style_option(cloze_style)
     prompt_format = prompt_format_option(format)
-    from llmcal.finetune.losses import CogCalibConfig, LabelSmoothingConfig, MarginCogCalibConfig, RcftConfig
     from llmcal.finetune.run import finetune_named_model
 
+    # --rcft-authors-code is one switch for three settings in two places (two RcftConfig fields and
+    # FinetuneSettings.refresh_every_epoch), the ways the released code differs from the paper, so it is
+    # spelled out here rather than built from a field.
+    authors_code = {"rcft_include_top_bin": not rcft_authors_code, "rcft_target_gradient": rcft_authors_code}
     # Every loss's options are passed (and recorded in results.json), whichever loss runs.
     settings = FinetuneSettings(
         loss=method,
@@ -99,17 +109,7 @@ def finetune_command(
         learning_rate=lr,
         batch_size=batch_size,
         lora=parse_lora(lora),
-        loss_configs=(
-            LabelSmoothingConfig(smoothing=smoothing),
-            CogCalibConfig(alpha=alpha),
-            MarginCogCalibConfig(alpha=alpha, margin=margin),
-            RcftConfig(
-                rcft_alpha=rcft_alpha,
-                rcft_scale=rcft_scale,
-                rcft_include_top_bin=not rcft_authors_code,
-                rcft_target_gradient=rcft_authors_code,
-            ),
-        ),
+        loss_configs=settings_from_options(config_types(), {**hyperparameters, **authors_code}),
         refresh_every_epoch=not rcft_authors_code,
         style_adaptation_items=style_adaptation,
         checkpoints=True,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from llmcal.cli.option_values import strategy_option
+from llmcal.cli.option_values import BIN_STRATEGY_CHOICES, strategy_option
 from llmcal.metrics.settings import MetricSettings
 from llmcal.runs.evaluation import Stratification
 
@@ -36,7 +36,7 @@ MAX_BINS = 100_000
 MAX_RESAMPLES = 1_000_000
 MAX_SEED = 2**32 - 1
 NBins = Annotated[int, typer.Option(min=1, max=MAX_BINS, help="Bins for the binned metrics.")]
-Strategy = Annotated[str, typer.Option(help="Top-label binning: uniform | quantile.")]
+Strategy = Annotated[str, typer.Option(help=f"Top-label binning: {BIN_STRATEGY_CHOICES}.")]
 NResamples = Annotated[
     int, typer.Option(min=1, max=MAX_RESAMPLES, help="Bootstrap resamples per metric (or change).")
 ]

@@ -9,10 +9,30 @@ from llmcal.metrics.validation import BinStrategy
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["MODEL_HELP", "cloze_style_option", "comma_list", "prompt_format_option", "strategy_option"]
+__all__ = [
+    "BIN_STRATEGY_CHOICES",
+    "CLOZE_STYLE_CHOICES",
+    "MODEL_HELP",
+    "PROMPT_FORMAT_CHOICES",
+    "cloze_style_option",
+    "comma_list",
+    "prompt_format_option",
+    "strategy_option",
+]
 
 MODEL_HELP = "hub id, local directory, .gguf file, or a packaged model (see `llmcal models`)"
 """What ``--model`` accepts, for every command's help."""
+
+# The choices of each option as help texts show them, from the library's own lists of names.
+PROMPT_FORMAT_CHOICES = " | ".join(get_args(PromptFormat))
+CLOZE_STYLE_CHOICES = " | ".join(get_args(ClozeStyle))
+BIN_STRATEGY_CHOICES = " | ".join(get_args(BinStrategy))
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    """``'a' or 'b'`` / ``'a', 'b' or 'c'``: the names an option takes, for its error message."""
+    quoted = [repr(choice) for choice in choices]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
 def cloze_style_option(value: str) -> ClozeStyle:
@@ -23,17 +43,17 @@ def cloze_style_option(value: str) -> ClozeStyle:
 
 
 def prompt_format_option(value: str) -> PromptFormat:
-    """``--format``: ``cloze`` or ``letters``."""
-    if value not in ("cloze", "letters"):
-        raise InputError(f"--format must be 'cloze' or 'letters'; got {value!r}.")
-    return "letters" if value == "letters" else "cloze"
+    """``--format``: one of :data:`~llmcal.tasks.prompts.PromptFormat`."""
+    if value in get_args(PromptFormat):
+        return cast(PromptFormat, value)
+    raise InputError(f"--format must be {_one_of(get_args(PromptFormat))}; got {value!r}.")
 
 
 def strategy_option(value: str) -> BinStrategy:
-    """``--strategy``: ``uniform`` or ``quantile`` binning."""
-    if value not in ("uniform", "quantile"):
-        raise InputError(f"--strategy must be 'uniform' or 'quantile'; got {value!r}.")
-    return "quantile" if value == "quantile" else "uniform"
+    """``--strategy``: one of :data:`~llmcal.metrics.validation.BinStrategy` (top-label binning)."""
+    if value in get_args(BinStrategy):
+        return cast(BinStrategy, value)
+    raise InputError(f"--strategy must be {_one_of(get_args(BinStrategy))}; got {value!r}.")
 
 
 def stop_strings(values: list[str] | None) -> tuple[str, ...] | None:

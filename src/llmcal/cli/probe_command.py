@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,8 +16,11 @@ from rich.console import Console
 from llmcal.atomic import write_text_atomic
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.cli.out_paths import check_out_file
-from llmcal.knowledge.probe import ProbeSettings, probe_knowledge
+from llmcal.knowledge.probe import ProbeResult, ProbeSettings, probe_knowledge
 from llmcal.tasks.loading import load_any_items
+
+if TYPE_CHECKING:
+    from llmcal.scoring.hf import HFBackend
 
 __all__ = ["probe"]
 
@@ -46,7 +49,12 @@ def probe(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
 ) -> None:
-    """Label items known/unknown by the model's own answers, and fit and score the NLL detector."""
+    """Label items known/unknown by the model's own answers, and fit and score the NLL detector.
+
+    \f
+    Why it is long: typer reads a command's options from its parameters, one each; the work is in the
+    named steps below.
+    """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     check_out_file(out, example="known.jsonl")
     settings = ProbeSettings(
         # Style is checked before format, as before, so a command with both wrong names the style first.
@@ -58,14 +66,24 @@ def probe(
     )
     items = load_any_items(data)
     calibration = load_any_items(calibration_data) if calibration_data else []
+    backend = _backend(model, device=device, dtype=dtype)
+    result = probe_knowledge(items, backend, settings, calibration_items=calibration)
+    _write_and_summarise(result, data, out)
+
+
+def _backend(model: str, *, device: str, dtype: str) -> HFBackend:
+    """The model to probe, loaded with its status lines (a GGUF conversion, say) on stderr."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from llmcal.scoring.hf import HFBackend
 
     err = Console(stderr=True, markup=False)
-    backend = HFBackend(
+    return HFBackend(
         model, device=device, dtype=dtype, on_status=lambda text: err.print(text, highlight=False)
     )
-    result = probe_knowledge(items, backend, settings, calibration_items=calibration)
+
+
+def _write_and_summarise(result: ProbeResult, data: Path, out: Path) -> None:
+    """Prints the probe's summary, then writes the labels to ``out`` and says so."""
     console = Console(markup=False)
     for line in result.summary_lines(data):
         console.print(line)

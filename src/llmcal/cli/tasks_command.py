@@ -9,15 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from llmcal.tasks import TASKS, TaskSpec
+from llmcal.tasks.mmlu_subjects import MMLU_SUBJECTS
 
 __all__ = ["tasks"]
-
-_MMLU_GROUPS = frozenset({"mmlu_stem", "mmlu_humanities", "mmlu_social_sciences", "mmlu_other"})
 
 
 def tasks(
     all_subjects: Annotated[
-        bool, typer.Option("--all", help="Also list the 57 per-subject MMLU tasks.")
+        bool, typer.Option("--all", help=f"Also list the {len(MMLU_SUBJECTS)} per-subject MMLU tasks.")
     ] = False,
 ) -> None:
     """List the built-in tasks (use with `llmcal eval --task NAME`)."""
@@ -27,7 +26,7 @@ def tasks(
     table.add_column("description")
     hidden = 0
     for name in TASKS:
-        if name.startswith("mmlu_") and name not in _MMLU_GROUPS and not all_subjects:
+        if _is_mmlu_subject(name) and not all_subjects:
             hidden += 1
             continue
         spec = TASKS.get(name)
@@ -41,3 +40,8 @@ def tasks(
     console.print(table)
     if hidden:
         console.print(f"({hidden} per-subject tasks mmlu_<subject> not shown; --all lists them)")
+
+
+def _is_mmlu_subject(name: str) -> bool:
+    """Whether ``name`` is one of the per-subject MMLU tasks, ``mmlu_<subject>`` (not a category's)."""
+    return name.startswith("mmlu_") and name.removeprefix("mmlu_") in MMLU_SUBJECTS

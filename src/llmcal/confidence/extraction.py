@@ -8,7 +8,7 @@ All requested methods are computed on the same items in one run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmcal.confidence.families import FamilyScores, Prompting, RequestFamily
 from llmcal.confidence.methods import METHODS
@@ -22,18 +22,24 @@ from llmcal.tasks.spec import ClozeStyle
 __all__ = ["ExtractionSettings", "check_methods", "extract_records", "request_families", "scoring_passes"]
 
 
+def _every_method() -> tuple[str, ...]:
+    """Every registered multiple-choice method: an evaluation's default (read when settings are made)."""
+    return tuple(METHODS.names())
+
+
 @dataclass(frozen=True)
 class ExtractionSettings:
     """How items are prompted and scored.
 
     Attributes:
-        methods: Confidence methods to compute (names in :data:`~llmcal.confidence.methods.METHODS`).
+        methods: Confidence methods to compute (names in :data:`~llmcal.confidence.methods.METHODS`);
+            default: every one.
         format: Prompt format of the continuation methods (``cloze`` or ``letters``).
         num_fewshot: Solved examples before each item.
         seed: Seed of the few-shot draw.
     """
 
-    methods: tuple[str, ...]
+    methods: tuple[str, ...] = field(default_factory=_every_method)
     format: PromptFormat = "cloze"
     num_fewshot: int = 0
     seed: int = 0
@@ -47,7 +53,9 @@ class ExtractionSettings:
 def check_methods(names: Sequence[str]) -> tuple[str, ...]:
     """Validates method names (unknown names suggest the closest one) and drops duplicates."""
     if not names:
-        raise InputError("--methods is empty; choose from " + ", ".join(METHODS.names()) + ".")
+        raise InputError(
+            "`methods` is empty; choose from " + ", ".join(METHODS.names()) + ".", parameter="methods"
+        )
     for name in names:
         METHODS.get(name)
     return tuple(dict.fromkeys(names))
@@ -62,7 +70,9 @@ def request_families(methods: Iterable[str]) -> list[RequestFamily]:
     Raises:
         InputError: If a name is not a registered method (suggesting the closest).
     """
-    wanted = {METHODS.get(name).name for name in methods}
+    wanted = list(methods)
+    for name in wanted:
+        METHODS.get(name)  # unknown names fail here, with suggestions
     return list(dict.fromkeys(METHODS.get(name).family for name in METHODS.names() if name in wanted))
 
 

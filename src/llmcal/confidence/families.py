@@ -95,6 +95,9 @@ class RequestFamily(ABC):
     name: str
     """Short name, for messages and docs."""
 
+    def __repr__(self) -> str:
+        return f"<request family {self.name}>"
+
     @abstractmethod
     def score(
         self, items: Sequence[MCItem], backend: ScoringBackend, prompting: Prompting, on_progress: Progress

@@ -1,44 +1,42 @@
 """Answer open-ended items with a backend and keep what every generation confidence method reads.
 
-One pass generates every item's answer greedily. Then, for the methods asked for, the P(True) prompt
-built on each answer is scored (``p-true``) and the verbalised-confidence prompt is answered
-(``verbal``): at most three passes, each batched over all the items.
+One pass generates every item's answer greedily. Then each further pass the requested methods read
+(:mod:`llmcal.confidence.generation_passes`) runs once, batched over all the items: the P(True) prompt
+built on each answer is scored (``p-true``), the verbalised-confidence prompt is answered (``verbal``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from llmcal.confidence.generation_methods import GENERATION_METHODS, GenerationPass
+from llmcal.confidence.generation_methods import GENERATION_METHODS
+from llmcal.confidence.generation_passes import (
+    ANSWER,
+    VERBAL_MAX_NEW_TOKENS,
+    AnsweredItems,
+    GenerationPass,
+    PassOutputs,
+)
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
-from llmcal.scoring.requests import GenerationRequest, ScoringBackend, ScoringRequest
-from llmcal.tasks.prompts import (
-    P_TRUE_CONTINUATIONS,
-    fewshot_examples,
-    open_prompt,
-    p_true_prompt,
-    verbal_prompt,
-)
+from llmcal.scoring.requests import Generation, GenerationRequest, ScoringBackend
+from llmcal.tasks.prompts import fewshot_examples, open_prompt
 from llmcal.tasks.schema import OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 
 __all__ = [
-    "DEFAULT_GENERATION_METHODS",
     "VERBAL_MAX_NEW_TOKENS",
     "GenerationSettings",
     "check_generation_methods",
     "extract_generation_records",
+    "generation_passes",
 ]
 
-DEFAULT_GENERATION_METHODS = ("seq-prob", "mean-prob", "min-prob", "p-true", "verbal")
-"""Every generation confidence method, the default of an open-ended evaluation."""
 
-VERBAL_MAX_NEW_TOKENS = 8
-"""Tokens the model may write when asked for a probability: a number and a little more."""
-
-_PASS_ORDER: tuple[GenerationPass, ...] = ("answer", "p_true", "verbal")
+def _every_generation_method() -> tuple[str, ...]:
+    """Every registered generation method: an open-ended run's default (read when settings are made)."""
+    return tuple(GENERATION_METHODS.names())
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,14 @@ class GenerationSettings:
     """How open-ended items are prompted and answered.
 
     Attributes:
-        methods: Confidence methods to compute (names in :data:`GENERATION_METHODS`).
+        methods: Confidence methods to compute (names in :data:`GENERATION_METHODS`); default: every one.
         num_fewshot: Solved examples before each question.
         seed: Seed of the few-shot draw.
         max_new_tokens: The most tokens of an answer.
         stop: The strings every answer ends at; ``None``: each task's own (:attr:`EvalTask.stop`).
     """
 
-    methods: tuple[str, ...] = DEFAULT_GENERATION_METHODS
+    methods: tuple[str, ...] = field(default_factory=_every_generation_method)
     num_fewshot: int = 0
     seed: int = 0
     max_new_tokens: int = 32
@@ -61,20 +59,25 @@ class GenerationSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
-            raise InputError(f"--max-new-tokens must be a positive integer; got {self.max_new_tokens!r}.")
+            raise InputError(
+                f"`max_new_tokens` must be a positive integer; got {self.max_new_tokens!r}.",
+                parameter="max_new_tokens",
+            )
         if self.max_new_tokens < 1:
-            raise InputError(f"--max-new-tokens must be a positive integer; got {self.max_new_tokens}.")
+            raise InputError(
+                f"`max_new_tokens` must be a positive integer; got {self.max_new_tokens}.",
+                parameter="max_new_tokens",
+            )
         if self.stop is not None:
             # A JSON round trip gives a list; the settings compare equal whichever way they were built.
             object.__setattr__(self, "stop", tuple(self.stop))
             if not self.stop or not all(isinstance(text, str) and text for text in self.stop):
-                raise InputError(f"--stop must be non-empty strings; got {self.stop!r}.")
+                raise InputError(f"`stop` must be non-empty strings; got {self.stop!r}.", parameter="stop")
 
     @property
     def passes(self) -> tuple[GenerationPass, ...]:
-        """The passes over the items the methods need, in the order they run (the answer first)."""
-        needed = {GENERATION_METHODS.get(name).needs for name in self.methods}
-        return tuple(step for step in _PASS_ORDER if step == "answer" or step in needed)
+        """The passes over the items :attr:`methods` need, in running order (:func:`generation_passes`)."""
+        return generation_passes(self.methods)
 
     @property
     def scoring_passes(self) -> int:
@@ -82,10 +85,29 @@ class GenerationSettings:
         return len(self.passes)
 
 
+def generation_passes(methods: Sequence[str]) -> tuple[GenerationPass, ...]:
+    """The distinct passes ``methods`` read: the answer first, then the others in method registration order.
+
+    Registration order, not the order of ``methods``, so a run makes its passes in the same order whichever
+    way the user listed the methods.
+
+    Raises:
+        InputError: If a name is not a registered generation method (suggesting the closest).
+    """
+    wanted = list(methods)
+    for name in wanted:
+        GENERATION_METHODS.get(name)  # unknown names fail here, with suggestions
+    needed = (GENERATION_METHODS.get(name).needs for name in GENERATION_METHODS.names() if name in wanted)
+    return tuple(dict.fromkeys((ANSWER, *needed)))
+
+
 def check_generation_methods(names: Sequence[str]) -> tuple[str, ...]:
     """Validates generation method names (unknown names suggest the closest one) and drops duplicates."""
     if not names:
-        raise InputError("--methods is empty; choose from " + ", ".join(GENERATION_METHODS.names()) + ".")
+        raise InputError(
+            "`methods` is empty; choose from " + ", ".join(GENERATION_METHODS.names()) + ".",
+            parameter="methods",
+        )
     for name in names:
         GENERATION_METHODS.get(name)
     return tuple(dict.fromkeys(names))
@@ -114,6 +136,37 @@ def extract_generation_records(
         fewshot_pool: Items few-shot examples are drawn from (the item itself is never used).
         on_progress: Called with numbers of items finished, per pass.
     """
+    answers = _answers(items, backend, settings, style, settings.stop or stop, fewshot_pool, on_progress)
+    answered = AnsweredItems(items, answers, style)
+    outputs = [PassOutputs()] * len(items)
+    for step in settings.passes:
+        step_outputs = step.run(answered, backend, on_progress)
+        outputs = [have.merged_with(new) for have, new in zip(outputs, step_outputs, strict=True)]
+    return [
+        GenerationRecord(
+            task=task,
+            id=item.id,
+            answers=item.answers,
+            subject=item.subject,
+            generation=answer,
+            p_true=item_outputs.p_true,
+            verbal=item_outputs.verbal,
+            metadata=item.metadata,
+        )
+        for item, answer, item_outputs in zip(items, answers, outputs, strict=True)
+    ]
+
+
+def _answers(
+    items: Sequence[OpenItem],
+    backend: ScoringBackend,
+    settings: GenerationSettings,
+    style: ClozeStyle,
+    stop: tuple[str, ...],
+    fewshot_pool: Sequence[OpenItem],
+    on_progress: Callable[[int], None] | None,
+) -> list[Generation]:
+    """Every item's greedy answer after its few-shot prompt: the pass every other pass builds on."""
     prompts = [
         fewshot_examples(
             item, fewshot_pool, k=settings.num_fewshot, seed=settings.seed, format="cloze", style=style
@@ -121,42 +174,8 @@ def extract_generation_records(
         + open_prompt(item, style=style)
         for item in items
     ]
-    stop = settings.stop or stop
-    generations = backend.generate(
+    return backend.generate(
         [GenerationRequest(prompt, stop, item.id) for prompt, item in zip(prompts, items, strict=True)],
         max_new_tokens=settings.max_new_tokens,
         on_progress=on_progress,
     )
-    p_true: list[tuple[float, float] | None] = [None] * len(items)
-    verbal: list[str | None] = [None] * len(items)
-    if "p_true" in settings.passes:
-        requests = [
-            ScoringRequest(p_true_prompt(item, generation.text, style=style), P_TRUE_CONTINUATIONS, item.id)
-            for item, generation in zip(items, generations, strict=True)
-        ]
-        p_true = [
-            (true.total, false.total) for true, false in backend.score(requests, on_progress=on_progress)
-        ]
-    if "verbal" in settings.passes:
-        answered = backend.generate(
-            [
-                GenerationRequest(verbal_prompt(item, generation.text, style=style), DEFAULT_STOP, item.id)
-                for item, generation in zip(items, generations, strict=True)
-            ],
-            max_new_tokens=VERBAL_MAX_NEW_TOKENS,
-            on_progress=on_progress,
-        )
-        verbal = [generation.text for generation in answered]
-    return [
-        GenerationRecord(
-            task=task,
-            id=item.id,
-            answers=item.answers,
-            subject=item.subject,
-            generation=generation,
-            p_true=item_p_true,
-            verbal=item_verbal,
-            metadata=item.metadata,
-        )
-        for item, generation, item_p_true, item_verbal in zip(items, generations, p_true, verbal, strict=True)
-    ]

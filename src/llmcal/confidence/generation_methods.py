@@ -12,10 +12,11 @@ readable probability):
 - ``verbal``: Tian et al. (2023), Xiong et al. (2024): the model is asked for a probability and the
   number it writes is read (:mod:`llmcal.confidence.verbalized`).
 
-A method also names the pass over the items it needs besides the answer itself (:data:`GenerationPass`):
-the P(True) prompt is one scoring pass, the verbalised prompt one more generation, and methods needing no
-pass share the answer's. A method that can give no confidence says why (``why_none``), so summaries count
-the answers by reason without knowing the method.
+A method is one :func:`generation_method` registration: its name, the pass whose output it reads besides
+the answer (:mod:`llmcal.confidence.generation_passes`: the P(True) prompt is one scoring pass, the
+verbalised prompt one more generation, and methods reading the answer alone share its pass; extraction
+runs each pass once) and how it reads it. A method that can give no confidence says why (``why_none``),
+so summaries count the answers by reason without knowing the method.
 """
 
 from __future__ import annotations
@@ -23,16 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from llmcal.confidence.generation_passes import ANSWER, P_TRUE, VERBAL, GenerationPass
 from llmcal.confidence.records import GenerationRecord
 from llmcal.confidence.verbalized import read_verbal_confidence
 from llmcal.registry import Registry
 
-__all__ = ["GENERATION_METHODS", "GenerationMethod", "GenerationPass", "generation_method"]
-
-GenerationPass = Literal["answer", "p_true", "verbal"]
-"""What a method needs: the answer alone, the P(True) prompt scored, or the verbalised prompt answered."""
+__all__ = ["GENERATION_METHODS", "GenerationMethod", "generation_method"]
 
 ConfidenceReader = Callable[[GenerationRecord], float | None]
 ReasonReader = Callable[[GenerationRecord], str]
@@ -44,7 +42,7 @@ class GenerationMethod:
 
     Attributes:
         name: The name users choose it by (``--methods``).
-        needs: The pass over the items it needs (see :data:`GenerationPass`).
+        needs: The pass whose output it reads; methods sharing a pass share one run of it.
         confidence: The confidence in a record's answer, or ``None`` if the record gives none.
         why_none: Why ``confidence`` gave a record none, in a few words that group alike records.
     """
@@ -56,7 +54,7 @@ class GenerationMethod:
 
 
 GENERATION_METHODS: Registry[GenerationMethod] = Registry("confidence method for generated answers")
-"""Every generation confidence method by name, in registration order."""
+"""Every generation confidence method by name, in registration order; filled by :func:`generation_method`."""
 
 
 def generation_method(
@@ -66,7 +64,8 @@ def generation_method(
 
     Args:
         name: The method's name.
-        needs: The pass it reads besides the answer.
+        needs: The pass whose output it reads (:data:`~llmcal.confidence.generation_passes.ANSWER` for the
+            answer alone).
         why_none: For a method that may give no confidence: why it gave a record none.
 
     Raises:
@@ -81,23 +80,23 @@ def generation_method(
     return register
 
 
-@generation_method("seq-prob", "answer")
+@generation_method("seq-prob", ANSWER)
 def _sequence_probability(record: GenerationRecord) -> float:
     return math.exp(math.fsum(record.generation.answer_logprobs))
 
 
-@generation_method("mean-prob", "answer")
+@generation_method("mean-prob", ANSWER)
 def _geometric_mean_probability(record: GenerationRecord) -> float:
     logprobs = record.generation.answer_logprobs
     return math.exp(math.fsum(logprobs) / len(logprobs))
 
 
-@generation_method("min-prob", "answer")
+@generation_method("min-prob", ANSWER)
 def _least_likely_token(record: GenerationRecord) -> float:
     return math.exp(min(record.generation.answer_logprobs))
 
 
-@generation_method("p-true", "p_true")
+@generation_method("p-true", P_TRUE)
 def _p_true(record: GenerationRecord) -> float | None:
     if record.p_true is None:
         return None
@@ -110,6 +109,6 @@ def _unreadable(record: GenerationRecord) -> str:
     return read_verbal_confidence(record.verbal or "").reason or "unreadable"
 
 
-@generation_method("verbal", "verbal", why_none=_unreadable)
+@generation_method("verbal", VERBAL, why_none=_unreadable)
 def _verbalised(record: GenerationRecord) -> float | None:
     return None if record.verbal is None else read_verbal_confidence(record.verbal).value

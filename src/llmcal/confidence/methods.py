@@ -106,7 +106,8 @@ def option_scores(record: ItemRecord, method: str) -> NDArray[np.float64]:
     if not np.isfinite(array).all():
         raise InputError(
             f"{record.task}/{record.id}: method {method!r} gave non-finite option scores {scores}; "
-            "the model produced NaN/inf (try --dtype float32)."
+            "the model produced NaN/inf (try `dtype=float32`).",
+            parameter="dtype",
         )
     return array
 

@@ -31,9 +31,7 @@ def generation_confidence(record: GenerationRecord, method: str) -> float | None
             compute it), or the confidence is not a probability.
     """
     spec = GENERATION_METHODS.get(method)
-    if (spec.needs == "p_true" and record.p_true is None) or (
-        spec.needs == "verbal" and record.verbal is None
-    ):
+    if not spec.needs.ran_on(record):
         raise InputError(f"{record.task}/{record.id}: the record has no scores for method {method!r}.")
     value = spec.confidence(record)
     if value is not None and not 0.0 <= value <= 1.0:

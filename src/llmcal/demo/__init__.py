@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
-from llmcal.demo.knowledge_world import SCHEDULES, VARIANTS, DemoSchedule, Variant, run_demo, world_for
+from llmcal.demo.knowledge_world import run_demo, world_for
+from llmcal.demo.settings import SCHEDULES, VARIANTS, DemoSchedule, DemoSettings, Variant
 
-__all__ = ["SCHEDULES", "VARIANTS", "DemoSchedule", "Variant", "run_demo", "world_for"]
+__all__ = ["SCHEDULES", "VARIANTS", "DemoSchedule", "DemoSettings", "Variant", "run_demo", "world_for"]

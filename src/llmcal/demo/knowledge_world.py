@@ -14,13 +14,17 @@
 6. Break every variant down by ground truth: people whose facts the model read (known) and the rest.
 7. With a real model given, run the real-model part (:mod:`llmcal.demo.real_model`) too.
 8. Write ``demo.json`` and ``report.html``, one self-contained page with all of the above.
+
+What a run does (preset, seed, variants, schedules) is declared in :mod:`llmcal.demo.settings`.
+
+Why it is long: it is the steps above, each a short function, in the order they run; the settings and the
+results' format live elsewhere.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,8 @@ from llmcal.calibrators.temperature import TemperatureScaler
 from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.methods import OptionProbabilities, option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
-from llmcal.demo.real_model import RealModelStory, run_real_model_story
+from llmcal.demo.real_model import run_real_model_story
+from llmcal.demo.settings import SCHEDULES, VARIANTS, DemoSchedule, DemoSettings, Variant
 from llmcal.errors import InputError
 from llmcal.evaluation import evaluate
 from llmcal.locking import OutputLock
@@ -41,12 +46,13 @@ from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import calibration_row
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.demo import DemoResults, DemoRow, write_demo
-from llmcal.runs.evaluation import EvalSettings, read_eval_run
+from llmcal.runs.eval_run import read_eval_run
+from llmcal.runs.evaluation import EvalSettings
 from llmcal.runs.training import TrainingResults
 from llmcal.tasks.loading import load_items
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.selection import EvalTask
-from llmcal.world.build import CLOZE_STYLE, BuiltWorld, build_world, load_built_world
+from llmcal.world.build import CLOZE_STYLE, BuiltWorld, build_world, load_built_world, read_task_file
 from llmcal.world.presets import preset
 from llmcal.world.pretraining import PassReport
 
@@ -54,6 +60,7 @@ __all__ = [
     "SCHEDULES",
     "VARIANTS",
     "DemoSchedule",
+    "DemoSettings",
     "Variant",
     "known_unknown_rows",
     "run_demo",
@@ -61,78 +68,7 @@ __all__ = [
 ]
 
 DEMO_METHODS = ("sum", "mean", "min")
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A fine-tuning variant of the demo: a loss, its strength, and which training items it sees."""
-
-    name: str
-    loss: str
-    training_items: str = "all"  # all | known | unknown (by whether the person's facts were in pretraining)
-    smoothing: float = 0.0
-    alpha: float = 0.0
-    rcft_scale: float = 1e-3  # RCFT's constant c in (1 - a) L_SFT + a c L_cal; the authors' 1e-3
-    start: str = "pretrained"  # pretrained | aligned: the model fine-tuning starts from
-
-    def loss_configs(self) -> tuple[Any, ...]:
-        """The loss settings this variant trains with (each loss reads the one of its own type)."""
-        from llmcal.finetune.losses import (
-            CogCalibConfig,
-            LabelSmoothingConfig,
-            MarginCogCalibConfig,
-            RcftConfig,
-        )
-
-        return (
-            LabelSmoothingConfig(smoothing=self.smoothing),
-            CogCalibConfig(alpha=self.alpha),
-            MarginCogCalibConfig(alpha=self.alpha),
-            RcftConfig(rcft_scale=self.rcft_scale),
-        )
-
-
-# Strengths follow the prototype that found this regime (6 epochs at lr 1e-3, full fine-tuning).
-VARIANTS = (
-    Variant("sft", "sft"),
-    Variant("ls 0.3", "ls", smoothing=0.3),
-    Variant("cogcalib-ls 0.3", "cogcalib-ls", alpha=0.3),
-    Variant("cogcalib-ecp 0.5", "cogcalib-ecp", alpha=0.5),
-    Variant("known-only sft", "sft", training_items="known"),
-    Variant("unknown-only sft", "sft", training_items="unknown"),
-    Variant("aligned + cft", "cft", start="aligned"),
-    Variant("aligned + rcft", "rcft", start="aligned"),
-    # The authors' c = 1e-3 leaves RCFT indistinguishable from CFT here; 1e4 times that is where it bites.
-    Variant("aligned + rcft c=10", "rcft", start="aligned", rcft_scale=10.0),
-)
-
 COMPARED_METRICS = ("accuracy", "ece", "sce", "brier", "smooth_ece")
-
-
-@dataclass(frozen=True)
-class DemoSchedule:
-    """How long the demo trains after pretraining, and how many bootstrap resamples it draws.
-
-    Attributes:
-        epochs: Fine-tuning epochs of every variant (full fine-tuning, batch 32).
-        learning_rate: Their peak learning rate.
-        dpo_epochs: Epochs of the DPO alignment (learning rate 5e-4, beta 0.1, batch 32).
-        n_resamples: Bootstrap resamples of every interval.
-    """
-
-    epochs: int = 6
-    learning_rate: float = 1e-3
-    dpo_epochs: int = 3
-    n_resamples: int = 1000
-
-
-# The default schedule follows the prototype that found this regime (6 epochs at lr 1e-3). The quick one
-# halves the fine-tuning steps at twice the learning rate, aligns for 2 epochs, and draws 200 resamples.
-SCHEDULES = {
-    "micro": DemoSchedule(),
-    "quick": DemoSchedule(epochs=3, learning_rate=2e-3, dpo_epochs=2, n_resamples=200),
-    "default": DemoSchedule(),
-}
 
 
 def world_for(
@@ -171,7 +107,7 @@ def known_unknown_rows(variant: str, table: OptionProbabilities, known: NDArray[
 
 
 def _task_records(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return read_task_file(path)
 
 
 def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Path, TrainingResults]:
@@ -192,61 +128,83 @@ def _align(world: BuiltWorld, out: Path, *, seed: int, epochs: int) -> tuple[Pat
     return out / "model", results
 
 
-def _finetune_rows(
-    world: BuiltWorld,
-    aligned_dir: Path | None,
-    calibration_items: list[MCItem],
-    test_items: list[MCItem],
-    out: Path,
-    known: NDArray[np.bool_],
-    *,
-    seed: int,
-    schedule: DemoSchedule,
-    variants: Sequence[Variant],
-    stage: Callable[[str], None],
-) -> list[DemoRow]:
+def _finetune_rows(run: _DemoRun, aligned_dir: Path | None, variants: Sequence[Variant]) -> list[DemoRow]:
     """Fine-tunes a fresh copy of the pretrained model per variant and evaluates it on the test people."""
     if not variants:
         return []
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from llmcal.finetune.run import FinetuneSettings, evaluate_model, finetune
-
-    tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
-    train_raw = _task_records(world.task_file("train"))
-    train_items = load_items(world.task_file("train"))
-    calibration_known = [bool(r["model_knows"]) for r in _task_records(world.task_file("calibration"))]
-    pairs = list(zip(train_items, train_raw, strict=True))
-    by_known = {flag: [item for item, raw in pairs if raw["known_entity"] == flag] for flag in (True, False)}
-    equal = min(len(by_known[True]), len(by_known[False]))
+    tokenizer = AutoTokenizer.from_pretrained(run.world.model_dir)
+    training = _TrainingSets.of(run.world)
     rows: list[DemoRow] = []
     for variant in variants:
-        stage(f"fine-tuning: {variant.name}")
-        items = {"all": train_items, "known": by_known[True][:equal], "unknown": by_known[False][:equal]}[
-            variant.training_items
-        ]
-        start = aligned_dir if variant.start == "aligned" else world.model_dir
+        run.stage(f"fine-tuning: {variant.name}")
+        start = aligned_dir if variant.start == "aligned" else run.world.model_dir
         if start is None:
             raise InputError(
                 f"demo variant {variant.name!r} starts from the aligned model; run the alignment."
             )
-        model = AutoModelForCausalLM.from_pretrained(start, use_safetensors=True)
-        settings = FinetuneSettings(
-            loss=variant.loss,
-            epochs=schedule.epochs,
-            learning_rate=schedule.learning_rate,
-            batch_size=32,
-            loss_configs=variant.loss_configs(),
-            style=CLOZE_STYLE,
-            seed=seed,
-        )
-        trained, _ = finetune(
-            model, tokenizer, items, settings, out / variant.name.replace(" ", "-"),
-            calibration_items=calibration_items, calibration_known=calibration_known, save_model=False,
-        )  # fmt: skip
-        table = evaluate_model(trained, tokenizer, test_items, format="cloze", style=CLOZE_STYLE)
-        rows.extend(known_unknown_rows(variant.name, table, known))
+        table = _finetune_and_evaluate(run, variant, start, tokenizer, training)
+        rows.extend(known_unknown_rows(variant.name, table, run.known))
     return rows
+
+
+@dataclass(frozen=True)
+class _TrainingSets:
+    """What the variants train on, and whether the model knows each calibration person's facts.
+
+    ``known`` and ``unknown`` are equal shares of the training people whose facts were, or were not, in
+    pretraining.
+    """
+
+    all: list[MCItem]
+    known: list[MCItem]
+    unknown: list[MCItem]
+    calibration_known: list[bool]
+
+    @classmethod
+    def of(cls, world: BuiltWorld) -> _TrainingSets:
+        """The sets of ``world``'s training and calibration splits."""
+        train_raw = _task_records(world.task_file("train"))
+        train_items = load_items(world.task_file("train"))
+        calibration_known = [bool(r["model_knows"]) for r in _task_records(world.task_file("calibration"))]
+        pairs = list(zip(train_items, train_raw, strict=True))
+        by_known = {
+            flag: [item for item, raw in pairs if raw["known_entity"] == flag] for flag in (True, False)
+        }
+        equal = min(len(by_known[True]), len(by_known[False]))
+        return cls(train_items, by_known[True][:equal], by_known[False][:equal], calibration_known)
+
+    def items(self, which: str) -> list[MCItem]:
+        """The training items of a :attr:`Variant.training_items` choice."""
+        return {"all": self.all, "known": self.known, "unknown": self.unknown}[which]
+
+
+def _finetune_and_evaluate(
+    run: _DemoRun, variant: Variant, start: Path, tokenizer: Any, training: _TrainingSets
+) -> OptionProbabilities:
+    """Fine-tunes the model in ``start`` as ``variant`` says; returns its option table on the test people."""
+    from transformers import AutoModelForCausalLM
+
+    from llmcal.finetune.run import FinetuneSettings, evaluate_model, finetune
+
+    model = AutoModelForCausalLM.from_pretrained(start, use_safetensors=True)
+    settings = FinetuneSettings(
+        loss=variant.loss,
+        epochs=run.schedule.epochs,
+        learning_rate=run.schedule.learning_rate,
+        batch_size=32,
+        loss_configs=variant.loss_configs(),
+        style=CLOZE_STYLE,
+        seed=run.seed,
+    )
+    trained, _ = finetune(
+        model, tokenizer, training.items(variant.training_items), settings,
+        run.out / "finetune" / variant.name.replace(" ", "-"),
+        calibration_items=run.splits["calibration"], calibration_known=training.calibration_known,
+        save_model=False,
+    )  # fmt: skip
+    return evaluate_model(trained, tokenizer, run.splits["test"], format="cloze", style=CLOZE_STYLE)
 
 
 def _compare(out: Path, *, n_resamples: int) -> list[MetricChange]:
@@ -278,148 +236,191 @@ def _scores(records: list[ItemRecord], method: str) -> NDArray[np.float64]:
     return np.stack([option_scores(record, method) for record in records])
 
 
+@dataclass(frozen=True)
+class _DemoRun:
+    """What every stage of one demo run reads: the world, where to write, the test people's labels."""
+
+    world: BuiltWorld
+    out: Path
+    seed: int
+    schedule: DemoSchedule
+    eval_settings: EvalSettings
+    splits: dict[str, list[MCItem]]  # calibration and test items, in file order
+    known: NDArray[np.bool_]  # per test item, whether the person's facts were in pretraining
+    stage: Callable[[str], None]
+
+
 def run_demo(
     out_dir: str | Path,
+    settings: DemoSettings | None = None,
     *,
-    preset_name: str = "default",
-    seed: int = 0,
-    cache_dir: Path | None = None,
-    n_resamples: int | None = None,
-    variants: Sequence[Variant] = VARIANTS,
-    align: bool = True,
     on_pass: Callable[[PassReport], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
-    real_model: RealModelStory | None = None,
 ) -> DemoResults:
     """Runs the demo into ``out_dir`` and returns what it wrote to ``demo.json``.
 
     Args:
         out_dir: Output directory (evaluation runs, ``demo.json``).
-        preset_name: World preset (``quick`` or ``default``; ``micro`` for tests).
-        seed: World and model seed.
-        cache_dir: Where worlds are cached (default :func:`llmcal.cache.cache_dir`).
-        n_resamples: Bootstrap resamples of the evaluation results (default: the preset's
-            :data:`SCHEDULES` entry).
-        variants: Fine-tuning variants to run (empty: measure and post-hoc calibrate only).
-        align: Whether to align the pretrained model with DPO and compare the two (needed by variants
-            that start from the aligned model).
+        settings: What to run (default: :class:`DemoSettings`' defaults).
         on_pass: Called after each pretraining pass when the world is built.
         on_stage: Called with a short description as each stage starts.
-        real_model: Also run the real-model part (:mod:`llmcal.demo.real_model`) into ``out/real-model``.
+
+    Raises:
+        InputError: If ``out_dir`` exists and is not a directory.
     """
-    from llmcal.scoring.hf import HFBackend
-
-    def stage(text: str) -> None:
-        if on_stage is not None:
-            on_stage(text)
-
-    schedule = SCHEDULES.get(preset_name, DemoSchedule())
-    n_resamples = schedule.n_resamples if n_resamples is None else n_resamples
+    settings = settings or DemoSettings()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a directory.")
+        raise InputError(f"`out` {out} exists and is not a directory.", parameter="out")
+    stage = on_stage or _quiet
     with OutputLock(out, "llmcal demo"):
         stage("building the knowledge world (pretraining until it recalls the known facts)")
-        world, cached = world_for(preset_name, seed, cache_dir or llmcal_cache_dir(), on_pass=on_pass)
-
+        cache = settings.cache_dir or llmcal_cache_dir()
+        world, cached = world_for(settings.preset_name, settings.seed, cache, on_pass=on_pass)
+        run = _demo_run(world, out, settings, stage)
         stage("evaluating the pretrained model on the test and calibration people")
-        backend = HFBackend(str(world.model_dir), device="cpu", dtype="float32")
-        settings = EvalSettings(
-            ExtractionSettings(methods=DEMO_METHODS), MetricSettings(n_resamples=n_resamples)
-        )
-        splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
-        for split, items in splits.items():
-            evaluate(
-                [EvalTask(split, items, CLOZE_STYLE)],
-                backend,
-                settings,
-                out / f"pretrained-{split}",
-                render=save_reliability_pngs,
-            )
-        records = {
-            split: _in_item_order(out / f"pretrained-{split}", split, items)
-            for split, items in splits.items()
-        }
-        truth = _ground_truth(world.task_file("test"))
-        known = np.array([truth[record.id] for record in records["test"]])
-
+        records = _evaluate_pretrained(run)
         stage("fitting temperature scaling on the calibration people")
-        rows: list[DemoRow] = []
-        for method in DEMO_METHODS:
-            rows.extend(
-                known_unknown_rows(f"pretrained {method}", probabilities(records["test"], method), known)
-            )
-        scaler = TemperatureScaler().fit(
-            logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
-        )
-        test = probabilities(records["test"], "sum")
-        calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
-        rows.extend(known_unknown_rows("pretrained sum + temperature", calibrated, known))
-
-        summary_keys = (
-            "digest",
-            "recall_known",
-            "recall_unknown",
-            "recall_chance",
-            "items",
-            "model_knows_rate",
-        )
-        world_facts = {key: world.summary[key] for key in summary_keys}
-        world_facts |= {
-            "pretraining_passes": len(world.summary["pretraining"]),
-            "cached": cached,
-            "path": str(world.root),
-        }
-        aligned_dir: Path | None = None
-        comparison: list[MetricChange] = []
-        alignment_results: TrainingResults | None = None
-        if align:
-            stage("aligning the pretrained model with DPO on the training people's preference pairs")
-            aligned_dir, alignment_results = _align(
-                world, out / "aligned", seed=seed, epochs=schedule.dpo_epochs
-            )
-            stage("evaluating the aligned model and comparing it with the pretrained one")
-            aligned_backend = HFBackend(str(aligned_dir), device="cpu", dtype="float32")
-            evaluate(
-                [EvalTask("test", splits["test"], CLOZE_STYLE)],
-                aligned_backend,
-                settings,
-                out / "aligned-test",
-                render=save_reliability_pngs,
-            )
-            aligned_records = _in_item_order(out / "aligned-test", "test", splits["test"])
-            for method in DEMO_METHODS:
-                table = probabilities(aligned_records, method)
-                rows.extend(known_unknown_rows(f"aligned {method}", table, known))
-            comparison = _compare(out, n_resamples=n_resamples)
-        tuned = _finetune_rows(
-            world, aligned_dir, splits["calibration"], splits["test"], out / "finetune", known, seed=seed,
-            schedule=schedule, variants=variants, stage=stage,
-        )  # fmt: skip
-        rows.extend(tuned)
-
+        rows, scaler = _pretrained_rows(records, run.known)
+        alignment = _align_and_compare(run, settings.resamples) if settings.align else _Alignment()
+        rows += alignment.rows
+        rows += _finetune_rows(run, alignment.model_dir, settings.variants)
         real_results = None
-        if real_model is not None:
+        if settings.real_model is not None:
             real_results = run_real_model_story(
-                out / "real-model", real_model, seed=seed, n_resamples=n_resamples, stage=stage
-            )
-        alignment = alignment_results.to_dict() if alignment_results is not None else {}
+                out / "real-model", settings.real_model, seed=settings.seed, n_resamples=settings.resamples,
+                stage=stage,
+            )  # fmt: skip
         result = DemoResults(
-            preset=preset_name,
-            seed=seed,
-            world=world_facts,
-            schedule={**asdict(schedule), "n_resamples": n_resamples},
+            preset=settings.preset_name,
+            seed=settings.seed,
+            world=_world_facts(world, cached),
+            schedule={**asdict(run.schedule), "n_resamples": settings.resamples},
             temperature=scaler.temperature_,
             rows=rows,
-            alignment={key: alignment[key] for key in ("settings", "n_pairs", "log") if key in alignment},
-            comparison=comparison,
+            alignment=alignment.summary(),
+            comparison=alignment.comparison,
             real_model=real_results,
         )
         write_demo(out, result)
         stage("writing the HTML report")
-        from llmcal.reports.html import write_report
-
-        write_report(
-            [out], out / "report.html", title=f"llmcal demo: knowledge world '{preset_name}', seed {seed}"
-        )
+        _write_report(out, settings)
         return result
+
+
+def _quiet(text: str) -> None:
+    """A stage callback that says nothing."""
+
+
+def _demo_run(world: BuiltWorld, out: Path, settings: DemoSettings, stage: Callable[[str], None]) -> _DemoRun:
+    """The context of the stages: the world's calibration and test items and the test people's labels."""
+    splits = {split: load_items(world.task_file(split)) for split in ("calibration", "test")}
+    truth = _ground_truth(world.task_file("test"))
+    eval_settings = EvalSettings(
+        ExtractionSettings(methods=DEMO_METHODS), MetricSettings(n_resamples=settings.resamples)
+    )
+    # The evaluation's records come back in item order (_in_item_order), so the labels follow the items.
+    known = np.array([truth[item.id] for item in splits["test"]])
+    return _DemoRun(world, out, settings.seed, settings.schedule, eval_settings, splits, known, stage)
+
+
+def _evaluate_pretrained(run: _DemoRun) -> dict[str, list[ItemRecord]]:
+    """Evaluates the pretrained model on each split into ``pretrained-<split>``; returns the records.
+
+    The records of each split are in the order of its items.
+    """
+    from llmcal.scoring.hf import HFBackend
+
+    backend = HFBackend(str(run.world.model_dir), device="cpu", dtype="float32")
+    for split, items in run.splits.items():
+        evaluate(
+            [EvalTask(split, items, CLOZE_STYLE)],
+            backend,
+            run.eval_settings,
+            run.out / f"pretrained-{split}",
+            render=save_reliability_pngs,
+        )
+    return {
+        split: _in_item_order(run.out / f"pretrained-{split}", split, items)
+        for split, items in run.splits.items()
+    }
+
+
+def _pretrained_rows(
+    records: dict[str, list[ItemRecord]], known: NDArray[np.bool_]
+) -> tuple[list[DemoRow], TemperatureScaler]:
+    """The pretrained model's rows per method, then with temperature scaling (fitted on calibration)."""
+    rows: list[DemoRow] = []
+    for method in DEMO_METHODS:
+        rows.extend(known_unknown_rows(f"pretrained {method}", probabilities(records["test"], method), known))
+    scaler = TemperatureScaler().fit(
+        logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
+    )
+    test = probabilities(records["test"], "sum")
+    calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
+    rows.extend(known_unknown_rows("pretrained sum + temperature", calibrated, known))
+    return rows, scaler
+
+
+_WORLD_SUMMARY_KEYS = (
+    "digest",
+    "recall_known",
+    "recall_unknown",
+    "recall_chance",
+    "items",
+    "model_knows_rate",
+)
+
+
+def _world_facts(world: BuiltWorld, cached: bool) -> dict[str, Any]:
+    """What ``demo.json`` says of the world: its summary, how long it pretrained, whether it was cached."""
+    facts = {key: world.summary[key] for key in _WORLD_SUMMARY_KEYS}
+    return facts | {
+        "pretraining_passes": len(world.summary["pretraining"]),
+        "cached": cached,
+        "path": str(world.root),
+    }
+
+
+@dataclass(frozen=True)
+class _Alignment:
+    """The DPO part's outcome (all empty when it did not run)."""
+
+    model_dir: Path | None = None
+    results: TrainingResults | None = None
+    rows: list[DemoRow] = field(default_factory=list)
+    comparison: list[MetricChange] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """The alignment's settings, pair count and log, for ``demo.json``."""
+        alignment = self.results.to_dict() if self.results is not None else {}
+        return {key: alignment[key] for key in ("settings", "n_pairs", "log") if key in alignment}
+
+
+def _align_and_compare(run: _DemoRun, n_resamples: int) -> _Alignment:
+    """Aligns the pretrained model with DPO, evaluates it on the test people and compares the two."""
+    from llmcal.scoring.hf import HFBackend
+
+    run.stage("aligning the pretrained model with DPO on the training people's preference pairs")
+    model_dir, results = _align(run.world, run.out / "aligned", seed=run.seed, epochs=run.schedule.dpo_epochs)
+    run.stage("evaluating the aligned model and comparing it with the pretrained one")
+    backend = HFBackend(str(model_dir), device="cpu", dtype="float32")
+    test = run.splits["test"]
+    evaluate(
+        [EvalTask("test", test, CLOZE_STYLE)], backend, run.eval_settings, run.out / "aligned-test",
+        render=save_reliability_pngs,
+    )  # fmt: skip
+    records = _in_item_order(run.out / "aligned-test", "test", test)
+    rows = [
+        row
+        for method in DEMO_METHODS
+        for row in known_unknown_rows(f"aligned {method}", probabilities(records, method), run.known)
+    ]
+    return _Alignment(model_dir, results, rows, _compare(run.out, n_resamples=n_resamples))
+
+
+def _write_report(out: Path, settings: DemoSettings) -> None:
+    from llmcal.reports.html import write_report
+
+    title = f"llmcal demo: knowledge world '{settings.preset_name}', seed {settings.seed}"
+    write_report([out], out / "report.html", title=title)

@@ -36,17 +36,21 @@ from numpy.typing import NDArray
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
-from llmcal.demo.knowledge_world import Variant, known_unknown_rows
+from llmcal.demo.knowledge_world import known_unknown_rows
 from llmcal.demo.real_model import REAL_MODEL_METHODS
+from llmcal.demo.settings import Variant
 from llmcal.errors import InputError
 from llmcal.evaluation import evaluate
-from llmcal.finetune.settings import FinetuneSettings, LoraSettings
+from llmcal.finetune.settings import AlignSettings, FinetuneSettings, LoraSettings
 from llmcal.knowledge.detector import youden_threshold
 from llmcal.knowledge.ground_truth import known_from_records
 from llmcal.locking import OutputLock
+from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
-from llmcal.runs.evaluation import EvalSettings, read_eval_run
+from llmcal.runs.demo import DemoRow
+from llmcal.runs.eval_run import read_eval_run
+from llmcal.runs.evaluation import EvalSettings
 from llmcal.runs.manifest import as_json
 from llmcal.runs.real_claims import (
     AlignmentClaims,
@@ -283,35 +287,18 @@ def _prevention(out: Path, story: PreventionStory, *, seed: int, steps: _Steps) 
 def _alignment(
     out: Path, story: AlignmentStory, *, seed: int, n_resamples: int, steps: _Steps
 ) -> AlignmentClaims:
-    from llmcal.comparison import compare
     from llmcal.finetune.alignment import align, preference_pairs_from_items
-    from llmcal.finetune.run import evaluate_model, finetune
-    from llmcal.finetune.settings import AlignSettings
-    from llmcal.reports.comparison import render_comparison
     from llmcal.scoring.hf import HFBackend
 
     style, (train, test) = _draw(story.task, (story.n_train, story.n_test), seed)
-    ids = [item.id for item in test]
-    settings = EvalSettings(
-        ExtractionSettings(methods=REAL_MODEL_METHODS, seed=seed), MetricSettings(n_resamples=n_resamples)
-    )
+    sample = _Sample(style, train, test, REAL_MODEL_METHODS, seed, n_resamples)
     with steps(f"{story.model}: loading"):
         backend = HFBackend(story.model, device="cpu", dtype="float32")
     with steps(f"{story.model}: evaluating the base model, {len(REAL_MODEL_METHODS)} methods"):
-        evaluate(
-            [EvalTask("test", test, style)],
-            backend,
-            settings,
-            out / "base-test",
-            render=save_reliability_pngs,
-        )
-        base_records = read_eval_run(out / "base-test").records_in_order("test", ids)
+        base_records = sample.evaluate(backend, out / "base-test")
     truth = _known(base_records)
     rows = known_unknown_rows("base", probabilities(base_records, "sum"), truth)
-    dpo = AlignSettings(
-        loss="dpo", beta=story.dpo_beta, epochs=story.dpo_epochs, learning_rate=story.dpo_learning_rate,
-        batch_size=story.batch_size, lora=story.lora, seed=seed,
-    )  # fmt: skip
+    dpo = _dpo_settings(story, seed)
     pairs = preference_pairs_from_items(train, style=style, seed=seed)
     with steps(f"{story.model}: DPO on {len(pairs)} preference pairs (LoRA)"):
         aligned, alignment = align(
@@ -324,32 +311,90 @@ def _alignment(
         "aligned", device="cpu", dtype="float32", model_object=aligned, tokenizer=tokenizer
     )
     with steps(f"{story.model}: evaluating the aligned model, {len(REAL_MODEL_METHODS)} methods"):
-        evaluate([EvalTask("test", test, style)], aligned_backend, settings, out / "aligned-test",
-                 render=save_reliability_pngs)  # fmt: skip
-        aligned_records = read_eval_run(out / "aligned-test").records_in_order("test", ids)
+        aligned_records = sample.evaluate(aligned_backend, out / "aligned-test")
     rows.extend(known_unknown_rows("aligned", probabilities(aligned_records, "sum"), truth))
     with steps("comparing the base and the aligned model"):
-        pair = (f"{story.model} → DPO", read_eval_run(out / "base-test"), read_eval_run(out / "aligned-test"))
-        comparison = compare(
-            [pair], out / "comparison", metrics=COMPARED_METRICS,
-            settings=MetricSettings(n_resamples=n_resamples), render=render_comparison,
-        )  # fmt: skip
-    for variant in story.variants:
-        with steps(f"{story.model}: LoRA fine-tuning, {variant.name}"):
-            trained, _ = finetune(
-                copy.deepcopy(aligned), tokenizer, train,
-                _finetune_settings(variant, story, style, seed),
-                out / variant.name.replace(" + ", "-").replace(" ", "-"), save_model=False,
-            )  # fmt: skip
-            table = evaluate_model(trained, tokenizer, test, format="cloze", style=style)
-            del trained
-            rows.extend(known_unknown_rows(variant.name, table, truth))
+        changes = _base_vs_aligned(out, story.model, n_resamples)
+    rows.extend(_lora_variant_rows(aligned, tokenizer, sample, truth, story, out=out, steps=steps))
     recorded = {
         "task": story.task, "n_train": story.n_train, "n_test": story.n_test, "n_pairs": len(pairs),
         "dpo": dpo.record(), "epochs": story.epochs, "learning_rate": story.learning_rate,
         "batch_size": story.batch_size, "lora": asdict(story.lora),
         "variants": [asdict(variant) for variant in story.variants],
     }  # fmt: skip
-    return AlignmentClaims(
-        story.model, source, as_json(recorded), comparison.changes, rows, list(alignment.log)
-    )
+    return AlignmentClaims(story.model, source, as_json(recorded), changes, rows, list(alignment.log))
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """The questions drawn for a story (training and test), their prompt style and how they are evaluated."""
+
+    style: ClozeStyle
+    train: list[MCItem]
+    test: list[MCItem]
+    methods: tuple[str, ...]
+    seed: int
+    n_resamples: int
+
+    def evaluate(self, backend: Any, out_dir: Path) -> list[ItemRecord]:
+        """Evaluates ``backend`` on the test questions into ``out_dir``; its records, in question order."""
+        settings = EvalSettings(
+            ExtractionSettings(methods=self.methods, seed=self.seed),
+            MetricSettings(n_resamples=self.n_resamples),
+        )
+        evaluate(
+            [EvalTask("test", self.test, self.style)],
+            backend,
+            settings,
+            out_dir,
+            render=save_reliability_pngs,
+        )
+        return read_eval_run(out_dir).records_in_order("test", [item.id for item in self.test])
+
+
+def _dpo_settings(story: AlignmentStory, seed: int) -> AlignSettings:
+    """The story's DPO run: LoRA, its beta, epochs and learning rate."""
+    return AlignSettings(
+        loss="dpo", beta=story.dpo_beta, epochs=story.dpo_epochs, learning_rate=story.dpo_learning_rate,
+        batch_size=story.batch_size, lora=story.lora, seed=seed,
+    )  # fmt: skip
+
+
+def _base_vs_aligned(out: Path, model: str, n_resamples: int) -> list[MetricChange]:
+    """Compares the runs in ``base-test`` and ``aligned-test`` into ``comparison``; returns the changes."""
+    from llmcal.comparison import compare
+    from llmcal.reports.comparison import render_comparison
+
+    pair = (f"{model} → DPO", read_eval_run(out / "base-test"), read_eval_run(out / "aligned-test"))
+    comparison = compare(
+        [pair], out / "comparison", metrics=COMPARED_METRICS,
+        settings=MetricSettings(n_resamples=n_resamples), render=render_comparison,
+    )  # fmt: skip
+    return comparison.changes
+
+
+def _lora_variant_rows(
+    aligned: Any,
+    tokenizer: Any,
+    sample: _Sample,
+    truth: NDArray[np.bool_],
+    story: AlignmentStory,
+    *,
+    out: Path,
+    steps: _Steps,
+) -> list[DemoRow]:
+    """LoRA-fine-tunes a copy of the aligned model per variant (CFT, RCFT); each one's rows on the test."""
+    from llmcal.finetune.run import evaluate_model, finetune
+
+    rows: list[DemoRow] = []
+    for variant in story.variants:
+        with steps(f"{story.model}: LoRA fine-tuning, {variant.name}"):
+            trained, _ = finetune(
+                copy.deepcopy(aligned), tokenizer, sample.train,
+                _finetune_settings(variant, story, sample.style, sample.seed),
+                out / variant.name.replace(" + ", "-").replace(" ", "-"), save_model=False,
+            )  # fmt: skip
+            table = evaluate_model(trained, tokenizer, sample.test, format="cloze", style=sample.style)
+            del trained
+            rows.extend(known_unknown_rows(variant.name, table, truth))
+    return rows

@@ -33,7 +33,8 @@ from llmcal.metrics.strata import Strata, stratify
 from llmcal.metrics.summary import calibration_row
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.demo import DemoRow, RealModelResults
-from llmcal.runs.evaluation import EvalSettings, Stratification, read_eval_run
+from llmcal.runs.eval_run import read_eval_run
+from llmcal.runs.evaluation import EvalSettings, Stratification
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.selection import EvalTask, select_tasks
 from llmcal.tasks.spec import ClozeStyle

@@ -1,27 +1,23 @@
 """How a model is fine-tuned or aligned: :class:`FinetuneSettings`, :class:`AlignSettings`, LoRA.
 
-Torch-free at import (the loss registry is imported only when a setting is checked or recorded), so the
-``llmcal finetune`` command can take its option defaults from here without loading torch for ``--help``.
+Torch-free (the loss registries it checks names against are declared without torch), so the
+``llmcal finetune`` and ``llmcal align`` commands take their option defaults from here without loading
+torch for ``--help``. How the files record these settings is :mod:`llmcal.runs.training_settings`'s.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from llmcal.errors import InputError
+from llmcal.finetune.alignment_losses import check_alignment_loss
+from llmcal.finetune.loss_registry import LOSSES, config_types
+from llmcal.runs.training_settings import align_settings_record, finetune_settings_record
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.spec import ClozeStyle
 
 __all__ = ["AlignSettings", "FinetuneSettings", "LoraSettings"]
-
-# Python names that differ from the keys results.json and run.json have always used for them: the files
-# are compared byte for byte across versions, so renaming in code must not rename on disk.
-_RECORD_KEYS = {"loss": "method", "loss_configs": "loss"}
-
-# The hyperparameters of every loss used to share one config that also held RCFT's E-step bins (always
-# null in settings; the bins are computed during training). The recorded object keeps that key, here.
-_RECORDED_NULL_KEY, _RECORDED_AFTER = "bins", "rcft_scale"
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class FinetuneSettings:
     """How a model is fine-tuned; the defaults are also the ``llmcal finetune`` option defaults.
 
     Attributes:
-        loss: Loss name (see :data:`llmcal.finetune.losses.LOSSES`); recorded as ``"method"``.
+        loss: Loss name (see :data:`llmcal.finetune.loss_registry.LOSSES`); recorded as ``"method"``.
         epochs: Passes over the training items.
         learning_rate: Peak learning rate (5% warm-up, cosine decay).
         batch_size: Items per step.
@@ -86,10 +82,8 @@ class FinetuneSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from llmcal.finetune.losses import LOSSES
-
         LOSSES.get(self.loss)
-        accepted = {LOSSES.get(name).config_type for name in LOSSES}
+        accepted = set(config_types())
         seen: set[type] = set()
         for index, config in enumerate(self.loss_configs):
             if type(config) not in accepted:
@@ -110,8 +104,6 @@ class FinetuneSettings:
         Raises:
             InputError: If ``loss`` is not registered.
         """
-        from llmcal.finetune.losses import LOSSES
-
         config_type = LOSSES.get(loss).config_type
         for config in self.loss_configs:
             if type(config) is config_type:
@@ -126,33 +118,15 @@ class FinetuneSettings:
     def record(self) -> dict[str, Any]:
         """The settings as ``results.json`` and ``run.json`` record them, unchanged across versions.
 
-        The loss name is recorded as ``"method"`` and the hyperparameters under ``"loss"`` as one flat
-        object: every registered loss's config fields, in registration order of their first appearance,
-        with ``"bins": null`` after ``"rcft_scale"``. A field several configs share (the CogCalib
-        ``alpha``) takes the running loss's value, or else that of the first registered loss with it.
+        The layout is :func:`llmcal.runs.training_settings.finetune_settings_record`'s: the loss name under
+        ``"method"``, and under ``"loss"`` every registered loss's hyperparameters as one flat object.
         """
-        record: dict[str, Any] = {}
-        for setting in fields(self):
-            value = getattr(self, setting.name)
-            if setting.name == "loss_configs":
-                value = self._hyperparameter_record()
-            elif is_dataclass(value) and not isinstance(value, type):
-                value = asdict(value)
-            record[_RECORD_KEYS.get(setting.name, setting.name)] = value
-        return record
-
-    def _hyperparameter_record(self) -> dict[str, Any]:
-        from llmcal.finetune.losses import LOSSES
-
-        running = asdict(self.loss_config)  # type: ignore[call-overload]
-        record: dict[str, Any] = {}
-        for name in LOSSES:
-            for key, value in asdict(self.config_of(name)).items():  # type: ignore[call-overload]
-                if key not in record:
-                    record[key] = running.get(key, value)
-                if key == _RECORDED_AFTER:
-                    record[_RECORDED_NULL_KEY] = None
-        return record
+        # Configs are typed `object` (any registered loss's dataclass), which asdict's overloads do not take.
+        return finetune_settings_record(
+            asdict(self),
+            [asdict(self.config_of(name)) for name in LOSSES],  # type: ignore[call-overload]
+            running=asdict(self.loss_config),  # type: ignore[call-overload]
+        )
 
 
 @dataclass(frozen=True)
@@ -160,8 +134,8 @@ class AlignSettings:
     """How a model is aligned.
 
     Attributes:
-        loss: ``dpo`` (sigmoid loss, Rafailov et al. 2023) or ``ipo`` (Azar et al. 2023); recorded as
-            ``"method"`` (see :meth:`record`).
+        loss: An alignment loss (:data:`llmcal.finetune.alignment_losses.ALIGNMENT_LOSSES`): ``dpo``
+            (sigmoid loss, Rafailov et al. 2023) or ``ipo`` (Azar et al. 2023); recorded as ``"method"``.
         beta: Strength of the pull towards the reference model (TRL's ``beta``).
         epochs: Passes over the pairs.
         learning_rate: Peak learning rate (cosine decay).
@@ -169,6 +143,9 @@ class AlignSettings:
         lora: LoRA settings (the adapter-disabled model is the reference), or ``None`` for full
             fine-tuning against a frozen copy.
         seed: Training seed.
+
+    Raises:
+        InputError: If ``loss`` is not a registered alignment loss.
     """
 
     loss: str = "dpo"
@@ -179,10 +156,12 @@ class AlignSettings:
     lora: LoraSettings | None = None
     seed: int = 0
 
-    def record(self) -> dict[str, Any]:
-        """The settings as ``results.json`` (and the demo's ``demo.json``) record them.
+    def __post_init__(self) -> None:
+        check_alignment_loss(self.loss)
 
-        The loss is recorded under ``"method"``, its key since before the Python name changed, so the files
-        stay byte-identical across versions.
+    def record(self) -> dict[str, Any]:
+        """The settings as ``results.json`` (and the demo's ``demo.json``) record them, never renamed.
+
+        The layout is :func:`llmcal.runs.training_settings.align_settings_record`'s.
         """
-        return {("method" if key == "loss" else key): value for key, value in asdict(self).items()}
+        return align_settings_record(asdict(self))

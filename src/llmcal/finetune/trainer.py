@@ -22,7 +22,6 @@ Because it is a ``Trainer``, ``accelerate launch`` / DeepSpeed / FSDP work uncha
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,6 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
-from llmcal.atomic import write_text_atomic
 from llmcal.finetune.losses import LOSSES, EpochData, LossInputs, check_open_ended
 from llmcal.finetune.packing import (
     PackedExample,
@@ -42,6 +40,11 @@ from llmcal.finetune.packing import (
     option_log_likelihoods,
 )
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
+from llmcal.runs.training_checkpoint import (
+    TrainerSummary,
+    read_trainer_summary,
+    write_trainer_summary,
+)
 from llmcal.scoring.attention import packing_pattern
 
 __all__ = ["CalibrationTrainer", "EpochState", "has_dropout", "option_scores_of"]
@@ -120,10 +123,6 @@ class _EpochRefresh(TrainerCallback):
         self.trainer.refresh(epoch=round(state.epoch or 0))
 
 
-# Beside each checkpoint: what the Trainer's checkpoint does not restore (CalibrationTrainer.resume_summary).
-SUMMARY_NAME = "llmcal-trainer.json"
-
-
 class _ResumableSummary(TrainerCallback):
     """Saves, with each checkpoint, the running loss total and epoch history; restores them on resume."""
 
@@ -135,21 +134,21 @@ class _ResumableSummary(TrainerCallback):
         if restored is not None:
             # The Trainer zeroes its loss total as training starts; carrying it on keeps the sum in the
             # uninterrupted run's order, so the run's mean loss is the same float.
-            self.trainer._total_loss_scalar = float(restored["loss_total"])
+            self.trainer._total_loss_scalar = restored.loss_total
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         epoch_state = self.trainer.epoch_state
-        summary = {
-            "loss_total": self.trainer._total_loss_scalar,
-            "history": epoch_state.history,
-            "calibration_forwards": epoch_state.calibration_forwards,
-            "known_flag_forwards": epoch_state.known_flag_forwards,
-        }
+        summary = TrainerSummary(
+            loss_total=self.trainer._total_loss_scalar,
+            history=epoch_state.history,
+            calibration_forwards=epoch_state.calibration_forwards,
+            known_flag_forwards=epoch_state.known_flag_forwards,
+        )
         if folder.is_dir():
-            write_text_atomic(folder / SUMMARY_NAME, json.dumps(summary) + "\n")
+            write_trainer_summary(folder, summary)
 
 
 class CalibrationTrainer(Trainer):
@@ -206,7 +205,7 @@ class CalibrationTrainer(Trainer):
         self.open_ended = open_ended
         self.epoch_state = EpochState()
         self.stochastic = has_dropout(self.model)
-        self.restored_summary: dict[str, Any] | None = None
+        self.restored_summary: TrainerSummary | None = None
         self.add_callback(_EpochRefresh(self))
         self.add_callback(_ResumableSummary(self))
 
@@ -217,15 +216,17 @@ class CalibrationTrainer(Trainer):
         are llmcal's (and the loss total, which the Trainer restarts at zero), so that a resumed run
         reports what the uninterrupted run would have: the mean loss over all its steps and every epoch.
         A checkpoint saved without the file (by an older llmcal) restores nothing.
+
+        Raises:
+            InputError: If the checkpoint's summary is unreadable or not one this llmcal writes.
         """
-        path = Path(checkpoint) / SUMMARY_NAME
-        if not path.is_file():
+        summary = read_trainer_summary(Path(checkpoint))
+        if summary is None:
             return
-        summary = json.loads(path.read_text(encoding="utf-8"))
         self.restored_summary = summary
-        self.epoch_state.history = list(summary["history"])
-        self.epoch_state.calibration_forwards = int(summary["calibration_forwards"])
-        self.epoch_state.known_flag_forwards = int(summary["known_flag_forwards"])
+        self.epoch_state.history = list(summary.history)
+        self.epoch_state.calibration_forwards = summary.calibration_forwards
+        self.epoch_state.known_flag_forwards = summary.known_flag_forwards
 
     def mean_training_loss(self) -> float:
         """The mean loss over every step of the run, those before a resume included."""

@@ -9,7 +9,6 @@ the probed items; with several few-shot prompt variants the items also get SliCK
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores
 from llmcal.confidence.records import ItemRecord
 from llmcal.errors import InputError
+from llmcal.jsonl import json_text
 from llmcal.knowledge.detector import ThresholdDetector, youden_threshold
 from llmcal.knowledge.ground_truth import (
     SLICK_CATEGORIES,
@@ -93,13 +93,17 @@ class ProbedItem:
     slick: str | None = None
 
     def to_json(self) -> str:
-        """One JSON line (no newline); fields that were not computed are left out, not written as null."""
+        """One JSON line (no newline); fields that were not computed are left out, not written as null.
+
+        Raises:
+            ValueError: If the NLL is not finite: strict JSON has no word for it.
+        """
         row: dict[str, Any] = {"id": self.id, "known": self.known, "nll": self.nll}
         if self.detector_known is not None:
             row["detector_known"] = self.detector_known
         if self.slick is not None:
             row["slick"] = self.slick
-        return json.dumps(row)
+        return json_text(row)
 
 
 @dataclass(frozen=True)
@@ -182,48 +186,20 @@ def probe_knowledge(
         InputError: If the calibration items are all known or all unknown (no threshold can be fitted),
             the two sets are not of one kind, or SliCK categories are asked for open-ended items.
     """
-    if calibration_items and isinstance(calibration_items[0], OpenItem) != isinstance(items[0], OpenItem):
-        raise InputError("The probed and the calibration items must be of one kind (open-ended or not).")
-    if settings.slick_prompts and isinstance(items[0], OpenItem):
-        raise InputError(
-            "SliCK categories are drawn from option probabilities; for open-ended items probe without them."
-        )
+    _check_kinds(items, settings, calibration_items)
     known, nll = _known_and_nll(items, backend, settings)
-    ids = [item.id for item in items]
     detector_known: list[bool | None] = [None] * len(items)
     detector_score = None
     if calibration_items:
-        calibration_known, calibration_nll = _known_and_nll(calibration_items, backend, settings)
-        detector = youden_threshold(calibration_nll, list(calibration_known))
-        predicted = detector.is_known(nll)
+        detector_score, predicted = _fit_and_score_detector(calibration_items, backend, settings, known, nll)
         detector_known = [bool(flag) for flag in predicted]
-        detector_score = DetectorScore(
-            detector=detector,
-            n_calibration_items=len(calibration_items),
-            accuracy=float((predicted == known).mean()),
-            tpr=float(predicted[known].mean()) if known.any() else float("nan"),
-            tnr=float((~predicted[~known]).mean()) if (~known).any() else float("nan"),
-        )
     categories: dict[str, str] = {}
     slick_counts = None
     if settings.slick_prompts:
-        mc_items = [item for item in items if isinstance(item, MCItem)]
-        variants = [
-            extract_records(
-                mc_items,
-                backend,
-                ExtractionSettings(
-                    (_NLL_METHOD,), settings.format, num_fewshot=settings.slick_fewshot, seed=seed
-                ),
-                task="slick",
-                style=settings.style,
-                fewshot_pool=mc_items,
-            )
-            for seed in range(settings.slick_prompts)
-        ]
-        categories = slick_categories(variants)
+        categories = _slick(items, backend, settings)
         tally = Counter(categories.values())
         slick_counts = {name: tally[name] for name in SLICK_CATEGORIES}
+    ids = [item.id for item in items]
     probed = tuple(
         ProbedItem(
             id=item_id,
@@ -235,6 +211,66 @@ def probe_knowledge(
         for item_id, flag_known, value, flag in zip(ids, known, nll, detector_known, strict=True)
     )
     return ProbeResult(probed, detector_score, slick_counts)
+
+
+def _check_kinds(
+    items: Sequence[MCItem] | Sequence[OpenItem],
+    settings: ProbeSettings,
+    calibration_items: Sequence[MCItem] | Sequence[OpenItem],
+) -> None:
+    """Refuses calibration items of another kind, and SliCK categories of open-ended items."""
+    if calibration_items and isinstance(calibration_items[0], OpenItem) != isinstance(items[0], OpenItem):
+        raise InputError("The probed and the calibration items must be of one kind (open-ended or not).")
+    if settings.slick_prompts and isinstance(items[0], OpenItem):
+        raise InputError(
+            "SliCK categories are drawn from option probabilities; for open-ended items probe without them."
+        )
+
+
+def _fit_and_score_detector(
+    calibration_items: Sequence[MCItem] | Sequence[OpenItem],
+    backend: ScoringBackend,
+    settings: ProbeSettings,
+    known: NDArray[np.bool_],
+    nll: NDArray[np.float64],
+) -> tuple[DetectorScore, NDArray[np.bool_]]:
+    """The NLL threshold fitted on the calibration items, scored on the probed items' ``known`` labels.
+
+    Returns:
+        The detector's score and its verdict on each probed item (from the items' gold-answer ``nll``).
+    """
+    calibration_known, calibration_nll = _known_and_nll(calibration_items, backend, settings)
+    detector = youden_threshold(calibration_nll, list(calibration_known))
+    predicted = detector.is_known(nll)
+    score = DetectorScore(
+        detector=detector,
+        n_calibration_items=len(calibration_items),
+        accuracy=float((predicted == known).mean()),
+        tpr=float(predicted[known].mean()) if known.any() else float("nan"),
+        tnr=float((~predicted[~known]).mean()) if (~known).any() else float("nan"),
+    )
+    return score, predicted
+
+
+def _slick(
+    items: Sequence[MCItem] | Sequence[OpenItem], backend: ScoringBackend, settings: ProbeSettings
+) -> dict[str, str]:
+    """Each item's SliCK category, from its answers under ``settings.slick_prompts`` few-shot prompts."""
+    mc_items = [item for item in items if isinstance(item, MCItem)]
+    variants = [
+        extract_records(
+            mc_items,
+            backend,
+            ExtractionSettings(
+                (_NLL_METHOD,), settings.format, num_fewshot=settings.slick_fewshot, seed=seed
+            ),
+            task="slick",
+            style=settings.style,
+            fewshot_pool=mc_items,
+        )
+        for seed in range(settings.slick_prompts)
+    ]
+    return slick_categories(variants)
 
 
 def _known_and_nll(

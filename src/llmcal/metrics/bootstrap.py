@@ -177,21 +177,41 @@ def bootstrap_ci(
     if not arrays:
         raise InputError("bootstrap_ci needs at least one array to resample.")
     check_bootstrap_options(n_resamples, level)
+    data = _item_aligned(arrays)
+    estimate = float(metric(*data, **metric_kwargs))
+    samples = _resampled(metric, data, n_resamples, np.random.default_rng(rng), metric_kwargs)
+    warn_if_undefined(int(np.isnan(samples).sum()), n_resamples, stacklevel=2)
+    low, high = recentred_interval(estimate, [samples], level, bounds)
+    return ConfidenceInterval(estimate, low, high, level)
+
+
+def _item_aligned(arrays: Sequence[ArrayLike]) -> list[NDArray[np.generic]]:
+    """``arrays`` as numpy arrays, checked to have one length (the items).
+
+    Raises:
+        InputError: If their lengths differ.
+    """
     data = [np.asarray(array) for array in arrays]
-    n_items = len(data[0])
-    if any(len(array) != n_items for array in data):
+    if any(len(array) != len(data[0]) for array in data):
         lengths = ", ".join(str(len(array)) for array in data)
         raise InputError(f"bootstrap_ci arrays must have the same number of items; got lengths {lengths}.")
+    return data
 
-    estimate = float(metric(*data, **metric_kwargs))
-    generator = np.random.default_rng(rng)
+
+def _resampled(
+    metric: Callable[..., float],
+    data: list[NDArray[np.generic]],
+    n_resamples: int,
+    generator: np.random.Generator,
+    metric_kwargs: dict[str, object],
+) -> NDArray[np.float64]:
+    """``metric`` on each of ``n_resamples`` resamples of the items (NaN where it is undefined)."""
+    n_items = len(data[0])
     samples = np.empty(n_resamples)
     with warnings.catch_warnings():
-        # Degenerate resamples are expected now and then; they are counted below, not warned one by one.
+        # Degenerate resamples are expected now and then; the caller counts them rather than warn for each.
         warnings.simplefilter("ignore", CalibrationWarning)
         for index in range(n_resamples):
             rows = generator.integers(0, n_items, size=n_items)
             samples[index] = metric(*(array[rows] for array in data), **metric_kwargs)
-    warn_if_undefined(int(np.isnan(samples).sum()), n_resamples, stacklevel=2)
-    low, high = recentred_interval(estimate, [samples], level, bounds)
-    return ConfidenceInterval(estimate, low, high, level)
+    return samples

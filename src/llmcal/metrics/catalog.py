@@ -48,6 +48,13 @@ class MetricSpec:
 
 # Order is presentation order: accuracy first, then the calibration errors, scoring rules and AUROC.
 METRICS: Registry[MetricSpec] = Registry("metric")
+"""Every metric by name: the one list summaries, bootstraps, tables and the CLI iterate over.
+
+Entries are direct, since metrics are numpy functions. A new metric is a module with its function and
+one line here, ``METRICS.add(name, MetricSpec(...))``; code outside llmcal adds it the same way, or with
+``METRICS.add_lazy(name, "package.module:SPEC")`` to import it only when it is computed. A metric
+without a count kernel (:mod:`llmcal.metrics.count_bootstrap`) is bootstrapped on resampled rows.
+"""
 METRICS.add("accuracy", MetricSpec(accuracy, "top_label", False, True, "fraction of items answered right"))
 METRICS.add("ece", MetricSpec(ece, "top_label", True, False, "expected calibration error"))
 METRICS.add("mce", MetricSpec(mce, "top_label", True, False, "worst bin's |accuracy - confidence|"))

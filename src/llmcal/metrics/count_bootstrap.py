@@ -25,6 +25,10 @@ part's size instead of ``n``; point estimates are always computed on every item.
 within Monte-Carlo noise. Two known departures, both from a part being a noisier sample than the whole:
 calibration errors near zero get wider intervals (ECE, RMS-CE, smooth ECE ~20% wider on 1M
 well-calibrated items in 4 parts), and MCE, a maximum over bins driven by its sparsest bins, narrower.
+
+Why it is long: every metric is computed here from one block of counts, and what makes the block exact
+(the resampling order, chunk sums, each resample's bin edges) is shared by all of them; split by metric,
+that machinery would be exported between modules and the equivalence with the plain path checked in several.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from llmcal.atomic import save_figure_atomic, write_text_atomic
+from llmcal.atomic import write_text_atomic
 from llmcal.errors import InputError
 from llmcal.metrics.comparison import MetricChange
 from llmcal.reports.cells import change_cells, change_columns, headline_metrics, uncompared_line
-from llmcal.runs.comparison import ComparisonResults
+from llmcal.reports.figures import save_figure_atomic
+from llmcal.runs.comparison import COMPARISON_PLOT_NAME, ComparisonResults
 
 __all__ = ["comparison_markdown", "render_comparison", "save_comparison_png"]
 
@@ -99,7 +100,7 @@ def render_comparison(out: Path, results: ComparisonResults) -> None:
     """
     write_text_atomic(out / "comparison.md", comparison_markdown(results))
     if not results.changes:  # no method had an item with a confidence in both runs: nothing to plot
-        (out / "comparison.png").unlink(missing_ok=True)  # an earlier comparison's, no longer true
+        (out / COMPARISON_PLOT_NAME).unlink(missing_ok=True)  # an earlier comparison's, no longer true
         return
     computed = list(dict.fromkeys(change.metric for change in results.changes))
-    save_comparison_png(results.changes, out / "comparison.png", metrics=headline_metrics(computed))
+    save_comparison_png(results.changes, out / COMPARISON_PLOT_NAME, metrics=headline_metrics(computed))

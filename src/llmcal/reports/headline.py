@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from llmcal.atomic import figure_png
 from llmcal.metrics.comparison import MetricChange
 from llmcal.reports.cells import number, temperature_cell
-from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults
+from llmcal.reports.figures import figure_png
+from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults, known_unknown_values
 from llmcal.runs.real_claims import RealClaimsResults
 
 if TYPE_CHECKING:
@@ -136,10 +136,7 @@ def _known_unknown_panel(
 
     ``legend=False`` leaves the legend to the figure (panels side by side share one).
     """
-    ece: dict[str, dict[str, float]] = {}
-    for row in rows:
-        if row.group in ("known", "unknown"):
-            ece.setdefault(row.variant, {})[row.group] = getattr(row.calibration, metric)
+    ece = known_unknown_values(rows, metric)
     variants = [variant for variant, groups in ece.items() if len(groups) == 2]
     positions = np.arange(len(variants), dtype=np.float64)
     height = 0.38
@@ -159,12 +156,8 @@ def _known_unknown_panel(
 
 
 def _popularity_panel(ax: Axes, real: RealModelResults) -> None:
-    def by_stratum(variant: str) -> list[DemoRow]:
-        order = {label: position for position, label in enumerate(real.strata)}
-        chosen = [row for row in real.rows if row.variant == variant and row.group in order]
-        return sorted(chosen, key=lambda row: order[row.group])
-
-    raw, scaled = by_stratum(_REAL_METHOD), by_stratum(f"{_REAL_METHOD} + temperature")
+    raw = real.rows_by_stratum(_REAL_METHOD)
+    scaled = real.rows_by_stratum(f"{_REAL_METHOD} + temperature")
     positions = np.arange(len(raw), dtype=np.float64)
     ax.plot(positions, [r.calibration.accuracy for r in raw], "o-", color="#222222", label="accuracy")
     ax.plot(

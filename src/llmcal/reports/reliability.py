@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from llmcal.atomic import save_figure_atomic
-from llmcal.metrics.binning import ReliabilityBins
+from llmcal.metrics.binning import ReliabilityBins, reliability_bins
+from llmcal.metrics.predictions import Predictions
+from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.validation import BinStrategy
 from llmcal.reports.cells import number
+from llmcal.reports.figures import figure_png, save_figure_atomic
 from llmcal.runs.evaluation import EvalResults, file_part
 
 if TYPE_CHECKING:
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SPARSE_BIN_ITEMS",
     "StratumPanel",
+    "diagram_pair_png",
     "plot_confidence_histogram",
     "plot_reliability",
     "reliability_png_name",
@@ -57,17 +61,37 @@ def plot_reliability(
     :data:`SPARSE_BIN_ITEMS` items are pale and hatched; every bin's count is written at its foot.
     ``legend=False`` leaves the legend out (small multiples, where one panel's legend serves all).
     """
-    from matplotlib import patheffects
-
     filled = bins.counts > 0
     sparse = filled & (bins.counts < SPARSE_BIN_ITEMS)
-    solid = filled & ~sparse
+    _draw_bars(bins, ax, filled, sparse)
+    if interval_level is not None:
+        _draw_intervals(bins, ax, filled, interval_level)
+    _draw_counts(bins, ax, filled)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    heading = title if ece is None else f"{title}  (ECE {number(ece)})".strip()
+    if heading:
+        ax.set_title(heading, fontsize=10)
+    if legend:  # below the axes, where it covers no bar
+        ax.legend(handles=legend_handles(interval_level, sparse=bool(sparse.any())), loc="upper center",
+                  bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7, frameon=False)  # fmt: skip
+    return ax
+
+
+def _bin_geometry(bins: ReliabilityBins) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each bin's left edge and width."""
     lower, upper = bins.edges[:-1], bins.edges[1:]
-    widths = upper - lower
-    centres = lower + widths / 2
+    return lower, upper - lower
+
+
+def _draw_bars(bins: ReliabilityBins, ax: Axes, filled: NDArray[np.bool_], sparse: NDArray[np.bool_]) -> None:
+    """The diagonal, a bar per filled bin up to its accuracy, and the gap to its mean confidence."""
+    lower, widths = _bin_geometry(bins)
     ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration")
     # Sparse bins pale and hatched: their accuracy is a handful of answers.
-    for rows, alpha, hatch in ((solid, 1.0, None), (sparse, 0.35, "///")):
+    for rows, alpha, hatch in ((filled & ~sparse, 1.0, None), (sparse, 0.35, "///")):
         if rows.any():
             ax.bar(lower[rows], bins.accuracy[rows], width=widths[rows], align="edge", color="#4C72B0",
                    edgecolor="white", alpha=alpha, hatch=hatch)  # fmt: skip
@@ -82,35 +106,36 @@ def plot_reliability(
         alpha=0.6,
         edgecolor="none",
     )
-    if interval_level is not None:
-        low, high = bins.accuracy_interval(interval_level)
-        ax.errorbar(
-            centres[filled],
-            bins.accuracy[filled],
-            yerr=[bins.accuracy[filled] - low[filled], high[filled] - bins.accuracy[filled]],
-            fmt="none",
-            ecolor="0.15",
-            elinewidth=0.9,
-            capsize=2.5,
-            zorder=4,
-        )
-    # Counts along the bottom of the bars, outlined so they read on a bar and on the white alike, where
-    # no whisker or gap can cover them.
+
+
+def _draw_intervals(bins: ReliabilityBins, ax: Axes, filled: NDArray[np.bool_], level: float) -> None:
+    """A whisker per filled bin spanning its Wilson interval of accuracy at ``level``."""
+    lower, widths = _bin_geometry(bins)
+    low, high = bins.accuracy_interval(level)
+    ax.errorbar(
+        (lower + widths / 2)[filled],
+        bins.accuracy[filled],
+        yerr=[bins.accuracy[filled] - low[filled], high[filled] - bins.accuracy[filled]],
+        fmt="none",
+        ecolor="0.15",
+        elinewidth=0.9,
+        capsize=2.5,
+        zorder=4,
+    )
+
+
+def _draw_counts(bins: ReliabilityBins, ax: Axes, filled: NDArray[np.bool_]) -> None:
+    """Each filled bin's count at its foot, where no whisker or gap covers it.
+
+    Outlined in white, so it reads on a bar and on the background alike.
+    """
+    from matplotlib import patheffects
+
+    lower, widths = _bin_geometry(bins)
     outline = [patheffects.withStroke(linewidth=2, foreground="white")]
-    for centre, count in zip(centres[filled], bins.counts[filled], strict=True):
+    for centre, count in zip((lower + widths / 2)[filled], bins.counts[filled], strict=True):
         ax.text(centre, 0.015, str(count), ha="center", va="bottom", fontsize=6.5, color="0.1",
                 path_effects=outline, zorder=5)  # fmt: skip
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("accuracy")
-    heading = title if ece is None else f"{title}  (ECE {number(ece)})".strip()
-    if heading:
-        ax.set_title(heading, fontsize=10)
-    if legend:  # below the axes, where it covers no bar
-        ax.legend(handles=legend_handles(interval_level, sparse=bool(sparse.any())), loc="upper center",
-                  bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=7, frameon=False)  # fmt: skip
-    return ax
 
 
 def legend_handles(interval_level: float | None, *, sparse: bool) -> list[Any]:
@@ -181,6 +206,24 @@ def plot_confidence_histogram(
         ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=7, frameon=False)
     return ax
+
+
+def diagram_pair_png(predictions: Predictions, title: str, settings: MetricSettings) -> bytes:
+    """PNG of a reliability diagram (interval bands, counts) of ``predictions`` beside their confidences.
+
+    The bins follow ``settings`` (number and strategy), the whiskers its interval level.
+    """
+    from matplotlib.figure import Figure
+
+    confidences, correct = predictions.confidences, predictions.correct
+    strategy: BinStrategy = "quantile" if settings.strategy == "quantile" else "uniform"
+    bins = reliability_bins(confidences, correct, n_bins=settings.n_bins, strategy=strategy)
+    figure = Figure(figsize=(9.0, 4.6), dpi=90, layout="constrained")
+    left, right = figure.subplots(1, 2)
+    plot_reliability(bins, left, title=title, interval_level=settings.level)
+    what = "predicted option" if predictions.probs is not None else "generated answer"
+    plot_confidence_histogram(confidences, correct, right, title=f"confidence of the {what}")
+    return figure_png(figure)
 
 
 class StratumPanel(NamedTuple):

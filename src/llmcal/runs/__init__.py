@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from llmcal.runs.comparison import ComparedPair, ComparisonResults, read_comparison, write_comparison_results
 from llmcal.runs.demo import DemoResults, DemoRow, read_demo, write_demo
+from llmcal.runs.eval_run import EvalRun, read_eval_run
 from llmcal.runs.evaluation import (
     EvalResults,
-    EvalRun,
     EvalSettings,
     Stratification,
     StratumResults,
     TaskResults,
     TaskStrata,
     read_eval_results,
-    read_eval_run,
     write_eval_results,
 )
 from llmcal.runs.kinds import RUN_KINDS, RunKind, RunOutput, TrainingRun, read_output, run_kind

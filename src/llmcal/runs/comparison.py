@@ -24,6 +24,7 @@ from llmcal.runs.files import parse_file
 
 __all__ = [
     "COMPARISON_NAME",
+    "COMPARISON_PLOT_NAME",
     "ComparedPair",
     "ComparisonResults",
     "UncomparedMethod",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 COMPARISON_NAME = "comparison.json"
+COMPARISON_PLOT_NAME = "comparison.png"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ class ComparisonResults:
         )
 
     @property
+    def setup(self) -> dict[str, Any]:
+        """What was compared and how: the settings and the pairs, in their JSON form."""
+        return {"settings": asdict(self.settings), "pairs": [asdict(pair) for pair in self.pairs]}
+
+    @property
     def ranked(self) -> bool:
         """Whether the changes carry ranks (several pairs were compared)."""
         return any(change.rank is not None for change in self.changes)
@@ -122,7 +129,7 @@ def write_comparison_results(out: Path, results: ComparisonResults) -> None:
         InputError: If ``out`` exists and is not a directory.
     """
     if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory; choose another --out.")
+        raise InputError(f"{out} exists and is not a directory; choose another `out`.", parameter="out")
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / COMPARISON_NAME, json.dumps(results.to_dict(), indent=2) + "\n")
 

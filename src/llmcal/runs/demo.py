@@ -7,7 +7,7 @@ in its own kind's layout, and ``report.html``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,15 @@ from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.summary import CalibrationRow
 from llmcal.runs.files import parse_file
 
-__all__ = ["DEMO_NAME", "DemoResults", "DemoRow", "RealModelResults", "read_demo", "write_demo"]
+__all__ = [
+    "DEMO_NAME",
+    "DemoResults",
+    "DemoRow",
+    "RealModelResults",
+    "known_unknown_values",
+    "read_demo",
+    "write_demo",
+]
 
 DEMO_NAME = "demo.json"
 
@@ -39,6 +47,18 @@ class DemoRow:
         """Inverse of :meth:`to_dict`."""
         row = {key: value for key, value in data.items() if key not in ("variant", "group")}
         return cls(str(data["variant"]), str(data["group"]), CalibrationRow.from_dict(row))
+
+
+def known_unknown_values(rows: Sequence[DemoRow], metric: str) -> dict[str, dict[str, float]]:
+    """Per variant, in row order, ``metric`` on its ``known`` and ``unknown`` items (other groups left out).
+
+    A variant lacking one of the two groups has only the other.
+    """
+    values: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if row.group in ("known", "unknown"):
+            values.setdefault(row.variant, {})[row.group] = getattr(row.calibration, metric)
+    return values
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,28 @@ class RealModelResults:
         data = asdict(self)
         data["rows"] = [row.to_dict() for row in self.rows]
         return data
+
+    @property
+    def gguf(self) -> dict[str, Any]:
+        """The GGUF file the model was read from (``file``, ``quantization``); empty if it was not one."""
+        gguf: dict[str, Any] = self.source.get("gguf", {})
+        return gguf
+
+    @property
+    def overall_rows(self) -> list[DemoRow]:
+        """The rows of every method on all test questions."""
+        return [row for row in self.rows if row.group == "all"]
+
+    @property
+    def stratum_rows(self) -> list[DemoRow]:
+        """The rows of every method per stratum."""
+        return [row for row in self.rows if row.group != "all"]
+
+    def rows_by_stratum(self, variant: str) -> list[DemoRow]:
+        """``variant``'s rows of the strata, in increasing order of the strata."""
+        order = {label: position for position, label in enumerate(self.strata)}
+        chosen = [row for row in self.rows if row.variant == variant and row.group in order]
+        return sorted(chosen, key=lambda row: order[row.group])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RealModelResults:

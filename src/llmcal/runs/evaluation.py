@@ -15,6 +15,12 @@ Strata change the results but not the records: a :class:`Stratification` is ther
 :class:`EvalSettings` that ``run.json`` holds and a resumed run must match. A finished run can be
 summarised again with another ``--by`` (or none); ``results.json`` records the stratification of each
 task's strata beside them, and the files named by field are rewritten only for that field.
+
+A finished run read back with its records, and what it recomputes from them for people, is
+:class:`llmcal.runs.eval_run.EvalRun`.
+
+Why it is long: it is one format, the typed results of an evaluation (per task, method and stratum) with
+their JSON and CSV forms; each type's ``to_dict`` and ``from_dict`` sit together so they cannot drift.
 """
 
 from __future__ import annotations
@@ -25,23 +31,22 @@ import io
 import json
 import math
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmcal import __version__
 from llmcal.atomic import write_text_atomic
 from llmcal.confidence.extraction import ExtractionSettings
 from llmcal.confidence.generation_extraction import GenerationSettings
-from llmcal.confidence.records import AnyRecord, ItemRecord
 from llmcal.errors import InputError
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.strata import StrataKind
+from llmcal.metrics.strata import Strata, StrataKind, stratify
 from llmcal.metrics.summary import Summary
 from llmcal.runs.files import parse_file
-from llmcal.runs.manifest import as_json, manifest_kind, read_manifest
-from llmcal.runs.records import RECORDS_NAME, RecordStore
+from llmcal.runs.manifest import as_json
+from llmcal.tasks.fields import HasFields, field_values
 
 __all__ = [
     "EVAL_KIND",
@@ -49,15 +54,14 @@ __all__ = [
     "RESULTS_NAME",
     "AnswerStats",
     "EvalResults",
-    "EvalRun",
     "EvalSettings",
+    "MissingConfidence",
     "Stratification",
     "StratumResults",
     "TaskResults",
     "TaskStrata",
     "file_part",
     "read_eval_results",
-    "read_eval_run",
     "strata_bins_name",
     "write_eval_results",
 ]
@@ -118,9 +122,24 @@ class Stratification:
 
     def __post_init__(self) -> None:
         if not self.by.strip():
-            raise InputError("The field to stratify by is empty; name a field of the items (--by subject).")
+            raise InputError(
+                "The field to stratify by is empty; name a field of the items (`by=subject`).", parameter="by"
+            )
         if isinstance(self.n_strata, bool) or not isinstance(self.n_strata, int) or self.n_strata < 1:
             raise InputError(f"The number of strata must be a positive integer; got {self.n_strata!r}.")
+
+    def assign(self, items: Sequence[HasFields], *, task: str) -> Strata:
+        """The strata of a task's items (or their records) by :attr:`by`.
+
+        Raises:
+            InputError: If some items lack the field (naming the field, how many and the fields they have),
+                or its values mix kinds.
+        """
+        values = field_values(items, self.by, task=task)
+        try:
+            return stratify(values, n_strata=self.n_strata)
+        except InputError as error:
+            raise InputError(f"task {task!r}, field {self.by!r}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -214,6 +233,14 @@ class TaskStrata:
         )
 
 
+class MissingConfidence(NamedTuple):
+    """The answers of an open-ended task that one method gave no confidence, and why."""
+
+    method: str
+    n_answers: int
+    problems: dict[str, int]
+
+
 @dataclass(frozen=True)
 class AnswerStats:
     """How good an open-ended task's generated answers are, and which methods gave some no confidence.
@@ -234,6 +261,14 @@ class AnswerStats:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return asdict(self)
+
+    def missing_confidences(self) -> list[MissingConfidence]:
+        """Each method that gave some answers no confidence, with how many and why, in method order."""
+        return [
+            MissingConfidence(method, count, self.problems.get(method, {}))
+            for method, count in self.no_confidence.items()
+            if count
+        ]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AnswerStats:
@@ -277,6 +312,10 @@ class TaskResults:
         if self.answers is not None:
             data["answers"] = self.answers.to_dict()
         return data
+
+    def confidence_problems(self, method: str) -> dict[str, int]:
+        """Why ``method`` gave answers no confidence, with how many of each (empty for multiple choice)."""
+        return self.answers.problems.get(method, {}) if self.answers is not None else {}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskResults:
@@ -334,6 +373,11 @@ class EvalResults:
     def stratification(self) -> Stratification | None:
         """The stratification of the tasks' strata (one per evaluation), or ``None`` if not stratified."""
         return next((task.strata.stratification for task in self.tasks.values() if task.strata), None)
+
+    @property
+    def strata_kinds(self) -> list[StrataKind]:
+        """The kinds of the tasks' strata (quantile, categorical), sorted; empty if not stratified."""
+        return sorted({task.strata.kind for task in self.tasks.values() if task.strata is not None})
 
     def strata_bins_csv(self) -> str:
         """``bins_<by>.csv``: the reliability bins of every task x method x stratum that has them.
@@ -416,98 +460,11 @@ def read_eval_results(out: Path) -> EvalResults:
     path = out / RESULTS_NAME
     if not path.is_file():
         raise InputError(
-            f"{out}: no {RESULTS_NAME}; rerun the same `llmcal eval` command with --out {out} "
-            "to finish the run."
+            f"{out}: no {RESULTS_NAME}; rerun the same `llmcal eval` command with `out={out}` "
+            "to finish the run.",
+            parameter="out",
         )
     return parse_file(path, "the results of an evaluation", EvalResults.from_dict)
-
-
-@dataclass(frozen=True)
-class EvalRun:
-    """A finished evaluation read back from its output directory.
-
-    Attributes:
-        path: The directory.
-        manifest: ``run.json``: model, settings and item digests.
-        settings: The run's settings.
-        records: Per task, its items' records in the order they were written.
-    """
-
-    path: Path
-    manifest: dict[str, Any]
-    settings: EvalSettings
-    records: dict[str, list[AnyRecord]]
-
-    def records_in_order(self, task: str, ids: Iterable[str]) -> list[ItemRecord]:
-        """``task``'s multiple-choice records in the order of ``ids`` (e.g. the items', as ground truth).
-
-        Records are stored in the order they were finished, which batching and resumes change.
-
-        Raises:
-            InputError: If the task's items are open-ended.
-        """
-        stored = {record.id: record for record in self.records[task]}
-        ordered = [stored[item_id] for item_id in ids]
-        mc = [record for record in ordered if isinstance(record, ItemRecord)]
-        if len(mc) != len(ordered):
-            raise InputError(f"{self.path}: task {task!r} is open-ended; its records hold generated answers.")
-        return mc
-
-    @property
-    def methods(self) -> tuple[str, ...]:
-        """Confidence methods the run computed."""
-        return self.settings.extraction.methods
-
-    @property
-    def is_open_ended(self) -> bool:
-        """Whether the run answered open-ended items (only top-label metrics apply to it)."""
-        return isinstance(self.settings.extraction, GenerationSettings)
-
-    @property
-    def model(self) -> str:
-        """The evaluated model's name as the backend described it."""
-        return str(self.manifest.get("model", {}).get("model", self.path.name))
-
-    def results(self) -> EvalResults:
-        """The run's ``results.json``."""
-        return read_eval_results(self.path)
-
-
-def read_eval_run(path: str | Path) -> EvalRun:
-    """Reads an evaluation's output directory, checking that every item of every task was scored.
-
-    Raises:
-        InputError: If the directory is not an evaluation output or the run did not finish.
-    """
-    root = Path(path)
-    manifest = read_manifest(root)
-    manifest_path = root / "run.json"
-    kind = manifest_kind(manifest)
-    if kind not in (EVAL_KIND, None):  # None: not a manifest llmcal wrote, reported below
-        raise InputError(
-            f"{manifest_path}: a {kind} run, not an evaluation; pass the --out "
-            "directory of `llmcal eval` or `llmcal from-lm-eval`."
-        )
-    try:
-        settings = EvalSettings.from_dict(manifest["settings"])
-        expected = {task: int(entry["n_items"]) for task, entry in manifest["tasks"].items()}
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise InputError(f"{manifest_path}: not a run manifest written by `llmcal eval`.") from None
-    records: dict[str, list[AnyRecord]] = {task: [] for task in expected}
-    for record in RecordStore(root / RECORDS_NAME).load(repair=False).values():
-        if record.task not in records:
-            raise InputError(
-                f"{root / RECORDS_NAME}: item {record.id} of task {record.task!r}, "
-                f"which {manifest_path} does not list."
-            )
-        records[record.task].append(record)
-    for task, n_items in expected.items():
-        if len(records[task]) != n_items:
-            raise InputError(
-                f"{root}: task {task!r} has {len(records[task])} of {n_items} items scored; the run did not "
-                f"finish. Rerun the same `llmcal eval` command with --out {root} to complete it."
-            )
-    return EvalRun(root, manifest, settings, records)
 
 
 def _none_if_nan(value: float) -> float | None:

@@ -3,11 +3,13 @@
 A directory names its kind in ``run.json`` (``kind``), or by its results file for the kinds without a manifest
 (``demo.json``, ``real-claims.json``, ``comparison.json``). Directories written before manifests named their
 kind are recognised by the sections of their manifest; an alignment written then has no manifest at all.
-Adding a kind is one :data:`RUN_KINDS` entry (and its section in :mod:`llmcal.reports.html`).
+Adding a kind is one :data:`RUN_KINDS` entry here, and its page under the same name in
+:data:`llmcal.reports.sections.SECTIONS` (a test fails until every kind has one).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +19,14 @@ from llmcal.errors import InputError
 from llmcal.registry import Registry
 from llmcal.runs.comparison import COMPARISON_NAME, read_comparison
 from llmcal.runs.demo import DEMO_NAME, read_demo
-from llmcal.runs.evaluation import EVAL_KIND, RESULTS_NAME, read_eval_run
+from llmcal.runs.eval_run import read_eval_run
+from llmcal.runs.evaluation import EVAL_KIND, RESULTS_NAME
 from llmcal.runs.files import read_json_object
 from llmcal.runs.manifest import MANIFEST_NAME, manifest_kind, read_manifest
 from llmcal.runs.real_claims import REAL_CLAIMS_NAME, read_real_claims
 from llmcal.runs.training import TrainingResults, read_training_results
 
-__all__ = ["RUN_KINDS", "RunKind", "RunOutput", "TrainingRun", "read_output", "run_kind"]
+__all__ = ["RUN_KINDS", "RunKind", "RunOutput", "TrainingRun", "read_output", "run_kind", "settings_text"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +121,11 @@ def read_output(path: str | Path) -> RunOutput:
     root = Path(path)
     kind = run_kind(root)
     return RunOutput(root, kind, RUN_KINDS.get(kind).read(root))
+
+
+def settings_text(settings: Any) -> str:
+    """A run's settings (their JSON form) as people read them: indented JSON, keys sorted.
+
+    Values JSON has no type for (paths) read as text, and non-ASCII characters as themselves.
+    """
+    return json.dumps(settings, indent=2, sort_keys=True, default=str, ensure_ascii=False)

@@ -43,6 +43,7 @@ __all__ = [
     "build_manifest",
     "check_format",
     "check_resume",
+    "composite_id",
     "content_digest",
     "manifest_changes",
     "manifest_kind",
@@ -73,6 +74,19 @@ class _Identified(Protocol):
 def records_digest(items: Sequence[_Identified]) -> str:
     """A short digest of the item ids in order, for run manifests."""
     return hashlib.sha256("\n".join(item.id for item in items).encode("utf-8")).hexdigest()[:16]
+
+
+def composite_id(*parts: str) -> str:
+    """The id, in manifest digests, of an item that has none of its own: its texts as a JSON list.
+
+    A preference pair is identified by its prompt and both completions; JSON keeps the parts apart
+    whatever they hold.
+
+    Examples:
+        >>> composite_id("2 + 2 =", " 4", " 5")
+        '["2 + 2 =", " 4", " 5"]'
+    """
+    return json.dumps(list(parts))
 
 
 def content_digest(items: Sequence[Any]) -> str:
@@ -143,7 +157,9 @@ def read_manifest(out: Path) -> dict[str, Any]:
     """
     path = out / MANIFEST_NAME
     if not path.is_file():
-        raise InputError(f"{out}: no {MANIFEST_NAME} here; expected the --out directory of an llmcal run.")
+        raise InputError(
+            f"{out}: no {MANIFEST_NAME} here; expected the `out` directory of an llmcal run.", parameter="out"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -187,8 +203,9 @@ def check_resume(out: Path, manifest: dict[str, Any]) -> None:
         shown = "; ".join(changes[:_SHOWN_CHANGES])
         more = f"; and {len(changes) - _SHOWN_CHANGES} more" if len(changes) > _SHOWN_CHANGES else ""
         raise InputError(
-            f"--out {out} holds results of another run: {shown}{more}. Resume only with the same model, "
-            "settings and items, or choose a new --out directory."
+            f"`out` {out} holds results of another run: {shown}{more}. Resume only with the same model, "
+            "settings and items, or choose a new `out` directory.",
+            parameter="out",
         )
 
 

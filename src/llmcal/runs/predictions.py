@@ -59,9 +59,9 @@ class _Rows:
         # A CSV file's option columns (probs_0, probs_1, ...), so that a bad cell is named by its column.
         self.option_columns: list[str] = []
 
-    def fail(self, line: int, field: str | None, problem: str) -> InputError:
+    def fail(self, line: int, field: str | None, problem: str, *, parameter: str | None = None) -> InputError:
         where = f"{self.path}:{line}" + (f": field {field!r}" if field else "")
-        return InputError(f"{where}: {problem}")
+        return InputError(f"{where}: {problem}", parameter=parameter)
 
     def add(self, line: int, record: dict[str, Any]) -> None:
         layout = self._layout_of(line, record)
@@ -111,7 +111,8 @@ class _Rows:
                 line,
                 self.probs_key,
                 f"expected probabilities in [0, 1] summing to 1; found {raw!r} (sum {vector.sum():.6g}). "
-                "If these are logits or log-likelihoods, pass --input-kind logits.",
+                "If these are logits or log-likelihoods, pass `input_kind=logits`.",
+                parameter="input_kind",
             )
         if self.label_key not in record:
             raise self.fail(line, self.label_key, "missing; each item needs its gold option index.")

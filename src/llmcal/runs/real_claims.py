@@ -51,6 +51,11 @@ class DetectorCheck:
     n_known: int
     n_unknown: int
 
+    @property
+    def n_items(self) -> int:
+        """Test items the detector was checked on."""
+        return self.n_known + self.n_unknown
+
 
 @dataclass(frozen=True)
 class StepCost:

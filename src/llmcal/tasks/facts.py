@@ -27,6 +27,9 @@ would give itself away or have two right options: no capital of Mexico ("Mexico 
 offered a country that has a city of the same name (Canada is never an option for London), and so on
 (docs/facts.md lists every rule). Draws use ``random.Random`` seeded with the seed and the item id, so
 an item does not depend on which other items exist.
+
+Why it is long: the four relations share the distractor and give-away rules above, which only make sense
+read together, and each rule is a few lines.
 """
 
 from __future__ import annotations

@@ -176,7 +176,8 @@ def fewshot_examples(
     candidates = [example for example in pool if example.id != item.id]
     if len(candidates) < k:
         raise InputError(
-            f"--num-fewshot {k} needs at least {k} other items; the few-shot pool has {len(candidates)}."
+            f"`num_fewshot` {k} needs at least {k} other items; the few-shot pool has {len(candidates)}.",
+            parameter="num_fewshot",
         )
     chosen = random.Random(f"{seed}:{item.id}").sample(candidates, k)
     return "".join(_solved(example, format=format, style=style) + _FEWSHOT_SEPARATOR for example in chosen)

@@ -73,12 +73,15 @@ def select_tasks(
             several names or a generated task, a name is unknown, or a dataset or file cannot be read.
     """
     if bool(names) == (data is not None):
-        raise InputError("Pass exactly one of --task NAME[,NAME...] or --data FILE.")
+        raise InputError("Pass exactly one of `names=NAME[,NAME...]` or `data=FILE`.", parameter="names")
     if data is not None:
         items = load_any_items(data)
         return [EvalTask(data.stem, items[:limit] if limit else items, style, fewshot_pool=items)]
     if dataset_path and len(names) != 1:
-        raise InputError("--dataset-path overrides one task's dataset location; pass a single --task.")
+        raise InputError(
+            "`dataset_path` overrides one task's dataset location; pass a single `names`.",
+            parameter="dataset_path",
+        )
     tasks: list[EvalTask] = []
     for name in names:
         spec = TASKS.get(name)

@@ -106,6 +106,9 @@ AnyTaskSpec = TaskSpec | GeneratedTaskSpec
 """A built-in task of either kind."""
 
 TASKS: Registry[AnyTaskSpec] = Registry("task")
+"""Every built-in task by name, in the order ``llmcal tasks`` lists them. The specs are data, so entries are
+direct: :mod:`llmcal.tasks.builtin` adds the hub benchmarks and :mod:`llmcal.tasks.facts` the generated
+tasks, and importing :mod:`llmcal.tasks` (which any import of this module does first) runs both."""
 
 
 def load_task(
@@ -127,7 +130,8 @@ def load_task(
         if path:
             raise InputError(
                 f"{spec.name} is generated from {spec.source}, not read from a dataset; "
-                "--dataset-path does not apply to it."
+                "`path` does not apply to it.",
+                parameter="path",
             )
         if split:
             raise InputError(f"{spec.name} is generated from {spec.source} and has no splits.")

@@ -17,7 +17,6 @@ probing with the options visible is unreliable in tiny models.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import tempfile
@@ -30,13 +29,14 @@ import numpy as np
 
 from llmcal.atomic import write_text_atomic
 from llmcal.errors import InputError
+from llmcal.jsonl import json_lines, json_round_trip, json_text, read_json_file, read_jsonl
 from llmcal.scoring.requests import ScoringRequest
 from llmcal.tasks.spec import ClozeStyle
 from llmcal.world.generator import SPLITS, World, WorldConfig, generate_world
 from llmcal.world.pretraining import PassReport, fact_recall, pretrain, ranks_target_first
 from llmcal.world.text import build_tokenizer, fact_prompt, options_context
 
-__all__ = ["BuiltWorld", "build_world", "load_built_world"]
+__all__ = ["BuiltWorld", "build_world", "load_built_world", "read_task_file"]
 
 # World items are rendered as direct completions of the fact prompt (see the module docstring).
 CLOZE_STYLE: ClozeStyle = "completion"
@@ -108,7 +108,9 @@ def build_world(
     """
     target = Path(out_dir)
     if target.exists() and not (target / "world.json").exists():
-        raise InputError(f"{target} exists and is not a knowledge world; choose another --out.")
+        raise InputError(
+            f"{target} exists and is not a knowledge world; choose another `out_dir`.", parameter="out_dir"
+        )
     world = generate_world(config)
     tokenizer = build_tokenizer(world)
     model, history = pretrain(world, tokenizer, config.pretrain, seed=config.seed, on_pass=on_pass)
@@ -134,7 +136,7 @@ def build_world(
         "pretraining": [asdict(report) for report in history],
         "cloze_style": CLOZE_STYLE,
     }
-    summary = json.loads(json.dumps(summary))  # exactly what load_built_world will read back
+    summary = json_round_trip(summary)  # exactly what load_built_world will read back
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -142,10 +144,9 @@ def build_world(
         tokenizer.save_pretrained(staging / "model")
         (staging / "tasks").mkdir()
         for split, items in by_split.items():
-            text = "".join(json.dumps(item) + "\n" for item in items)
-            write_text_atomic(staging / "tasks" / f"{split}.jsonl", text)
+            write_text_atomic(staging / "tasks" / f"{split}.jsonl", json_lines(items))
         world_record = {"summary": summary, "world": world.to_dict()}
-        write_text_atomic(staging / "world.json", json.dumps(world_record, indent=1) + "\n")
+        write_text_atomic(staging / "world.json", json_text(world_record, indent=1) + "\n")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -163,9 +164,18 @@ def load_built_world(root: str | Path) -> BuiltWorld:
     """
     path = Path(root)
     try:
-        record = json.loads((path / "world.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        record = read_json_file(path / "world.json")
+    except InputError:
         raise InputError(f"{path} is not a knowledge world (no readable world.json).") from None
     if not (path / "model" / "config.json").exists():
         raise InputError(f"{path}: the world's model directory is missing.")
     return BuiltWorld(path, record["summary"])
+
+
+def read_task_file(path: str | Path) -> list[dict[str, Any]]:
+    """The items of a world task file (:meth:`BuiltWorld.task_file`) as written, ground truth included.
+
+    Raises:
+        InputError: Naming ``file:line``, for a line that is not JSON.
+    """
+    return [record for _, record in read_jsonl(path)]

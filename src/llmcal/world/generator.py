@@ -9,12 +9,12 @@ no entity in two sets, and each split holds known and unknown entities in the sa
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from llmcal.errors import InputError
+from llmcal.jsonl import json_text
 
 __all__ = ["ATTRIBUTES", "Entity", "PretrainConfig", "World", "WorldConfig", "generate_world"]
 
@@ -110,7 +110,7 @@ class WorldConfig:
 
     def digest(self) -> str:
         """A short stable hash of the whole configuration (cache key)."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        text = json_text(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 

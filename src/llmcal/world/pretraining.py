@@ -123,27 +123,42 @@ def ranks_target_first(
     return hits
 
 
-def _packed_rows(
-    sentences: list[list[int]], copies: list[int], rng: random.Random, width: int, bos: int, pad: int
-) -> Any:
-    """One pass of training rows: every sentence ``copies`` times, shuffled, packed whole into rows."""
-    import torch
+@dataclass(frozen=True)
+class _Corpus:
+    """The world's pretraining sentences, tokenised, and how often each is read per pass."""
 
-    order = [index for index, count in enumerate(copies) for _ in range(count)]
-    rng.shuffle(order)
-    rows: list[list[int]] = []
-    current: list[int] = []
-    for index in order:
-        if len(current) + len(sentences[index]) > width - 1:
-            rows.append(current)
-            current = []
-        current.extend(sentences[index])
-    rows.append(current)
-    batch = torch.full((len(rows), width), pad, dtype=torch.long)
-    batch[:, 0] = bos
-    for row, tokens in enumerate(rows):
-        batch[row, 1 : 1 + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-    return batch
+    sentences: list[list[int]]
+    copies: list[int]
+    width: int  # tokens per training row (the model's context)
+    bos: int
+    pad: int
+
+    @classmethod
+    def of(cls, world: World, tokenizer: PreTrainedTokenizerFast, width: int) -> _Corpus:
+        """The corpus of ``world`` (:func:`~llmcal.world.text.pretraining_sentences`), tokenised."""
+        texts, copies = zip(*pretraining_sentences(world), strict=True)
+        sentences = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return cls(sentences, list(copies), width, int(tokenizer.bos_token_id), int(tokenizer.pad_token_id))
+
+    def rows(self, rng: random.Random) -> Any:
+        """One pass of training rows: every sentence ``copies`` times, shuffled, packed whole into rows."""
+        import torch
+
+        order = [index for index, count in enumerate(self.copies) for _ in range(count)]
+        rng.shuffle(order)
+        rows: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            if len(current) + len(self.sentences[index]) > self.width - 1:
+                rows.append(current)
+                current = []
+            current.extend(self.sentences[index])
+        rows.append(current)
+        batch = torch.full((len(rows), self.width), self.pad, dtype=torch.long)
+        batch[:, 0] = self.bos
+        for row, tokens in enumerate(rows):
+            batch[row, 1 : 1 + len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        return batch
 
 
 def _learning_rate(step: int, total: int, peak: float) -> float:
@@ -169,10 +184,40 @@ def pretrain(
         The model (in eval mode) and one report per pass.
     """
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
+    model = _fresh_gpt2(tokenizer, config)
+    corpus = _Corpus.of(world, tokenizer, config.context)
+    known_facts = [(e, a) for e in world.entities if e.known for a in range(len(world.attributes))]
+    sample = random.Random(seed + 1).sample(known_facts, min(_RECALL_SAMPLE, len(known_facts)))
+    probe = RecallProbe(model, tokenizer, world, sample)
+
+    first_pass = corpus.rows(rng)
+    steps_per_pass = max(1, len(first_pass) // config.batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, betas=(0.9, 0.98), weight_decay=0.0
+    )
+    reports: list[PassReport] = []
+    for number in range(1, config.max_passes + 1):
+        rows = first_pass if number == 1 else corpus.rows(rng)
+        steps = range((number - 1) * steps_per_pass, number * steps_per_pass)
+        loss = _train_pass(model, optimizer, rows, config, steps=steps, pad=corpus.pad)
+        recall = probe.recall() if number >= config.min_passes else None
+        report = PassReport(number, loss, recall)
+        reports.append(report)
+        if on_pass is not None:
+            on_pass(report)
+        if recall is not None and recall >= config.recall_target:
+            break
+    model.eval()  # type: ignore[no-untyped-call]
+    return model, reports
+
+
+def _fresh_gpt2(tokenizer: PreTrainedTokenizerFast, config: PretrainConfig) -> PreTrainedModel:
+    """A randomly initialised GPT-2 of ``config``'s size over ``tokenizer``'s vocabulary (torch's RNG)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     model_config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=config.context,
@@ -189,49 +234,32 @@ def pretrain(
     model = GPT2LMHeadModel(model_config)
     # transformers infers the loss from the class name, which "GPT2LMHeadModel" does not spell, and warns.
     model.loss_type = "ForCausalLM"
-    texts, copies = zip(*pretraining_sentences(world), strict=True)
-    sentences = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    bos, pad = int(tokenizer.bos_token_id), int(tokenizer.pad_token_id)
-    known_facts = [(e, a) for e in world.entities if e.known for a in range(len(world.attributes))]
-    sample = random.Random(seed + 1).sample(known_facts, min(_RECALL_SAMPLE, len(known_facts)))
-    probe = RecallProbe(model, tokenizer, world, sample)
+    return model
 
-    first_pass = _packed_rows(sentences, list(copies), rng, config.context, bos, pad)
-    steps_per_pass = max(1, len(first_pass) // config.batch_size)
-    total_steps = steps_per_pass * config.max_passes
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, betas=(0.9, 0.98), weight_decay=0.0
-    )
-    reports: list[PassReport] = []
-    step = 0
-    for number in range(1, config.max_passes + 1):
-        rows = (
-            first_pass
-            if number == 1
-            else _packed_rows(sentences, list(copies), rng, config.context, bos, pad)
-        )
-        order = torch.randperm(len(rows))
-        model.train()
-        losses = []
-        for batch_index in range(steps_per_pass):
-            batch = rows[order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]]
-            for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(step, total_steps, config.learning_rate)
-            padding = batch == pad
-            labels = batch.masked_fill(padding, -100)
-            loss = model(input_ids=batch, attention_mask=~padding, labels=labels).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            step += 1
-        recall = probe.recall() if number >= config.min_passes else None
-        report = PassReport(number, float(np.mean(losses)), recall)
-        reports.append(report)
-        if on_pass is not None:
-            on_pass(report)
-        if recall is not None and recall >= config.recall_target:
-            break
-    model.eval()  # type: ignore[no-untyped-call]
-    return model, reports
+
+def _train_pass(
+    model: Any, optimizer: Any, rows: Any, config: PretrainConfig, *, steps: range, pad: int
+) -> float:
+    """One pass over ``rows`` in random order, a batch per step of ``steps``; returns the mean loss.
+
+    ``steps`` numbers the pass's optimiser steps among all passes', for the learning-rate schedule.
+    """
+    import torch
+
+    total_steps = (steps.stop - steps.start) * config.max_passes
+    order = torch.randperm(len(rows))
+    model.train()
+    losses = []
+    for batch_index, step in enumerate(steps):
+        batch = rows[order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]]
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(step, total_steps, config.learning_rate)
+        padding = batch == pad
+        labels = batch.masked_fill(padding, -100)
+        loss = model(input_ids=batch, attention_mask=~padding, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
