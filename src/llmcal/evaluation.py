@@ -39,7 +39,7 @@ from llmcal.errors import InputError
 from llmcal.locking import OutputLock
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.strata import Strata, stratify, summarize_strata
+from llmcal.metrics.strata import Strata, summarize_strata
 from llmcal.metrics.summary import summarize
 from llmcal.runs.evaluation import (
     EVAL_KIND,
@@ -64,11 +64,10 @@ from llmcal.runs.records import (
 )
 from llmcal.scoring.requests import ScoringBackend
 from llmcal.tasks.answers import exact_match, token_f1
-from llmcal.tasks.fields import HasFields, field_values
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.selection import EvalTask
 
-__all__ = ["FigureRenderer", "check_stratification", "evaluate", "item_strata", "summarize_records"]
+__all__ = ["FigureRenderer", "check_stratification", "evaluate", "summarize_records"]
 
 # Items scored between two appends to records.jsonl: the most work a crash can lose.
 _CHUNK_ITEMS = 64
@@ -263,29 +262,15 @@ def check_task_kinds(tasks: Sequence[EvalTask], settings: EvalSettings) -> None:
             )
 
 
-def item_strata(items: Sequence[HasFields], stratification: Stratification, *, task: str) -> Strata:
-    """The strata of a task's items (or their records) by the stratification's field.
-
-    Raises:
-        InputError: If some items lack the field (naming the field, how many and the fields they have),
-            or its values mix kinds.
-    """
-    values = field_values(items, stratification.by, task=task)
-    try:
-        return stratify(values, n_strata=stratification.n_strata)
-    except InputError as error:
-        raise InputError(f"task {task!r}, field {stratification.by!r}: {error}") from None
-
-
 def check_stratification(tasks: Sequence[EvalTask], stratification: Stratification | None) -> None:
     """Checks that every item of every task can be assigned a stratum, before anything is scored.
 
     Raises:
-        InputError: As :func:`item_strata`.
+        InputError: As :meth:`~llmcal.runs.evaluation.Stratification.assign`.
     """
     if stratification is not None:
         for task in tasks:
-            item_strata(task.items, stratification, task=task.name)
+            stratification.assign(task.items, task=task.name)
 
 
 def summarize_records(
@@ -313,7 +298,7 @@ def summarize_records(
         strata = None
         if stratification is not None:
             strata = _task_strata(
-                item_strata(ordered, stratification, task=name),
+                stratification.assign(ordered, task=name),
                 stratification,
                 predictions,
                 kept,
