@@ -128,6 +128,13 @@ class Stratification:
         if isinstance(self.n_strata, bool) or not isinstance(self.n_strata, int) or self.n_strata < 1:
             raise InputError(f"The number of strata must be a positive integer; got {self.n_strata!r}.")
 
+    def record(self, kind: StrataKind) -> dict[str, Any]:
+        """The head of a stratified result's JSON form, ``by``, ``n_strata`` and the strata's ``kind``.
+
+        Evaluation results and ``llmcal metrics`` output write their strata under the same head.
+        """
+        return {"by": self.by, "n_strata": self.n_strata, "kind": kind}
+
     def assign(self, items: Sequence[HasFields], *, task: str) -> Strata:
         """The strata of a task's items (or their records) by :attr:`by`.
 
@@ -209,12 +216,7 @@ class TaskStrata:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: ``by``, ``n_strata``, ``kind`` and the groups."""
-        return {
-            "by": self.stratification.by,
-            "n_strata": self.stratification.n_strata,
-            "kind": self.kind,
-            "groups": [group.to_dict() for group in self.groups],
-        }
+        return {**self.stratification.record(self.kind), "groups": [group.to_dict() for group in self.groups]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TaskStrata:

@@ -79,12 +79,7 @@ class StratifiedMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: ``by``, ``n_strata``, ``kind`` and the groups."""
-        return {
-            "by": self.stratification.by,
-            "n_strata": self.stratification.n_strata,
-            "kind": self.kind,
-            "groups": [group.to_dict() for group in self.groups],
-        }
+        return {**self.stratification.record(self.kind), "groups": [group.to_dict() for group in self.groups]}
 
 
 @dataclass(frozen=True)
