@@ -456,6 +456,7 @@ def sample_lines(count: int) -> bytes:
 
 
 METHOD_NOT_A_NAME = RunDir("eval", "set", 0, ("run.json", ["settings", "extraction", "methods", 0], {}))
+LOG_VALUE_NOT_A_NUMBER = RunDir("training", "set", 0, ("results.json", ["log", 0, "loss"], []))
 
 
 MODEL = "<tiny model>"  # replaced by the tiny GPT-2's directory when the case runs
@@ -492,6 +493,7 @@ def _known_cases() -> dict[str, list[Case]]:
                 ["report", "a", "--out", "[/x].html"], runs={"a": RunDir("eval")}, expect=["[/x].html"]
             ),  # `wrote {written}` as markup (report_command.py)
             Case(["report", "a"], runs={"a": METHOD_NOT_A_NAME}),  # methods unchecked (runs/evaluation.py)
+            Case(["report", "a"], runs={"a": LOG_VALUE_NOT_A_NUMBER}),  # log unchecked (runs/training.py)
         ],
         "from-lm-eval": [
             Case(

@@ -70,6 +70,25 @@ def test_alignment_results_count_pairs_and_leave_out_what_alignment_does_not_hav
         TrainingResults.from_dict({"settings": {}, "train_loss": 0.5, "log": [], "main_process": True})
 
 
+@pytest.mark.parametrize(
+    ("log", "complaint"),
+    [
+        ({"loss": 1.0}, "'log' must be a list"),
+        ([[]], "'log' entry 0 must be an object"),
+        ([{"epoch": 1.0}, {"loss": []}], "'log' entry 1, 'loss' must be a number or null; found list"),
+        ([{"loss": "1.0"}], "found str"),
+        ([{"loss": True}], "found bool"),
+    ],
+)
+def test_a_training_log_that_is_not_numbers_per_entry_is_refused(log, complaint):
+    data = FINETUNE.to_dict() | {"log": log}
+    with pytest.raises(ValueError, match=complaint):
+        TrainingResults.from_dict(data)
+    assert TrainingResults.from_dict(data | {"log": [{"epoch": 1, "loss": None}]}).log == [
+        {"epoch": 1, "loss": None}
+    ]
+
+
 def test_a_comparison_writes_and_reads_back_and_refuses_a_file_as_its_directory(tmp_path):
     change = MetricChange("p", "t", "sum", "ece", 0.1, 0.15, 0.05, 0.01, float("nan"), 0.5, rank=2)
     results = ComparisonResults(

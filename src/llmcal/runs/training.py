@@ -120,7 +120,7 @@ class TrainingResults:
             dict(data["settings"]),
             int(data[_EXAMPLES_KEY[kind]]),
             float(data["train_loss"]),
-            list(data["log"]),
+            _training_log(data["log"]),
             bool(data["main_process"]),
             row("before"),
             row("after"),
@@ -130,6 +130,25 @@ class TrainingResults:
             data.get("detector_forward_items"),
             data.get("known_flag_forward_items"),
         )
+
+
+def _training_log(log: Any) -> list[dict[str, Any]]:
+    """The training log as written: a list of entries, each mapping a name to a number or null.
+
+    Raises:
+        ValueError: If the log, an entry or a value has another type (a report would print it as a number).
+    """
+    if not isinstance(log, list):
+        raise ValueError(f"'log' must be a list of entries; found {type(log).__name__}")
+    for index, entry in enumerate(log):
+        if not isinstance(entry, dict):
+            raise ValueError(f"'log' entry {index} must be an object; found {type(entry).__name__}")
+        for key, value in entry.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(
+                    f"'log' entry {index}, {key!r} must be a number or null; found {type(value).__name__}"
+                )
+    return log
 
 
 def write_training_results(out: Path, results: TrainingResults) -> None:
