@@ -7,11 +7,7 @@ token) leaves the batch at once (its cache rows are dropped), so a batch costs i
 lengths rather than the longest one's, and every token's log-probability is kept (full-vocabulary
 log-softmax in float32).
 
-A stop string may start inside a token (``"Paris."`` with stop ``"."``) and span several tokens; the answer
-is the decoded text up to the stop string, as lm-evaluation-harness's ``generate_until`` cuts it, and
-:attr:`~llmcal.scoring.requests.Generation.n_answer_tokens` counts the tokens that spell it: the shortest
-prefix of the generated tokens whose text covers the answer (a token holding both the answer's end and the
-stop string's start is an answer token; tokens wholly inside the stop string are not).
+Answers are cut at stop strings and their tokens counted by :mod:`llmcal.scoring.generation_ending`.
 
 Positions are passed to models whose forward takes ``position_ids``; the others (ALiBi models: BLOOM, MPT)
 derive them from the 2D mask, which the left padding here keeps right.
@@ -20,26 +16,17 @@ derive them from the 2D mask, which the left padding here keeps right.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from llmcal.scoring.requests import Generation, StopReason
+from llmcal.scoring.generation_ending import cut_at_stop, ending
+from llmcal.scoring.requests import Generation
 
+# cut_at_stop is re-exported for callers that cut answers as this loop does.
 __all__ = ["GenerationBatch", "cut_at_stop", "greedy_generate"]
-
-
-def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    r"""``text`` up to the earliest stop string, and whether one was found.
-
-    Examples:
-        >>> cut_at_stop(" Paris. It is", (".", "\n"))
-        (' Paris', True)
-    """
-    ends = [position for position in (text.find(string) for string in stop if string) if position >= 0]
-    return (text[: min(ends)], True) if ends else (text, False)
 
 
 @dataclass
@@ -168,39 +155,7 @@ def _extend(
     for slot, (row, token, logprob) in enumerate(zip(rows, chosen.tolist(), logprobs.tolist(), strict=True)):
         row.tokens.append(token)
         row.logprobs.append(logprob)
-        row.result = _finished(row, tokenizer, eos_ids, last_step=last_step)
+        row.result = ending(tokenizer, row.tokens, row.logprobs, row.stop, eos_ids, out_of_tokens=last_step)
         if row.result is None:
             keep.append(slot)
     return chosen, keep
-
-
-def _finished(row: _Row, tokenizer: Any, eos_ids: frozenset[int], *, last_step: bool) -> Generation | None:
-    """The row's generation if its last token ended it (or it has run out of tokens), else ``None``."""
-    reason: StopReason
-    if row.tokens[-1] in eos_ids:
-        text, n_answer, reason = _decode(tokenizer, row.tokens[:-1]), len(row.tokens) - 1, "eos"
-    else:
-        text, stopped = cut_at_stop(_decode(tokenizer, row.tokens), row.stop)
-        if stopped:
-            n_answer, reason = _tokens_spelling(tokenizer, row.tokens, len(text)), "stop"
-        elif last_step:
-            n_answer, reason = len(row.tokens), "length"
-        else:
-            return None
-    return Generation(text, tuple(row.tokens), tuple(row.logprobs), n_answer, reason)
-
-
-def _tokens_spelling(tokenizer: Any, tokens: list[int], length: int) -> int:
-    """The fewest leading ``tokens`` whose decoded text is at least ``length`` characters long.
-
-    The stop string was found in the text of all of ``tokens``, so the answer's tokens are a prefix; the
-    search runs from the end, where a stop string of a few tokens leaves the answer.
-    """
-    count = len(tokens)
-    while count > 0 and len(_decode(tokenizer, tokens[: count - 1])) >= length:
-        count -= 1
-    return count
-
-
-def _decode(tokenizer: Any, tokens: list[int]) -> str:
-    return str(tokenizer.decode(tokens, skip_special_tokens=False)) if tokens else ""
