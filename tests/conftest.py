@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import warnings
 from collections.abc import Callable, Iterable
@@ -106,3 +107,11 @@ def _no_deprecated_calls_from_llmcal(monkeypatch):
     monkeypatch.setattr(warnings, "showwarning", check)
     yield
     assert not raised, "llmcal made a deprecated call:\n" + "\n".join(raised)
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A local port nothing listens on (bound, read and released: free unless raced)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -11,7 +11,7 @@ a mention written `name=VALUE` (a parameter given a value) becomes "--name VALUE
 
 from __future__ import annotations
 
-__all__ = ["CalibrationWarning", "InputError", "LlmcalError", "NotFittedError"]
+__all__ = ["CalibrationWarning", "InputError", "LlmcalError", "NotFittedError", "ServerError"]
 
 
 class LlmcalError(Exception):
@@ -31,6 +31,15 @@ class InputError(LlmcalError, ValueError):
         super().__init__(message)
         # Kept out of ``args`` so ``str(error)`` is the message alone; pickling restores it from __dict__.
         self.parameter = parameter
+
+
+class ServerError(LlmcalError, RuntimeError):
+    """A model server could not be reached, or kept failing, after every retry.
+
+    The message names the server, what happened and what to do; work finished before it is kept (a rerun
+    resumes). A server that refuses a request (HTTP 4xx) raises :class:`InputError` instead: retrying cannot
+    help, the request or the options must change.
+    """
 
 
 class NotFittedError(LlmcalError, RuntimeError):

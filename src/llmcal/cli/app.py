@@ -29,7 +29,7 @@ from llmcal.cli import (
 )
 from llmcal.cli.option_mentions import cli_message
 from llmcal.cli.out_paths import empty_out_error, empty_out_option
-from llmcal.errors import InputError
+from llmcal.errors import InputError, ServerError
 
 __all__ = ["app", "main"]
 
@@ -75,9 +75,10 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit code (2 for bad input, with the reason on stderr).
 
-    Input errors (the parameters they name shown as this command's options) and every :class:`OSError` (a
-    path that cannot be read or written, a full disk) end in one line on stderr and exit code 2; any other
-    exception is a bug and propagates with its traceback.
+    Input errors (the parameters they name shown as this command's options), every :class:`OSError` (a
+    path that cannot be read or written, a full disk) and a model server out of reach
+    (:class:`~llmcal.errors.ServerError`) end in one line on stderr and exit code 2; any other exception is
+    a bug and propagates with its traceback.
     """
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -92,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except OSError as error:
         _print_error(os_error_message(error))
+        return EXIT_BAD_INPUT
+    except ServerError as error:
+        # A model server out of reach after every retry: what was finished is kept; a rerun resumes.
+        _print_error(str(error))
         return EXIT_BAD_INPUT
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)

@@ -42,6 +42,14 @@ from llmcal.cli.option_values import (
     stop_strings,
 )
 from llmcal.cli.out_paths import check_out_dir
+from llmcal.cli.server_options import (
+    Concurrency,
+    Servers,
+    Timeout,
+    Tokenizer,
+    refuse_in_process_options,
+    server_backend,
+)
 from llmcal.cli.tables import answer_lines, strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
 from llmcal.confidence.generation_extraction import GenerationSettings, check_generation_methods
@@ -58,7 +66,7 @@ from llmcal.tasks.selection import EvalTask, select_tasks
 
 if TYPE_CHECKING:
     from llmcal.scoring.backend_settings import BackendOptions
-    from llmcal.scoring.hf import HFBackend
+    from llmcal.scoring.requests import ScoringBackend
 
 __all__ = ["eval_"]
 
@@ -77,7 +85,8 @@ def eval_(
     model: Annotated[
         str,
         typer.Option(
-            help="Causal LM: hub id, local directory, .gguf file, or a packaged model (see `llmcal models`)."
+            help="Causal LM: hub id, local directory, .gguf file, or a packaged model (see `llmcal models`); "
+            "with --server, the served model's name."
         ),
     ],
     out: Annotated[Path, typer.Option(help="Output directory; rerunning with the same one resumes.")],
@@ -131,6 +140,10 @@ def eval_(
     n_resamples: NResamples = DEFAULTS.n_resamples,
     by: By = None,
     n_strata: NStrata = 4,
+    servers: Servers = None,
+    tokenizer: Tokenizer = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 600.0,
 ) -> None:
     """Evaluate a model's confidence calibration on multiple-choice or open-ended tasks.
 
@@ -167,7 +180,20 @@ def eval_(
         "trust_remote_code": trust_remote_code,
     }
     err = Console(stderr=True, markup=False)
-    backend, shard = _load_model(model, options, err)
+    backend: ScoringBackend
+    if servers:
+        refuse_in_process_options(
+            {key: value for key, value in options.items() if key != "batch_size"}, _IN_PROCESS_DEFAULTS
+        )
+        backend = server_backend(
+            model, servers, tokenizer=tokenizer, batch_size=None if size == "auto" else size,
+            concurrency=concurrency, timeout=timeout, on_status=lambda text: err.print(text, highlight=False),
+        )  # fmt: skip
+        shard = _process_shard()
+    else:
+        if tokenizer is not None:
+            raise InputError("`tokenizer` goes with `servers`; in-process, the model's own is used.")
+        backend, shard = _load_model(model, options, err)
     results = _evaluate_with_progress(_Run(tasks, settings, out, stratification, shard), backend, err)
     if shard.is_main:
         _show(results, out, stratification)
@@ -232,7 +258,23 @@ def _stop_override(stops: tuple[str, ...] | None, tasks: Sequence[EvalTask]) -> 
     return stops
 
 
-def _load_model(model: str, options: BackendOptions, err: Console) -> tuple[HFBackend, Shard]:
+# The in-process options' defaults: beside --server each must be left at its default.
+_IN_PROCESS_DEFAULTS = {
+    "device": "auto",
+    "dtype": "auto",
+    "revision": None,
+    "strategy": "auto",
+    "trust_remote_code": False,
+}
+
+
+def _process_shard() -> Shard:
+    from llmcal.distributed import process_shard
+
+    return process_shard()
+
+
+def _load_model(model: str, options: BackendOptions, err: Console) -> tuple[ScoringBackend, Shard]:
     """The model, on this process's device under a data-parallel launcher, and this process's shard.
 
     Status lines (a GGUF conversion, the scoring strategy chosen) go to ``err``; the hub's and
@@ -264,7 +306,7 @@ class _Run:
     shard: Shard
 
 
-def _evaluate_with_progress(run: _Run, backend: HFBackend, err: Console) -> EvalResults:
+def _evaluate_with_progress(run: _Run, backend: ScoringBackend, err: Console) -> EvalResults:
     """Runs (or resumes) the evaluation, with a bar of item-passes on ``err`` when it is a terminal."""
     passes = run.settings.extraction.scoring_passes
     with Progress(

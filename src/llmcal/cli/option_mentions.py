@@ -27,6 +27,8 @@ PARAMETER_ALIASES: dict[str, tuple[str, ...]] = {
     "loss": ("method",),  # FinetuneSettings.loss and AlignmentSettings.loss: `--method`
     "calibration_items": ("calibration_data",),  # finetune(calibration_items=...): `--calibration-data`
     "out_dir": ("out",),  # build_world(out_dir=...), finetune(out_dir=...): `--out`
+    "timeout_s": ("timeout",),  # ClientSettings.timeout_s: `--timeout`
+    "prompts_per_request": ("batch_size",),  # ServerBackend(prompts_per_request=...): `--batch-size`
 }
 """Library parameter name -> the names of the command parameters that set it, where they differ."""
 

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
-from llmcal.scoring.requests import Generation, GenerationRequest, ScoringBackend, ScoringRequest
+from llmcal.scoring.requests import (
+    BackendOperation,
+    Generation,
+    GenerationRequest,
+    ScoringBackend,
+    ScoringRequest,
+)
 from llmcal.tasks.prompts import P_TRUE_CONTINUATIONS, p_true_prompt, verbal_prompt
 from llmcal.tasks.schema import OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
@@ -97,6 +103,8 @@ class GenerationPass(ABC):
 
     name: str
     """Short name, for messages and docs."""
+    operations: frozenset[BackendOperation]
+    """What it asks of the backend besides the answer (a server may lack one: the run is refused first)."""
 
     def __repr__(self) -> str:
         return f"<generation pass {self.name}>"
@@ -122,6 +130,7 @@ class _AnswerPass(GenerationPass):
     """The greedy answer itself, generated before any pass runs: nothing more to run."""
 
     name = "answer"
+    operations: frozenset[BackendOperation] = frozenset()
 
     def run(
         self, answered: AnsweredItems, backend: ScoringBackend, on_progress: Progress
@@ -136,6 +145,7 @@ class _PTruePass(GenerationPass):
     """Kadavath et al. (2022): the model is shown its answer and scores " True" and " False" after it."""
 
     name = "p_true"
+    operations: frozenset[BackendOperation] = frozenset({"score"})
 
     def run(
         self, answered: AnsweredItems, backend: ScoringBackend, on_progress: Progress
@@ -159,6 +169,7 @@ class _VerbalPass(GenerationPass):
     """The model is asked how likely its answer is to be right, and writes a few tokens in reply."""
 
     name = "verbal"
+    operations: frozenset[BackendOperation] = frozenset({"generate"})
 
     def run(
         self, answered: AnsweredItems, backend: ScoringBackend, on_progress: Progress

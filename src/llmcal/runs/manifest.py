@@ -60,8 +60,8 @@ RUN_FORMAT = 1
 _COMPARED_SECTIONS = ("model", "settings", "tasks")
 # Entries added by later llmcal versions: a manifest written before lacks them, and is not refused for it.
 _LATER_ENTRIES = ("fingerprint", "item_content", "fewshot_content")
-# Where a model was loaded from; not compared when both manifests fingerprint the model.
-_MODEL_LOCATIONS = ("model", "name", "gguf.file")
+# Where a model was loaded from (or served by); not compared when both manifests fingerprint the model.
+_MODEL_LOCATIONS = ("model", "name", "gguf.file", "servers", "tokenizer")
 # Differences listed in a refusal before "and N more".
 _SHOWN_CHANGES = 6
 

@@ -6,11 +6,12 @@ context to continue greedily until a stop string.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 __all__ = [
+    "BackendOperation",
     "ContinuationScore",
     "Generation",
     "GenerationRequest",
@@ -18,7 +19,11 @@ __all__ = [
     "ScoringBackend",
     "ScoringRequest",
     "StopReason",
+    "unavailable_operations",
 ]
+
+BackendOperation = Literal["score", "generate"]
+"""What a backend is asked to do: score continuations, or generate."""
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of requests just finished."""
@@ -151,3 +156,13 @@ class ScoringBackend(Protocol):
         A resumed run must match it; see :mod:`llmcal.scoring.fingerprint`.
         """
         ...
+
+
+def unavailable_operations(backend: ScoringBackend) -> Mapping[BackendOperation, str]:
+    """What ``backend`` cannot do, each with the reason (a server without prompt log-probabilities, say).
+
+    A backend that can do everything (in-process models) need not say so; one that cannot defines
+    ``unavailable_operations()``, so a run is refused before it starts rather than failing midway.
+    """
+    method = getattr(backend, "unavailable_operations", None)
+    return {} if method is None else dict(method())

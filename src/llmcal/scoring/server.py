@@ -1,0 +1,391 @@
+"""Scoring and generating through OpenAI-compatible model servers (vLLM first): the same records, over HTTP.
+
+llmcal tokenises locally, exactly as the in-process backend does (:mod:`llmcal.scoring.tokenization`, after
+lm-evaluation-harness), and sends token ids, so both backends score the same tokens; the server's
+tokenisation of a probe text is checked against the local one first (:mod:`llmcal.scoring.server_probe`).
+
+- **Scoring** a continuation is one prompt of context and continuation tokens, sent with
+  ``prompt_logprobs: 0``: the server returns each prompt token's log-probability and rank, and the
+  continuation's are read off (rank 1 is the argmax: ``is_greedy``). One token is generated and ignored
+  (servers ask for at least one), so prompts are kept two tokens inside the server's context.
+- **Generating** is greedy (``temperature: 0``, no penalties) with each generated token's id and
+  log-probability returned; where the answer ends (a stop string, end-of-text, the token limit) is read
+  from the tokens as the in-process loop reads it (:mod:`llmcal.scoring.generation_ending`).
+
+Prompts go several to a request (``prompts_per_request``), requests several at a time and spread over
+replicas (:mod:`llmcal.scoring.server_client`). A server batches whatever is in flight, so its float
+results can differ in the last digits from one run to the next; they are the model's own, not bit-stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from llmcal.errors import InputError
+from llmcal.scoring.fingerprint import folder_fingerprint
+from llmcal.scoring.generation_ending import ending
+from llmcal.scoring.models import resolve_model
+from llmcal.scoring.requests import (
+    BackendOperation,
+    ContinuationScore,
+    Generation,
+    GenerationRequest,
+    ProgressCallback,
+    ScoringRequest,
+)
+from llmcal.scoring.server_client import ClientSettings, ServerClient
+from llmcal.scoring.server_probe import ServedModel, generated_ids, probe_server
+from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
+
+__all__ = ["ServerBackend"]
+
+# Sampling fields set on every generation, so a server's defaults (vLLM applies the model's
+# generation_config.json: a repetition penalty, say) cannot change the greedy answer.
+_GREEDY = {
+    "temperature": 0.0,
+    "top_p": 1.0,
+    "repetition_penalty": 1.0,
+    "frequency_penalty": 0.0,
+    "presence_penalty": 0.0,
+}
+_COMPLETIONS = "/v1/completions"
+
+
+class ServerBackend:
+    """A :class:`~llmcal.scoring.requests.ScoringBackend` over one or more OpenAI-compatible servers.
+
+    Args:
+        model: The name the servers serve the model under (vLLM's ``--served-model-name``).
+        servers: Base URLs (``http://host:port``) of servers serving it; several are replicas sharing the
+            work.
+        tokenizer: The served model's tokenizer: a folder, hub id or packaged model name, or a loaded
+            tokenizer. Default: ``model`` itself if it names one, else the folder the server reports.
+        prompts_per_request: Prompts sent in one request.
+        client: Timeouts, retries and concurrency (:class:`~llmcal.scoring.server_client.ClientSettings`).
+        transport: An ``httpx`` transport to send through instead of the network (tests).
+        on_status: Told, in a sentence, about what was found (a tokenisation that could not be checked).
+
+    Raises:
+        InputError: If a server does not serve ``model``, the tokenizer cannot be found or tokenises
+            otherwise than the servers, or the replicas serve different models or context lengths.
+        ServerError: If a server cannot be reached.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        servers: Sequence[str],
+        *,
+        tokenizer: str | Any | None = None,
+        prompts_per_request: int = 16,
+        client: ClientSettings | None = None,
+        transport: Any = None,
+        on_status: Callable[[str], None] | None = None,
+    ) -> None:
+        if prompts_per_request < 1:
+            raise InputError(
+                f"`prompts_per_request` must be at least 1; got {prompts_per_request!r}.",
+                parameter="prompts_per_request",
+            )
+        self.name = model
+        self.prompts_per_request = prompts_per_request
+        self.client = ServerClient(list(servers), client, transport=transport)
+        first = _model_entry_root(self.client, model)
+        self.tokenizer, self.tokenizer_source = _load_tokenizer(tokenizer, model, first)
+        probed = [probe_server(self.client, url, model, self.tokenizer) for url in self.client.urls]
+        self.served = _agreeing(probed)
+        if not all(served.tokenization_checked for served in probed) and on_status is not None:
+            on_status(
+                "warning: the server does not report its prompt's token ids, so its tokenizer could not be "
+                "checked against the local one; make sure `tokenizer` is the served model's."
+            )
+        # Scoring sends context + continuation and asks for one more token: two tokens of room.
+        self.encoder = PairEncoder(self.tokenizer, self.served.max_model_len - 2)
+        self.prompt_encoder = PairEncoder(self.tokenizer, self.served.max_model_len)
+        self.eos_ids = _eos_ids(self.tokenizer, self.tokenizer_source)
+
+    def close(self) -> None:
+        """Closes the connections to the servers."""
+        self.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        """The served model's name, the servers, their version and context, and the local tokenizer."""
+        return {
+            "backend": "server",
+            "model": self.name,
+            "servers": list(self.client.urls),
+            "server_version": self.served.version,
+            "max_model_len": self.served.max_model_len,
+            "tokenizer": self.tokenizer_source,
+        }
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The weights the servers report loading, and the digests of the local tokenizer's files."""
+        found: dict[str, Any] = {}
+        if self.served.root is not None:
+            found["served_root"] = self.served.root
+        if self.tokenizer_source is not None and Path(self.tokenizer_source).is_dir():
+            found["tokenizer_files"] = folder_fingerprint(Path(self.tokenizer_source))
+        return found
+
+    def unavailable_operations(self) -> Mapping[BackendOperation, str]:
+        """What the servers cannot do (no prompt log-probabilities, say), each with the reason."""
+        return dict(self.served.unavailable)
+
+    def _require(self, operation: BackendOperation) -> None:
+        reason = self.served.unavailable.get(operation)
+        if reason is not None:
+            raise InputError(f"{self.client.urls[0]} cannot {operation}: {reason}.", parameter="servers")
+
+    # -- scoring -------------------------------------------------------------------------------------
+
+    def score(
+        self, requests: Sequence[ScoringRequest], *, on_progress: ProgressCallback | None = None
+    ) -> list[list[ContinuationScore]]:
+        """Per-token log-probabilities of every continuation of every request (prompt log-probabilities)."""
+        self._require("score")
+        encoded = self.encoder.encode(requests)
+        groups = _grouped(encoded, self.prompts_per_request, size=lambda request: len(request.continuations))
+        payloads = [
+            {
+                "model": self.name,
+                "prompt": [request.context + tokens for request in group for tokens in request.continuations],
+                "max_tokens": 1,
+                "prompt_logprobs": 0,
+                **_GREEDY,
+            }
+            for group in groups
+        ]
+        answers = self.client.post_many(
+            _COMPLETIONS, payloads, on_done=_progress(on_progress, [len(group) for group in groups])
+        )
+        results: list[list[ContinuationScore]] = [[] for _ in encoded]
+        for group, answer in zip(groups, answers, strict=True):
+            prompts = sum(len(request.continuations) for request in group)
+            choices = iter(_choices(answer, prompts, self.client.urls))
+            for request in group:
+                results[request.index] = [
+                    _continuation_score(next(choices), request.context + tokens, len(tokens), request.key)
+                    for tokens in request.continuations
+                ]
+        return results
+
+    # -- generating ----------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[Generation]:
+        """Greedy continuation of every request's context, each token's id and log-probability kept.
+
+        Raises:
+            InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
+        """
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
+        self._require("generate")
+        contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        # One request's prompts share their sampling fields, stop strings included.
+        by_stop: dict[tuple[str, ...], list[int]] = {}
+        for index, request in enumerate(requests):
+            by_stop.setdefault(tuple(request.stop), []).append(index)
+        groups = [
+            (stop, indices[start : start + self.prompts_per_request])
+            for stop, indices in by_stop.items()
+            for start in range(0, len(indices), self.prompts_per_request)
+        ]
+        payloads = [
+            {
+                "model": self.name,
+                "prompt": [contexts[index] for index in indices],
+                "max_tokens": max_new_tokens,
+                "logprobs": 0,
+                "stop": [text for text in stop if text],
+                "include_stop_str_in_output": True,  # cut here, as the in-process loop cuts
+                "skip_special_tokens": False,
+                "return_token_ids": True,
+                "return_tokens_as_token_ids": True,
+                **_GREEDY,
+            }
+            for stop, indices in groups
+        ]
+        answers = self.client.post_many(
+            _COMPLETIONS, payloads, on_done=_progress(on_progress, [len(indices) for _, indices in groups])
+        )
+        results: list[Generation | None] = [None] * len(requests)
+        for (stop, indices), answer in zip(groups, answers, strict=True):
+            for index, choice in zip(indices, _choices(answer, len(indices), self.client.urls), strict=True):
+                results[index] = self._generation(choice, stop, requests[index].key or f"request {index}")
+        return [generation for generation in results if generation is not None]
+
+    def _generation(self, choice: dict[str, Any], stop: tuple[str, ...], key: str) -> Generation:
+        """The generation a server's choice holds, ended where the in-process loop would end it."""
+        tokens = generated_ids(choice)
+        logprobs = choice.get("logprobs")
+        values = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
+        if not tokens or not isinstance(values, list) or len(values) != len(tokens):
+            raise InputError(
+                f"{key}: the server's answer lacks the generated tokens' ids or log-probabilities.",
+                parameter="servers",
+            )
+        found = ending(
+            self.tokenizer, tokens, [float(v) for v in values], stop, self.eos_ids, out_of_tokens=True
+        )
+        assert found is not None  # out_of_tokens: every token list ends somehow
+        if found.stop == "length" and choice.get("finish_reason") == "stop":
+            # The server stopped on an end-of-text token the local tokenizer does not call one (a chat
+            # model's end-of-turn): it ended the generation, as it would have in-process with its config.
+            found = Generation(
+                str(self.tokenizer.decode(tokens[:-1], skip_special_tokens=False)),
+                found.token_ids,
+                found.token_logprobs,
+                len(tokens) - 1,
+                "eos",
+            )
+        return found
+
+
+def _model_entry_root(client: ServerClient, model: str) -> str | None:
+    """The folder the first server says it loaded ``model`` from (``None`` if it does not say or serve it)."""
+    listing = client.get(client.urls[0], "/v1/models")
+    entries = listing.get("data") if isinstance(listing, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("id") == model and entry.get("root"):
+            return str(entry["root"])
+    return None
+
+
+def _load_tokenizer(given: str | Any | None, model: str, root: str | None) -> tuple[Any, str | None]:
+    """The local tokenizer and where it came from: ``given``, else ``model``, else the server's folder.
+
+    Raises:
+        InputError: If none of them loads (the message says what was tried and how to give it).
+    """
+    if given is not None and not isinstance(given, str):
+        return given, getattr(given, "name_or_path", None)
+    from transformers import AutoTokenizer
+
+    if given is not None:
+        candidates = [given]
+    else:
+        # The server's own folder first when it is on this machine: no hub lookup (minutes of retries
+        # offline) for a served name such as "smollm2". Then the name, then the root, as hub ids.
+        local_root = [root] if root and Path(root).is_dir() else []
+        candidates = list(dict.fromkeys([*local_root, model, *([root] if root else [])]))
+    tried = []
+    for name in candidates:
+        try:
+            path = resolve_model(name).path
+            return AutoTokenizer.from_pretrained(path), path
+        except (OSError, ValueError) as error:
+            tried.append(f"{name!r} ({' '.join(str(error).split())[:120]})")
+    raise InputError(
+        f"Could not load the served model's tokenizer from {' or '.join(tried)}. Pass `tokenizer` as the "
+        "served model's folder, hub id or packaged name; llmcal tokenises locally and sends token ids.",
+        parameter="tokenizer",
+    )
+
+
+def _agreeing(probed: list[ServedModel]) -> ServedModel:
+    """The first server's answers, once every replica is found to serve the same thing.
+
+    Raises:
+        InputError: If replicas report other weights or context lengths.
+    """
+    first = probed[0]
+    for other in probed[1:]:
+        if (other.root, other.max_model_len) != (first.root, first.max_model_len):
+            raise InputError(
+                f"{first.url} and {other.url} serve different models ({first.root}, {first.max_model_len} "
+                f"tokens vs {other.root}, {other.max_model_len} tokens); replicas must serve the same one.",
+                parameter="servers",
+            )
+    unavailable = {op: reason for served in probed for op, reason in served.unavailable.items()}
+    return ServedModel(first.url, first.max_model_len, first.root, first.version, unavailable, True)
+
+
+def _eos_ids(tokenizer: Any, source: str | None) -> frozenset[int]:
+    """End-of-text tokens: the tokenizer's and its folder's generation config's (as in-process)."""
+    ids = {tokenizer.eos_token_id}
+    if source is not None:
+        try:
+            from transformers import GenerationConfig
+
+            configured = GenerationConfig.from_pretrained(source).eos_token_id
+            ids.update(configured if isinstance(configured, list) else [configured])
+        except OSError:
+            pass  # no generation config: the tokenizer's token alone
+    return frozenset(token for token in ids if isinstance(token, int))
+
+
+def _grouped(
+    encoded: list[EncodedRequest], per_request: int, *, size: Callable[[EncodedRequest], int]
+) -> list[list[EncodedRequest]]:
+    """Requests in groups of about ``per_request`` prompts; a request's prompts stay in one group."""
+    groups: list[list[EncodedRequest]] = []
+    count = 0
+    for request in encoded:
+        if not groups or count + size(request) > per_request:
+            groups.append([])
+            count = 0
+        groups[-1].append(request)
+        count += size(request)
+    return groups
+
+
+def _progress(on_progress: ProgressCallback | None, sizes: list[int]) -> Callable[[int], None] | None:
+    """Reports a finished request's number of prompts (requests of the caller) to ``on_progress``."""
+    if on_progress is None:
+        return None
+    return lambda index: on_progress(sizes[index])
+
+
+def _choices(answer: Any, expected: int, urls: Sequence[str]) -> list[dict[str, Any]]:
+    """A completion answer's choices in prompt order (servers may list them as they finish).
+
+    Raises:
+        InputError: If there is not one choice per prompt.
+    """
+    choices = answer.get("choices") if isinstance(answer, dict) else None
+    if not isinstance(choices, list) or len(choices) != expected:
+        raise InputError(
+            f"{', '.join(urls)} answered {len(choices) if isinstance(choices, list) else 'no'} choices for "
+            f"{expected} prompts; is it an OpenAI-compatible completions endpoint?",
+            parameter="servers",
+        )
+    return sorted(choices, key=lambda choice: int(choice.get("index", 0)))
+
+
+def _continuation_score(
+    choice: dict[str, Any], prompt: list[int], n_tokens: int, key: str
+) -> ContinuationScore:
+    """The last ``n_tokens`` prompt tokens' log-probabilities and whether each was the argmax (rank 1).
+
+    Raises:
+        InputError: If the server's prompt log-probabilities do not cover those tokens.
+    """
+    entries = choice.get("prompt_logprobs")
+    if not isinstance(entries, list) or len(entries) != len(prompt):
+        raise InputError(
+            f"{key}: the server returned {len(entries) if isinstance(entries, list) else 'no'} prompt "
+            f"log-probabilities for a prompt of {len(prompt)} tokens.",
+            parameter="servers",
+        )
+    logprobs, greedy = [], True
+    for position in range(len(prompt) - n_tokens, len(prompt)):
+        entry = entries[position]
+        found = entry.get(str(prompt[position])) if isinstance(entry, dict) else None
+        if not isinstance(found, dict) or "logprob" not in found:
+            raise InputError(
+                f"{key}: the server's prompt log-probabilities lack token {prompt[position]} at position "
+                f"{position}.",
+                parameter="servers",
+            )
+        logprobs.append(float(found["logprob"]))
+        greedy = greedy and found.get("rank") == 1
+    return ContinuationScore(tuple(logprobs), greedy)

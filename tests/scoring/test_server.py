@@ -1,0 +1,219 @@
+"""The server backend against the in-process one, and against servers that fail or offer less."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmcal.errors import InputError, ServerError
+from llmcal.scoring.hf import HFBackend
+from llmcal.scoring.requests import GenerationRequest, ScoringRequest, unavailable_operations
+from llmcal.scoring.server import ServerBackend
+from llmcal.scoring.server_client import ClientSettings
+from tests.scoring.fake_completions_server import FakeCompletions, Knobs
+
+NO_PAUSE = ClientSettings(first_pause_s=0.0, retries=3, concurrency=3)
+URL = "http://fake:8000"
+LONG = "The quick brown fox jumps over the lazy dog near the river bank. " * 40  # past the tiny model's 512
+
+SCORING = [
+    ScoringRequest(
+        "Question: What is the capital of France?\nAnswer:", (" Paris", " Lyon", " Marseille is big")
+    ),
+    ScoringRequest("", ("Hello world",)),
+    ScoringRequest("The quick brown fox ", ("jumps", "sleeps")),
+    *[ScoringRequest(f"Item {n}: the king and", (" queen", " the castle")) for n in range(12)],
+]
+GENERATION = [
+    GenerationRequest("Question: What is the capital of France?\nAnswer:", ("\n", ".")),
+    GenerationRequest("The quick brown fox", (" the",)),
+    GenerationRequest("Mountains rise above the valley; the king and", ("\n",)),
+    GenerationRequest("the", ()),
+    GenerationRequest(LONG, ("\n",)),
+]
+
+
+@pytest.fixture(scope="module")
+def in_process(tiny_model_dir: str) -> HFBackend:
+    return HFBackend(tiny_model_dir, device="cpu", dtype="float32")
+
+
+def fake_server(in_process: HFBackend, **knobs: Any) -> FakeCompletions:
+    return FakeCompletions(in_process.model, in_process.tokenizer, "tiny", in_process.name, Knobs(**knobs))
+
+
+def backend_on(fake: FakeCompletions, **options: Any) -> ServerBackend:
+    return ServerBackend(
+        "tiny", [URL], transport=fake.transport(), client=options.pop("client", NO_PAUSE), **options
+    )
+
+
+def test_scores_are_the_in_process_backends_to_float_noise(in_process: HFBackend) -> None:
+    server = backend_on(fake_server(in_process), prompts_per_request=5)
+    greedy = in_process.generate([GenerationRequest("The quick brown fox", ())], max_new_tokens=2)[0]
+    requests = [*SCORING, ScoringRequest("The quick brown fox", (greedy.text, " cat"))]
+    done: list[int] = []
+    remote = server.score(requests, on_progress=done.append)
+    local = in_process.score(requests)
+    assert sum(done) == len(requests)
+    for ours, theirs in zip(remote, local, strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.n_tokens == b.n_tokens
+            assert max(abs(x - y) for x, y in zip(a.token_logprobs, b.token_logprobs, strict=True)) < 1e-4
+            assert a.is_greedy == b.is_greedy
+    assert any(score.is_greedy for scores in remote for score in scores)  # both kinds were compared
+
+
+def test_a_prompt_past_the_servers_context_is_cut_on_the_left_to_fit_with_its_generated_token(
+    in_process: HFBackend,
+) -> None:
+    fake = fake_server(in_process, max_model_len=128)
+    server = backend_on(fake)
+    server.score([ScoringRequest(LONG, (" river", " bank of the river"))])
+    sent = fake.knobs.requests[-1]["body"]["prompt"]
+    assert max(len(prompt) for prompt in sent) + 1 == 128  # prompt and the one token generated, no more
+
+
+def test_generations_are_the_in_process_backends_token_for_token(in_process: HFBackend) -> None:
+    server = backend_on(fake_server(in_process), prompts_per_request=2)
+    free = in_process.generate(GENERATION, max_new_tokens=12)
+    # Stop strings the model will meet: the text of its second and third tokens (inside one, across two).
+    decode = in_process.tokenizer.decode
+    requests = [
+        *GENERATION,
+        *(
+            GenerationRequest(r.context, (decode(list(g.token_ids[1:3])),))
+            for r, g in zip(GENERATION, free, strict=True)
+        ),
+        *(
+            GenerationRequest(r.context, (decode(list(g.token_ids[2:3]))[1:] or "x",))
+            for r, g in zip(GENERATION, free, strict=True)
+        ),
+    ]
+    remote = server.generate(requests, max_new_tokens=12)
+    local = in_process.generate(requests, max_new_tokens=12)
+    for ours, theirs in zip(remote, local, strict=True):
+        assert (ours.text, ours.token_ids, ours.n_answer_tokens, ours.stop) == (
+            theirs.text,
+            theirs.token_ids,
+            theirs.n_answer_tokens,
+            theirs.stop,
+        )
+        assert max(abs(x - y) for x, y in zip(ours.token_logprobs, theirs.token_logprobs, strict=True)) < 1e-4
+    assert {g.stop for g in remote} >= {"stop", "length"}
+
+
+def test_greedy_generation_overrides_a_servers_sampling_defaults(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    backend_on(fake).generate(GENERATION[:1], max_new_tokens=4)
+    body = fake.knobs.requests[-1]["body"]
+    assert (body["temperature"], body["repetition_penalty"], body["top_p"]) == (0.0, 1.0, 1.0)
+    assert body["include_stop_str_in_output"] is True
+    assert body["stop"] == ["\n", "."]
+
+
+def test_the_manifest_names_the_server_and_fingerprints_the_model_it_reports(in_process: HFBackend) -> None:
+    server = backend_on(fake_server(in_process))
+    assert server.describe() == {
+        "backend": "server",
+        "model": "tiny",
+        "servers": [URL],
+        "server_version": "fake-1",
+        "max_model_len": 512,
+        "tokenizer": in_process.name,
+    }
+    fingerprint = server.fingerprint()
+    assert fingerprint["served_root"] == in_process.name
+    assert "tokenizer.json" in fingerprint["tokenizer_files"]
+
+
+def test_transient_failures_are_retried_on_the_next_replica(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    server = ServerBackend(
+        "tiny", [URL, "http://replica:8000/v1/"], transport=fake.transport(), client=NO_PAUSE
+    )
+    fake.knobs.transient_failures = 3
+    server.score(SCORING[:2])
+    hosts = [request["path"] for request in fake.knobs.requests[-4:]]
+    assert hosts == ["/v1/completions"] * 4  # three refused, the fourth answered
+    assert server.client.urls == [URL, "http://replica:8000"]
+
+
+def test_a_server_failing_past_every_retry_is_a_server_error_naming_it(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake)
+    fake.knobs.transient_failures = 10
+    with pytest.raises(ServerError, match=r"failed 4 times \(http://fake:8000: HTTP 503: overloaded"):
+        server.score(SCORING[:1])
+
+
+def test_a_server_that_dies_midway_is_a_server_error(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake, prompts_per_request=1)
+    fake.knobs.die_after = fake.completions_answered + 3
+    with pytest.raises(ServerError, match=r"ConnectError: the server died.*the same command resumes"):
+        server.score(SCORING)
+
+
+def test_an_unknown_model_name_lists_what_the_server_serves(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    with pytest.raises(
+        InputError, match="`model` 'llama' is not served by http://fake:8000; it serves 'tiny'"
+    ):
+        ServerBackend("llama", [URL], transport=fake.transport(), client=NO_PAUSE, tokenizer=in_process.name)
+
+
+def test_another_tokenizer_is_refused_before_anything_is_scored(in_process: HFBackend) -> None:
+    fake = fake_server(in_process, token_offset=1)
+    with pytest.raises(
+        InputError, match="tokenises a probe text otherwise than the local tokenizer"
+    ) as error:
+        backend_on(fake)
+    assert error.value.parameter == "tokenizer"
+
+
+@pytest.mark.parametrize(
+    ("knobs", "unavailable", "reason"),
+    [
+        ({"chat_only": True}, {"score", "generate"}, "no /v1/completions endpoint"),
+        ({"ignore_prompt_logprobs": True}, {"score"}, "no prompt log-probabilities"),
+        ({"reject_prompt_logprobs": True}, {"score"}, "Unrecognized field: prompt_logprobs"),
+        ({"no_token_ids": True}, {"generate"}, "does not say which tokens it generated"),
+    ],
+)
+def test_a_server_offering_less_says_what_it_cannot_do(
+    in_process: HFBackend, knobs: dict[str, Any], unavailable: set[str], reason: str
+) -> None:
+    server = backend_on(fake_server(in_process, **knobs))
+    found = unavailable_operations(server)
+    assert set(found) == unavailable
+    assert any(reason in text for text in found.values())
+    operation = sorted(unavailable)[0]
+    run = (
+        (lambda: server.score(SCORING[:1]))
+        if operation == "score"
+        else (lambda: server.generate(GENERATION[:1], max_new_tokens=2))
+    )
+    with pytest.raises(InputError, match=f"cannot {operation}"):
+        run()
+
+
+@pytest.mark.parametrize(
+    ("urls", "complaint"),
+    [
+        ([], "`servers` is empty"),
+        (["localhost:8000"], "is not a server URL"),
+        (["http://"], "is not a server"),
+    ],
+)
+def test_server_urls_are_checked(urls: list[str], complaint: str) -> None:
+    with pytest.raises(InputError, match=complaint):
+        ServerBackend("tiny", urls, client=NO_PAUSE)
+
+
+def test_nothing_listening_is_a_server_error_naming_the_url(unused_port: int) -> None:
+    with pytest.raises(ServerError, match=rf"http://127.0.0.1:{unused_port}: ConnectError"):
+        ServerBackend(
+            "tiny", [f"http://127.0.0.1:{unused_port}"], client=ClientSettings(first_pause_s=0, retries=1)
+        )
