@@ -456,6 +456,7 @@ def sample_lines(count: int) -> bytes:
 
 
 METHOD_NOT_A_NAME = RunDir("eval", "set", 0, ("run.json", ["settings", "extraction", "methods", 0], {}))
+MODEL_NOT_AN_OBJECT = RunDir("eval", "set", 0, ("run.json", ["model"], None))
 LOG_VALUE_NOT_A_NUMBER = RunDir("training", "set", 0, ("results.json", ["log", 0, "loss"], []))
 
 
@@ -494,6 +495,7 @@ def _known_cases() -> dict[str, list[Case]]:
             ),  # `wrote {written}` as markup (report_command.py)
             Case(["report", "a"], runs={"a": METHOD_NOT_A_NAME}),  # methods unchecked (runs/evaluation.py)
             Case(["report", "a"], runs={"a": LOG_VALUE_NOT_A_NUMBER}),  # log unchecked (runs/training.py)
+            Case(["report", "a"], runs={"a": MODEL_NOT_AN_OBJECT}),  # model section unchecked (runs/eval_run.py)
         ],
         "from-lm-eval": [
             Case(

@@ -162,6 +162,8 @@ def read_eval_run(path: str | Path) -> EvalRun:
     try:
         settings = EvalSettings.from_dict(manifest["settings"])
         expected = {task: int(entry["n_items"]) for task, entry in manifest["tasks"].items()}
+        if not isinstance(manifest.get("model", {}), dict):
+            raise TypeError("the model section is not an object")
     except (KeyError, TypeError, ValueError, AttributeError):
         raise InputError(f"{manifest_path}: not a run manifest written by `llmcal eval`.") from None
     records: dict[str, list[AnyRecord]] = {task: [] for task in expected}
