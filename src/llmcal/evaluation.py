@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from llmcal.confidence.backend_operations import check_backend_operations
 from llmcal.confidence.extraction import extract_records
 from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
 from llmcal.confidence.generation_methods import GENERATION_METHODS
@@ -62,17 +63,15 @@ from llmcal.runs.records import (
     merge_records,
     rank_records_name,
 )
-from llmcal.scoring.requests import BackendOperation, ScoringBackend, unavailable_operations
+from llmcal.scoring.requests import ScoringBackend
 from llmcal.tasks.answers import exact_match, token_f1
 from llmcal.tasks.schema import MCItem, OpenItem
 from llmcal.tasks.selection import EvalTask
 
 __all__ = [
     "FigureRenderer",
-    "check_backend_operations",
     "check_stratification",
     "evaluate",
-    "operations_needed",
     "summarize_records",
 ]
 
@@ -119,7 +118,7 @@ def evaluate(
     """
     job = _Job(tasks, backend, settings, Path(out_dir), on_progress, render, shard, stratification)
     check_task_kinds(tasks, settings)
-    check_backend_operations(settings, backend)
+    check_backend_operations(settings.extraction, backend)
     check_stratification(tasks, stratification)
     if not shard.is_main:
         # The main process holds the lock and has checked the directory by the first barrier.
@@ -268,53 +267,6 @@ def check_task_kinds(tasks: Sequence[EvalTask], settings: EvalSettings) -> None:
                 f"{'open-ended' if generating else 'multiple-choice'} items; evaluate it with "
                 f"{'GenerationSettings' if task.kind == 'open' else 'ExtractionSettings'}."
             )
-
-
-def operations_needed(settings: EvalSettings) -> dict[str, frozenset[BackendOperation]]:
-    """What each confidence method of ``settings`` asks of the backend.
-
-    Multiple-choice methods score options; generation methods generate the answer, and their pass may
-    score (P(True)) or generate (verbalised confidence) once more.
-    """
-    extraction = settings.extraction
-    generate: frozenset[BackendOperation] = frozenset({"generate"})
-    if isinstance(extraction, GenerationSettings):
-        return {
-            method: generate | GENERATION_METHODS.get(method).needs.operations
-            for method in extraction.methods
-        }
-    score: frozenset[BackendOperation] = frozenset({"score"})
-    return dict.fromkeys(extraction.methods, score)
-
-
-def check_backend_operations(settings: EvalSettings, backend: ScoringBackend) -> None:
-    """Checks that the backend can do what every chosen method needs, before anything is written.
-
-    Raises:
-        InputError: Naming the methods it cannot run and why (a server without prompt log-probabilities),
-            and the methods it can.
-    """
-    unavailable = unavailable_operations(backend)
-    if not unavailable:
-        return
-    needed = operations_needed(settings)
-    blocked = {method: sorted(ops & unavailable.keys()) for method, ops in needed.items()}
-    refused = [method for method, ops in blocked.items() if ops]
-    if refused:
-        reasons = "; ".join(
-            f"cannot {op}: {unavailable[op]}" for op in sorted({o for m in refused for o in blocked[m]})
-        )
-        possible = [method for method in needed if method not in refused]
-        raise InputError(
-            f"The backend cannot run the `methods` {', '.join(refused)} ({reasons}). "
-            + (
-                f"Run only {','.join(possible)} with this backend (`methods`), or use one that can."
-                if possible
-                else "No method of these tasks can run on it; use a server that gives log-probabilities "
-                "(vLLM), or the in-process backend."
-            ),
-            parameter="methods",
-        )
 
 
 def check_stratification(tasks: Sequence[EvalTask], stratification: Stratification | None) -> None:

@@ -192,7 +192,9 @@ def eval_(
         shard = _process_shard()
     else:
         if tokenizer is not None:
-            raise InputError("`tokenizer` goes with `servers`; in-process, the model's own is used.")
+            raise InputError(
+                "`tokenizer` goes with `servers`; in-process, the model's own is used.", parameter="tokenizer"
+            )
         backend, shard = _load_model(model, options, err)
     results = _evaluate_with_progress(_Run(tasks, settings, out, stratification, shard), backend, err)
     if shard.is_main:
