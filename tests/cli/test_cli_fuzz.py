@@ -495,7 +495,9 @@ def _known_cases() -> dict[str, list[Case]]:
             ),  # `wrote {written}` as markup (report_command.py)
             Case(["report", "a"], runs={"a": METHOD_NOT_A_NAME}),  # methods unchecked (runs/evaluation.py)
             Case(["report", "a"], runs={"a": LOG_VALUE_NOT_A_NUMBER}),  # log unchecked (runs/training.py)
-            Case(["report", "a"], runs={"a": MODEL_NOT_AN_OBJECT}),  # model section unchecked (runs/eval_run.py)
+            Case(
+                ["report", "a"], runs={"a": MODEL_NOT_AN_OBJECT}
+            ),  # model section unchecked (runs/eval_run.py)
         ],
         "from-lm-eval": [
             Case(

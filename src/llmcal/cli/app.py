@@ -24,6 +24,7 @@ from llmcal.cli import (
     models_command,
     probe_command,
     report_command,
+    serve_local_command,
     tasks_command,
     world_command,
 )
@@ -56,6 +57,7 @@ app.command("align", no_args_is_help=True)(align_command.align_command)
 app.command("compare", no_args_is_help=True)(compare_command.compare)
 app.command("from-lm-eval", no_args_is_help=True)(from_lm_eval_command.from_lm_eval)
 app.command("report", no_args_is_help=True)(report_command.report)
+app.command("serve-local", no_args_is_help=True)(serve_local_command.serve_local)
 app.add_typer(world_command.app, name="world")
 
 

@@ -16,11 +16,20 @@ from rich.console import Console
 from llmcal.atomic import write_text_atomic
 from llmcal.cli.option_values import MODEL_HELP, cloze_style_option, prompt_format_option
 from llmcal.cli.out_paths import check_out_file
+from llmcal.cli.server_options import (
+    Concurrency,
+    Servers,
+    Timeout,
+    Tokenizer,
+    refuse_in_process_options,
+    server_backend,
+)
+from llmcal.errors import InputError
 from llmcal.knowledge.probe import ProbeResult, ProbeSettings, probe_knowledge
 from llmcal.tasks.loading import load_any_items
 
 if TYPE_CHECKING:
-    from llmcal.scoring.hf import HFBackend
+    from llmcal.scoring.requests import ScoringBackend
 
 __all__ = ["probe"]
 
@@ -28,7 +37,7 @@ __all__ = ["probe"]
 def probe(
     model: Annotated[
         str,
-        typer.Option(help=f"Model before fine-tuning: {MODEL_HELP}."),
+        typer.Option(help=f"Model before fine-tuning: {MODEL_HELP}; with --server, the served name."),
     ],
     data: Annotated[Path, typer.Option(help="Items to label (.jsonl/.csv/.parquet).")],
     out: Annotated[Path, typer.Option(help="Output JSONL: id, known, nll (and detector_known).")],
@@ -48,6 +57,10 @@ def probe(
     ] = 32,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto | float32 | float16 | bfloat16.")] = "auto",
+    servers: Servers = None,
+    tokenizer: Tokenizer = None,
+    concurrency: Concurrency = 8,
+    timeout: Timeout = 600.0,
 ) -> None:
     """Label items known/unknown by the model's own answers, and fit and score the NLL detector.
 
@@ -66,17 +79,29 @@ def probe(
     )
     items = load_any_items(data)
     calibration = load_any_items(calibration_data) if calibration_data else []
-    backend = _backend(model, device=device, dtype=dtype)
+    err = Console(stderr=True, markup=False)
+    backend: ScoringBackend
+    if servers:
+        refuse_in_process_options({"device": device, "dtype": dtype}, {"device": "auto", "dtype": "auto"})
+        backend = server_backend(
+            model, servers, tokenizer=tokenizer, batch_size=None, concurrency=concurrency, timeout=timeout,
+            on_status=lambda text: err.print(text, highlight=False),
+        )  # fmt: skip
+    else:
+        if tokenizer is not None:
+            raise InputError(
+                "`tokenizer` goes with `servers`; in-process, the model's own is used.", parameter="tokenizer"
+            )
+        backend = _backend(model, device=device, dtype=dtype, err=err)
     result = probe_knowledge(items, backend, settings, calibration_items=calibration)
     _write_and_summarise(result, data, out)
 
 
-def _backend(model: str, *, device: str, dtype: str) -> HFBackend:
+def _backend(model: str, *, device: str, dtype: str, err: Console) -> ScoringBackend:
     """The model to probe, loaded with its status lines (a GGUF conversion, say) on stderr."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from llmcal.scoring.hf import HFBackend
 
-    err = Console(stderr=True, markup=False)
     return HFBackend(
         model, device=device, dtype=dtype, on_status=lambda text: err.print(text, highlight=False)
     )

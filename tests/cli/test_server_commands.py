@@ -1,5 +1,5 @@
-"""`llmcal eval --server`: the in-process run's records over real HTTP, refusals before anything is written,
-and a server that dies midway (kept work, one line, a resume that finishes)."""
+"""`llmcal eval --server` and `llmcal probe --server`: the in-process results over real HTTP, refusals
+before anything is written, and a server that dies midway (kept work, one line, a resume that finishes)."""
 
 from __future__ import annotations
 
@@ -220,3 +220,38 @@ def test_a_server_url_nothing_listens_on_is_one_line_and_exit_2(
     assert err.startswith("error: GET /v1/models failed 5 times")
     assert f"{url}: ConnectError" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_probe_over_a_server_labels_items_as_in_process(
+    start_server: Any, tiny_model_dir: str, tmp_path: Path, write_jsonl: Any
+) -> None:
+    url, _ = start_server()
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS[:12])
+    probe = ["probe", "--data", str(data)]
+    assert main([*probe, "--out", str(tmp_path / "served.jsonl"), "--server", url, "--model", "tiny"]) == 0
+    assert (
+        main([*probe, "--out", str(tmp_path / "local.jsonl"), "--model", tiny_model_dir, "--device", "cpu"])
+        == 0
+    )
+    served, local = (
+        [json.loads(line) for line in (tmp_path / name).read_text().splitlines()]
+        for name in ("served.jsonl", "local.jsonl")
+    )
+    assert [(r["id"], r["known"]) for r in served] == [(r["id"], r["known"]) for r in local]
+    assert max(abs(r["nll"] - s["nll"]) for r, s in zip(served, local, strict=True)) < 1e-4
+    assert (
+        main(
+            [
+                *probe,
+                "--out",
+                str(tmp_path / "x.jsonl"),
+                "--server",
+                url,
+                "--model",
+                "tiny",
+                "--dtype",
+                "float16",
+            ]
+        )
+        == 2
+    )
