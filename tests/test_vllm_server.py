@@ -44,22 +44,27 @@ class Server:
     """``llmcal serve-local`` in its own process group, stopped by that group's id."""
 
     def __init__(self, port: int, log: Path) -> None:
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
-        command = [LLMCAL, "serve-local", "--model", MODEL, "--name", SERVED, "--port", str(port)]
-        with log.open("ab") as sink:
+        self.start()
+
+    def start(self) -> None:
+        command = [LLMCAL, "serve-local", "--model", MODEL, "--name", SERVED, "--port", str(self.port)]
+        with self.log.open("ab") as sink:
             self.process = subprocess.Popen(
                 [*command, "--python", str(PYTHON)],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True,  # its own process group: stopped whole, engine included
             )
-        deadline = time.monotonic() + 300
+        began = time.monotonic()
         while not self._ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if self.process.poll() is not None or time.monotonic() > began + 300:
                 self.stop()
-                pytest.fail(f"vLLM did not start:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"vLLM did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(1)
+        print(f"\nvLLM ready at {self.url} in {time.monotonic() - began:.0f} s")
 
     def _ready(self) -> bool:
         try:

@@ -23,8 +23,8 @@ def test_the_cpu_command_adds_what_vllms_cpu_build_needs() -> None:
     )
     assert command == [
         "py", "-m", "vllm.entrypoints.openai.api_server", "--model", "/m", "--served-model-name", "tiny",
-        "--host", "127.0.0.1", "--port", "8011", "--max-model-len", "512", "--dtype", "float32",
-        "--enforce-eager", "--seed", "1",
+        "--host", "127.0.0.1", "--port", "8011", "--max-model-len", "512", "--no-enable-prefix-caching",
+        "--dtype", "float32", "--enforce-eager", "--seed", "1",
     ]  # fmt: skip
     assert environment == {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     gpu_command, gpu_environment = server_command(

@@ -69,8 +69,13 @@ def test_a_prompt_past_the_servers_context_is_cut_on_the_left_to_fit_with_its_ge
     in_process: HFBackend,
 ) -> None:
     fake = fake_server(in_process, max_model_len=128)
-    server = backend_on(fake)
+    said: list[str] = []
+    server = backend_on(fake, on_status=said.append)
     server.score([ScoringRequest(LONG, (" river", " bank of the river"))])
+    assert said == [
+        "warning: 1 prompt(s) too long for the server's context of 128 tokens were cut on the left, as "
+        "lm-evaluation-harness does; their scores see only the end of the prompt."
+    ]
     sent = fake.knobs.requests[-1]["body"]["prompt"]
     assert max(len(prompt) for prompt in sent) + 1 == 128  # prompt and the one token generated, no more
 

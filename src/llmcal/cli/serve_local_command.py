@@ -48,6 +48,9 @@ def server_command(
     command = [
         python, "-m", "vllm.entrypoints.openai.api_server", "--model", folder, "--served-model-name", name,
         "--host", host, "--port", str(port), "--max-model-len", str(max_model_len),
+        # Prompt log-probabilities are computed for every prompt token only without a prefix cache (vLLM
+        # issue #42019: with one, they depended on what was cached); scoring gains nothing from it anyway.
+        "--no-enable-prefix-caching",
     ]  # fmt: skip
     if gpu:
         return [*command, *extra], {}

@@ -90,6 +90,7 @@ class ServerBackend:
                 parameter="prompts_per_request",
             )
         self.name = model
+        self.on_status = on_status
         self.prompts_per_request = prompts_per_request
         self.client = ServerClient(list(servers), client, transport=transport)
         first = _model_entry_root(self.client, model)
@@ -134,6 +135,15 @@ class ServerBackend:
         """What the servers cannot do (no prompt log-probabilities, say), each with the reason."""
         return dict(self.served.unavailable)
 
+    def _report_truncation(self, count: int) -> None:
+        """Says how many prompts were cut on the left to fit the server's context (as in-process)."""
+        if count and self.on_status is not None:
+            self.on_status(
+                f"warning: {count} prompt(s) too long for the server's context of "
+                f"{self.served.max_model_len} tokens were cut on the left, as lm-evaluation-harness does; "
+                "their scores see only the end of the prompt."
+            )
+
     def _require(self, operation: BackendOperation) -> None:
         reason = self.served.unavailable.get(operation)
         if reason is not None:
@@ -146,7 +156,9 @@ class ServerBackend:
     ) -> list[list[ContinuationScore]]:
         """Per-token log-probabilities of every continuation of every request (prompt log-probabilities)."""
         self._require("score")
+        before = self.encoder.truncated
         encoded = self.encoder.encode(requests)
+        self._report_truncation(self.encoder.truncated - before)
         groups = _grouped(encoded, self.prompts_per_request, size=lambda request: len(request.continuations))
         payloads = [
             {
@@ -189,7 +201,9 @@ class ServerBackend:
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
         self._require("generate")
+        before = self.prompt_encoder.truncated
         contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        self._report_truncation(self.prompt_encoder.truncated - before)
         # One request's prompts share their sampling fields, stop strings included.
         by_stop: dict[tuple[str, ...], list[int]] = {}
         for index, request in enumerate(requests):
