@@ -255,3 +255,32 @@ def test_probe_over_a_server_labels_items_as_in_process(
         )
         == 2
     )
+
+
+@pytest.mark.parametrize(
+    ("knobs", "model", "complaint"),
+    [
+        ({}, "llama", "--model 'llama' is not served by http://127.0.0.1:"),
+        ({"token_offset": 1}, "tiny", "tokenises a probe text otherwise than the local tokenizer"),
+        ({"chat_only": True}, "tiny", "no /v1/completions endpoint"),
+    ],
+)
+def test_a_wrong_server_is_one_line_before_anything_is_written(
+    start_server: Any,
+    tmp_path: Path,
+    write_jsonl: Any,
+    capsys: pytest.CaptureFixture[str],
+    knobs: dict[str, Any],
+    model: str,
+    complaint: str,
+) -> None:
+    url, _ = start_server(**knobs)
+    data = write_jsonl(tmp_path / "quiz.jsonl", ITEMS[:2])
+    args = eval_args(data, tmp_path / "out", "--server", url, "--model", model)
+    if model == "llama":
+        args += ["--tokenizer", str(tmp_path / "missing")]  # the name is checked before the tokenizer loads
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert complaint in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()

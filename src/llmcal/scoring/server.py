@@ -36,7 +36,7 @@ from llmcal.scoring.requests import (
     ScoringRequest,
 )
 from llmcal.scoring.server_client import ClientSettings, ServerClient
-from llmcal.scoring.server_probe import ServedModel, generated_ids, probe_server
+from llmcal.scoring.server_probe import ServedModel, generated_ids, probe_server, served_entry
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
 __all__ = ["ServerBackend"]
@@ -93,8 +93,9 @@ class ServerBackend:
         self.on_status = on_status
         self.prompts_per_request = prompts_per_request
         self.client = ServerClient(list(servers), client, transport=transport)
-        first = _model_entry_root(self.client, model)
-        self.tokenizer, self.tokenizer_source = _load_tokenizer(tokenizer, model, first)
+        # The name is checked first: a wrong --model says so, not that its tokenizer is missing.
+        root = served_entry(self.client, self.client.urls[0], model).get("root")
+        self.tokenizer, self.tokenizer_source = _load_tokenizer(tokenizer, model, str(root) if root else None)
         probed = [probe_server(self.client, url, model, self.tokenizer) for url in self.client.urls]
         self.served = _agreeing(probed)
         if not all(served.tokenization_checked for served in probed) and on_status is not None:
@@ -262,16 +263,6 @@ class ServerBackend:
                 "eos",
             )
         return found
-
-
-def _model_entry_root(client: ServerClient, model: str) -> str | None:
-    """The folder the first server says it loaded ``model`` from (``None`` if it does not say or serve it)."""
-    listing = client.get(client.urls[0], "/v1/models")
-    entries = listing.get("data") if isinstance(listing, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if isinstance(entry, dict) and entry.get("id") == model and entry.get("root"):
-            return str(entry["root"])
-    return None
 
 
 def _load_tokenizer(given: str | Any | None, model: str, root: str | None) -> tuple[Any, str | None]:

@@ -23,7 +23,7 @@ from llmcal.errors import InputError
 from llmcal.scoring.requests import BackendOperation
 from llmcal.scoring.server_client import ServerClient, ServerRefusalError
 
-__all__ = ["PROBE_TEXT", "ServedModel", "generated_ids", "probe_server"]
+__all__ = ["PROBE_TEXT", "ServedModel", "generated_ids", "probe_server", "served_entry"]
 
 # Words, digits, punctuation, accents, CJK, an emoji and runs of spaces: texts where vocabularies differ.
 PROBE_TEXT = (
@@ -64,7 +64,7 @@ def probe_server(client: ServerClient, url: str, model: str, tokenizer: Any) -> 
             the probe text otherwise than ``tokenizer`` (scores would be of other tokens).
         ServerError: If the server cannot be reached.
     """
-    entry = _model_entry(client, url, model)
+    entry = served_entry(client, url, model)
     max_model_len = entry.get("max_model_len")
     if not isinstance(max_model_len, int) or max_model_len < 2:
         # Servers other than vLLM may not say; the tokenizer's own limit is the best guess left.
@@ -74,7 +74,12 @@ def probe_server(client: ServerClient, url: str, model: str, tokenizer: Any) -> 
     return _probe_completions(client, served, model, tokenizer)
 
 
-def _model_entry(client: ServerClient, url: str, model: str) -> dict[str, Any]:
+def served_entry(client: ServerClient, url: str, model: str) -> dict[str, Any]:
+    """``url``'s ``/v1/models`` entry of ``model``.
+
+    Raises:
+        InputError: If ``url`` lists no models, or not ``model`` (the message lists what it serves).
+    """
     try:
         listing = client.get(url, "/v1/models")
     except ServerRefusalError as refusal:
