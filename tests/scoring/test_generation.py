@@ -114,7 +114,7 @@ def test_progress_counts_every_request_and_bad_limits_are_refused(backend: HFBac
     seen: list[int] = []
     backend.generate([GenerationRequest(p) for p in PROMPTS], max_new_tokens=2, on_progress=seen.append)
     assert sum(seen) == len(PROMPTS)
-    with pytest.raises(InputError, match="max_new_tokens must be a positive integer"):
+    with pytest.raises(InputError, match="`max_new_tokens` must be a positive integer"):
         backend.generate([GenerationRequest("x")], max_new_tokens=0)
     with pytest.raises(InputError, match="leaves no room for a prompt"):
         backend.generate([GenerationRequest("x")], max_new_tokens=backend.max_length)

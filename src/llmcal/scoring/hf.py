@@ -57,6 +57,7 @@ from llmcal.scoring.requests import (
     GenerationRequest,
     ProgressCallback,
     ScoringRequest,
+    check_max_new_tokens,
 )
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
@@ -403,8 +404,7 @@ class HFBackend:
         Raises:
             InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
         """
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
+        check_max_new_tokens(max_new_tokens)
         before = self.encoder.truncated
         contexts = self.encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
         self._report_truncation(self.encoder.truncated - before)

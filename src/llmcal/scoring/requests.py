@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from llmcal.errors import InputError
+
 __all__ = [
     "BackendOperation",
     "ContinuationScore",
@@ -19,6 +21,7 @@ __all__ = [
     "ScoringBackend",
     "ScoringRequest",
     "StopReason",
+    "check_max_new_tokens",
     "unavailable_operations",
 ]
 
@@ -166,3 +169,16 @@ def unavailable_operations(backend: ScoringBackend) -> Mapping[BackendOperation,
     """
     method = getattr(backend, "unavailable_operations", None)
     return {} if method is None else dict(method())
+
+
+def check_max_new_tokens(value: object) -> int:
+    """``value`` as a generation's new-token limit.
+
+    Raises:
+        InputError: If it is not a positive integer.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(
+            f"`max_new_tokens` must be a positive integer; got {value!r}.", parameter="max_new_tokens"
+        )
+    return value

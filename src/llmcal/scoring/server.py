@@ -34,6 +34,7 @@ from llmcal.scoring.requests import (
     GenerationRequest,
     ProgressCallback,
     ScoringRequest,
+    check_max_new_tokens,
 )
 from llmcal.scoring.server_client import ClientSettings, ServerClient
 from llmcal.scoring.server_probe import ServedModel, generated_ids, probe_server, served_entry
@@ -199,8 +200,7 @@ class ServerBackend:
         Raises:
             InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
         """
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise InputError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}.")
+        check_max_new_tokens(max_new_tokens)
         self._require("generate")
         before = self.prompt_encoder.truncated
         contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
