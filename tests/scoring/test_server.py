@@ -222,3 +222,17 @@ def test_nothing_listening_is_a_server_error_naming_the_url(unused_port: int) ->
         ServerBackend(
             "tiny", [f"http://127.0.0.1:{unused_port}"], client=ClientSettings(first_pause_s=0, retries=1)
         )
+
+
+def test_a_request_the_server_refuses_is_an_input_error_with_its_words_not_retried(
+    in_process: HFBackend,
+) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake)
+    fake.knobs.max_model_len = 8  # the server now refuses prompts the backend was told would fit
+    sent = len(fake.knobs.requests)
+    with pytest.raises(
+        InputError, match=r"refused the request \(HTTP 400\): This model's maximum context length"
+    ):
+        server.score(SCORING[:1])
+    assert len(fake.knobs.requests) == sent + 1  # once: a retry cannot mend it
