@@ -54,5 +54,13 @@ def test_without_generating_nothing_open_ended_runs_and_the_reason_is_given_once
     with pytest.raises(InputError, match="No method of these tasks can run on it") as e:
         check_backend_operations(GenerationSettings(), lacking)
     assert str(e.value).count("cannot generate: chat only") == 1
-    with pytest.raises(InputError, match="sum, choice"):
+    with pytest.raises(InputError) as e:
         check_backend_operations(ExtractionSettings(methods=("sum", "choice")), lacking)
+    assert str(e.value) == (
+        "The backend cannot run the `methods` sum, choice (cannot score: no prompt log-probs). No method "
+        "of these tasks can run on it; use a server that gives log-probabilities (vLLM), or the in-process "
+        "backend."
+    )
+    with pytest.raises(InputError) as e:
+        check_backend_operations(GenerationSettings(methods=("p-true", "verbal")), lacking)
+    assert "(cannot generate: chat only; cannot score: no prompt log-probs)" in str(e.value)

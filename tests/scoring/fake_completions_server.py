@@ -38,6 +38,7 @@ class Knobs:
     token_offset: int = 0  # reports prompt token ids shifted by this much (another tokenizer)
     no_token_ids: bool = False  # says nothing of the generated tokens' ids
     max_model_len: int = 512  # the tiny GPT-2's positions
+    says_max_model_len: bool = True  # lists max_model_len in /v1/models (vLLM does; others may not)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -77,12 +78,9 @@ class FakeCompletions:
                     raise ConnectionError("the server died")
                 self.completions_answered += 1
         if method == "GET" and path == "/v1/models":
-            entry = {
-                "id": self.name,
-                "object": "model",
-                "root": self.root,
-                "max_model_len": self.knobs.max_model_len,
-            }
+            entry: dict[str, Any] = {"id": self.name, "object": "model", "root": self.root}
+            if self.knobs.says_max_model_len:
+                entry["max_model_len"] = self.knobs.max_model_len
             return 200, {"object": "list", "data": [entry]}
         if method == "GET" and path == "/version":
             return 200, {"version": "fake-1"}

@@ -236,3 +236,34 @@ def test_a_request_the_server_refuses_is_an_input_error_with_its_words_not_retri
     ):
         server.score(SCORING[:1])
     assert len(fake.knobs.requests) == sent + 1  # once: a retry cannot mend it
+
+
+def test_a_server_that_does_not_say_its_context_is_given_the_tokenizers(in_process: HFBackend) -> None:
+    server = backend_on(fake_server(in_process, says_max_model_len=False))
+    assert server.served.max_model_len == in_process.tokenizer.model_max_length == 512
+    unbounded = fake_server(in_process, says_max_model_len=False)
+    with_huge_limit = type(in_process.tokenizer).from_pretrained(in_process.name, model_max_length=10**30)
+    assert (
+        backend_on(unbounded, tokenizer=with_huge_limit).served.max_model_len == 2048
+    )  # transformers' "none"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "complaint"),
+    [
+        ("timeout_s", 0.0, "`timeout_s` must be positive; got 0.0."),
+        ("retries", -1, "`retries` must be 0 or more; got -1."),
+        ("concurrency", 0, "`concurrency` must be at least 1; got 0."),
+    ],
+)
+def test_client_settings_out_of_range_are_refused_naming_the_field(
+    field: str, value: Any, complaint: str
+) -> None:
+    with pytest.raises(InputError) as error:
+        ClientSettings(**{field: value})
+    assert str(error.value) == complaint
+    assert error.value.parameter == field
+
+
+def test_the_smallest_client_settings_are_allowed() -> None:
+    assert ClientSettings(timeout_s=0.001, retries=0, concurrency=1).retries == 0
