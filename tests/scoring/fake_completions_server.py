@@ -38,6 +38,7 @@ class Knobs:
     token_offset: int = 0  # reports prompt token ids shifted by this much (another tokenizer)
     no_token_ids: bool = False  # says nothing of the generated tokens' ids
     max_model_len: int = 512  # the tiny GPT-2's positions
+    short_prompt_logprobs: bool = False  # one prompt log-probability too few
     says_max_model_len: bool = True  # lists max_model_len in /v1/models (vLLM does; others may not)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -134,7 +135,9 @@ class FakeCompletions:
             choice["token_ids"] = tokens
             choice["prompt_token_ids"] = [t + self.knobs.token_offset for t in ids]
         if body.get("prompt_logprobs") is not None and not self.knobs.ignore_prompt_logprobs:
-            choice["prompt_logprobs"] = self._prompt_logprobs(ids)
+            choice["prompt_logprobs"] = self._prompt_logprobs(ids)[
+                : -1 if self.knobs.short_prompt_logprobs else None
+            ]
         if self.knobs.no_token_ids and choice["logprobs"] is not None:
             choice["logprobs"]["tokens"] = [self.tokenizer.decode([t]) for t in tokens]
         return choice

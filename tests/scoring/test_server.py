@@ -157,7 +157,9 @@ def test_a_server_that_dies_midway_is_a_server_error(in_process: HFBackend) -> N
     fake = fake_server(in_process)
     server = backend_on(fake, prompts_per_request=1)
     fake.knobs.die_after = fake.completions_answered + 3
-    with pytest.raises(ServerError, match=r"ConnectError: the server died.*the same command resumes"):
+    with pytest.raises(
+        ServerError, match=r"ConnectError: the server (died|is dead).*the same command resumes"
+    ):
         server.score(SCORING)
 
 
@@ -267,3 +269,57 @@ def test_client_settings_out_of_range_are_refused_naming_the_field(
 
 def test_the_smallest_client_settings_are_allowed() -> None:
     assert ClientSettings(timeout_s=0.001, retries=0, concurrency=1).retries == 0
+
+
+def test_prompts_go_in_requests_of_at_most_the_size_asked_a_requests_options_together(
+    in_process: HFBackend,
+) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake, prompts_per_request=5)
+    options = [3, 2, 2, 3, 1, 4, 7, 1]
+    requests = [
+        ScoringRequest(f"Item {n}:", tuple(f" option {k}" for k in range(count)))
+        for n, count in enumerate(options)
+    ]
+    sent = len(fake.knobs.requests)
+    server.score(requests)
+    sizes = [len(request["body"]["prompt"]) for request in fake.knobs.requests[sent:]]
+    assert sorted(sizes) == sorted([5, 5, 5, 7, 1])  # 3+2, 2+3, 1+4, a request of 7 alone, then 1
+
+
+def test_each_call_reports_only_the_prompts_it_cut(in_process: HFBackend) -> None:
+    said: list[str] = []
+    server = backend_on(fake_server(in_process, max_model_len=128), on_status=said.append)
+    for _ in range(2):
+        server.score([ScoringRequest(LONG, (" river",))])
+    server.generate([GenerationRequest(LONG, ("\n",))], max_new_tokens=2)
+    assert [message.split(" prompt(s)")[0] for message in said] == ["warning: 1"] * 3
+
+
+def test_a_tokenizer_given_as_an_object_without_a_folder_is_not_fingerprinted(in_process: HFBackend) -> None:
+    server = backend_on(fake_server(in_process))
+    server.tokenizer_source = None
+    assert server.fingerprint() == {"served_root": in_process.name}
+
+
+@pytest.mark.parametrize(
+    ("break_it", "complaint"),
+    [
+        ("short", "the server returned {short} prompt log-probabilities for a prompt of {tokens} tokens"),
+        ("other_ids", "the server's prompt log-probabilities lack token"),
+    ],
+)
+def test_prompt_log_probabilities_that_do_not_cover_the_prompt_are_refused(
+    in_process: HFBackend, break_it: str, complaint: str
+) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake)
+    fake.knobs.token_offset = 1 if break_it == "other_ids" else 0
+    fake.knobs.short_prompt_logprobs = break_it == "short"
+    request = ScoringRequest("Hello there", (" friend",), "item-7")
+    encoded = server.encoder.encode([request])[0]
+    tokens = len(encoded.context) + len(encoded.continuations[0])
+    with pytest.raises(InputError, match=complaint.format(short=tokens - 1, tokens=tokens)) as error:
+        server.score([request])
+    assert str(error.value).startswith("item-7: ")
+    assert error.value.parameter == "servers"
