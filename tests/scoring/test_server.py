@@ -114,6 +114,10 @@ def test_greedy_generation_overrides_a_servers_sampling_defaults(in_process: HFB
     backend_on(fake).generate(GENERATION[:1], max_new_tokens=4)
     body = fake.knobs.requests[-1]["body"]
     assert (body["temperature"], body["repetition_penalty"], body["top_p"]) == (0.0, 1.0, 1.0)
+    backend_on(fake).score(SCORING[:1])
+    scoring = fake.knobs.requests[-1]["body"]
+    # The prompt tokens' own log-probabilities, no alternatives (a server caps how many it gives), one token.
+    assert (scoring["prompt_logprobs"], scoring["max_tokens"], scoring["temperature"]) == (0, 1, 0.0)
     assert body["include_stop_str_in_output"] is True
     assert body["stop"] == ["\n", "."]
 
