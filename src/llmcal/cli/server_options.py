@@ -31,6 +31,7 @@ Servers = Annotated[
     list[str] | None,
     typer.Option(
         "--server",
+        metavar="URL",
         help="Score and generate through this OpenAI-compatible server (vLLM), http://host:port; repeat "
         "it for replicas sharing the work. --model is then the served name (docs/scale.md).",
     ),
