@@ -39,6 +39,7 @@ class Knobs:
     no_token_ids: bool = False  # says nothing of the generated tokens' ids
     max_model_len: int = 512  # the tiny GPT-2's positions
     short_prompt_logprobs: bool = False  # one prompt log-probability too few
+    null_prompt_logprobs: bool = False  # every entry null (as if none were computed)
     says_max_model_len: bool = True  # lists max_model_len in /v1/models (vLLM does; others may not)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -135,9 +136,8 @@ class FakeCompletions:
             choice["token_ids"] = tokens
             choice["prompt_token_ids"] = [t + self.knobs.token_offset for t in ids]
         if body.get("prompt_logprobs") is not None and not self.knobs.ignore_prompt_logprobs:
-            choice["prompt_logprobs"] = self._prompt_logprobs(ids)[
-                : -1 if self.knobs.short_prompt_logprobs else None
-            ]
+            entries = self._prompt_logprobs(ids)[: -1 if self.knobs.short_prompt_logprobs else None]
+            choice["prompt_logprobs"] = [None] * len(entries) if self.knobs.null_prompt_logprobs else entries
         if self.knobs.no_token_ids and choice["logprobs"] is not None:
             choice["logprobs"]["tokens"] = [self.tokenizer.decode([t]) for t in tokens]
         return choice

@@ -311,6 +311,8 @@ def test_a_tokenizer_given_as_an_object_without_a_folder_is_not_fingerprinted(in
     [
         ("short", "the server returned {short} prompt log-probabilities for a prompt of {tokens} tokens"),
         ("other_ids", "the server's prompt log-probabilities lack token"),
+        ("nulls", "the server's prompt log-probabilities lack token"),
+        ("none", "the server returned no prompt log-probabilities for a prompt of {tokens} tokens"),
     ],
 )
 def test_prompt_log_probabilities_that_do_not_cover_the_prompt_are_refused(
@@ -320,6 +322,8 @@ def test_prompt_log_probabilities_that_do_not_cover_the_prompt_are_refused(
     server = backend_on(fake)
     fake.knobs.token_offset = 1 if break_it == "other_ids" else 0
     fake.knobs.short_prompt_logprobs = break_it == "short"
+    fake.knobs.null_prompt_logprobs = break_it == "nulls"
+    fake.knobs.ignore_prompt_logprobs = break_it == "none"
     request = ScoringRequest("Hello there", (" friend",), "item-7")
     encoded = server.encoder.encode([request])[0]
     tokens = len(encoded.context) + len(encoded.continuations[0])
@@ -327,3 +331,18 @@ def test_prompt_log_probabilities_that_do_not_cover_the_prompt_are_refused(
         server.score([request])
     assert str(error.value).startswith("item-7: ")
     assert error.value.parameter == "servers"
+
+
+@pytest.mark.parametrize(
+    ("declared", "limit"),
+    [(2, 2), (10**7 - 1, 10**7 - 1), (10**7, 2048), (1, 2048), ("512", 2048), (None, 2048)],
+)
+def test_a_tokenizers_limit_is_believed_only_when_it_is_a_plausible_context(
+    declared: Any, limit: int
+) -> None:
+    from types import SimpleNamespace
+
+    from llmcal.scoring.server_probe import _tokenizer_limit
+
+    tokenizer = SimpleNamespace() if declared is None else SimpleNamespace(model_max_length=declared)
+    assert _tokenizer_limit(tokenizer) == limit
