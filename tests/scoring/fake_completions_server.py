@@ -40,6 +40,7 @@ class Knobs:
     max_model_len: int = 512  # the tiny GPT-2's positions
     short_prompt_logprobs: bool = False  # one prompt log-probability too few
     null_prompt_logprobs: bool = False  # every entry null (as if none were computed)
+    extra_eos: int | None = None  # a token the server ends generations at and the local tokenizer does not
     says_max_model_len: bool = True  # lists max_model_len in /v1/models (vLLM does; others may not)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -167,7 +168,7 @@ class FakeCompletions:
             token = int(row.argmax())
             tokens.append(token)
             logprobs.append(float(row[token]))
-            if token in self.eos:
+            if token in self.eos or token == self.knobs.extra_eos:
                 return tokens, logprobs, "stop"
             if any(stop in self.tokenizer.decode(tokens, skip_special_tokens=False) for stop in stops):
                 return tokens, logprobs, "stop"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from llmcal.errors import InputError, ServerError
@@ -346,3 +347,84 @@ def test_a_tokenizers_limit_is_believed_only_when_it_is_a_plausible_context(
 
     tokenizer = SimpleNamespace() if declared is None else SimpleNamespace(model_max_length=declared)
     assert _tokenizer_limit(tokenizer) == limit
+
+
+def test_a_generation_the_server_ended_at_its_own_end_of_text_token_ends_there(in_process: HFBackend) -> None:
+    prompts = [request.context for request in GENERATION]
+    free = in_process.generate([GenerationRequest(prompt, ()) for prompt in prompts], max_new_tokens=6)
+    # A prompt whose answer has a token first seen after its first: the server's end-of-turn token, say.
+    prompt, local, end = next(
+        (prompt, g, j) for prompt, g in zip(prompts, free, strict=True)
+        for j in range(1, len(g.token_ids)) if g.token_ids[j] not in g.token_ids[:j]
+    )  # fmt: skip
+    fake = fake_server(in_process, extra_eos=local.token_ids[end])
+    served = backend_on(fake).generate([GenerationRequest(prompt, ())], max_new_tokens=6)[0]
+    assert served.token_ids == local.token_ids[: end + 1]
+    assert served.token_logprobs == pytest.approx(local.token_logprobs[: end + 1], abs=1e-4)
+    assert (served.text, served.n_answer_tokens, served.stop) == (
+        in_process.tokenizer.decode(list(local.token_ids[:end])),
+        end,
+        "eos",
+    )
+
+
+def test_generation_requests_carry_greedy_fields_and_report_progress_per_prompt(
+    in_process: HFBackend,
+) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake, prompts_per_request=2)
+    sent = len(fake.knobs.requests)
+    done: list[int] = []
+    requests = [GenerationRequest(f"Item {n}: the king and", ("\n",) if n < 3 else (".",)) for n in range(5)]
+    server.generate(requests, max_new_tokens=3, on_progress=done.append)
+    bodies = [request["body"] for request in fake.knobs.requests[sent:]]
+    assert sorted(len(body["prompt"]) for body in bodies) == [1, 2, 2]  # 3 prompts stop at "\n", 2 at "."
+    assert sorted(done) == [1, 2, 2]
+    for body in bodies:
+        assert (body["logprobs"], body["max_tokens"], body["skip_special_tokens"]) == (0, 3, False)
+        assert body["return_token_ids"] is True
+        assert body["return_tokens_as_token_ids"] is True
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"token_ids": [5, 6], "logprobs": {"token_logprobs": [-1.0]}},
+        {"token_ids": [5, 6], "logprobs": None},
+        {"token_ids": [], "logprobs": {"token_logprobs": []}},
+    ],
+)
+def test_a_generation_without_an_id_and_a_log_probability_per_token_is_refused(
+    in_process: HFBackend, answer: dict[str, Any]
+) -> None:
+    server = backend_on(fake_server(in_process))
+    with pytest.raises(
+        InputError, match=r"^item-3: the server's answer lacks the generated tokens' ids"
+    ) as error:
+        server._generation({"index": 0, "finish_reason": "length", **answer}, ("\n",), "item-3")
+    assert error.value.parameter == "servers"
+
+
+def test_an_answer_with_the_wrong_number_of_choices_is_refused(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    server = backend_on(fake)
+    original = fake._completions
+    fake._completions = lambda body: (200, {"choices": original(body)[1]["choices"][:-1]})  # type: ignore[method-assign]
+    with pytest.raises(InputError, match=r"http://fake:8000 answered 2 choices for 3 prompts") as error:
+        server.score(SCORING[:1])
+    assert error.value.parameter == "servers"
+    fake._completions = lambda body: (200, {"object": "text_completion"})  # type: ignore[method-assign]
+    with pytest.raises(InputError, match="answered no choices for 1 prompts"):
+        server.generate(GENERATION[:1], max_new_tokens=2)
+
+
+def test_replicas_serving_different_contexts_are_refused(in_process: HFBackend) -> None:
+    fakes = {"a": fake_server(in_process), "b": fake_server(in_process, max_model_len=256)}
+    transports = {host: fake.transport() for host, fake in fakes.items()}
+    routed = httpx.MockTransport(lambda request: transports[request.url.host].handle_request(request))
+    with pytest.raises(
+        InputError, match=r"http://a:1 and http://b:1 serve different models .* 512 tokens vs .* 256"
+    ):
+        ServerBackend("tiny", ["http://a:1", "http://b:1"], transport=routed, client=NO_PAUSE)
+    same = ServerBackend("tiny", ["http://a:1", "http://a:1"], transport=routed, client=NO_PAUSE)
+    assert same.served.max_model_len == 512
