@@ -207,8 +207,9 @@ def test_a_server_offering_less_says_what_it_cannot_do(
         if operation == "score"
         else (lambda: server.generate(GENERATION[:1], max_new_tokens=2))
     )
-    with pytest.raises(InputError, match=f"cannot {operation}"):
+    with pytest.raises(InputError, match=f"^http://fake:8000 cannot {operation}: ") as error:
         run()
+    assert error.value.parameter == "servers"
 
 
 @pytest.mark.parametrize(
@@ -428,3 +429,39 @@ def test_replicas_serving_different_contexts_are_refused(in_process: HFBackend) 
         ServerBackend("tiny", ["http://a:1", "http://b:1"], transport=routed, client=NO_PAUSE)
     same = ServerBackend("tiny", ["http://a:1", "http://a:1"], transport=routed, client=NO_PAUSE)
     assert same.served.max_model_len == 512
+
+
+def test_a_server_that_hides_its_tokens_is_used_with_a_warning(in_process: HFBackend) -> None:
+    said: list[str] = []
+    server = backend_on(
+        fake_server(in_process, no_token_ids=True, ignore_prompt_logprobs=True), on_status=said.append
+    )
+    assert said == [
+        "warning: the server does not report its prompt's token ids, so its tokenizer could not be checked "
+        "against the local one; make sure `tokenizer` is the served model's."
+    ]
+    assert set(server.unavailable_operations()) == {"score", "generate"}
+
+
+def test_a_probe_answered_without_choices_is_refused(in_process: HFBackend) -> None:
+    fake = fake_server(in_process)
+    fake._completions = lambda body: (200, {"object": "text_completion", "choices": []})  # type: ignore[method-assign]
+    with pytest.raises(
+        InputError, match=r"^http://fake:8000/v1/completions answered without 'choices'\.$"
+    ) as error:
+        backend_on(fake)
+    assert error.value.parameter == "servers"
+
+
+def test_end_of_text_tokens_are_the_tokenizers_and_its_folders_generation_configs(tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from llmcal.scoring.server import _eos_ids
+
+    (tmp_path / "generation_config.json").write_text('{"eos_token_id": [5, 6]}')
+    tokenizer = SimpleNamespace(eos_token_id=7)
+    assert _eos_ids(tokenizer, str(tmp_path)) == {5, 6, 7}
+    (tmp_path / "generation_config.json").write_text('{"eos_token_id": 9}')
+    assert _eos_ids(tokenizer, str(tmp_path)) == {7, 9}
+    assert _eos_ids(tokenizer, None) == {7}
+    assert _eos_ids(tokenizer, str(tmp_path / "no-config-here")) == {7}
