@@ -19,7 +19,7 @@ from typing import Any
 
 from llmcal.scoring.requests import Generation, StopReason
 
-__all__ = ["cut_at_stop", "ending"]
+__all__ = ["cut_at_stop", "end_of_text_ids", "ending"]
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -31,6 +31,19 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     """
     ends = [position for position in (text.find(string) for string in stop if string) if position >= 0]
     return (text[: min(ends)], True) if ends else (text, False)
+
+
+def end_of_text_ids(tokenizer: Any, configured: int | list[int] | None) -> frozenset[int]:
+    """The tokens that end a generation: the generation config's (one or several) and the tokenizer's.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> sorted(end_of_text_ids(SimpleNamespace(eos_token_id=2), [2, 7]))
+        [2, 7]
+    """
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    return frozenset(token for token in ids if isinstance(token, int))
 
 
 def ending(

@@ -49,6 +49,7 @@ from llmcal.scoring.backend_settings import (
 )
 from llmcal.scoring.fingerprint import model_fingerprint
 from llmcal.scoring.generation import GenerationBatch, greedy_generate
+from llmcal.scoring.generation_ending import end_of_text_ids
 from llmcal.scoring.models import ResolvedModel, resolve_model
 from llmcal.scoring.packing import pack_rows, read_scores
 from llmcal.scoring.requests import (
@@ -437,9 +438,7 @@ class HFBackend:
     def _eos_ids(self) -> frozenset[int]:
         """The end-of-text tokens: the generation config's (one or several) and the tokenizer's."""
         configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        ids = set(configured if isinstance(configured, list) else [configured])
-        ids.add(self.tokenizer.eos_token_id)
-        return frozenset(token for token in ids if isinstance(token, int))
+        return end_of_text_ids(self.tokenizer, configured)
 
     def score_encoded(self, encoded: Sequence[EncodedRequest]) -> list[list[ContinuationScore]]:
         """:meth:`score` of requests already tokenised by ``self.encoder.encode``.

@@ -25,7 +25,7 @@ from typing import Any
 
 from llmcal.errors import InputError
 from llmcal.scoring.fingerprint import folder_fingerprint
-from llmcal.scoring.generation_ending import ending
+from llmcal.scoring.generation_ending import end_of_text_ids, ending
 from llmcal.scoring.models import resolve_model
 from llmcal.scoring.requests import (
     BackendOperation,
@@ -94,12 +94,18 @@ class ServerBackend:
         self.on_status = on_status
         self.prompts_per_request = prompts_per_request
         self.client = ServerClient(list(servers), client, transport=transport)
-        # The name is checked first: a wrong --model says so, not that its tokenizer is missing.
-        root = served_entry(self.client, self.client.urls[0], model).get("root")
+        # The name is checked first, on every server: a wrong --model says so, not that a tokenizer is
+        # missing.
+        entries = [served_entry(self.client, url, model) for url in self.client.urls]
+        root = entries[0].get("root")
         self.tokenizer, self.tokenizer_source = _load_tokenizer(tokenizer, model, str(root) if root else None)
-        probed = [probe_server(self.client, url, model, self.tokenizer) for url in self.client.urls]
-        self.served = _agreeing(probed)
-        if not all(served.tokenization_checked for served in probed) and on_status is not None:
+        self.served = _agreeing(
+            [
+                probe_server(self.client, url, model, entry, self.tokenizer)
+                for url, entry in zip(self.client.urls, entries, strict=True)
+            ]
+        )
+        if not self.served.tokenization_checked and on_status is not None:
             on_status(
                 "warning: the server does not report its prompt's token ids, so its tokenizer could not be "
                 "checked against the local one; make sure `tokenizer` is the served model's."
@@ -299,6 +305,8 @@ def _load_tokenizer(given: str | Any | None, model: str, root: str | None) -> tu
 def _agreeing(probed: list[ServedModel]) -> ServedModel:
     """The first server's answers, once every replica is found to serve the same thing.
 
+    What any replica cannot do, none is asked to; the tokenisation counts as checked only if it was on all.
+
     Raises:
         InputError: If replicas report other weights or context lengths.
     """
@@ -311,21 +319,21 @@ def _agreeing(probed: list[ServedModel]) -> ServedModel:
                 parameter="servers",
             )
     unavailable = {op: reason for served in probed for op, reason in served.unavailable.items()}
-    return ServedModel(first.url, first.max_model_len, first.root, first.version, unavailable, True)
+    checked = all(served.tokenization_checked for served in probed)
+    return ServedModel(first.url, first.max_model_len, first.root, first.version, unavailable, checked)
 
 
 def _eos_ids(tokenizer: Any, source: str | None) -> frozenset[int]:
     """End-of-text tokens: the tokenizer's and its folder's generation config's (as in-process)."""
-    ids = {tokenizer.eos_token_id}
+    configured = None
     if source is not None:
         try:
             from transformers import GenerationConfig
 
             configured = GenerationConfig.from_pretrained(source).eos_token_id
-            ids.update(configured if isinstance(configured, list) else [configured])
         except OSError:
             pass  # no generation config: the tokenizer's token alone
-    return frozenset(token for token in ids if isinstance(token, int))
+    return end_of_text_ids(tokenizer, configured)
 
 
 def _grouped(

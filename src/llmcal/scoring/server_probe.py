@@ -56,15 +56,16 @@ class ServedModel:
     tokenization_checked: bool = False
 
 
-def probe_server(client: ServerClient, url: str, model: str, tokenizer: Any) -> ServedModel:
-    """Asks ``url`` about ``model``: served or not, its context, what it can do, its tokenisation.
+def probe_server(
+    client: ServerClient, url: str, model: str, entry: dict[str, Any], tokenizer: Any
+) -> ServedModel:
+    """Asks ``url`` about ``model`` (``entry``: its ``/v1/models`` entry): context, abilities, tokenisation.
 
     Raises:
-        InputError: If the server does not serve ``model`` (the message lists what it serves), or tokenises
-            the probe text otherwise than ``tokenizer`` (scores would be of other tokens).
+        InputError: If the server tokenises the probe text otherwise than ``tokenizer`` (scores would be of
+            other tokens).
         ServerError: If the server cannot be reached.
     """
-    entry = served_entry(client, url, model)
     max_model_len = entry.get("max_model_len")
     if not isinstance(max_model_len, int) or max_model_len < 2:
         # Servers other than vLLM may not say; the tokenizer's own limit is the best guess left.
