@@ -47,7 +47,7 @@ from llmcal.cli.server_options import (
     Servers,
     Timeout,
     Tokenizer,
-    refuse_in_process_options,
+    check_backend_options,
     server_backend,
 )
 from llmcal.cli.tables import answer_lines, strata_table, summary_table
@@ -180,21 +180,20 @@ def eval_(
         "trust_remote_code": trust_remote_code,
     }
     err = Console(stderr=True, markup=False)
+    check_backend_options(
+        servers,
+        tokenizer,
+        {key: value for key, value in options.items() if key != "batch_size"},
+        _IN_PROCESS_DEFAULTS,
+    )
     backend: ScoringBackend
     if servers:
-        refuse_in_process_options(
-            {key: value for key, value in options.items() if key != "batch_size"}, _IN_PROCESS_DEFAULTS
-        )
         backend = server_backend(
             model, servers, tokenizer=tokenizer, batch_size=None if size == "auto" else size,
             concurrency=concurrency, timeout=timeout, on_status=lambda text: err.print(text, highlight=False),
         )  # fmt: skip
         shard = _process_shard()
     else:
-        if tokenizer is not None:
-            raise InputError(
-                "`tokenizer` goes with `servers`; in-process, the model's own is used.", parameter="tokenizer"
-            )
         backend, shard = _load_model(model, options, err)
     results = _evaluate_with_progress(_Run(tasks, settings, out, stratification, shard), backend, err)
     if shard.is_main:

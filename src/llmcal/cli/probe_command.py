@@ -21,10 +21,9 @@ from llmcal.cli.server_options import (
     Servers,
     Timeout,
     Tokenizer,
-    refuse_in_process_options,
+    check_backend_options,
     server_backend,
 )
-from llmcal.errors import InputError
 from llmcal.knowledge.probe import ProbeResult, ProbeSettings, probe_knowledge
 from llmcal.tasks.loading import load_any_items
 
@@ -80,18 +79,16 @@ def probe(
     items = load_any_items(data)
     calibration = load_any_items(calibration_data) if calibration_data else []
     err = Console(stderr=True, markup=False)
+    check_backend_options(
+        servers, tokenizer, {"device": device, "dtype": dtype}, {"device": "auto", "dtype": "auto"}
+    )
     backend: ScoringBackend
     if servers:
-        refuse_in_process_options({"device": device, "dtype": dtype}, {"device": "auto", "dtype": "auto"})
         backend = server_backend(
             model, servers, tokenizer=tokenizer, batch_size=None, concurrency=concurrency, timeout=timeout,
             on_status=lambda text: err.print(text, highlight=False),
         )  # fmt: skip
     else:
-        if tokenizer is not None:
-            raise InputError(
-                "`tokenizer` goes with `servers`; in-process, the model's own is used.", parameter="tokenizer"
-            )
         backend = _backend(model, device=device, dtype=dtype, err=err)
     result = probe_knowledge(items, backend, settings, calibration_items=calibration)
     _write_and_summarise(result, data, out)

@@ -23,7 +23,7 @@ __all__ = [
     "Servers",
     "Timeout",
     "Tokenizer",
-    "refuse_in_process_options",
+    "check_backend_options",
     "server_backend",
 ]
 
@@ -51,16 +51,26 @@ Timeout = Annotated[
 ]
 
 
-def refuse_in_process_options(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
-    """Refuses in-process options given a value beside ``--server``.
+def check_backend_options(
+    servers: list[str] | None, tokenizer: str | None, given: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> None:
+    """Refuses options of the other backend: in-process ones beside ``--server``, ``--tokenizer`` without it.
 
     Args:
-        given: Each such option's value, by its Python name.
+        servers: ``--server``'s URLs, if given.
+        tokenizer: ``--tokenizer``, if given.
+        given: Each in-process option's value, by its Python name.
         defaults: Their defaults.
 
     Raises:
-        InputError: Naming the first such option that is not at its default.
+        InputError: Naming the first such option.
     """
+    if not servers:
+        if tokenizer is not None:
+            raise InputError(
+                "`tokenizer` goes with `servers`; in-process, the model's own is used.", parameter="tokenizer"
+            )
+        return
     for name, value in given.items():
         if value != defaults[name]:
             raise InputError(
