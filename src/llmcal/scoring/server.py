@@ -168,27 +168,25 @@ class ServerBackend:
         encoded = self.encoder.encode(requests)
         self._report_truncation(self.encoder.truncated - before)
         groups = _grouped(encoded, self.prompts_per_request, size=lambda request: len(request.continuations))
-        payloads = [
-            {
-                "model": self.name,
-                "prompt": [request.context + tokens for request in group for tokens in request.continuations],
-                "max_tokens": 1,
-                "prompt_logprobs": 0,
-                **_GREEDY,
-            }
+        # Each group's prompts: every continuation after its context, in order (what is sent and read back).
+        prompts = [
+            [request.context + tokens for request in group for tokens in request.continuations]
             for group in groups
+        ]
+        payloads = [
+            {"model": self.name, "prompt": sent, "max_tokens": 1, "prompt_logprobs": 0, **_GREEDY}
+            for sent in prompts
         ]
         answers = self.client.post_many(
             _COMPLETIONS, payloads, on_done=_progress(on_progress, [len(group) for group in groups])
         )
         results: list[list[ContinuationScore]] = [[] for _ in encoded]
-        for group, answer in zip(groups, answers, strict=True):
-            prompts = sum(len(request.continuations) for request in group)
-            choices = iter(_choices(answer, prompts, self.client.urls))
+        for group, sent, answer in zip(groups, prompts, answers, strict=True):
+            scored = iter(zip(_choices(answer, len(sent), self.client.urls), sent, strict=True))
             for request in group:
                 results[request.index] = [
-                    _continuation_score(next(choices), request.context + tokens, len(tokens), request.key)
-                    for tokens in request.continuations
+                    _continuation_score(choice, prompt, len(tokens), request.key)
+                    for tokens, (choice, prompt) in zip(request.continuations, scored, strict=False)
                 ]
         return results
 
