@@ -167,7 +167,7 @@ class ServerBackend:
         before = self.encoder.truncated
         encoded = self.encoder.encode(requests)
         self._report_truncation(self.encoder.truncated - before)
-        groups = _grouped(encoded, self.prompts_per_request, size=lambda request: len(request.continuations))
+        groups = _grouped(encoded, self.prompts_per_request)
         # Each group's prompts: every continuation after its context, in order (what is sent and read back).
         prompts = [
             [request.context + tokens for request in group for tokens in request.continuations]
@@ -334,18 +334,16 @@ def _eos_ids(tokenizer: Any, source: str | None) -> frozenset[int]:
     return end_of_text_ids(tokenizer, configured)
 
 
-def _grouped(
-    encoded: list[EncodedRequest], per_request: int, *, size: Callable[[EncodedRequest], int]
-) -> list[list[EncodedRequest]]:
+def _grouped(encoded: list[EncodedRequest], per_request: int) -> list[list[EncodedRequest]]:
     """Requests in groups of about ``per_request`` prompts; a request's prompts stay in one group."""
     groups: list[list[EncodedRequest]] = []
     count = 0
     for request in encoded:
-        if not groups or count + size(request) > per_request:
+        if not groups or count + len(request.continuations) > per_request:
             groups.append([])
             count = 0
         groups[-1].append(request)
-        count += size(request)
+        count += len(request.continuations)
     return groups
 
 
