@@ -25,6 +25,9 @@ def predictions_file(tmp_path):
     return path, probs, labels
 
 
+SELECTIVE = ("aurc", "eaurc", "auarc", "prr", "sel_acc_50", "sel_acc_80", "sel_acc_90")
+
+
 def test_json_output_matches_the_library(predictions_file, capsys):
     path, probs, labels = predictions_file
     assert main(["metrics", str(path), "--json", "--n-resamples", "50", "--n-bins", "10"]) == 0
@@ -47,6 +50,7 @@ def test_json_output_matches_the_library(predictions_file, capsys):
         "brier",
         "nll",
         "auroc",
+        *SELECTIVE,
     }
     for metric in result["metrics"].values():
         assert metric["ci_low"] <= metric["value"] <= metric["ci_high"]
@@ -86,6 +90,7 @@ def test_top_label_input_reports_top_label_metrics_only(tmp_path, capsys):
         "rms_ce",
         "smooth_ece",
         "auroc",
+        *SELECTIVE,
     }
 
 
@@ -208,7 +213,7 @@ def test_the_progress_bar_moves_with_each_block_of_resamples(predictions_file, m
 
     monkeypatch.setattr(metrics_command, "step_progress", RecordingProgress)
     assert main(["metrics", str(path), "--n-resamples", "35", "--json"]) == 0
-    assert events[0] == ("add", "11 metrics on all items", 35)
+    assert events[0] == ("add", "18 metrics on all items", 35)
     assert [event[1] for event in events[1:]] == [10, 20, 30, 35]
-    assert events[-1][2] == "11 metrics: bootstrap resamples"
+    assert events[-1][2] == "18 metrics: bootstrap resamples"
     assert json.loads(capsys.readouterr().out)["settings"]["n_resamples"] == 35

@@ -43,9 +43,13 @@ def call(name, arrays_, **kwargs):
     return METRICS.get(name).function(*arrays_, **kwargs)
 
 
+# Metrics of how confidence ranks right against wrong answers: undefined when all are right or all wrong.
+UNDEFINED_WITHOUT_BOTH = {"auroc": "AUROC is undefined", "prr": "PRR is undefined"}
+
+
 def value_or_nan(name, arrays_):
-    if name == "auroc" and len(set(arrays_[1].tolist())) < 2:
-        with pytest.warns(CalibrationWarning, match="AUROC is undefined"):
+    if name in UNDEFINED_WITHOUT_BOTH and len(set(arrays_[1].tolist())) < 2:
+        with pytest.warns(CalibrationWarning, match=UNDEFINED_WITHOUT_BOTH[name]):
             return call(name, arrays_)
     return call(name, arrays_)
 
@@ -73,7 +77,11 @@ def test_probability_metrics_ignore_item_order(name, sample, data):
 @given(sample=top_label_samples())
 def test_top_label_metrics_stay_in_range(name, sample):
     value = value_or_nan(name, sample)
-    assert math.isnan(value) if name == "auroc" and len(set(sample[1])) < 2 else 0.0 <= value <= 1.0 + 1e-12
+    if name in UNDEFINED_WITHOUT_BOTH and len(set(sample[1])) < 2:
+        assert math.isnan(value)
+    else:
+        low, high = METRICS.get(name).bounds
+        assert low - 1e-12 <= value <= high + 1e-12
 
 
 @pytest.mark.parametrize("name", PROBABILITY)

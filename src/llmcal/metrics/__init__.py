@@ -5,7 +5,9 @@ Top-label metrics take ``(confidences, correct)``; class-wise metrics and scorin
 is registered in :data:`METRICS`; :class:`MetricSettings` says how they are binned and bootstrapped;
 :func:`summarize` gives every metric with an interval, :func:`stratify` and :func:`summarize_strata`
 the same per stratum of items (by popularity, by subject), and :func:`metric_changes` the paired change of
-every metric between two runs.
+every metric between two runs. The selective-prediction metrics (:func:`aurc`, :func:`eaurc`,
+:func:`auarc`, :func:`prr`, :func:`selective_accuracy`, :func:`risk_coverage_curve`) read only the order of
+the confidences, so they take any real scores.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from llmcal.metrics.comparison import (
 from llmcal.metrics.discrimination import auroc
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.scoring_rules import brier, nll, top_label_brier
+from llmcal.metrics.selective import (
+    RiskCoverageCurve,
+    auarc,
+    aurc,
+    eaurc,
+    prr,
+    risk_coverage_curve,
+    selective_accuracy,
+)
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.smooth_calibration import smooth_ece, smooth_ece_bandwidth
 from llmcal.metrics.strata import Strata, Stratum, stratify, summarize_strata
@@ -51,26 +62,33 @@ __all__ = [
     "MetricValue",
     "Predictions",
     "ReliabilityBins",
+    "RiskCoverageCurve",
     "Strata",
     "Stratum",
     "Summary",
     "accuracy",
     "ace",
     "applicable_metrics",
+    "auarc",
+    "aurc",
     "auroc",
     "bootstrap_ci",
     "brier",
     "calibration_row",
     "change",
     "change_rate",
+    "eaurc",
     "ece",
     "mce",
     "metric_changes",
     "nll",
+    "prr",
     "rank_by_change_rate",
     "reliability_bins",
+    "risk_coverage_curve",
     "rms_ce",
     "sce",
+    "selective_accuracy",
     "smooth_ece",
     "smooth_ece_bandwidth",
     "stratify",

@@ -7,10 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from numpy.typing import ArrayLike
+
 from llmcal.metrics.accuracy import accuracy
 from llmcal.metrics.calibration_error import ace, ece, mce, rms_ce, sce
 from llmcal.metrics.discrimination import auroc
 from llmcal.metrics.scoring_rules import brier, nll, top_label_brier
+from llmcal.metrics.selective import (
+    SELECTIVE_COVERAGES,
+    auarc,
+    aurc,
+    eaurc,
+    prr,
+    selective_accuracy,
+    selective_accuracy_name,
+)
 from llmcal.metrics.smooth_calibration import smooth_ece
 from llmcal.metrics.validation import BinStrategy
 from llmcal.registry import Registry
@@ -46,7 +57,8 @@ class MetricSpec:
     bounds: tuple[float, float] = (0.0, 1.0)
 
 
-# Order is presentation order: accuracy first, then the calibration errors, scoring rules and AUROC.
+# Order is presentation order: accuracy first, then the calibration errors, scoring rules, AUROC and the
+# selective-prediction metrics.
 METRICS: Registry[MetricSpec] = Registry("metric")
 """Every metric by name: the one list summaries, bootstraps, tables and the CLI iterate over.
 
@@ -77,3 +89,31 @@ METRICS.add("auroc", MetricSpec(auroc, "top_label", False, True, "does confidenc
 METRICS.add(
     "top_brier", MetricSpec(top_label_brier, "top_label", False, False, "Brier score of the top confidence")
 )
+METRICS.add("aurc", MetricSpec(aurc, "top_label", False, False, "area under the risk-coverage curve"))
+METRICS.add("eaurc", MetricSpec(eaurc, "top_label", False, False, "AURC above the best ordering's"))
+METRICS.add("auarc", MetricSpec(auarc, "top_label", False, True, "area under accuracy-rejection, 1 - AURC"))
+METRICS.add(
+    "prr",
+    MetricSpec(prr, "top_label", False, True, "rejection gain: 0 random, 1 oracle", bounds=(-math.inf, 1.0)),
+)
+
+
+def _selective_accuracy_at(coverage: float) -> Callable[..., float]:
+    def at_coverage(confidences: ArrayLike, correct: ArrayLike) -> float:
+        return selective_accuracy(confidences, correct, coverage)
+
+    at_coverage.__name__ = f"selective_accuracy_{round(coverage * 100)}"
+    return at_coverage
+
+
+for _coverage in SELECTIVE_COVERAGES:
+    METRICS.add(
+        selective_accuracy_name(_coverage),
+        MetricSpec(
+            _selective_accuracy_at(_coverage),
+            "top_label",
+            False,
+            True,
+            f"accuracy of the {round(_coverage * 100)}% most confident",
+        ),
+    )

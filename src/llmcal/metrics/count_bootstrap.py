@@ -4,7 +4,8 @@ A bootstrap resample of ``n`` items is a vector of multinomial counts, one per i
 :data:`~llmcal.metrics.METRICS` is a function of count-weighted sums: over all items (accuracy, Brier
 scores, NLL), over bins (ECE, MCE, RMS-CE, SCE; ACE and equal-mass ECE find their resample's bin edges
 from chunk sums of items sorted by probability), over a grid (smooth ECE) or along the confidence order
-(AUROC). A block of resamples is a (resamples x items) matrix of counts; each family of sums is one
+(AUROC; the selective-prediction metrics, from sums over groups of equal confidence). A block of
+resamples is a (resamples x items) matrix of counts; each family of sums is one
 sparse or dense matrix product with it, nothing resampled is materialised, and every metric is computed
 from the same block.
 
@@ -48,6 +49,12 @@ from llmcal.metrics.binning import assign_bins
 from llmcal.metrics.bootstrap import check_bootstrap_options
 from llmcal.metrics.catalog import METRICS
 from llmcal.metrics.predictions import Predictions
+from llmcal.metrics.selective import (
+    SELECTIVE_COVERAGES,
+    ConfidenceGroups,
+    grouped_values,
+    selective_accuracy_name,
+)
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.smooth_calibration import (
     MIN_BANDWIDTH,
@@ -80,6 +87,11 @@ narrows MCE's (module docstring), so it is kept for inputs beyond this size."""
 # Cells (resamples x items) of one block of counts: 12M float64 cells are 96 MiB, twelve resamples of 1M
 # items. Fewer resamples per block and the fixed costs per block dominate; more, and memory grows.
 _BLOCK_CELLS = 12 << 20
+
+# The metrics computed from per-group sums along the confidence order (llmcal.metrics.selective).
+_SELECTIVE = frozenset(
+    {"aurc", "eaurc", "auarc", "prr", *(selective_accuracy_name(c) for c in SELECTIVE_COVERAGES)}
+)
 
 ResampledValues = dict[str, list[NDArray[np.float64]]]
 """Per metric, its value on each resample, one array per group of resamples (one group unless the bag
@@ -363,6 +375,7 @@ class _CountKernels:
                 residuals = (self._y - self._c)[by_confidence]
                 self._top_sorted = _SortedItems.of(by_confidence, self._c[by_confidence], residuals, n_items)
         self._ranks = _RanksAmongWrong.of(self._c[order], self._y[order]) if "auroc" in wanted else None
+        self._confidence_groups = ConfidenceGroups.of(self._c) if wanted & _SELECTIVE else None
         self._smooth = self._smooth_grid() if "smooth_ece" in wanted else None
         self._static_bins: Any = None
         self._adaptive_items: list[_SortedItems] = []
@@ -454,6 +467,11 @@ class _CountKernels:
             values.update(_top_label_errors(bin_counts, gaps, totals))
         if self._ranks is not None:
             values["auroc"] = self._auroc(counts, totals, self._ranks)
+        if self._confidence_groups is not None:
+            selective = grouped_values(*self._confidence_groups.sums(counts, self._y), SELECTIVE_COVERAGES)
+            values.update({name: selective[name] for name in ("aurc", "eaurc", "auarc", "prr")})
+            for coverage in SELECTIVE_COVERAGES:
+                values[selective_accuracy_name(coverage)] = selective[f"coverage:{coverage}"]
         if self._smooth is not None:
             values["smooth_ece"] = self._smooth_ece(counts, self._smooth.sums @ items, self._smooth)
         if dense.shape[1] > 2:

@@ -23,6 +23,7 @@ __all__ = [
     "as_logits",
     "as_option_mask",
     "as_probabilities",
+    "as_scores",
     "check_n_bins",
     "check_strategy",
     "padded_rows",
@@ -69,6 +70,15 @@ def as_confidences(values: ArrayLike, name: str = "confidences") -> NDArray[np.f
             "(or use TemperatureScaler().fit(logits=..., labels=...))."
         )
     return array
+
+
+def as_scores(values: ArrayLike, name: str = "scores") -> NDArray[np.float64]:
+    """Validates a vector of finite real scores (any range: only their order is read).
+
+    Raises:
+        InputError: If it is not 1-D, is empty, or has NaN/inf.
+    """
+    return _as_float_array(values, name, ndim=1)
 
 
 def as_correct(values: ArrayLike, n_items: int, name: str = "correct") -> NDArray[np.float64]:
