@@ -92,12 +92,13 @@ def test_report_has_every_section_inline_images_and_escaped_text(runs):
     assert f"Evaluation: {runs / 'base'}" in headings
     assert f"Comparison: {runs / 'cmp'}" in headings
     assert f"Fine-tuning: {runs / 'ft'}" in headings
-    for heading in ("Summary", "Reliability diagrams and confidence histograms", "Per-subject breakdown",
-                    "Before and after", "Training log", "Settings"):  # fmt: skip
+    for heading in ("Summary", "Reliability diagrams and confidence histograms", "Risk-coverage curves",
+                    "Per-subject breakdown", "Before and after", "Training log", "Settings"):  # fmt: skip
         assert heading in headings
     assert outline.tables >= 5
-    # 2 methods of the evaluation + the comparison plot; all inline PNGs that decode as PNGs.
-    assert len(outline.images) == 3
+    # 2 methods of the evaluation, its task's risk-coverage curves and the comparison plot; all inline PNGs
+    # that decode as PNGs.
+    assert len(outline.images) == 4
     for source in outline.images:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -105,6 +106,7 @@ def test_report_has_every_section_inline_images_and_escaped_text(runs):
     assert "<script>" not in page  # the task name is escaped
     assert "toy&lt;script&gt;" in page
     assert '"method": "cogcalib-ls"' in page  # the exact settings
+    assert 'alt="risk-coverage curves toy&lt;script&gt;: sum, choice"' in page
     assert re.search(r"<td>0\.200</td><td>0\.050</td>|-0\.150", page)  # ECE before/after change
 
 
@@ -198,8 +200,8 @@ def test_a_stratified_evaluation_has_a_table_and_a_figure_per_method_of_its_stra
     assert "Calibration by popularity" in outline.headings
     assert "Reliability diagrams by popularity" in outline.headings
     assert "Per-subject breakdown" in outline.headings  # subjects are not what the strata are of
-    # 2 methods: a diagram pair each, and a figure with a panel per stratum each.
-    assert len(outline.images) == 4
+    # 2 methods: a diagram pair each and a figure with a panel per stratum each; one risk-coverage figure.
+    assert len(outline.images) == 5
     assert 'alt="reliability diagram per popularity stratum, facts sum"' in page
     rows = _table_after(page, "Calibration by popularity")
     assert rows[0][:6] == ["task", "method", "popularity", "n", "accuracy", "mean confidence"]

@@ -1,4 +1,4 @@
-"""The page of an evaluation (also an lm-eval import): summary, diagrams, strata, subjects and settings."""
+"""The page of an evaluation (also an lm-eval import): summary, figures, strata, subjects and settings."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from llmcal.reports.pages.parts import (
 )
 from llmcal.reports.pages.strata import strata_part
 from llmcal.reports.reliability import SPARSE_BIN_ITEMS, diagram_pair_png
+from llmcal.reports.risk_coverage import MethodRiskCoverage, risk_coverage_png
 from llmcal.runs.eval_run import EvalRun
 from llmcal.runs.evaluation import EvalResults, TaskResults
 from llmcal.runs.kinds import RunOutput
@@ -37,11 +38,16 @@ def eval_sections(output: RunOutput, heading: str) -> list[Part]:
 
 
 class _MethodParts(NamedTuple):
-    """Per task x method with records: its figure, or why it has none, and its per-subject rows."""
+    """The figures and rows of an evaluation's records, in the results' order.
+
+    Per task x method: its diagram pair, or why it has none, and its per-subject rows; per task: one
+    risk-coverage figure of its methods that gave a confidence.
+    """
 
     figures: list[str]
     no_figures: list[str]
     subject_rows: list[list[str]]
+    risk_coverage: list[str]
 
 
 def _eval_content(run: EvalRun) -> str:
@@ -54,7 +60,7 @@ def _eval_content(run: EvalRun) -> str:
         for task, entry in results.tasks.items()
         for method, summary in entry.methods.items()
     ]
-    figures, no_figures, subject_rows = _method_parts(run, results)
+    figures, no_figures, subject_rows, risk_coverage = _method_parts(run, results)
     stratification = results.stratification
     if stratification is not None and stratification.by == "subject":
         subject_rows = []  # the per-stratum table below has the same rows, with intervals
@@ -67,6 +73,7 @@ def _eval_content(run: EvalRun) -> str:
         "<h3>Reliability diagrams and confidence histograms</h3>",
         f'<div class="figures">{"".join(figures)}</div>',
         *no_figures,
+        *_risk_coverage_part(risk_coverage),
         *strata_part(run, results),
     ]
     if subject_rows:
@@ -77,10 +84,14 @@ def _eval_content(run: EvalRun) -> str:
 
 
 def _method_parts(run: EvalRun, results: EvalResults) -> _MethodParts:
-    """The diagram pair of each task x method whose records the run holds, in the results' order."""
+    """The diagram pair of each task x method whose records the run holds, and each task's risk curves.
+
+    Both are drawn from the same answered predictions, so a curve covers exactly its diagram's items.
+    """
     settings = results.settings.metrics
-    parts = _MethodParts([], [], [])
+    parts = _MethodParts([], [], [], [])
     for task, entry in results.tasks.items():
+        lines = []
         for method in entry.methods:
             if task not in run.records or method not in run.methods:
                 continue
@@ -103,7 +114,29 @@ def _method_parts(run: EvalRun, results: EvalResults) -> _MethodParts:
                 [escape(task), escape(method), escape(subject), escape(row.n_items), *calibration_cells(row)]
                 for subject, row in run.subject_rows(task, method).items()
             )
+            lines.append(MethodRiskCoverage.of(method, predictions))
+        if lines:
+            parts.risk_coverage.append(_risk_coverage_figure(task, lines))
     return parts
+
+
+def _risk_coverage_figure(task: str, lines: list[MethodRiskCoverage]) -> str:
+    """The risk-coverage figure of one task; its alt text names the methods drawn, in the legend's order."""
+    methods = ", ".join(line.method for line in lines)
+    return image(
+        risk_coverage_png(lines, f"{task}: risk vs coverage"),
+        f"risk-coverage curves {task}: {methods}",
+        f"{task}: error rate among the answers kept, most confident first, against the share kept; one "
+        "line per method, AURC (area under it, lower is better) in the legend; dashed = random rejection "
+        "(the overall error rate), dotted = oracle (every right answer ranked first)",
+    )
+
+
+def _risk_coverage_part(figures: list[str]) -> list[str]:
+    """The risk-coverage figures under their heading, beside the reliability diagrams; none, nothing."""
+    if not figures:
+        return []
+    return ["<h3>Risk-coverage curves</h3>", f'<div class="figures">{"".join(figures)}</div>']
 
 
 def _no_confidence_note(task: str, entry: TaskResults, method: str) -> str:
