@@ -115,15 +115,16 @@ class FakeCompletions:
         if isinstance(prompts, str) or (prompts and isinstance(prompts[0], int)):
             prompts = [prompts]
         choices = []
+        n = int(body.get("n", 1))
         for index, prompt in enumerate(prompts):
             ids = self.tokenizer(prompt)["input_ids"] if isinstance(prompt, str) else list(prompt)
             if len(ids) + body.get("max_tokens", 16) > self.knobs.max_model_len:
                 return 400, {"object": "error", "message": "This model's maximum context length is exceeded."}
-            choices.append(self._choice(index, ids, body))
+            choices.extend(self._choice(index * n + number, ids, body, number) for number in range(n))
         return 200, {"object": "text_completion", "model": self.name, "choices": choices[::-1]}  # any order
 
-    def _choice(self, index: int, ids: list[int], body: dict[str, Any]) -> dict[str, Any]:
-        tokens, logprobs, finish = self._greedy(ids, body)
+    def _choice(self, index: int, ids: list[int], body: dict[str, Any], number: int = 0) -> dict[str, Any]:
+        tokens, logprobs, finish = self._generated(ids, body, number)
         choice: dict[str, Any] = {
             "index": index,
             "text": self.tokenizer.decode(tokens, skip_special_tokens=False),
@@ -158,14 +159,22 @@ class FakeCompletions:
             entries.append({str(shown): {"logprob": float(row[token]), "rank": rank, "decoded_token": ""}})
         return entries
 
-    def _greedy(self, ids: list[int], body: dict[str, Any]) -> tuple[list[int], list[float], str]:
-        """Greedy tokens until an end-of-text token, a stop string or ``max_tokens``, vLLM's way."""
+    def _generated(
+        self, ids: list[int], body: dict[str, Any], number: int
+    ) -> tuple[list[int], list[float], str]:
+        """Tokens until an end-of-text token, a stop string or ``max_tokens``, vLLM's way.
+
+        Greedy at temperature 0; else drawn (temperature, top-k, top-p) from a generator seeded by the
+        request's ``seed`` and the sample's number, each token's log-probability the model's own.
+        """
         stops = [s for s in body.get("stop") or [] if s]
+        temperature = float(body.get("temperature", 1.0))
+        generator = torch.Generator().manual_seed((int(body.get("seed") or 0) * 1000 + number) % 2**63)
         tokens: list[int] = []
         logprobs: list[float] = []
         for _ in range(body.get("max_tokens", 16)):
             row = self._log_softmax(ids + tokens)[-1]
-            token = int(row.argmax())
+            token = int(row.argmax()) if temperature == 0 else self._drawn(row, body, generator)
             tokens.append(token)
             logprobs.append(float(row[token]))
             if token in self.eos or token == self.knobs.extra_eos:
@@ -173,6 +182,18 @@ class FakeCompletions:
             if any(stop in self.tokenizer.decode(tokens, skip_special_tokens=False) for stop in stops):
                 return tokens, logprobs, "stop"
         return tokens, logprobs, "length"
+
+    @staticmethod
+    def _drawn(row: torch.Tensor, body: dict[str, Any], generator: torch.Generator) -> int:
+        scaled = row / float(body.get("temperature", 1.0))
+        top_k = int(body.get("top_k", -1))
+        if 0 < top_k < len(scaled):
+            scaled = scaled.masked_fill(scaled < torch.topk(scaled, top_k).values[-1], float("-inf"))
+        ordered, order = scaled.sort(descending=True)
+        probs = ordered.softmax(dim=-1)
+        dropped = (probs.cumsum(dim=-1) - probs) >= float(body.get("top_p", 1.0))
+        scaled = scaled.scatter(0, order, ordered.masked_fill(dropped, float("-inf")))
+        return int(torch.multinomial(scaled.softmax(dim=-1), 1, generator=generator))
 
 
 def serve(fake: FakeCompletions, port: int, *, exit_on_death: bool = False) -> ThreadingHTTPServer:

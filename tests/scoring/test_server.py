@@ -188,10 +188,10 @@ def test_another_tokenizer_is_refused_before_anything_is_scored(in_process: HFBa
 @pytest.mark.parametrize(
     ("knobs", "unavailable", "reason"),
     [
-        ({"chat_only": True}, {"score", "generate"}, "no /v1/completions endpoint"),
+        ({"chat_only": True}, {"score", "generate", "sample"}, "no /v1/completions endpoint"),
         ({"ignore_prompt_logprobs": True}, {"score"}, "no prompt log-probabilities"),
         ({"reject_prompt_logprobs": True}, {"score"}, "Unrecognized field: prompt_logprobs"),
-        ({"no_token_ids": True}, {"generate"}, "does not say which tokens it generated"),
+        ({"no_token_ids": True}, {"generate", "sample"}, "does not say which tokens it generated"),
     ],
 )
 def test_a_server_offering_less_says_what_it_cannot_do(
@@ -411,11 +411,11 @@ def test_an_answer_with_the_wrong_number_of_choices_is_refused(in_process: HFBac
     server = backend_on(fake)
     original = fake._completions
     fake._completions = lambda body: (200, {"choices": original(body)[1]["choices"][:-1]})  # type: ignore[method-assign]
-    with pytest.raises(InputError, match=r"http://fake:8000 answered 2 choices for 3 prompts") as error:
+    with pytest.raises(InputError, match=r"fake:8000 answered 2 choices where 3 were asked") as error:
         server.score(SCORING[:1])
     assert error.value.parameter == "servers"
     fake._completions = lambda body: (200, {"object": "text_completion"})  # type: ignore[method-assign]
-    with pytest.raises(InputError, match="answered no choices for 1 prompts"):
+    with pytest.raises(InputError, match="answered no choices where 1 were asked"):
         server.generate(GENERATION[:1], max_new_tokens=2)
 
 
@@ -440,7 +440,7 @@ def test_a_server_that_hides_its_tokens_is_used_with_a_warning(in_process: HFBac
         "warning: the server does not report its prompt's token ids, so its tokenizer could not be checked "
         "against the local one; make sure `tokenizer` is the served model's."
     ]
-    assert set(server.unavailable_operations()) == {"score", "generate"}
+    assert set(server.unavailable_operations()) == {"score", "generate", "sample"}
 
 
 def test_a_probe_answered_without_choices_is_refused(in_process: HFBackend) -> None:

@@ -2,7 +2,8 @@
 
 One pass generates every item's answer greedily. Then each further pass the requested methods read
 (:mod:`llmcal.confidence.generation_passes`) runs once, batched over all the items: the P(True) prompt
-built on each answer is scored (``p-true``), the verbalised-confidence prompt is answered (``verbal``).
+built on each answer is scored (``p-true``), the verbalised-confidence prompt is answered (``verbal``),
+more answers to the item's prompt are sampled (the methods over samples).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from llmcal.confidence.generation_methods import GENERATION_METHODS
 from llmcal.confidence.generation_passes import (
     ANSWER,
+    SAMPLES,
     VERBAL_MAX_NEW_TOKENS,
     AnsweredItems,
     GenerationPass,
@@ -20,7 +22,8 @@ from llmcal.confidence.generation_passes import (
 )
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
-from llmcal.scoring.requests import Generation, GenerationRequest, ScoringBackend
+from llmcal.scoring.requests import GenerationRequest, ScoringBackend
+from llmcal.scoring.sampling import SamplingSettings
 from llmcal.tasks.prompts import fewshot_examples, open_prompt
 from llmcal.tasks.schema import OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
@@ -49,6 +52,9 @@ class GenerationSettings:
         seed: Seed of the few-shot draw.
         max_new_tokens: The most tokens of an answer.
         stop: The strings every answer ends at; ``None``: each task's own (:attr:`EvalTask.stop`).
+        sampling: How answers are sampled for the methods over samples; ``None`` when no such method is
+            asked for, and the defaults (:class:`~llmcal.scoring.sampling.SamplingSettings`) when one is
+            and none are given.
     """
 
     methods: tuple[str, ...] = field(default_factory=_every_generation_method)
@@ -56,6 +62,7 @@ class GenerationSettings:
     seed: int = 0
     max_new_tokens: int = 32
     stop: tuple[str, ...] | None = None
+    sampling: SamplingSettings | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
@@ -73,6 +80,10 @@ class GenerationSettings:
             object.__setattr__(self, "stop", tuple(self.stop))
             if not self.stop or not all(isinstance(text, str) and text for text in self.stop):
                 raise InputError(f"`stop` must be non-empty strings; got {self.stop!r}.", parameter="stop")
+        if isinstance(self.sampling, dict):  # read back from a run's JSON settings
+            object.__setattr__(self, "sampling", SamplingSettings(**self.sampling))
+        if self.sampling is None and SAMPLES in self.passes:
+            object.__setattr__(self, "sampling", SamplingSettings())
 
     @property
     def passes(self) -> tuple[GenerationPass, ...]:
@@ -136,8 +147,7 @@ def extract_generation_records(
         fewshot_pool: Items few-shot examples are drawn from (the item itself is never used).
         on_progress: Called with numbers of items finished, per pass.
     """
-    answers = _answers(items, backend, settings, style, settings.stop or stop, fewshot_pool, on_progress)
-    answered = AnsweredItems(items, answers, style)
+    answered = _answered(items, backend, settings, style, settings.stop or stop, fewshot_pool, on_progress)
     outputs = [PassOutputs()] * len(items)
     for step in settings.passes:
         step_outputs = step.run(answered, backend, on_progress)
@@ -152,12 +162,13 @@ def extract_generation_records(
             p_true=item_outputs.p_true,
             verbal=item_outputs.verbal,
             metadata=item.metadata,
+            samples=item_outputs.samples,
         )
-        for item, answer, item_outputs in zip(items, answers, outputs, strict=True)
+        for item, answer, item_outputs in zip(items, answered.answers, outputs, strict=True)
     ]
 
 
-def _answers(
+def _answered(
     items: Sequence[OpenItem],
     backend: ScoringBackend,
     settings: GenerationSettings,
@@ -165,7 +176,7 @@ def _answers(
     stop: tuple[str, ...],
     fewshot_pool: Sequence[OpenItem],
     on_progress: Callable[[int], None] | None,
-) -> list[Generation]:
+) -> AnsweredItems:
     """Every item's greedy answer after its few-shot prompt: the pass every other pass builds on."""
     prompts = [
         fewshot_examples(
@@ -174,8 +185,10 @@ def _answers(
         + open_prompt(item, style=style)
         for item in items
     ]
-    return backend.generate(
+    answers = backend.generate(
         [GenerationRequest(prompt, stop, item.id) for prompt, item in zip(prompts, items, strict=True)],
         max_new_tokens=settings.max_new_tokens,
         on_progress=on_progress,
     )
+    sampling = settings.sampling or SamplingSettings()
+    return AnsweredItems(items, answers, style, prompts, stop, settings.max_new_tokens, sampling)

@@ -7,7 +7,9 @@ once, batched over all the items:
 
 - :data:`ANSWER`: the answer alone, nothing more to run (``seq-prob``, ``mean-prob``, ``min-prob``);
 - :data:`P_TRUE`: the P(True) prompt built on each answer, scored (``p-true``);
-- :data:`VERBAL`: the verbalised-confidence prompt built on each answer, answered (``verbal``).
+- :data:`VERBAL`: the verbalised-confidence prompt built on each answer, answered (``verbal``);
+- :data:`SAMPLES`: more answers to the item's own prompt, sampled (the methods over samples,
+  :mod:`llmcal.confidence.sample_methods`).
 
 Each pass fills its own field of :class:`~llmcal.confidence.records.GenerationRecord`; the record's on-disk
 format is fixed, so a new pass that needs new data also needs a new record field.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
@@ -28,6 +30,7 @@ from llmcal.scoring.requests import (
     ScoringBackend,
     ScoringRequest,
 )
+from llmcal.scoring.sampling import SamplingSettings
 from llmcal.tasks.prompts import P_TRUE_CONTINUATIONS, p_true_prompt, verbal_prompt
 from llmcal.tasks.schema import OpenItem
 from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
@@ -35,6 +38,7 @@ from llmcal.tasks.spec import DEFAULT_STOP, ClozeStyle
 __all__ = [
     "ANSWER",
     "P_TRUE",
+    "SAMPLES",
     "VERBAL",
     "VERBAL_MAX_NEW_TOKENS",
     "AnsweredItems",
@@ -57,11 +61,20 @@ class AnsweredItems:
         items: The items, in order.
         answers: The model's greedy answer to each item, aligned with ``items``.
         style: How the questions are put (``qa`` or ``completion``).
+        prompts: The prompts the answers were generated from (few-shot examples included), aligned with
+            ``items``; sampling asks them again.
+        stop: The strings the answers ended at.
+        max_new_tokens: The most tokens of an answer.
+        sampling: How answers are sampled, for the passes that sample.
     """
 
     items: Sequence[OpenItem]
     answers: Sequence[Generation]
     style: ClozeStyle = "qa"
+    prompts: Sequence[str] = ()
+    stop: tuple[str, ...] = DEFAULT_STOP
+    max_new_tokens: int = 32
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
 
 
 @dataclass(frozen=True)
@@ -71,10 +84,12 @@ class PassOutputs:
     Attributes:
         p_true: ``(log P(True), log P(False))`` of the answer (``None`` if :data:`P_TRUE` did not run).
         verbal: The text the model wrote when asked for a probability (``None`` if :data:`VERBAL` did not).
+        samples: The sampled answers (``None`` if :data:`SAMPLES` did not run).
     """
 
     p_true: tuple[float, float] | None = None
     verbal: str | None = None
+    samples: tuple[Generation, ...] | None = None
 
     def merged_with(self, other: PassOutputs) -> PassOutputs:
         """These outputs plus those ``other`` holds.
@@ -82,8 +97,10 @@ class PassOutputs:
         Raises:
             InputError: If both hold the same field: two passes would be writing one record field.
         """
-        if (self.p_true is not None and other.p_true is not None) or (
-            self.verbal is not None and other.verbal is not None
+        if (
+            (self.p_true is not None and other.p_true is not None)
+            or (self.verbal is not None and other.verbal is not None)
+            or (self.samples is not None and other.samples is not None)
         ):
             raise InputError(
                 "Two generation passes produced the same record field; each pass must fill its own "
@@ -92,6 +109,7 @@ class PassOutputs:
         return PassOutputs(
             p_true=self.p_true if other.p_true is None else other.p_true,
             verbal=self.verbal if other.verbal is None else other.verbal,
+            samples=self.samples if other.samples is None else other.samples,
         )
 
 
@@ -185,9 +203,38 @@ class _VerbalPass(GenerationPass):
         return record.verbal is not None
 
 
+class _SamplePass(GenerationPass):
+    """More answers to each item's own prompt, drawn as :attr:`AnsweredItems.sampling` says."""
+
+    name = "samples"
+    operations: frozenset[BackendOperation] = frozenset({"sample"})
+
+    def run(
+        self, answered: AnsweredItems, backend: ScoringBackend, on_progress: Progress
+    ) -> list[PassOutputs]:
+        if len(answered.prompts) != len(answered.items):
+            raise InputError("Sampling needs the prompt each answer was generated from.")
+        requests = [
+            GenerationRequest(prompt, answered.stop, item.id)
+            for prompt, item in zip(answered.prompts, answered.items, strict=True)
+        ]
+        sampled = backend.sample(
+            requests,
+            settings=answered.sampling,
+            max_new_tokens=answered.max_new_tokens,
+            on_progress=on_progress,
+        )
+        return [PassOutputs(samples=tuple(samples)) for samples in sampled]
+
+    def ran_on(self, record: GenerationRecord) -> bool:
+        return record.samples is not None
+
+
 ANSWER: GenerationPass = _AnswerPass()
 """The answer alone: read by ``seq-prob``, ``mean-prob`` and ``min-prob``; always run first."""
 P_TRUE: GenerationPass = _PTruePass()
 """The P(True) prompt on each answer, scored: read by ``p-true``."""
 VERBAL: GenerationPass = _VerbalPass()
 """The verbalised-confidence prompt on each answer, answered: read by ``verbal``."""
+SAMPLES: GenerationPass = _SamplePass()
+"""More answers sampled from each item's prompt: read by the methods over samples."""

@@ -2,9 +2,9 @@
 
 A multiple-choice item's record (:class:`ItemRecord`) keeps every option's token log-probabilities; an
 open-ended item's (:class:`GenerationRecord`) keeps the generated answer with its tokens' log-probabilities,
-the model's P(True)/P(False) of that answer and the text of its verbalised confidence. Correctness and
-confidences are computed from them when results are summarised, so a change to answer matching or
-parsing needs no new generations.
+the model's P(True)/P(False) of that answer, the text of its verbalised confidence and the sampled answers.
+Correctness and confidences are computed from them when results are summarised, so a change to answer
+matching or parsing needs no new generations.
 
 How a record is written as a line of ``records.jsonl``, and read back, is the run directory's format:
 :mod:`llmcal.runs.records`.
@@ -91,6 +91,8 @@ class GenerationRecord:
         verbal: The text the model wrote when asked for a probability (``None`` if the ``verbal`` method
             did not run).
         metadata: The item's metadata fields, for breakdowns of the results.
+        samples: Answers sampled from the model (``None`` if no method over samples ran), each with its
+            tokens' log-probabilities.
     """
 
     task: str
@@ -101,9 +103,11 @@ class GenerationRecord:
     p_true: tuple[float, float] | None = None
     verbal: str | None = None
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
+    samples: tuple[Generation, ...] | None = None
 
     def __post_init__(self) -> None:
-        _check_finite(self.task, self.id, [*self.generation.token_logprobs, *(self.p_true or ())])
+        sampled = [value for sample in self.samples or () for value in sample.token_logprobs]
+        _check_finite(self.task, self.id, [*self.generation.token_logprobs, *(self.p_true or ()), *sampled])
 
     @property
     def key(self) -> tuple[str, str]:

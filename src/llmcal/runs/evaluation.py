@@ -87,7 +87,10 @@ class EvalSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the extraction settings, then the metric settings at the top level."""
-        data: dict[str, Any] = as_json({"extraction": asdict(self.extraction), **asdict(self.metrics)})
+        extraction = asdict(self.extraction)
+        if extraction.get("sampling", ...) is None:  # runs that sample nothing keep their earlier form
+            del extraction["sampling"]
+        data: dict[str, Any] = as_json({"extraction": extraction, **asdict(self.metrics)})
         return data
 
     @classmethod

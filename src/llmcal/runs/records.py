@@ -174,33 +174,50 @@ def _item_record(data: dict[str, Any]) -> ItemRecord:
     )
 
 
+def _generation_dict(generation: Generation) -> dict[str, Any]:
+    return {
+        "text": generation.text,
+        "tokens": list(generation.token_ids),
+        "logprobs": list(generation.token_logprobs),
+        "n_answer_tokens": generation.n_answer_tokens,
+        "stop": generation.stop,
+    }
+
+
 def _generation_record_dict(record: GenerationRecord) -> dict[str, Any]:
-    generation = record.generation
     data: dict[str, Any] = {
         "task": record.task,
         "id": record.id,
         "answers": list(record.answers),
         "subject": record.subject,
-        "generation": {
-            "text": generation.text,
-            "tokens": list(generation.token_ids),
-            "logprobs": list(generation.token_logprobs),
-            "n_answer_tokens": generation.n_answer_tokens,
-            "stop": generation.stop,
-        },
+        "generation": _generation_dict(record.generation),
         "p_true": None if record.p_true is None else list(record.p_true),
         "verbal": record.verbal,
     }
+    if record.samples is not None:  # absent otherwise, so records of runs without samples stay as they were
+        data["samples"] = [_generation_dict(sample) for sample in record.samples]
     if record.metadata:
         data["metadata"] = dict(record.metadata)
     return data
 
 
-def _generation_record(data: dict[str, Any]) -> GenerationRecord:
-    generated = data["generation"]
+def _generation(generated: dict[str, Any]) -> Generation:
     stop = generated["stop"]
     if stop not in ("stop", "eos", "length"):
         raise ValueError(f"unknown stop reason {stop!r}")
+    return Generation(
+        text=str(generated["text"]),
+        token_ids=tuple(int(token) for token in generated["tokens"]),
+        token_logprobs=tuple(float(value) for value in generated["logprobs"]),
+        n_answer_tokens=int(generated["n_answer_tokens"]),
+        stop=stop,
+    )
+
+
+def _generation_record(data: dict[str, Any]) -> GenerationRecord:
+    samples = data.get("samples")
+    if samples is not None and (not isinstance(samples, list) or not samples):
+        raise ValueError(f"samples must be a non-empty list of generations; found {samples!r}")
     p_true = data["p_true"]
     if p_true is not None and len(p_true) != 2:
         raise ValueError(f"p_true must hold 2 log-probabilities; found {p_true!r}")
@@ -212,15 +229,10 @@ def _generation_record(data: dict[str, Any]) -> GenerationRecord:
         id=str(data["id"]),
         answers=tuple(str(answer) for answer in data["answers"]),
         subject=data.get("subject"),
-        generation=Generation(
-            text=str(generated["text"]),
-            token_ids=tuple(int(token) for token in generated["tokens"]),
-            token_logprobs=tuple(float(value) for value in generated["logprobs"]),
-            n_answer_tokens=int(generated["n_answer_tokens"]),
-            stop=stop,
-        ),
+        generation=_generation(data["generation"]),
         p_true=None if p_true is None else (float(p_true[0]), float(p_true[1])),
         verbal=verbal,
+        samples=None if samples is None else tuple(_generation(sample) for sample in samples),
         metadata=_metadata(data.get("metadata", {})),
     )
 

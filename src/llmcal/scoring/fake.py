@@ -14,6 +14,7 @@ from llmcal.scoring.requests import (
     ProgressCallback,
     ScoringRequest,
 )
+from llmcal.scoring.sampling import SamplingSettings
 
 __all__ = ["FakeBackend"]
 
@@ -30,10 +31,10 @@ class FakeBackend:
     The same (context, continuation) always gets the same scores, across runs and processes. A continuation
     that appears in ``favoured`` gets a bonus, so tests can make a "model" that prefers known answers.
 
-    It also generates: a prompt ending in ``Probability:`` (a verbalised-confidence prompt) is answered
-    with a number from 0.0 to 1.0, or with ``not sure`` for about one prompt in ``unsure_every``; any other
-    prompt with one of ``answers`` (the first whose hash says so) or a word of its own, each token with a
-    hash-derived log-probability.
+    It also generates (and samples, :meth:`sample`): a prompt ending in ``Probability:`` (a
+    verbalised-confidence prompt) is answered with a number from 0.0 to 1.0, or with ``not sure`` for about
+    one prompt in ``unsure_every``; any other prompt with one of ``answers`` (the first whose hash says so)
+    or a word of its own, each token with a hash-derived log-probability.
 
     Args:
         favoured: Continuations (stripped) the fake model likes.
@@ -90,8 +91,35 @@ class FakeBackend:
             on_progress(len(requests))
         return results
 
-    def _generation(self, context: str, max_new_tokens: int) -> Generation:
-        draw = _unit(f"{context}\x00answer")
+    def sample(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        settings: SamplingSettings,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[list[Generation]]:
+        """Samples: the greedy answer, or with a prompt-dependent chance another answer drawn by hash.
+
+        How often a sample departs from the greedy answer is set by the prompt's hash, scaled by the
+        temperature (0: never), so items differ in how consistent their samples are, as a model's do.
+        """
+        self.calls += 1
+        results = []
+        for request in requests:
+            spread = _unit(f"{request.context}\x00spread") * min(settings.temperature, 2.0) / 2.0
+            samples = []
+            for number in range(settings.samples):
+                salt = f"\x00sample\x00{settings.seed}\x00{number}"
+                departs = _unit(request.context + salt) < spread
+                samples.append(self._generation(request.context, max_new_tokens, salt if departs else ""))
+            results.append(samples)
+        if on_progress is not None:
+            on_progress(len(requests))
+        return results
+
+    def _generation(self, context: str, max_new_tokens: int, salt: str = "") -> Generation:
+        draw = _unit(f"{context}\x00answer{salt}")
         if context.endswith("Probability:"):
             text = " not sure" if draw < 1 / self.unsure_every else f" {round(_unit(context), 1)}"
         elif self.answers:

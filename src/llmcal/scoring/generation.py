@@ -1,11 +1,16 @@
-"""Greedy generation with a KV cache: batches of left-padded prompts, finished rows dropped as they stop.
+"""Generation with a KV cache: batches of left-padded prompts, finished rows dropped as they stop.
 
-Each step runs one token per unfinished row on top of the rows' KV cache and picks the argmax of the
-float32 logits, as ``transformers``' greedy ``generate`` does, so the tokens are the same (a test checks
-this token for token). Unlike ``generate``, a row that has finished (a stop string, the end-of-text
-token) leaves the batch at once (its cache rows are dropped), so a batch costs its rows' own answer
-lengths rather than the longest one's, and every token's log-probability is kept (full-vocabulary
+Each step runs one token per unfinished row on top of the rows' KV cache. Greedy generation picks the
+argmax of the float32 logits, as ``transformers``' greedy ``generate`` does, so the tokens are the same (a
+test checks this token for token). Unlike ``generate``, a row that has finished (a stop string, the
+end-of-text token) leaves the batch at once (its cache rows are dropped), so a batch costs its rows' own
+answer lengths rather than the longest one's, and every token's log-probability is kept (full-vocabulary
 log-softmax in float32).
+
+Sampling (:func:`sample_generate`) runs each prompt once and copies its KV cache to its samples, which then
+continue as rows of their own. A token is drawn by inverting the cumulative distribution (float64) at one
+uniform draw from the sample's own stream (:mod:`llmcal.scoring.sampling`), so a sample does not depend on
+its batch.
 
 Answers are cut at stop strings and their tokens counted by :mod:`llmcal.scoring.generation_ending`.
 
@@ -16,17 +21,19 @@ derive them from the 2D mask, which the left padding here keeps right.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from llmcal.scoring.generation_ending import cut_at_stop, ending
 from llmcal.scoring.requests import Generation
+from llmcal.scoring.sampling import SamplingSettings
 
 # cut_at_stop is re-exported for callers that cut answers as this loop does.
-__all__ = ["GenerationBatch", "cut_at_stop", "greedy_generate"]
+__all__ = ["GenerationBatch", "cut_at_stop", "greedy_generate", "sample_generate"]
 
 
 @dataclass
@@ -36,6 +43,8 @@ class _Row:
     index: int
     context: list[int]
     stop: tuple[str, ...]
+    random: np.random.Generator | None = None
+    number: int = 0
     tokens: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     result: Generation | None = None
@@ -48,6 +57,26 @@ class GenerationBatch:
     indices: list[int]
     contexts: list[list[int]]
     stops: list[tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Decoder:
+    """What every step of a generation needs besides its rows: the model and when to stop."""
+
+    model: Any
+    tokenizer: Any
+    max_new_tokens: int
+    eos_ids: frozenset[int]
+    pad_id: int
+    device: torch.device
+
+
+# Picks each row's next token from the float32 logits of its last position, (rows, vocabulary).
+_Choose = Callable[[torch.Tensor, Sequence[_Row]], torch.Tensor]
+
+
+def _most_likely(last: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
+    return last.argmax(dim=-1)
 
 
 def greedy_generate(
@@ -75,10 +104,100 @@ def greedy_generate(
         _Row(index, context, stop)
         for index, context, stop in zip(batch.indices, batch.contexts, batch.stops, strict=True)
     ]
-    input_ids, mask = _left_padded([row.context for row in rows], pad_id)
+    decoder = _Decoder(model, tokenizer, max_new_tokens, eos_ids, pad_id, device)
+    _continue(decoder, rows, batch.contexts, 1, _most_likely)
+    return [(row.index, row.result) for row in rows if row.result is not None]
+
+
+def sample_generate(
+    model: Any,
+    tokenizer: Any,
+    batch: GenerationBatch,
+    *,
+    settings: SamplingSettings,
+    seeds: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    eos_ids: frozenset[int],
+    pad_id: int,
+    device: torch.device,
+) -> list[tuple[int, int, Generation]]:
+    """Samples ``settings.samples`` continuations of every prompt of ``batch``.
+
+    Why it is long: :func:`greedy_generate`'s arguments, and what sampling adds to them (the settings and
+    each sample's seed), kept apart so the greedy path keeps its signature.
+
+    Args:
+        model: A causal LM, as for :func:`greedy_generate`.
+        tokenizer: Decodes the generated tokens to find the stop strings.
+        batch: The prompts, already tokenised.
+        settings: The number of samples and the distribution they are drawn from.
+        seeds: Per prompt, the seed of each of its samples (:func:`~llmcal.scoring.sampling.sample_seed`).
+        max_new_tokens: The most tokens generated per sample.
+        eos_ids: End-of-text token ids.
+        pad_id: Token the left padding is filled with.
+        device: Where the model runs.
+
+    Returns:
+        ``(caller's index, sample number, generation)`` triples.
+    """
+    rows = [
+        _Row(index, context, stop, np.random.default_rng(seed), number)
+        for index, context, stop, prompt_seeds in zip(
+            batch.indices, batch.contexts, batch.stops, seeds, strict=True
+        )
+        for number, seed in enumerate(prompt_seeds)
+    ]
+    decoder = _Decoder(model, tokenizer, max_new_tokens, eos_ids, pad_id, device)
+    _continue(decoder, rows, batch.contexts, settings.samples, _SampledToken(settings))
+    return [(row.index, row.number, row.result) for row in rows if row.result is not None]
+
+
+@dataclass(frozen=True)
+class _SampledToken:
+    """Draws each row's next token: temperature, then top-k, then top-p, then one uniform from its stream."""
+
+    settings: SamplingSettings
+
+    def __call__(self, last: torch.Tensor, rows: Sequence[_Row]) -> torch.Tensor:
+        settings = self.settings
+        if settings.temperature == 0.0:
+            return last.argmax(dim=-1)
+        scaled = last.double() / settings.temperature
+        vocabulary = scaled.shape[-1]
+        if 0 < settings.top_k < vocabulary:
+            kth = torch.topk(scaled, settings.top_k, dim=-1).values[:, -1:]
+            scaled = scaled.masked_fill(scaled < kth, float("-inf"))  # ties with the k-th stay, as in HF
+        if settings.top_p < 1.0:
+            ordered, order = scaled.sort(dim=-1, descending=True)
+            probs = ordered.softmax(dim=-1)
+            # A token is dropped once the more likely ones hold top_p already; the most likely always stays.
+            dropped = (probs.cumsum(dim=-1) - probs) >= settings.top_p
+            scaled = scaled.scatter(-1, order, ordered.masked_fill(dropped, float("-inf")))
+        cumulative = scaled.softmax(dim=-1).cumsum(dim=-1)
+        draws = torch.tensor([_stream(row).random() for row in rows], dtype=torch.float64, device=last.device)
+        # The first token whose cumulative probability passes the draw (inverse CDF).
+        chosen = (cumulative <= (draws * cumulative[:, -1]).unsqueeze(1)).sum(dim=-1)
+        return chosen.clamp(max=vocabulary - 1)
+
+
+def _stream(row: _Row) -> np.random.Generator:
+    if row.random is None:
+        raise ValueError("a sampled row needs its random stream")
+    return row.random
+
+
+def _continue(
+    decoder: _Decoder, rows: list[_Row], contexts: Sequence[list[int]], copies: int, choose: _Choose
+) -> None:
+    """Runs the prompts once, gives each of its ``copies`` rows its KV cache, and continues every row.
+
+    ``rows`` hold ``copies`` consecutive rows per context; each row's ``result`` is set when it ends.
+    """
+    device = decoder.device
+    input_ids, mask = _left_padded(list(contexts), decoder.pad_id)
     mask = mask.to(device)
     positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    forward = _forward_of(model)
+    forward = _forward_of(decoder.model)
     output = forward(
         input_ids=input_ids.to(device),
         attention_mask=mask,
@@ -86,30 +205,36 @@ def greedy_generate(
         logits_to_keep=1,
         positions=positions,
     )
+    logits = output.logits
+    if copies > 1:  # the samples of a prompt share its one forward pass
+        output.cache.batch_repeat_interleave(copies)
+        logits = logits.repeat_interleave(copies, dim=0)
+        mask, positions = mask.repeat_interleave(copies, dim=0), positions.repeat_interleave(copies, dim=0)
     active = list(range(len(rows)))
     next_position = positions[:, -1] + 1
-    for step in range(max_new_tokens):
-        last_step = step == max_new_tokens - 1
+    cache = output.cache
+    for step in range(decoder.max_new_tokens):
+        last_step = step == decoder.max_new_tokens - 1
         chosen, keep = _extend(
-            [rows[number] for number in active], output.logits, tokenizer, eos_ids, last_step
+            [rows[number] for number in active], logits, decoder.tokenizer, decoder.eos_ids, last_step, choose
         )
         if not keep:
             break
         if len(keep) < len(active):  # finished rows leave the batch and its cache
             selected = torch.tensor(keep, device=device)
-            output.cache.batch_select_indices(selected)
+            cache.batch_select_indices(selected)
             mask, next_position, chosen = mask[selected], next_position[selected], chosen[selected]
             active = [active[slot] for slot in keep]
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
         output = forward(
             input_ids=chosen.unsqueeze(1),
             attention_mask=mask,
-            cache=output.cache,
+            cache=cache,
             use_cache=True,
             positions=next_position.unsqueeze(1),
         )
+        logits, cache = output.logits, output.cache
         next_position = next_position + 1
-    return [(row.index, row.result) for row in rows if row.result is not None]
 
 
 def _left_padded(contexts: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,9 +259,14 @@ def _forward_of(model: Any) -> Callable[..., Any]:
 
 
 def _extend(
-    rows: list[_Row], logits: torch.Tensor, tokenizer: Any, eos_ids: frozenset[int], last_step: bool
+    rows: list[_Row],
+    logits: torch.Tensor,
+    tokenizer: Any,
+    eos_ids: frozenset[int],
+    last_step: bool,
+    choose: _Choose,
 ) -> tuple[torch.Tensor, list[int]]:
-    """Appends each row's greedy next token and its log-probability; marks the rows that finished.
+    """Appends each row's next token and the model's log-probability of it; marks the rows that finished.
 
     Args:
         rows: The unfinished rows, in the order of ``logits``' batch dimension.
@@ -144,12 +274,13 @@ def _extend(
         tokenizer: Decodes the tokens to find stop strings.
         eos_ids: End-of-text token ids.
         last_step: Whether no further token may be generated.
+        choose: Picks the tokens (greedy, or drawn).
 
     Returns:
         The chosen tokens (one per row) and the slots (indices into ``rows``) of the rows still going.
     """
     last = logits[:, -1, :].float()
-    chosen = last.argmax(dim=-1)
+    chosen = choose(last, rows)
     logprobs = last.log_softmax(dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)
     keep: list[int] = []
     for slot, (row, token, logprob) in enumerate(zip(rows, chosen.tolist(), logprobs.tolist(), strict=True)):

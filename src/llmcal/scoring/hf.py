@@ -48,7 +48,7 @@ from llmcal.scoring.backend_settings import (
     resolve_dtype,
 )
 from llmcal.scoring.fingerprint import model_fingerprint
-from llmcal.scoring.generation import GenerationBatch, greedy_generate
+from llmcal.scoring.generation import GenerationBatch, greedy_generate, sample_generate
 from llmcal.scoring.generation_ending import end_of_text_ids
 from llmcal.scoring.models import ResolvedModel, resolve_model
 from llmcal.scoring.packing import pack_rows, read_scores
@@ -60,6 +60,7 @@ from llmcal.scoring.requests import (
     ScoringRequest,
     check_max_new_tokens,
 )
+from llmcal.scoring.sampling import SamplingSettings, sample_seed
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
 if TYPE_CHECKING:
@@ -405,20 +406,7 @@ class HFBackend:
         Raises:
             InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
         """
-        check_max_new_tokens(max_new_tokens)
-        before = self.encoder.truncated
-        contexts = self.encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
-        self._report_truncation(self.encoder.truncated - before)
-        size = None if self.batch_size == "auto" else self.batch_size
-        batches: list[list[int]] = []
-        # Longest prompts first, so a batch's first prompt is its widest row.
-        for index in sorted(range(len(requests)), key=lambda i: len(contexts[i]), reverse=True):
-            batch = batches[-1] if batches else []
-            width = len(contexts[batch[0]]) + max_new_tokens if batch else 0
-            if batch and self._within(len(batch) + 1, (len(batch) + 1) * width, size):
-                batch.append(index)
-            else:
-                batches.append([index])
+        contexts, batches = self._generation_batches(requests, max_new_tokens, rows_per_prompt=1)
         results: list[Generation | None] = [None] * len(requests)
         eos_ids = self._eos_ids()
 
@@ -434,6 +422,70 @@ class HFBackend:
 
         _halving_on_oom([(None, batch) for batch in batches], run)
         return [generation for generation in results if generation is not None]
+
+    def sample(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        settings: SamplingSettings,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[list[Generation]]:
+        """``settings.samples`` sampled continuations of every request (:func:`sample_generate`).
+
+        Each prompt runs once; its samples continue from copies of its KV cache, so a batch holds
+        ``samples`` rows per prompt (the batch size and token budget count rows). Samples do not depend
+        on the batch: each is drawn from its own seeded stream.
+
+        Raises:
+            InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
+        """
+        copies = settings.samples
+        contexts, batches = self._generation_batches(requests, max_new_tokens, rows_per_prompt=copies)
+        results: list[list[Generation | None]] = [[None] * copies for _ in requests]
+        eos_ids = self._eos_ids()
+        seeds = [
+            [sample_seed(settings.seed, request.context, request.key, number) for number in range(copies)]
+            for request in requests
+        ]
+
+        def run(_: None, batch: list[int]) -> None:
+            prompts = GenerationBatch(batch, [contexts[i] for i in batch], [requests[i].stop for i in batch])
+            for index, number, generation in sample_generate(
+                self.model, self.tokenizer, prompts, settings=settings, seeds=[seeds[i] for i in batch],
+                max_new_tokens=max_new_tokens, eos_ids=eos_ids, pad_id=self.pad_id, device=self.device,
+            ):  # fmt: skip
+                results[index][number] = generation
+            if on_progress is not None:
+                on_progress(len(batch))
+
+        _halving_on_oom([(None, batch) for batch in batches], run)
+        return [[sample for sample in samples if sample is not None] for samples in results]
+
+    def _generation_batches(
+        self, requests: Sequence[GenerationRequest], max_new_tokens: int, *, rows_per_prompt: int
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """The prompts' token ids (cut to leave room for the answer) and batches of them, longest first.
+
+        A batch is limited by the batch size, or by the token budget when it is "auto", counting
+        ``rows_per_prompt`` rows of prompt and answer per prompt.
+        """
+        check_max_new_tokens(max_new_tokens)
+        before = self.encoder.truncated
+        contexts = self.encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        self._report_truncation(self.encoder.truncated - before)
+        size = None if self.batch_size == "auto" else self.batch_size
+        batches: list[list[int]] = []
+        # Longest prompts first, so a batch's first prompt is its widest row.
+        for index in sorted(range(len(requests)), key=lambda i: len(contexts[i]), reverse=True):
+            batch = batches[-1] if batches else []
+            width = len(contexts[batch[0]]) + max_new_tokens if batch else 0
+            rows = (len(batch) + 1) * rows_per_prompt
+            if batch and self._within(rows, rows * width, size):
+                batch.append(index)
+            else:
+                batches.append([index])
+        return contexts, batches
 
     def _eos_ids(self) -> frozenset[int]:
         """The end-of-text tokens: the generation config's (one or several) and the tokenizer's."""

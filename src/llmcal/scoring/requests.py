@@ -1,7 +1,7 @@
 """What a scoring backend is asked and what it answers: the contract between confidence methods and models.
 
 A backend never sees tasks or items, only text: a context and the continuations to score after it, or a
-context to continue greedily until a stop string.
+context to continue until a stop string, greedily or by sampling several answers.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from llmcal.errors import InputError
+from llmcal.scoring.sampling import SamplingSettings
 
 __all__ = [
     "BackendOperation",
@@ -25,8 +26,8 @@ __all__ = [
     "unavailable_operations",
 ]
 
-BackendOperation = Literal["score", "generate"]
-"""What a backend is asked to do: score continuations, or generate."""
+BackendOperation = Literal["score", "generate", "sample"]
+"""What a backend is asked to do: score continuations, generate greedily, or sample several answers."""
 
 ProgressCallback = Callable[[int], None]
 """Called with the number of requests just finished."""
@@ -147,6 +148,21 @@ class ScoringBackend(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> list[Generation]:
         """Greedy continuation of every request's context; the result mirrors ``requests``."""
+        ...
+
+    def sample(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        settings: SamplingSettings,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[list[Generation]]:
+        """``settings.samples`` sampled continuations of every request's context, in sample order.
+
+        Each sample is drawn from its own seeded stream (:func:`~llmcal.scoring.sampling.sample_seed`), so
+        it does not depend on the batch; its tokens' log-probabilities are the model's own (temperature 1).
+        """
         ...
 
     def describe(self) -> dict[str, Any]:

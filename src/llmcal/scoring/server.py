@@ -36,22 +36,20 @@ from llmcal.scoring.requests import (
     ScoringRequest,
     check_max_new_tokens,
 )
+from llmcal.scoring.sampling import SamplingSettings, sample_seed
 from llmcal.scoring.server_client import ClientSettings, ServerClient
+from llmcal.scoring.server_completions import (
+    COMPLETIONS,
+    choices_of,
+    continuation_score,
+    generation_payload,
+    progress_of,
+    scoring_payload,
+)
 from llmcal.scoring.server_probe import ServedModel, generated_ids, probe_server, served_entry
 from llmcal.scoring.tokenization import EncodedRequest, PairEncoder
 
 __all__ = ["ServerBackend"]
-
-# Sampling fields set on every generation, so a server's defaults (vLLM applies the model's
-# generation_config.json: a repetition penalty, say) cannot change the greedy answer.
-_GREEDY = {
-    "temperature": 0.0,
-    "top_p": 1.0,
-    "repetition_penalty": 1.0,
-    "frequency_penalty": 0.0,
-    "presence_penalty": 0.0,
-}
-_COMPLETIONS = "/v1/completions"
 
 
 class ServerBackend:
@@ -173,19 +171,16 @@ class ServerBackend:
             [request.context + tokens for request in group for tokens in request.continuations]
             for group in groups
         ]
-        payloads = [
-            {"model": self.name, "prompt": sent, "max_tokens": 1, "prompt_logprobs": 0, **_GREEDY}
-            for sent in prompts
-        ]
+        payloads = [scoring_payload(self.name, sent) for sent in prompts]
         answers = self.client.post_many(
-            _COMPLETIONS, payloads, on_done=_progress(on_progress, [len(group) for group in groups])
+            COMPLETIONS, payloads, on_done=progress_of(on_progress, [len(group) for group in groups])
         )
         results: list[list[ContinuationScore]] = [[] for _ in encoded]
         for group, sent, answer in zip(groups, prompts, answers, strict=True):
-            scored = iter(zip(_choices(answer, len(sent), self.client.urls), sent, strict=True))
+            scored = iter(zip(choices_of(answer, len(sent), self.client.urls), sent, strict=True))
             for request in group:
                 results[request.index] = [
-                    _continuation_score(choice, prompt, len(tokens), request.key)
+                    continuation_score(choice, prompt, len(tokens), request.key)
                     for tokens, (choice, prompt) in zip(request.continuations, scored, strict=False)
                 ]
         return results
@@ -219,28 +214,62 @@ class ServerBackend:
             for start in range(0, len(indices), self.prompts_per_request)
         ]
         payloads = [
-            {
-                "model": self.name,
-                "prompt": [contexts[index] for index in indices],
-                "max_tokens": max_new_tokens,
-                "logprobs": 0,
-                "stop": [text for text in stop if text],
-                "include_stop_str_in_output": True,  # cut here, as the in-process loop cuts
-                "skip_special_tokens": False,
-                "return_token_ids": True,
-                "return_tokens_as_token_ids": True,
-                **_GREEDY,
-            }
+            generation_payload(self.name, [contexts[index] for index in indices], stop, max_new_tokens)
             for stop, indices in groups
         ]
         answers = self.client.post_many(
-            _COMPLETIONS, payloads, on_done=_progress(on_progress, [len(indices) for _, indices in groups])
+            COMPLETIONS, payloads, on_done=progress_of(on_progress, [len(indices) for _, indices in groups])
         )
         results: list[Generation | None] = [None] * len(requests)
         for (stop, indices), answer in zip(groups, answers, strict=True):
-            for index, choice in zip(indices, _choices(answer, len(indices), self.client.urls), strict=True):
+            choices = choices_of(answer, len(indices), self.client.urls)
+            for index, choice in zip(indices, choices, strict=True):
                 results[index] = self._generation(choice, stop, requests[index].key or f"request {index}")
         return [generation for generation in results if generation is not None]
+
+    def sample(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        settings: SamplingSettings,
+        max_new_tokens: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> list[list[Generation]]:
+        """``settings.samples`` samples of every request: one HTTP request per prompt, ``n`` samples each.
+
+        The server draws them with the request's seed (:func:`~llmcal.scoring.sampling.sample_seed` of
+        sample 0), so a prompt's samples do not depend on what else is sent; they are the server's
+        sampler's, not the in-process loop's. Log-probabilities are what the server reports for the drawn
+        tokens (vLLM: the model's own, before temperature and filtering, its default ``logprobs_mode``).
+
+        Raises:
+            InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
+        """
+        check_max_new_tokens(max_new_tokens)
+        self._require("sample")
+        before = self.prompt_encoder.truncated
+        contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        self._report_truncation(self.prompt_encoder.truncated - before)
+        payloads = [
+            generation_payload(
+                self.name,
+                [context],
+                tuple(request.stop),
+                max_new_tokens,
+                sampling=(settings, sample_seed(settings.seed, request.context, request.key, 0)),
+            )
+            for context, request in zip(contexts, requests, strict=True)
+        ]
+        answers = self.client.post_many(
+            COMPLETIONS, payloads, on_done=progress_of(on_progress, [1] * len(payloads))
+        )
+        return [
+            [
+                self._generation(choice, tuple(request.stop), request.key or f"request {index}")
+                for choice in choices_of(answer, settings.samples, self.client.urls)
+            ]
+            for index, (request, answer) in enumerate(zip(requests, answers, strict=True))
+        ]
 
     def _generation(self, choice: dict[str, Any], stop: tuple[str, ...], key: str) -> Generation:
         """The generation a server's choice holds, ended where the in-process loop would end it."""
@@ -345,56 +374,3 @@ def _grouped(encoded: list[EncodedRequest], per_request: int) -> list[list[Encod
         groups[-1].append(request)
         count += len(request.continuations)
     return groups
-
-
-def _progress(on_progress: ProgressCallback | None, sizes: list[int]) -> Callable[[int], None] | None:
-    """Reports a finished request's number of prompts (requests of the caller) to ``on_progress``."""
-    if on_progress is None:
-        return None
-    return lambda index: on_progress(sizes[index])
-
-
-def _choices(answer: Any, expected: int, urls: Sequence[str]) -> list[dict[str, Any]]:
-    """A completion answer's choices in prompt order (servers may list them as they finish).
-
-    Raises:
-        InputError: If there is not one choice per prompt.
-    """
-    choices = answer.get("choices") if isinstance(answer, dict) else None
-    if not isinstance(choices, list) or len(choices) != expected:
-        raise InputError(
-            f"{', '.join(urls)} answered {len(choices) if isinstance(choices, list) else 'no'} choices for "
-            f"{expected} prompts; is it an OpenAI-compatible completions endpoint?",
-            parameter="servers",
-        )
-    return sorted(choices, key=lambda choice: int(choice.get("index", 0)))
-
-
-def _continuation_score(
-    choice: dict[str, Any], prompt: list[int], n_tokens: int, key: str
-) -> ContinuationScore:
-    """The last ``n_tokens`` prompt tokens' log-probabilities and whether each was the argmax (rank 1).
-
-    Raises:
-        InputError: If the server's prompt log-probabilities do not cover those tokens.
-    """
-    entries = choice.get("prompt_logprobs")
-    if not isinstance(entries, list) or len(entries) != len(prompt):
-        raise InputError(
-            f"{key}: the server returned {len(entries) if isinstance(entries, list) else 'no'} prompt "
-            f"log-probabilities for a prompt of {len(prompt)} tokens.",
-            parameter="servers",
-        )
-    logprobs, greedy = [], True
-    for position in range(len(prompt) - n_tokens, len(prompt)):
-        entry = entries[position]
-        found = entry.get(str(prompt[position])) if isinstance(entry, dict) else None
-        if not isinstance(found, dict) or "logprob" not in found:
-            raise InputError(
-                f"{key}: the server's prompt log-probabilities lack token {prompt[position]} at position "
-                f"{position}.",
-                parameter="servers",
-            )
-        logprobs.append(float(found["logprob"]))
-        greedy = greedy and found.get("rank") == 1
-    return ContinuationScore(tuple(logprobs), greedy)

@@ -137,7 +137,7 @@ def _probe_completions(client: ServerClient, served: ServedModel, model: str, to
                 "the server has no /v1/completions endpoint (a chat-only API gives no log-probabilities "
                 "of a given text)"
             )
-            return _with(served, {"score": reason, "generate": reason}, checked=False)
+            return _with(served, {"score": reason, "generate": reason, "sample": reason}, checked=False)
         # A server that rejects the field outright (rather than ignoring it): ask again without it.
         del payload["prompt_logprobs"]
         unavailable["score"] = f"{_NO_PROMPT_LOGPROBS} ({refusal.reason})"
@@ -150,6 +150,7 @@ def _probe_completions(client: ServerClient, served: ServedModel, model: str, to
             "the server does not say which tokens it generated (vLLM's `return_token_ids` or "
             "`return_tokens_as_token_ids`), whose log-probabilities the confidence methods read"
         )
+        unavailable["sample"] = unavailable["generate"]
     return _with(served, unavailable, checked=_check_tokenization(choice, tokenizer, served.url))
 
 
