@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from llmcal.confidence.answer_equivalence import AliasTable
 from llmcal.confidence.backend_operations import check_backend_operations
 from llmcal.confidence.extraction import extract_records
 from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
@@ -239,6 +240,7 @@ def _extract(
             style=task.style,
             stop=task.stop,
             fewshot_pool=[item for item in task.fewshot_pool if isinstance(item, OpenItem)],
+            aliases=AliasTable.of(item.answers for item in task.items if isinstance(item, OpenItem)),
             on_progress=on_progress,
         )
     return extract_records(

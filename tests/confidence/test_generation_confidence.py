@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -171,7 +172,11 @@ def test_method_names_are_checked_with_a_suggestion() -> None:
 
 
 def test_every_registered_generation_method_gives_a_probability() -> None:
-    record = _record()
+    samples = tuple(
+        Generation(text, (i,), (-0.3 * (i + 1),), 1, "stop")
+        for i, text in enumerate([" Paris", " Lyon", " paris"])
+    )
+    record = replace(_record(), samples=samples, sample_classes=(0, 0, 1, 0))
     for name in generation_methods.GENERATION_METHODS.names():
         value = generation_confidence(record, name)
         assert value is not None

@@ -11,9 +11,10 @@ from llmcal.confidence.generation_extraction import (
     GenerationSettings,
     extract_generation_records,
     generation_passes,
+    sampling_method_names,
 )
 from llmcal.confidence.generation_methods import GENERATION_METHODS, generation_method
-from llmcal.confidence.generation_passes import ANSWER, P_TRUE, VERBAL, PassOutputs
+from llmcal.confidence.generation_passes import ANSWER, P_TRUE, SAMPLES, VERBAL, PassOutputs
 from llmcal.confidence.predictions import generation_confidence
 from llmcal.errors import InputError
 from llmcal.runs.records import record_line
@@ -47,6 +48,17 @@ def test_every_method_declares_its_pass():
         "min-prob": ANSWER,
         "p-true": P_TRUE,
         "verbal": VERBAL,
+        **{name: SAMPLES for name in sampling_method_names()},
+    }
+    assert set(sampling_method_names()) == {
+        "self-consistency",
+        "semantic-entropy",
+        "semantic-entropy-lik",
+        "semantic-sets",
+        "lexical-similarity",
+        "eigv",
+        "degree",
+        "eccentricity",
     }
     assert all(GENERATION_METHODS.get(name).name == name for name in GENERATION_METHODS)
 
@@ -93,8 +105,9 @@ def test_a_lazily_registered_method_is_listed_before_it_is_imported(scratch_regi
         GENERATION_METHODS.get("seq-prob-again")
 
 
-def test_the_default_settings_compute_every_registered_method(scratch_registry):
-    assert GenerationSettings().methods == tuple(GENERATION_METHODS.names())
+def test_the_default_settings_compute_every_registered_method_but_those_over_samples(scratch_registry):
+    single_pass = [name for name in GENERATION_METHODS.names() if name not in sampling_method_names()]
+    assert GenerationSettings().methods == tuple(single_pass)
     generation_method("constant", ANSWER)(lambda record: 0.5)
     assert GenerationSettings().methods[-1] == "constant"
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import itertools
 import math
-import os
-import sys
 import types
 import warnings
 
@@ -26,38 +22,22 @@ from llmcal.metrics import (
     risk_coverage_curve,
     selective_accuracy,
 )
+from tests.lm_polygraph_modules import polygraph_modules
 
 
 @pytest.fixture(scope="module")
 def polygraph():
-    """lm-polygraph's ``ue_metrics``, without running its package ``__init__``.
-
-    lm-polygraph is installed with ``--no-deps`` (README's test command): its package ``__init__`` imports
-    its model wrappers and their dependencies (fschat, spacy, bitsandbytes, ...), which llmcal's dev
-    environment does not need. Its metric modules import numpy alone, so they are loaded beneath stub
-    parent packages.
-    """
-    spec = importlib.util.find_spec("lm_polygraph")
-    if spec is None or spec.submodule_search_locations is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("lm-polygraph is not installed; README's test command installs it (--no-deps)")
-        pytest.skip("lm-polygraph is not installed (pip install --no-deps lm-polygraph==0.7.0)")
-    root = next(iter(spec.submodule_search_locations))
-    saved = {name: sys.modules.get(name) for name in ("lm_polygraph", "lm_polygraph.ue_metrics")}
-    for name, path in (("lm_polygraph", root), ("lm_polygraph.ue_metrics", os.path.join(root, "ue_metrics"))):
-        stub = types.ModuleType(name)
-        stub.__path__ = [path]
-        sys.modules[name] = stub
-    try:
+    """lm-polygraph's ``ue_metrics`` (:mod:`tests.lm_polygraph_modules`)."""
+    with polygraph_modules(
+        "ue_metrics.pred_rej_area", "ue_metrics.risk_cov_curve", "ue_metrics.ue_metric"
+    ) as (
+        rejection,
+        risk_coverage,
+        base,
+    ):
         yield types.SimpleNamespace(
-            prr=importlib.import_module("lm_polygraph.ue_metrics.pred_rej_area").PredictionRejectionArea(),
-            rcc=importlib.import_module("lm_polygraph.ue_metrics.risk_cov_curve").RiskCoverageCurveAUC(),
-            base=importlib.import_module("lm_polygraph.ue_metrics.ue_metric"),
+            prr=rejection.PredictionRejectionArea(), rcc=risk_coverage.RiskCoverageCurveAUC(), base=base
         )
-    finally:
-        for name in [name for name in sys.modules if name.startswith("lm_polygraph")]:
-            del sys.modules[name]
-        sys.modules.update({name: module for name, module in saved.items() if module is not None})
 
 
 def _distinct_case(n, seed, accuracy=0.6, signal=1.5):

@@ -52,7 +52,11 @@ from llmcal.cli.server_options import (
 )
 from llmcal.cli.tables import answer_lines, strata_table, summary_table
 from llmcal.confidence.extraction import ExtractionSettings, check_methods
-from llmcal.confidence.generation_extraction import GenerationSettings, check_generation_methods
+from llmcal.confidence.generation_extraction import (
+    GenerationSettings,
+    check_generation_methods,
+    sampling_method_names,
+)
 from llmcal.confidence.generation_methods import GENERATION_METHODS
 from llmcal.confidence.methods import METHODS
 from llmcal.distributed import Shard
@@ -61,6 +65,7 @@ from llmcal.evaluation import check_stratification, evaluate
 from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.evaluation import EvalResults, EvalSettings, Stratification, strata_bins_name
+from llmcal.scoring.sampling import DEFAULT_SAMPLES, SamplingSettings
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.selection import EvalTask, select_tasks
 
@@ -77,7 +82,9 @@ _OPEN_DEFAULTS = GenerationSettings()
 # Built from the registries, so a method registered before the CLI is imported is listed with the others.
 _METHODS_HELP = (
     f"Confidence methods. Multiple-choice: {', '.join(METHODS.names())}. "
-    f"Open-ended: {', '.join(GENERATION_METHODS.names())}. Default: all of the tasks' kind."
+    f"Open-ended: {', '.join(GENERATION_METHODS.names())}. Default: all of the tasks' kind but the methods "
+    f"over samples ({', '.join(sampling_method_names())}), which draw --samples answers per item and run "
+    "only when named."
 )
 
 
@@ -111,6 +118,29 @@ def eval_(
         typer.Option(
             help="Open-ended tasks: a string an answer ends at (repeatable; '\\n' is a newline). Default: "
             "the task's own (a newline for --data)."
+        ),
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Methods over samples: answers sampled per item (at least 2). Default: {DEFAULT_SAMPLES}."
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            help="Methods over samples: sampling temperature (0: always the likeliest token). Default: 1.0."
+        ),
+    ] = None,
+    top_k: Annotated[
+        int | None,
+        typer.Option(help="Methods over samples: draw from the k likeliest tokens (0: all). Default: 50."),
+    ] = None,
+    top_p: Annotated[
+        float | None,
+        typer.Option(
+            help="Methods over samples: draw from the likeliest tokens holding this much probability "
+            "(nucleus). Default: 1.0."
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each task.")] = None,
@@ -165,8 +195,9 @@ def eval_(
         limit=limit,
         style=cloze_style_option(cloze_style),
     )
+    sampling = {"samples": samples, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     choices = _ConfidenceChoices(
-        methods, prompt_format, num_fewshot, seed, max_new_tokens, stop_strings(stop)
+        methods, prompt_format, num_fewshot, seed, max_new_tokens, stop_strings(stop), sampling
     )
     confidence = _confidence_settings(tasks, choices)
     settings = EvalSettings(confidence, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
@@ -223,6 +254,11 @@ class _ConfidenceChoices:
     seed: int
     max_new_tokens: int
     stop: tuple[str, ...] | None
+    sampling: dict[str, int | float | None]
+
+    def given_sampling(self) -> dict[str, int | float]:
+        """The sampling options given on the command line (the others keep their defaults)."""
+        return {name: value for name, value in self.sampling.items() if value is not None}
 
 
 def _confidence_settings(
@@ -235,6 +271,8 @@ def _confidence_settings(
             multiple-choice items.
     """
     chosen = None if choices.methods is None else comma_list(choices.methods)
+    given = choices.given_sampling()
+    flags = ", ".join(f"--{name.replace('_', '-')}" for name in given)
     if tasks[0].kind == "open":
         generation = GenerationSettings(
             num_fewshot=choices.num_fewshot,
@@ -242,7 +280,18 @@ def _confidence_settings(
             max_new_tokens=choices.max_new_tokens,
             stop=_stop_override(choices.stop, tasks),
         )
-        return generation if chosen is None else replace(generation, methods=check_generation_methods(chosen))
+        if chosen is not None:
+            generation = replace(generation, methods=check_generation_methods(chosen))
+        if generation.sampling is None:
+            if given:
+                raise InputError(
+                    f"{flags} set how answers are sampled, but no method over samples is chosen; add one "
+                    f"to --methods ({', '.join(sampling_method_names())})."
+                )
+            return generation
+        return replace(generation, sampling=SamplingSettings(seed=choices.seed, **given))  # type: ignore[arg-type]
+    if given:
+        raise InputError(f"{flags} apply to open-ended tasks; these items are multiple-choice.")
     if choices.stop is not None:
         raise InputError("--stop applies to open-ended tasks; these items are multiple-choice.")
     extraction = ExtractionSettings(

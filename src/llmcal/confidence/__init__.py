@@ -12,6 +12,9 @@ from llmcal.confidence.methods import (
 )
 from llmcal.confidence.records import ItemRecord
 
+# The methods over samples register themselves beside the single-pass generation methods on import.
+from llmcal.confidence import sample_methods  # noqa: F401  # isort: skip
+
 __all__ = [
     "METHODS",
     "ConfidenceMethod",

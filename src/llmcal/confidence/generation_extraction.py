@@ -9,8 +9,9 @@ more answers to the item's prompt are sampled (the methods over samples).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from llmcal.confidence.answer_equivalence import AliasTable
 from llmcal.confidence.generation_methods import GENERATION_METHODS
 from llmcal.confidence.generation_passes import (
     ANSWER,
@@ -34,12 +35,23 @@ __all__ = [
     "check_generation_methods",
     "extract_generation_records",
     "generation_passes",
+    "sampling_method_names",
 ]
 
 
+def sampling_method_names() -> tuple[str, ...]:
+    """The registered methods over samples, in registration order."""
+    return tuple(name for name in GENERATION_METHODS.names() if GENERATION_METHODS.get(name).needs is SAMPLES)
+
+
 def _every_generation_method() -> tuple[str, ...]:
-    """Every registered generation method: an open-ended run's default (read when settings are made)."""
-    return tuple(GENERATION_METHODS.names())
+    """Every registered single-pass method: an open-ended run's default (read when settings are made).
+
+    The methods over samples cost ``K`` more answers per item, so they run only when asked for.
+    """
+    return tuple(
+        name for name in GENERATION_METHODS.names() if GENERATION_METHODS.get(name).needs is not SAMPLES
+    )
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,8 @@ class GenerationSettings:
     """How open-ended items are prompted and answered.
 
     Attributes:
-        methods: Confidence methods to compute (names in :data:`GENERATION_METHODS`); default: every one.
+        methods: Confidence methods to compute (names in :data:`GENERATION_METHODS`); default: every one
+            that needs no samples.
         num_fewshot: Solved examples before each question.
         seed: Seed of the few-shot draw.
         max_new_tokens: The most tokens of an answer.
@@ -133,9 +146,13 @@ def extract_generation_records(
     style: ClozeStyle = "qa",
     stop: tuple[str, ...] = DEFAULT_STOP,
     fewshot_pool: Sequence[OpenItem] = (),
+    aliases: AliasTable | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[GenerationRecord]:
     """Answers ``items`` and runs the passes ``settings.methods`` need; one record per item, in order.
+
+    Why it is long: the items, the model and the settings, and four things of the task the items come
+    from (its name, cloze style, stop strings, few-shot pool), and its answers' aliases.
 
     Args:
         items: Items to answer.
@@ -145,9 +162,13 @@ def extract_generation_records(
         style: How the questions are put (``qa`` or ``completion``).
         stop: The strings an answer ends at (``settings.stop`` overrides them).
         fewshot_pool: Items few-shot examples are drawn from (the item itself is never used).
+        aliases: The accepted answers of the whole task, by which sampled answers are grouped
+            (:mod:`llmcal.confidence.answer_equivalence`); default: those of ``items``.
         on_progress: Called with numbers of items finished, per pass.
     """
     answered = _answered(items, backend, settings, style, settings.stop or stop, fewshot_pool, on_progress)
+    table = aliases if aliases is not None else AliasTable.of(item.answers for item in items)
+    answered = replace(answered, aliases=table)
     outputs = [PassOutputs()] * len(items)
     for step in settings.passes:
         step_outputs = step.run(answered, backend, on_progress)
@@ -163,6 +184,7 @@ def extract_generation_records(
             verbal=item_outputs.verbal,
             metadata=item.metadata,
             samples=item_outputs.samples,
+            sample_classes=item_outputs.sample_classes,
         )
         for item, answer, item_outputs in zip(items, answered.answers, outputs, strict=True)
     ]

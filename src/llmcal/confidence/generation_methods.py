@@ -1,4 +1,4 @@
-"""Confidence in a generated answer: five ways to ask how sure the model is of what it wrote.
+"""Confidence in a generated answer: five single-pass ways to ask how sure the model is of what it wrote.
 
 Each method reads a :class:`~llmcal.confidence.records.GenerationRecord` and returns the confidence that
 the answer is right, in [0, 1], or ``None`` when the record gives none (a verbalised answer without a
@@ -11,6 +11,8 @@ readable probability):
   ``P(True) / (P(True) + P(False))``;
 - ``verbal``: Tian et al. (2023), Xiong et al. (2024): the model is asked for a probability and the
   number it writes is read (:mod:`llmcal.confidence.verbalized`).
+
+The methods over several sampled answers register here too (:mod:`llmcal.confidence.sample_methods`).
 
 A method is one :func:`generation_method` registration: its name, the pass whose output it reads besides
 the answer (:mod:`llmcal.confidence.generation_passes`: the P(True) prompt is one scoring pass, the
@@ -34,6 +36,7 @@ __all__ = ["GENERATION_METHODS", "GenerationMethod", "generation_method"]
 
 ConfidenceReader = Callable[[GenerationRecord], float | None]
 ReasonReader = Callable[[GenerationRecord], str]
+UncertaintyReader = Callable[[GenerationRecord], float]
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,15 @@ class GenerationMethod:
         needs: The pass whose output it reads; methods sharing a pass share one run of it.
         confidence: The confidence in a record's answer, or ``None`` if the record gives none.
         why_none: Why ``confidence`` gave a record none, in a few words that group alike records.
+        uncertainty: For a method that measures uncertainty (an entropy, a count): the raw score, of
+            which ``confidence`` is a fixed decreasing map onto [0, 1]; ``None`` for the others.
     """
 
     name: str
     needs: GenerationPass
     confidence: ConfidenceReader
     why_none: ReasonReader = lambda record: "no confidence"
+    uncertainty: UncertaintyReader | None = None
 
 
 GENERATION_METHODS: Registry[GenerationMethod] = Registry("confidence method for generated answers")
@@ -58,7 +64,11 @@ GENERATION_METHODS: Registry[GenerationMethod] = Registry("confidence method for
 
 
 def generation_method(
-    name: str, needs: GenerationPass, *, why_none: ReasonReader | None = None
+    name: str,
+    needs: GenerationPass,
+    *,
+    why_none: ReasonReader | None = None,
+    uncertainty: UncertaintyReader | None = None,
 ) -> Callable[[ConfidenceReader], ConfidenceReader]:
     """Decorator registering a confidence reader as the method ``name`` needing pass ``needs``.
 
@@ -67,13 +77,14 @@ def generation_method(
         needs: The pass whose output it reads (:data:`~llmcal.confidence.generation_passes.ANSWER` for the
             answer alone).
         why_none: For a method that may give no confidence: why it gave a record none.
+        uncertainty: For a method measuring uncertainty: its raw score.
 
     Raises:
         ValueError: If a method called ``name`` is already registered.
     """
 
     def register(confidence: ConfidenceReader) -> ConfidenceReader:
-        method = GenerationMethod(name, needs, confidence)
+        method = GenerationMethod(name, needs, confidence, uncertainty=uncertainty)
         GENERATION_METHODS.add(name, method if why_none is None else replace(method, why_none=why_none))
         return confidence
 

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from llmcal.confidence.answer_equivalence import AliasTable, equivalence_classes
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
 from llmcal.scoring.requests import (
@@ -66,6 +67,7 @@ class AnsweredItems:
         stop: The strings the answers ended at.
         max_new_tokens: The most tokens of an answer.
         sampling: How answers are sampled, for the passes that sample.
+        aliases: The task's accepted answers, by which sampled answers are grouped into classes.
     """
 
     items: Sequence[OpenItem]
@@ -75,6 +77,7 @@ class AnsweredItems:
     stop: tuple[str, ...] = DEFAULT_STOP
     max_new_tokens: int = 32
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    aliases: AliasTable = field(default_factory=AliasTable)
 
 
 @dataclass(frozen=True)
@@ -85,11 +88,13 @@ class PassOutputs:
         p_true: ``(log P(True), log P(False))`` of the answer (``None`` if :data:`P_TRUE` did not run).
         verbal: The text the model wrote when asked for a probability (``None`` if :data:`VERBAL` did not).
         samples: The sampled answers (``None`` if :data:`SAMPLES` did not run).
+        sample_classes: Equivalence classes of the answer and then each sample (``None`` likewise).
     """
 
     p_true: tuple[float, float] | None = None
     verbal: str | None = None
     samples: tuple[Generation, ...] | None = None
+    sample_classes: tuple[int, ...] | None = None
 
     def merged_with(self, other: PassOutputs) -> PassOutputs:
         """These outputs plus those ``other`` holds.
@@ -110,6 +115,7 @@ class PassOutputs:
             p_true=self.p_true if other.p_true is None else other.p_true,
             verbal=self.verbal if other.verbal is None else other.verbal,
             samples=self.samples if other.samples is None else other.samples,
+            sample_classes=self.sample_classes if other.sample_classes is None else other.sample_classes,
         )
 
 
@@ -224,7 +230,15 @@ class _SamplePass(GenerationPass):
             max_new_tokens=answered.max_new_tokens,
             on_progress=on_progress,
         )
-        return [PassOutputs(samples=tuple(samples)) for samples in sampled]
+        return [
+            PassOutputs(
+                samples=tuple(samples),
+                sample_classes=equivalence_classes(
+                    [answer.text, *(sample.text for sample in samples)], answered.aliases
+                ),
+            )
+            for answer, samples in zip(answered.answers, sampled, strict=True)
+        ]
 
     def ran_on(self, record: GenerationRecord) -> bool:
         return record.samples is not None

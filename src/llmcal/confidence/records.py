@@ -93,6 +93,8 @@ class GenerationRecord:
         metadata: The item's metadata fields, for breakdowns of the results.
         samples: Answers sampled from the model (``None`` if no method over samples ran), each with its
             tokens' log-probabilities.
+        sample_classes: Equivalence classes of the answer, then of each sample (equal numbers: the same
+            meaning; :mod:`llmcal.confidence.answer_equivalence`); ``None`` with ``samples``.
     """
 
     task: str
@@ -104,8 +106,17 @@ class GenerationRecord:
     verbal: str | None = None
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict)
     samples: tuple[Generation, ...] | None = None
+    sample_classes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if (self.samples is None) != (self.sample_classes is None) or (
+            self.samples is not None
+            and self.sample_classes is not None
+            and len(self.sample_classes) != len(self.samples) + 1
+        ):
+            raise InputError(
+                f"{self.task}/{self.id}: a record's sample classes must number its answer and every sample."
+            )
         sampled = [value for sample in self.samples or () for value in sample.token_logprobs]
         _check_finite(self.task, self.id, [*self.generation.token_logprobs, *(self.p_true or ()), *sampled])
 

@@ -196,6 +196,7 @@ def _generation_record_dict(record: GenerationRecord) -> dict[str, Any]:
     }
     if record.samples is not None:  # absent otherwise, so records of runs without samples stay as they were
         data["samples"] = [_generation_dict(sample) for sample in record.samples]
+        data["sample_classes"] = list(record.sample_classes or ())
     if record.metadata:
         data["metadata"] = dict(record.metadata)
     return data
@@ -233,6 +234,7 @@ def _generation_record(data: dict[str, Any]) -> GenerationRecord:
         p_true=None if p_true is None else (float(p_true[0]), float(p_true[1])),
         verbal=verbal,
         samples=None if samples is None else tuple(_generation(sample) for sample in samples),
+        sample_classes=None if samples is None else tuple(int(c) for c in data["sample_classes"]),
         metadata=_metadata(data.get("metadata", {})),
     )
 
