@@ -24,6 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from llmcal.cli.answers_option import given_answers_option, refuse_sampling_options
 from llmcal.cli.metric_options import (
     DEFAULTS,
     MAX_SEED,
@@ -65,6 +66,7 @@ from llmcal.evaluation import check_stratification, evaluate
 from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.evaluation import EvalResults, EvalSettings, Stratification, strata_bins_name
+from llmcal.scoring.given_answers import GivenAnswers
 from llmcal.scoring.sampling import DEFAULT_SAMPLES, SamplingSettings
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.selection import EvalTask, select_tasks
@@ -143,6 +145,13 @@ def eval_(
             "(nucleus). Default: 1.0."
         ),
     ] = None,
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            help='Open-ended tasks: answers made elsewhere, one JSON line per item ({"id", "answer", '
+            '"samples"}), scored by --model instead of generated; every method but verbal.'
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each task.")] = None,
     batch_size: Annotated[str, typer.Option(help="Items per forward pass, or 'auto'.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = "auto",
@@ -199,7 +208,14 @@ def eval_(
     choices = _ConfidenceChoices(
         methods, prompt_format, num_fewshot, seed, max_new_tokens, stop_strings(stop), sampling
     )
+    given_answers = None
+    if answers is not None:
+        refuse_sampling_options([f"--{name.replace('_', '-')}" for name in choices.given_sampling()])
     confidence = _confidence_settings(tasks, choices)
+    if answers is not None:
+        given_answers, confidence = given_answers_option(
+            answers, tasks, confidence, methods_given=methods is not None
+        )
     settings = EvalSettings(confidence, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     check_stratification(tasks, stratification)
     options: BackendOptions = {
@@ -226,6 +242,8 @@ def eval_(
         shard = _process_shard()
     else:
         backend, shard = _load_model(model, options, err)
+    if given_answers is not None:
+        backend = GivenAnswers(backend, given_answers, str(answers))
     results = _evaluate_with_progress(_Run(tasks, settings, out, stratification, shard), backend, err)
     if shard.is_main:
         _show(results, out, stratification)
