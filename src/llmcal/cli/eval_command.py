@@ -145,6 +145,13 @@ def eval_(
             "(nucleus). Default: 1.0."
         ),
     ] = None,
+    nli: Annotated[
+        str | None,
+        typer.Option(
+            help="Methods over samples: an NLI model (folder or hub id; labels naming 'entailment') that "
+            "groups answers by bidirectional entailment. Default: normalised match, aware of aliases."
+        ),
+    ] = None,
     answers: Annotated[
         Path | None,
         typer.Option(
@@ -216,6 +223,8 @@ def eval_(
         given_answers, confidence = given_answers_option(
             answers, tasks, confidence, methods_given=methods is not None
         )
+    if nli is not None:
+        confidence = _with_nli(confidence, nli)
     settings = EvalSettings(confidence, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     check_stratification(tasks, stratification)
     options: BackendOptions = {
@@ -316,6 +325,35 @@ def _confidence_settings(
         format=choices.prompt_format, num_fewshot=choices.num_fewshot, seed=choices.seed
     )
     return extraction if chosen is None else replace(extraction, methods=check_methods(chosen))
+
+
+def _with_nli(
+    settings: ExtractionSettings | GenerationSettings, name: str
+) -> ExtractionSettings | GenerationSettings:
+    """``settings`` grouping sampled answers with the NLI model ``name``, its labels checked first.
+
+    Raises:
+        InputError: If no method over samples is chosen, or the model has no entailment label (or none
+            loads).
+    """
+    if not isinstance(settings, GenerationSettings) or settings.sampling is None:
+        raise InputError(
+            "--nli groups sampled answers by meaning; choose a method over samples in --methods "
+            f"({', '.join(sampling_method_names())})."
+        )
+    from transformers import AutoConfig
+
+    from llmcal.scoring.nli import entailment_label
+
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"--nli {name}: could not load its config ({' '.join(str(error).split())[:160]}); give the "
+            "folder or hub id of a sequence-classification model trained for NLI."
+        ) from None
+    entailment_label(config, name)
+    return replace(settings, nli=name)
 
 
 def _stop_override(stops: tuple[str, ...] | None, tasks: Sequence[EvalTask]) -> tuple[str, ...] | None:

@@ -8,10 +8,16 @@ more answers to the item's prompt are sampled (the methods over samples).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from llmcal.confidence.answer_equivalence import AliasTable
+from llmcal.confidence.answer_equivalence import (
+    AliasMatch,
+    AliasTable,
+    BidirectionalEntailment,
+    Equivalence,
+)
 from llmcal.confidence.generation_methods import GENERATION_METHODS
 from llmcal.confidence.generation_passes import (
     ANSWER,
@@ -23,6 +29,7 @@ from llmcal.confidence.generation_passes import (
 )
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
+from llmcal.scoring.nli import NliModel
 from llmcal.scoring.requests import GenerationRequest, ScoringBackend
 from llmcal.scoring.sampling import SamplingSettings
 from llmcal.tasks.prompts import fewshot_examples, open_prompt
@@ -37,6 +44,12 @@ __all__ = [
     "generation_passes",
     "sampling_method_names",
 ]
+
+
+@functools.cache
+def nli_model(name: str) -> NliModel:
+    """The NLI model ``name``, loaded once per process (every chunk of a run groups answers with it)."""
+    return NliModel(name)
 
 
 def sampling_method_names() -> tuple[str, ...]:
@@ -68,6 +81,9 @@ class GenerationSettings:
         sampling: How answers are sampled for the methods over samples; ``None`` when no such method is
             asked for, and the defaults (:class:`~llmcal.scoring.sampling.SamplingSettings`) when one is
             and none are given.
+        nli: The NLI model (folder or hub id) that groups sampled answers by bidirectional entailment;
+            ``None``: normalised match aware of the task's aliases
+            (:mod:`llmcal.confidence.answer_equivalence`).
     """
 
     methods: tuple[str, ...] = field(default_factory=_every_generation_method)
@@ -76,6 +92,7 @@ class GenerationSettings:
     max_new_tokens: int = 32
     stop: tuple[str, ...] | None = None
     sampling: SamplingSettings | None = None
+    nli: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int):
@@ -163,12 +180,16 @@ def extract_generation_records(
         stop: The strings an answer ends at (``settings.stop`` overrides them).
         fewshot_pool: Items few-shot examples are drawn from (the item itself is never used).
         aliases: The accepted answers of the whole task, by which sampled answers are grouped
-            (:mod:`llmcal.confidence.answer_equivalence`); default: those of ``items``.
+            (:mod:`llmcal.confidence.answer_equivalence`) unless ``settings.nli`` names an NLI model;
+            default: those of ``items``.
         on_progress: Called with numbers of items finished, per pass.
     """
     answered = _answered(items, backend, settings, style, settings.stop or stop, fewshot_pool, on_progress)
     table = aliases if aliases is not None else AliasTable.of(item.answers for item in items)
-    answered = replace(answered, aliases=table)
+    equivalence: Equivalence = AliasMatch(table)
+    if settings.nli is not None and SAMPLES in settings.passes:  # loaded only when answers are grouped
+        equivalence = BidirectionalEntailment(nli_model(settings.nli))
+    answered = replace(answered, equivalence=equivalence)
     outputs = [PassOutputs()] * len(items)
     for step in settings.passes:
         step_outputs = step.run(answered, backend, on_progress)

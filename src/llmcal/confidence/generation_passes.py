@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from llmcal.confidence.answer_equivalence import AliasTable, equivalence_classes
+from llmcal.confidence.answer_equivalence import AliasMatch, Equivalence
 from llmcal.confidence.records import GenerationRecord
 from llmcal.errors import InputError
 from llmcal.scoring.requests import (
@@ -67,7 +67,7 @@ class AnsweredItems:
         stop: The strings the answers ended at.
         max_new_tokens: The most tokens of an answer.
         sampling: How answers are sampled, for the passes that sample.
-        aliases: The task's accepted answers, by which sampled answers are grouped into classes.
+        equivalence: How the answer and its samples are grouped into classes of equal meaning.
     """
 
     items: Sequence[OpenItem]
@@ -77,7 +77,7 @@ class AnsweredItems:
     stop: tuple[str, ...] = DEFAULT_STOP
     max_new_tokens: int = 32
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    aliases: AliasTable = field(default_factory=AliasTable)
+    equivalence: Equivalence = field(default_factory=AliasMatch)
 
 
 @dataclass(frozen=True)
@@ -230,14 +230,16 @@ class _SamplePass(GenerationPass):
             max_new_tokens=answered.max_new_tokens,
             on_progress=on_progress,
         )
+        classes = answered.equivalence.classes(
+            [item.question for item in answered.items],
+            [
+                [answer.text, *(sample.text for sample in samples)]
+                for answer, samples in zip(answered.answers, sampled, strict=True)
+            ],
+        )
         return [
-            PassOutputs(
-                samples=tuple(samples),
-                sample_classes=equivalence_classes(
-                    [answer.text, *(sample.text for sample in samples)], answered.aliases
-                ),
-            )
-            for answer, samples in zip(answered.answers, sampled, strict=True)
+            PassOutputs(samples=tuple(samples), sample_classes=found)
+            for samples, found in zip(sampled, classes, strict=True)
         ]
 
     def ran_on(self, record: GenerationRecord) -> bool:

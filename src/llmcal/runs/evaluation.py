@@ -88,8 +88,9 @@ class EvalSettings:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the extraction settings, then the metric settings at the top level."""
         extraction = asdict(self.extraction)
-        if extraction.get("sampling", ...) is None:  # runs that sample nothing keep their earlier form
-            del extraction["sampling"]
+        for name in ("sampling", "nli"):  # runs that sample nothing keep their earlier form
+            if extraction.get(name, ...) is None:
+                del extraction[name]
         data: dict[str, Any] = as_json({"extraction": extraction, **asdict(self.metrics)})
         return data
 
