@@ -164,20 +164,35 @@ class _SampledToken:
             return last.argmax(dim=-1)
         scaled = last.double() / settings.temperature
         vocabulary = scaled.shape[-1]
+        # The candidates and their token ids; with top-k only the k likeliest, sorted, are carried on
+        # (the softmax and cumulative sums then run over k columns instead of the whole vocabulary).
+        candidates = scaled
+        ids = torch.arange(vocabulary, device=last.device).expand_as(scaled)
+        by_likelihood = False
         if 0 < settings.top_k < vocabulary:
-            kth = torch.topk(scaled, settings.top_k, dim=-1).values[:, -1:]
-            scaled = scaled.masked_fill(scaled < kth, float("-inf"))  # ties with the k-th stay, as in HF
+            values, indices = torch.topk(scaled, settings.top_k, dim=-1)
+            if bool(((scaled >= values[:, -1:]).sum(dim=-1) == settings.top_k).all()):
+                candidates, ids, by_likelihood = values, indices, True
+            else:  # tokens tied with the k-th value stay in, as in HF: filter the whole vocabulary
+                candidates = scaled.masked_fill(scaled < values[:, -1:], float("-inf"))
         if settings.top_p < 1.0:
-            ordered, order = scaled.sort(dim=-1, descending=True)
-            probs = ordered.softmax(dim=-1)
+            if not by_likelihood:
+                candidates, order = candidates.sort(dim=-1, descending=True)
+                ids = ids.gather(-1, order)
+            probs = candidates.softmax(dim=-1)
             # A token is dropped once the more likely ones hold top_p already; the most likely always stays.
-            dropped = (probs.cumsum(dim=-1) - probs) >= settings.top_p
-            scaled = scaled.scatter(-1, order, ordered.masked_fill(dropped, float("-inf")))
-        cumulative = scaled.softmax(dim=-1).cumsum(dim=-1)
+            candidates = candidates.masked_fill(
+                (probs.cumsum(dim=-1) - probs) >= settings.top_p, float("-inf")
+            )
+            by_likelihood = True
+        if by_likelihood:  # back to token-id order: the draw inverts the distribution in that order
+            order = ids.argsort(dim=-1)
+            candidates, ids = candidates.gather(-1, order), ids.gather(-1, order)
+        cumulative = candidates.softmax(dim=-1).cumsum(dim=-1)
         draws = torch.tensor([_stream(row).random() for row in rows], dtype=torch.float64, device=last.device)
         # The first token whose cumulative probability passes the draw (inverse CDF).
         chosen = (cumulative <= (draws * cumulative[:, -1]).unsqueeze(1)).sum(dim=-1)
-        return chosen.clamp(max=vocabulary - 1)
+        return ids.gather(-1, chosen.clamp(max=ids.shape[-1] - 1).unsqueeze(1)).squeeze(1)
 
 
 def _stream(row: _Row) -> np.random.Generator:

@@ -434,8 +434,8 @@ class HFBackend:
         """``settings.samples`` sampled continuations of every request (:func:`sample_generate`).
 
         Each prompt runs once; its samples continue from copies of its KV cache, so a batch holds
-        ``samples`` rows per prompt (the batch size and token budget count rows). Samples do not depend
-        on the batch: each is drawn from its own seeded stream.
+        ``samples`` rows per prompt (a fixed batch size counts prompts, the "auto" budget rows). Samples
+        do not depend on the batch: each is drawn from its own seeded stream.
 
         Raises:
             InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
@@ -467,8 +467,8 @@ class HFBackend:
     ) -> tuple[list[list[int]], list[list[int]]]:
         """The prompts' token ids (cut to leave room for the answer) and batches of them, longest first.
 
-        A batch is limited by the batch size, or by the token budget when it is "auto", counting
-        ``rows_per_prompt`` rows of prompt and answer per prompt.
+        A fixed batch size counts prompts (items, as ``--batch-size`` says); "auto" counts the rows they
+        become, ``rows_per_prompt`` per prompt (its samples), against the token budget and the row cap.
         """
         check_max_new_tokens(max_new_tokens)
         before = self.encoder.truncated
@@ -481,7 +481,8 @@ class HFBackend:
             batch = batches[-1] if batches else []
             width = len(contexts[batch[0]]) + max_new_tokens if batch else 0
             rows = (len(batch) + 1) * rows_per_prompt
-            if batch and self._within(rows, rows * width, size):
+            fits = len(batch) + 1 <= size if size is not None else self._within(rows, rows * width, None)
+            if batch and fits:
                 batch.append(index)
             else:
                 batches.append([index])
