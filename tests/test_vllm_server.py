@@ -167,6 +167,60 @@ def test_greedy_answers_match_the_in_process_backend_on_open_ended_items(
     assert p_true <= 1e-3
 
 
+def test_samples_through_the_server_are_seeded_and_carry_the_models_own_log_probabilities(
+    server: Server, tmp_path: Path
+) -> None:
+    """vLLM's samples: the same for the same seed, and each token's log-probability the model's own.
+
+    Temperature 1.5: a server reporting the log-probabilities of its processed distribution (temperature,
+    top-k) instead of the model's would differ from the in-process scores of the same tokens by far more
+    than the tolerance.
+    """
+    sampling = (
+        "--methods",
+        "self-consistency,semantic-entropy-lik",
+        "--samples",
+        "4",
+        "--temperature",
+        "1.5",
+    )
+    served = ("--server", server.url, "--model", SERVED, *sampling)
+    first = evaluate(tmp_path / "first", "facts_open_capital", 20, *served)
+    again = evaluate(tmp_path / "again", "facts_open_capital", 20, *served)
+    tokens = [[sample["tokens"] for sample in record["samples"]] for record in first]
+    assert tokens == [[sample["tokens"] for sample in record["samples"]] for record in again]
+    assert len({tuple(t) for samples in tokens for t in samples}) > len(first)  # they do differ
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": r["id"],
+                    "answer": r["generation"]["text"],
+                    "samples": [s["text"] for s in r["samples"]],
+                }
+            )
+            + "\n"
+            for r in first
+        )
+    )
+    methods = ("--methods", "self-consistency,semantic-entropy-lik")
+    local = evaluate(
+        tmp_path / "local", "facts_open_capital", 20, *IN_PROCESS, "--answers", str(answers), *methods
+    )
+    gaps = [
+        abs(a - b)
+        for r, s in zip(first, local, strict=True)
+        for x, y in zip(r["samples"], s["samples"], strict=True)
+        if x["tokens"][: x["n_answer_tokens"]] == y["tokens"]  # the same tokens, re-tokenised alike
+        for a, b in zip(x["logprobs"][: x["n_answer_tokens"]], y["logprobs"], strict=True)
+    ]
+    print(f"\nvLLM samples x 80: the same for the same seed; {len(gaps)} sampled tokens rescored in-process, "
+          f"max |diff| {max(gaps):.2e}")  # fmt: skip
+    assert len(gaps) >= 100
+    assert max(gaps) <= 1e-3
+
+
 def test_a_server_killed_midway_loses_nothing_and_the_rerun_finishes(server: Server, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     command = [

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "metrics": (["metrics", "{predictions}", "--n-resamples", "5"], "file"),
     "report": (["report", str(GOLDEN_EVAL)], "file"),
     "compare": (["compare", str(GOLDEN_EVAL), str(GOLDEN_EVAL), "--n-resamples", "5"], "dir"),
+    "calibrate": (["calibrate", str(GOLDEN_EVAL), "--n-resamples", "5"], "dir"),
     "finetune": (["finetune", "--model", "{model}", "--data", "{items}"], "dir"),
     "align": (["align", "--model", "{model}", "--data", "{items}"], "dir"),
     "probe": (["probe", "--model", "{model}", "--data", "{items}"], "file"),

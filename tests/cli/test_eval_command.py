@@ -301,14 +301,17 @@ def test_eval_by_a_field_writes_strata_and_a_finished_run_is_summarised_again_by
 
 
 def test_the_methods_help_lists_every_registered_method_of_each_kind(capsys):
+    from llmcal.confidence.generation_extraction import sampling_method_names
     from llmcal.confidence.generation_methods import GENERATION_METHODS
     from llmcal.confidence.methods import METHODS
 
     assert main(["eval", "--help"]) == 0
-    help_text = " ".join(capsys.readouterr().out.split())  # as one line, however it was wrapped
+    # As one line, however it was wrapped (rich also breaks lines after a hyphen).
+    help_text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")
     assert f"Multiple-choice: {', '.join(METHODS.names())}. " in help_text
-    open_ended = ", ".join(GENERATION_METHODS.names())
-    assert f"Open-ended: {open_ended}. Default: all of the tasks' kind but the methods over" in help_text
+    single = [name for name in GENERATION_METHODS.names() if name not in sampling_method_names()]
+    assert f"Open-ended: {', '.join(single)}; over --samples sampled answers: " in help_text
+    assert f"{', '.join(sampling_method_names())}. Default: every method of the tasks' kind but" in help_text
 
 
 def test_option_choices_and_their_messages_come_from_the_library_s_lists():

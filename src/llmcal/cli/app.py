@@ -15,6 +15,7 @@ from rich.markup import escape
 from llmcal import __version__
 from llmcal.cli import (
     align_command,
+    calibrate_command,
     compare_command,
     demo_command,
     eval_command,
@@ -55,6 +56,7 @@ app.command("probe", no_args_is_help=True)(probe_command.probe)
 app.command("finetune", no_args_is_help=True)(finetune_command.finetune_command)
 app.command("align", no_args_is_help=True)(align_command.align_command)
 app.command("compare", no_args_is_help=True)(compare_command.compare)
+app.command("calibrate", no_args_is_help=True)(calibrate_command.calibrate)
 app.command("from-lm-eval", no_args_is_help=True)(from_lm_eval_command.from_lm_eval)
 app.command("report", no_args_is_help=True)(report_command.report)
 app.command("serve-local", no_args_is_help=True)(serve_local_command.serve_local)

@@ -43,6 +43,7 @@ from llmcal.cli.option_values import (
     stop_strings,
 )
 from llmcal.cli.out_paths import check_out_dir
+from llmcal.cli.sampling_options import Answers, Nli, Samples, Temperature, TopK, TopP, with_nli
 from llmcal.cli.server_options import (
     Concurrency,
     Servers,
@@ -67,7 +68,7 @@ from llmcal.metrics.settings import MetricSettings
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.evaluation import EvalResults, EvalSettings, Stratification, strata_bins_name
 from llmcal.scoring.given_answers import GivenAnswers
-from llmcal.scoring.sampling import DEFAULT_SAMPLES, SamplingSettings
+from llmcal.scoring.sampling import SamplingSettings
 from llmcal.tasks.prompts import PromptFormat
 from llmcal.tasks.selection import EvalTask, select_tasks
 
@@ -82,11 +83,12 @@ _MC_DEFAULTS = ExtractionSettings()
 _OPEN_DEFAULTS = GenerationSettings()
 
 # Built from the registries, so a method registered before the CLI is imported is listed with the others.
+_SINGLE_PASS = [name for name in GENERATION_METHODS.names() if name not in sampling_method_names()]
 _METHODS_HELP = (
     f"Confidence methods. Multiple-choice: {', '.join(METHODS.names())}. "
-    f"Open-ended: {', '.join(GENERATION_METHODS.names())}. Default: all of the tasks' kind but the methods "
-    f"over samples ({', '.join(sampling_method_names())}), which draw --samples answers per item and run "
-    "only when named."
+    f"Open-ended: {', '.join(_SINGLE_PASS)}"
+    f"; over --samples sampled answers: {', '.join(sampling_method_names())}. Default: every method of the "
+    "tasks' kind but those over samples."
 )
 
 
@@ -122,43 +124,12 @@ def eval_(
             "the task's own (a newline for --data)."
         ),
     ] = None,
-    samples: Annotated[
-        int | None,
-        typer.Option(
-            help=f"Methods over samples: answers sampled per item (at least 2). Default: {DEFAULT_SAMPLES}."
-        ),
-    ] = None,
-    temperature: Annotated[
-        float | None,
-        typer.Option(
-            help="Methods over samples: sampling temperature (0: always the likeliest token). Default: 1.0."
-        ),
-    ] = None,
-    top_k: Annotated[
-        int | None,
-        typer.Option(help="Methods over samples: draw from the k likeliest tokens (0: all). Default: 50."),
-    ] = None,
-    top_p: Annotated[
-        float | None,
-        typer.Option(
-            help="Methods over samples: draw from the likeliest tokens holding this much probability "
-            "(nucleus). Default: 1.0."
-        ),
-    ] = None,
-    nli: Annotated[
-        str | None,
-        typer.Option(
-            help="Methods over samples: an NLI model (folder or hub id; labels naming 'entailment') that "
-            "groups answers by bidirectional entailment. Default: normalised match, aware of aliases."
-        ),
-    ] = None,
-    answers: Annotated[
-        Path | None,
-        typer.Option(
-            help='Open-ended tasks: answers made elsewhere, one JSON line per item ({"id", "answer", '
-            '"samples"}), scored by --model instead of generated; every method but verbal.'
-        ),
-    ] = None,
+    samples: Samples = None,
+    temperature: Temperature = None,
+    top_k: TopK = None,
+    top_p: TopP = None,
+    nli: Nli = None,
+    answers: Answers = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N items of each task.")] = None,
     batch_size: Annotated[str, typer.Option(help="Items per forward pass, or 'auto'.")] = "auto",
     device: Annotated[str, typer.Option(help="auto | cpu | cuda | cuda:N | mps.")] = "auto",
@@ -224,7 +195,7 @@ def eval_(
             answers, tasks, confidence, methods_given=methods is not None
         )
     if nli is not None:
-        confidence = _with_nli(confidence, nli)
+        confidence = with_nli(confidence, nli)
     settings = EvalSettings(confidence, MetricSettings(n_bins=n_bins, n_resamples=n_resamples, seed=seed))
     check_stratification(tasks, stratification)
     options: BackendOptions = {
@@ -325,35 +296,6 @@ def _confidence_settings(
         format=choices.prompt_format, num_fewshot=choices.num_fewshot, seed=choices.seed
     )
     return extraction if chosen is None else replace(extraction, methods=check_methods(chosen))
-
-
-def _with_nli(
-    settings: ExtractionSettings | GenerationSettings, name: str
-) -> ExtractionSettings | GenerationSettings:
-    """``settings`` grouping sampled answers with the NLI model ``name``, its labels checked first.
-
-    Raises:
-        InputError: If no method over samples is chosen, or the model has no entailment label (or none
-            loads).
-    """
-    if not isinstance(settings, GenerationSettings) or settings.sampling is None:
-        raise InputError(
-            "--nli groups sampled answers by meaning; choose a method over samples in --methods "
-            f"({', '.join(sampling_method_names())})."
-        )
-    from transformers import AutoConfig
-
-    from llmcal.scoring.nli import entailment_label
-
-    try:
-        config = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as error:
-        raise InputError(
-            f"--nli {name}: could not load its config ({' '.join(str(error).split())[:160]}); give the "
-            "folder or hub id of a sequence-classification model trained for NLI."
-        ) from None
-    entailment_label(config, name)
-    return replace(settings, nli=name)
 
 
 def _stop_override(stops: tuple[str, ...] | None, tasks: Sequence[EvalTask]) -> tuple[str, ...] | None:

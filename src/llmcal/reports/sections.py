@@ -17,6 +17,7 @@ from llmcal.reports.pages.demo import demo_sections
 from llmcal.reports.pages.eval import eval_sections
 from llmcal.reports.pages.parts import Part, Section
 from llmcal.reports.pages.real_claims import real_claims_sections
+from llmcal.reports.pages.recalibration import recalibration_sections
 from llmcal.reports.pages.training import training_sections
 from llmcal.runs.kinds import RUN_KINDS, RunOutput, read_output
 
@@ -32,6 +33,7 @@ SECTIONS.add("comparison", comparison_sections)
 SECTIONS.add("eval", eval_sections)
 SECTIONS.add("finetune", training_sections)
 SECTIONS.add("align", training_sections)
+SECTIONS.add("calibration", recalibration_sections)
 
 
 def run_sections(output: RunOutput, heading: str | None = None) -> list[Section]:

@@ -1,7 +1,8 @@
 """Every on-disk format of llmcal: run manifests, the records store, typed results and run kinds.
 
-Each kind of output directory (evaluation, fine-tuning, alignment, comparison, demo) has one module here
-that writes and reads it; :func:`read_output` reads any of them, and :data:`RUN_KINDS` lists them.
+Each kind of output directory (evaluation, fine-tuning, alignment, comparison, calibration, demo) has one
+module here that writes and reads it; :func:`read_output` reads any of them, and :data:`RUN_KINDS` lists
+them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from llmcal.runs.evaluation import (
 from llmcal.runs.kinds import RUN_KINDS, RunKind, RunOutput, TrainingRun, read_output, run_kind
 from llmcal.runs.manifest import RUN_FORMAT, build_manifest, check_resume, read_manifest, write_manifest
 from llmcal.runs.predictions import read_predictions
+from llmcal.runs.recalibration import (
+    MethodRecalibration,
+    RecalibrationResults,
+    RecalibrationSettings,
+    read_recalibration,
+    write_recalibration,
+)
 from llmcal.runs.records import RecordStore
 from llmcal.runs.training import TrainingResults, read_training_results, write_training_results
 
@@ -35,6 +43,9 @@ __all__ = [
     "EvalResults",
     "EvalRun",
     "EvalSettings",
+    "MethodRecalibration",
+    "RecalibrationResults",
+    "RecalibrationSettings",
     "RecordStore",
     "RunKind",
     "RunOutput",
@@ -53,11 +64,13 @@ __all__ = [
     "read_manifest",
     "read_output",
     "read_predictions",
+    "read_recalibration",
     "read_training_results",
     "run_kind",
     "write_comparison_results",
     "write_demo",
     "write_eval_results",
     "write_manifest",
+    "write_recalibration",
     "write_training_results",
 ]

@@ -24,6 +24,7 @@ from llmcal.runs.evaluation import EVAL_KIND, RESULTS_NAME
 from llmcal.runs.files import read_json_object
 from llmcal.runs.manifest import MANIFEST_NAME, manifest_kind, read_manifest
 from llmcal.runs.real_claims import REAL_CLAIMS_NAME, read_real_claims
+from llmcal.runs.recalibration import CALIBRATION_KIND, read_recalibration
 from llmcal.runs.training import TrainingResults, read_training_results
 
 __all__ = ["RUN_KINDS", "RunKind", "RunOutput", "TrainingRun", "read_output", "run_kind", "settings_text"]
@@ -69,6 +70,7 @@ RUN_KINDS.add("comparison", RunKind("Comparison", read_comparison))
 RUN_KINDS.add(EVAL_KIND, RunKind("Evaluation", read_eval_run))
 RUN_KINDS.add("finetune", RunKind("Fine-tuning", _read_training_run))
 RUN_KINDS.add("align", RunKind("Alignment", _read_training_run))
+RUN_KINDS.add(CALIBRATION_KIND, RunKind("Post-hoc calibration", read_recalibration))
 
 
 @dataclass(frozen=True)

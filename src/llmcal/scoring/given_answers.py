@@ -14,14 +14,13 @@ stop string (its tokens are all answer tokens).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmcal.errors import InputError
-from llmcal.jsonl import empty_file_problem, read_jsonl
+from llmcal.jsonl import empty_file_problem, json_text, read_jsonl
 from llmcal.scoring.requests import (
     BackendOperation,
     ContinuationScore,
@@ -187,7 +186,7 @@ class GivenAnswers:
 
     def fingerprint(self) -> dict[str, Any]:
         """The model's identity and the answers' (a changed file is another run)."""
-        canonical = json.dumps(
+        canonical = json_text(
             {key: [answer.text, list(answer.samples)] for key, answer in sorted(self.answers.items())},
             ensure_ascii=False,
         )
