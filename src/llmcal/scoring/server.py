@@ -199,11 +199,7 @@ class ServerBackend:
         Raises:
             InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
         """
-        check_max_new_tokens(max_new_tokens)
-        self._require("generate")
-        before = self.prompt_encoder.truncated
-        contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
-        self._report_truncation(self.prompt_encoder.truncated - before)
+        contexts = self._prompt_ids("generate", requests, max_new_tokens)
         # One request's prompts share their sampling fields, stop strings included.
         by_stop: dict[tuple[str, ...], list[int]] = {}
         for index, request in enumerate(requests):
@@ -245,11 +241,7 @@ class ServerBackend:
         Raises:
             InputError: If ``max_new_tokens`` is not positive or leaves no room for a prompt.
         """
-        check_max_new_tokens(max_new_tokens)
-        self._require("sample")
-        before = self.prompt_encoder.truncated
-        contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
-        self._report_truncation(self.prompt_encoder.truncated - before)
+        contexts = self._prompt_ids("sample", requests, max_new_tokens)
         payloads = [
             generation_payload(
                 self.name,
@@ -270,6 +262,22 @@ class ServerBackend:
             ]
             for index, (request, answer) in enumerate(zip(requests, answers, strict=True))
         ]
+
+    def _prompt_ids(
+        self, operation: BackendOperation, requests: Sequence[GenerationRequest], max_new_tokens: int
+    ) -> list[list[int]]:
+        """The prompts' token ids, cut to leave ``max_new_tokens`` of the server's context (and said so).
+
+        Raises:
+            InputError: If ``max_new_tokens`` is not positive or leaves no room, or the server cannot do
+                ``operation``.
+        """
+        check_max_new_tokens(max_new_tokens)
+        self._require(operation)
+        before = self.prompt_encoder.truncated
+        contexts = self.prompt_encoder.encode_prompts([r.context for r in requests], room=max_new_tokens)
+        self._report_truncation(self.prompt_encoder.truncated - before)
+        return contexts
 
     def _generation(self, choice: dict[str, Any], stop: tuple[str, ...], key: str) -> Generation:
         """The generation a server's choice holds, ended where the in-process loop would end it."""
