@@ -58,8 +58,8 @@ from llmcal.confidence.generation_extraction import (
     GenerationSettings,
     check_generation_methods,
     sampling_method_names,
+    single_pass_method_names,
 )
-from llmcal.confidence.generation_methods import GENERATION_METHODS
 from llmcal.confidence.methods import METHODS
 from llmcal.distributed import Shard
 from llmcal.errors import InputError
@@ -83,10 +83,9 @@ _MC_DEFAULTS = ExtractionSettings()
 _OPEN_DEFAULTS = GenerationSettings()
 
 # Built from the registries, so a method registered before the CLI is imported is listed with the others.
-_SINGLE_PASS = [name for name in GENERATION_METHODS.names() if name not in sampling_method_names()]
 _METHODS_HELP = (
     f"Confidence methods. Multiple-choice: {', '.join(METHODS.names())}. "
-    f"Open-ended: {', '.join(_SINGLE_PASS)}"
+    f"Open-ended: {', '.join(single_pass_method_names())}"
     f"; over --samples sampled answers: {', '.join(sampling_method_names())}. Default: every method of the "
     "tasks' kind but those over samples."
 )

@@ -43,6 +43,7 @@ __all__ = [
     "extract_generation_records",
     "generation_passes",
     "sampling_method_names",
+    "single_pass_method_names",
 ]
 
 
@@ -57,7 +58,7 @@ def sampling_method_names() -> tuple[str, ...]:
     return tuple(name for name in GENERATION_METHODS.names() if GENERATION_METHODS.get(name).needs is SAMPLES)
 
 
-def _every_generation_method() -> tuple[str, ...]:
+def single_pass_method_names() -> tuple[str, ...]:
     """Every registered single-pass method: an open-ended run's default (read when settings are made).
 
     The methods over samples cost ``K`` more answers per item, so they run only when asked for.
@@ -86,7 +87,7 @@ class GenerationSettings:
             (:mod:`llmcal.confidence.answer_equivalence`).
     """
 
-    methods: tuple[str, ...] = field(default_factory=_every_generation_method)
+    methods: tuple[str, ...] = field(default_factory=single_pass_method_names)
     num_fewshot: int = 0
     seed: int = 0
     max_new_tokens: int = 32
