@@ -72,6 +72,15 @@ def test_prr_equals_lm_polygraphs_prr_normalized(polygraph, n, seed, accuracy):
     assert prr(confidences, correct) == pytest.approx(theirs, abs=0.03)
 
 
+@pytest.mark.parametrize(("n", "seed"), [(1, 0), (7, 1), (30, 2), (401, 3)])
+@pytest.mark.parametrize("coverage", [0.01, 0.5, 0.8, 0.9, 1.0])
+def test_selective_accuracy_is_the_accuracy_of_the_most_confident_answers(n, seed, coverage):
+    confidences, correct = _distinct_case(n, seed)
+    kept = np.argsort(-confidences)[: max(1, math.ceil(round(coverage * n, 9)))]
+    expected = correct[kept].mean()
+    assert selective_accuracy(confidences, correct, coverage) == pytest.approx(expected, abs=1e-12)
+
+
 def test_small_case_by_hand():
     # Most confident first: right, wrong, right, wrong, wrong.
     confidences = [0.9, 0.8, 0.7, 0.6, 0.5]
@@ -99,7 +108,7 @@ def test_geifmans_continuous_optimum_is_close_to_the_exact_one_on_many_items():
     risk = 1 - correct.mean()
     continuous = risk + (1 - risk) * math.log(1 - risk)
     assert aurc(confidences, correct) == pytest.approx(continuous, abs=1e-3)
-    assert eaurc(confidences, correct) == 0.0
+    assert eaurc(confidences, correct) == pytest.approx(0.0, abs=1e-14)  # float rounding only
 
 
 tied_samples = st.integers(2, 6).flatmap(

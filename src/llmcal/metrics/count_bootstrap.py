@@ -4,7 +4,7 @@ A bootstrap resample of ``n`` items is a vector of multinomial counts, one per i
 :data:`~llmcal.metrics.METRICS` is a function of count-weighted sums: over all items (accuracy, Brier
 scores, NLL), over bins (ECE, MCE, RMS-CE, SCE; ACE and equal-mass ECE find their resample's bin edges
 from chunk sums of items sorted by probability), over a grid (smooth ECE) or along the confidence order
-(AUROC; the selective-prediction metrics, from sums over groups of equal confidence). A block of
+(AUROC and the selective-prediction metrics, from one running sum of the counts in that order). A block of
 resamples is a (resamples x items) matrix of counts; each family of sums is one
 sparse or dense matrix product with it, nothing resampled is materialised, and every metric is computed
 from the same block.
@@ -52,8 +52,8 @@ from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.selective import (
     SELECTIVE_COVERAGES,
     ConfidenceGroups,
-    grouped_values,
     selective_accuracy_name,
+    wrong_then_right_order,
 )
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.smooth_calibration import (
@@ -105,9 +105,11 @@ def resampling_order(confidences: NDArray[np.float64], correct: NDArray[np.float
     """The order items are resampled in: wrong answers, then right ones, each by increasing confidence.
 
     In this order AUROC's pair count is one running sum over the wrong answers, read at each right
-    answer's place among them (see :meth:`_CountKernels._auroc`); the other metrics do not depend on it.
+    answer's place among them (see :meth:`_CountKernels._auroc`), and the selective-prediction metrics
+    read the same running sum (:class:`~llmcal.metrics.selective.ConfidenceGroups`); the other metrics do
+    not depend on it.
     """
-    return np.lexsort((confidences, correct)).astype(np.intp)
+    return wrong_then_right_order(confidences, correct)
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,9 @@ class _CountKernels:
                 residuals = (self._y - self._c)[by_confidence]
                 self._top_sorted = _SortedItems.of(by_confidence, self._c[by_confidence], residuals, n_items)
         self._ranks = _RanksAmongWrong.of(self._c[order], self._y[order]) if "auroc" in wanted else None
-        self._confidence_groups = ConfidenceGroups.of(self._c) if wanted & _SELECTIVE else None
+        self._confidence_groups = (
+            ConfidenceGroups.of(self._c[order], self._y[order]) if wanted & _SELECTIVE else None
+        )
         self._smooth = self._smooth_grid() if "smooth_ece" in wanted else None
         self._static_bins: Any = None
         self._adaptive_items: list[_SortedItems] = []
@@ -465,10 +469,15 @@ class _CountKernels:
         if self._top_sorted is not None:
             bin_counts, gaps = _equal_mass_bin_sums(self._top_sorted, by_item, self._settings.n_bins)
             values.update(_top_label_errors(bin_counts, gaps, totals))
+        if self._ranks is not None or self._confidence_groups is not None:
+            ordered = counts if self._to_resampling_order is None else counts[:, self._to_resampling_order]
+            # Running totals of the counts in this run's resampling order, shared by both kernels.
+            cumulative = np.zeros((n_resamples, n_items + 1))
+            np.cumsum(ordered, axis=1, out=cumulative[:, 1:])
         if self._ranks is not None:
-            values["auroc"] = self._auroc(counts, totals, self._ranks)
+            values["auroc"] = self._auroc(ordered, cumulative, totals, self._ranks)
         if self._confidence_groups is not None:
-            selective = grouped_values(*self._confidence_groups.sums(counts, self._y), SELECTIVE_COVERAGES)
+            selective = self._confidence_groups.values(cumulative, SELECTIVE_COVERAGES)
             values.update({name: selective[name] for name in ("aurc", "eaurc", "auarc", "prr")})
             for coverage in SELECTIVE_COVERAGES:
                 values[selective_accuracy_name(coverage)] = selective[f"coverage:{coverage}"]
@@ -501,25 +510,33 @@ class _CountKernels:
         return results
 
     def _auroc(
-        self, counts: NDArray[np.float64], totals: NDArray[np.float64], ranks: _RanksAmongWrong
+        self,
+        ordered: NDArray[np.float64],
+        cumulative: NDArray[np.float64],
+        totals: NDArray[np.float64],
+        ranks: _RanksAmongWrong,
     ) -> NDArray[np.float64]:
         """Mann-Whitney U / (right x wrong), ties counting one half, as :func:`~llmcal.metrics.auroc`.
 
         With the wrong answers first, by increasing confidence, a running sum of their counts read at a
         right answer's place among them counts the wrong answers less confident than it; read at both
         ends of the wrong answers tied with it and averaged, ties count one half.
+
+        Args:
+            ordered: The counts in this run's resampling order.
+            cumulative: Their running totals, a leading zero first.
+            totals: Each resample's item count.
+            ranks: Where the right answers fall among the wrong ones.
         """
-        ordered = counts if self._to_resampling_order is None else counts[:, self._to_resampling_order]
         n_wrong = ranks.n_wrong
-        wrong_counts, right_counts = ordered[:, :n_wrong], ordered[:, n_wrong:]
-        wrong_before = np.zeros((len(counts), n_wrong + 1))
-        np.cumsum(wrong_counts, axis=1, out=wrong_before[:, 1:])
+        right_counts = ordered[:, n_wrong:]
+        wrong_before = cumulative[:, : n_wrong + 1]
         pairs = np.einsum("bi,bi->b", right_counts, wrong_before[:, ranks.below])
         if ranks.tied is not None:
             positions, at_or_below = ranks.tied
             tied = wrong_before[:, at_or_below] - wrong_before[:, ranks.below[positions]]
             pairs += 0.5 * np.einsum("bi,bi->b", right_counts[:, positions], tied)
-        right = right_counts.sum(axis=1)
+        right = cumulative[:, -1] - cumulative[:, n_wrong]
         wrong = totals - right
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where((right > 0) & (wrong > 0), pairs / (right * wrong), np.nan)

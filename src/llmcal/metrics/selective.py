@@ -11,7 +11,7 @@ Items are accepted from the most confident down; at coverage ``k/n`` (the ``k`` 
   items (every right answer before every wrong one): ``(1/n)[(n - W) - W (H_n - H_W)]`` with ``W`` right
   answers and ``H`` the harmonic numbers. Geifman et al. (2019) approximate ``aurc*`` by
   ``r + (1 - r) ln(1 - r)`` at error rate ``r``; the exact value is used here, so a perfect ranking has
-  E-AURC exactly 0 (the two differ by O(log n / n)).
+  E-AURC 0 up to float rounding (the two differ by O(log n / n)).
 - ``prr``: prediction-rejection ratio (Malinin & Gales 2021; lm-polygraph's ``prr_normalized``):
   ``(AUARC - AUARC_random) / (AUARC_oracle - AUARC_random)``: 1 for a perfect ranking, 0 in expectation
   for a random one, negative when confidence is anti-correlated with correctness. A random ordering's
@@ -26,9 +26,9 @@ the (confidence, correct) pairs alone, independent of the items' order (lm-polyg
 ties by position).
 
 Confidences may be any finite real scores, higher meaning more confident (a negated uncertainty serves):
-only their order matters. Every value is a function of per-group counts of items and right answers
-(:func:`grouped_values`), so the bootstrap computes it from resample counts without drawing rows
-(:mod:`llmcal.metrics.count_bootstrap`).
+only their order matters. Every value is a function of running counts of the items in
+:func:`wrong_then_right_order` (:meth:`ConfidenceGroups.values`), so the bootstrap computes it from
+resample counts without drawing rows (:mod:`llmcal.metrics.count_bootstrap`).
 """
 
 from __future__ import annotations
@@ -51,45 +51,15 @@ __all__ = [
     "auarc",
     "aurc",
     "eaurc",
-    "grouped_values",
     "prr",
     "risk_coverage_curve",
     "selective_accuracy",
     "selective_accuracy_name",
+    "wrong_then_right_order",
 ]
 
 SELECTIVE_COVERAGES = (0.5, 0.8, 0.9)
 """The coverages whose selective accuracy every summary reports (``sel_acc_50``, ...)."""
-
-
-@dataclass(frozen=True)
-class ConfidenceGroups:
-    """Items ordered from the most confident down, cut into groups of equal confidence.
-
-    Attributes:
-        order: Item indices, most confident first (ties in index order; they are averaged over anyway).
-        starts: Where each group begins in ``order``.
-    """
-
-    order: NDArray[np.intp]
-    starts: NDArray[np.intp]
-
-    @classmethod
-    def of(cls, confidences: NDArray[np.float64]) -> ConfidenceGroups:
-        """The groups of ``confidences`` (already validated)."""
-        order = np.argsort(-confidences, kind="stable").astype(np.intp)
-        ranked = confidences[order]
-        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]]).astype(np.intp)
-        return cls(order, starts)
-
-    def sums(
-        self, counts: NDArray[np.float64], correct: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Each group's item count and right answers, per resample (``counts``: a row of item counts each)."""
-        ordered = counts[:, self.order]
-        kept = np.add.reduceat(ordered, self.starts, axis=1)
-        right = np.add.reduceat(ordered * correct[self.order], self.starts, axis=1)
-        return kept, right
 
 
 def _harmonic(n: int) -> NDArray[np.float64]:
@@ -99,69 +69,160 @@ def _harmonic(n: int) -> NDArray[np.float64]:
     return values
 
 
-def grouped_values(
-    kept: NDArray[np.float64], right: NDArray[np.float64], coverages: Sequence[float] = ()
-) -> dict[str, NDArray[np.float64]]:
-    """Every selective metric of each row of per-group counts, groups from the most confident down.
+def wrong_then_right_order(
+    confidences: NDArray[np.float64], correct: NDArray[np.float64]
+) -> NDArray[np.intp]:
+    """Item indices with the wrong answers first, then the right ones, each by increasing confidence.
 
-    Args:
-        kept: ``(rows, groups)`` items per group (integers as floats; bootstrap counts).
-        right: ``(rows, groups)`` right answers per group.
-        coverages: Coverages in (0, 1] whose selective accuracy is wanted, keyed ``"coverage:<c>"``.
-
-    Returns:
-        ``aurc``, ``eaurc``, ``auarc``, ``prr`` (NaN where undefined) and one entry per coverage, one value
-        per row.
+    :class:`ConfidenceGroups` reads counts of items in this order; so does the bootstrap's AUROC kernel
+    (:func:`llmcal.metrics.count_bootstrap.resampling_order`).
     """
-    total = kept.sum(axis=1)
-    wins = right.sum(axis=1)
-    n_max = round(float(total.max()))
-    harmonic = _harmonic(n_max)
-    before = np.cumsum(kept, axis=1) - kept
-    errors = kept - right
-    errors_before = np.cumsum(errors, axis=1) - errors
-    index_before = np.rint(before).astype(np.intp)
-    spread = harmonic[np.rint(before + kept).astype(np.intp)] - harmonic[index_before]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share_wrong = np.where(kept > 0, errors / kept, 0.0)
-    # Sum over a group's positions k = a+1..a+m of (E_a + (k - a) e/m) / k, in closed form.
-    area = (errors_before * spread + errors - share_wrong * before * spread).sum(axis=1)
-    risk_area = area / total
-    tail = harmonic[np.rint(total).astype(np.intp)] - harmonic[np.rint(wins).astype(np.intp)]
-    best = ((total - wins) - wins * tail) / total
-    accuracy = wins / total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = (1.0 - risk_area - accuracy) / (1.0 - best - accuracy)
-    defined = (wins > 0) & (wins < total)
-    values = {
-        "aurc": risk_area,
-        "eaurc": np.maximum(risk_area - best, 0.0),
-        "auarc": 1.0 - risk_area,
-        "prr": np.where(defined, ratio, np.nan),
-    }
-    for coverage in coverages:
-        values[f"coverage:{coverage}"] = _kept_accuracy(kept, right, before, total, coverage)
-    return values
+    return np.lexsort((confidences, correct)).astype(np.intp)
 
 
-def _kept_accuracy(
-    kept: NDArray[np.float64],
-    right: NDArray[np.float64],
-    before: NDArray[np.float64],
-    total: NDArray[np.float64],
-    coverage: float,
-) -> NDArray[np.float64]:
-    """Accuracy among each row's ``ceil(coverage * n)`` most confident items, ties in expectation."""
-    # Rounded first so 0.9 * 30 = 27.000000000000004 keeps 27 items, not 28.
-    wanted = np.maximum(np.ceil(np.round(coverage * total, 9)), 1.0)
-    rows = np.arange(len(kept))
-    group = np.minimum(((before + kept) < wanted[:, None]).sum(axis=1), kept.shape[1] - 1)
-    right_before = (np.cumsum(right, axis=1) - right)[rows, group]
-    inside = wanted - before[rows, group]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(kept[rows, group] > 0, right[rows, group] / kept[rows, group], 0.0)
-    accuracy: NDArray[np.float64] = (right_before + inside * share) / wanted
-    return accuracy
+@dataclass(frozen=True)
+class ConfidenceGroups:
+    """Groups of equal confidence, most confident first, found among items in :func:`wrong_then_right_order`.
+
+    In that order a group's wrong answers are one run of positions and its right answers another, and
+    every item more confident than the group lies after both runs. So with ``C``, a running total of item
+    counts with a leading zero (``C[i]`` counts the first ``i`` items), a group's item and error counts and
+    the items above it are a few reads of ``C``: no resample is reordered or summed group by group.
+
+    Attributes:
+        n_wrong: Wrong answers, the first positions.
+        wrong_start, wrong_end: Each group's wrong answers, positions ``[start, end)`` (empty when none).
+        right_start, right_end: Its right answers, likewise, among positions ``n_wrong..n``.
+        erring: The groups with a wrong answer, the only ones selective risk accumulates in.
+        erring_bounds: ``wrong_end`` of each erring group, then the ``wrong_start`` of the last: its
+            erring groups' wrong answers tile the wrong positions, so one read gives both ends of each.
+    """
+
+    n_wrong: int
+    wrong_start: NDArray[np.intp]
+    wrong_end: NDArray[np.intp]
+    right_start: NDArray[np.intp]
+    right_end: NDArray[np.intp]
+    erring: NDArray[np.intp]
+    erring_bounds: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, confidences: NDArray[np.float64], correct: NDArray[np.float64]) -> ConfidenceGroups:
+        """The groups of items already in :func:`wrong_then_right_order` (validated scores, 0/1 correct)."""
+        n_wrong = int(np.count_nonzero(correct == 0.0))
+        wrong, right = confidences[:n_wrong], confidences[n_wrong:]
+        levels = np.unique(confidences)[::-1]
+        wrong_start = np.searchsorted(wrong, levels, side="left").astype(np.intp)
+        wrong_end = np.searchsorted(wrong, levels, side="right").astype(np.intp)
+        right_start = (n_wrong + np.searchsorted(right, levels, side="left")).astype(np.intp)
+        right_end = (n_wrong + np.searchsorted(right, levels, side="right")).astype(np.intp)
+        erring = np.flatnonzero(wrong_end > wrong_start).astype(np.intp)
+        bounds = np.r_[wrong_end[erring], wrong_start[erring[-1:]]].astype(np.intp)
+        return cls(n_wrong, wrong_start, wrong_end, right_start, right_end, erring, bounds)
+
+    def counts(self, cumulative: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Each group's item count and right answers, ``(rows, groups)``, from running totals of counts."""
+        right = cumulative[:, self.right_end] - cumulative[:, self.right_start]
+        return cumulative[:, self.wrong_end] - cumulative[:, self.wrong_start] + right, right
+
+    def values(
+        self, cumulative: NDArray[np.float64], coverages: Sequence[float] = ()
+    ) -> dict[str, NDArray[np.float64]]:
+        """Every selective metric of each row of running item counts.
+
+        Args:
+            cumulative: ``(rows, n + 1)``: ``cumulative[b, i]`` is row ``b``'s count of the first ``i``
+                items (integers as floats; a bootstrap resample's, or ``0..n`` for the items themselves).
+            coverages: Coverages in (0, 1] whose selective accuracy is wanted, keyed ``"coverage:<c>"``.
+
+        Returns:
+            ``aurc``, ``eaurc``, ``auarc``, ``prr`` (NaN where undefined) and one entry per coverage, one
+            value per row.
+        """
+        total = cumulative[:, -1]
+        wrong_total = cumulative[:, self.n_wrong]
+        wins = total - wrong_total
+        n_max = round(float(total.max()))
+        harmonic = _harmonic(n_max)
+        risk_area = self._error_area(cumulative, wrong_total, total, harmonic) / total
+        tail = harmonic[np.rint(total).astype(np.intp)] - harmonic[np.rint(wins).astype(np.intp)]
+        best = ((total - wins) - wins * tail) / total
+        accuracy = wins / total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = (1.0 - risk_area - accuracy) / (1.0 - best - accuracy)
+        defined = (wins > 0) & (wins < total)
+        values = {
+            "aurc": risk_area,
+            "eaurc": np.maximum(risk_area - best, 0.0),
+            "auarc": 1.0 - risk_area,
+            "prr": np.where(defined, ratio, np.nan),
+        }
+        for coverage in coverages:
+            values[f"coverage:{coverage}"] = self._kept_accuracy(cumulative, wrong_total, total, coverage)
+        return values
+
+    def _error_area(
+        self,
+        cumulative: NDArray[np.float64],
+        wrong_total: NDArray[np.float64],
+        total: NDArray[np.float64],
+        harmonic: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        r"""``sum_k E_k / k`` over coverages ``k = 1..n``, ``E_k`` the expected errors among the top ``k``.
+
+        Swapping the sums, an error at position ``j`` counts ``sum_{k >= j} 1/k = H_n - H_{j-1}``. A group
+        above ``a`` items with ``m`` items, ``e`` of them wrong, has ``e/m`` expected errors at each of
+        positions ``a+1..a+m``, and ``sum_{i=a}^{a+m-1} H_i = T(a+m) - T(a) - m`` with ``T(N) = N H_N``.
+        Summed: ``E (H_n + 1) - sum_groups (e/m) (T(a+m) - T(a))``; only groups with an error count.
+        """
+        if not len(self.erring):
+            return np.zeros(len(cumulative))
+        ends = cumulative[:, self.erring_bounds]
+        errors = ends[:, :-1] - ends[:, 1:]
+        right_end = self.right_end[self.erring]
+        above_right = cumulative[:, right_end]
+        right = above_right - cumulative[:, self.right_start[self.erring]]
+        above = (wrong_total[:, None] - ends[:, :-1]) + (total[:, None] - above_right)
+        kept = errors + right
+        scaled = harmonic * np.arange(len(harmonic))
+        spread = scaled[np.rint(above + kept).astype(np.intp)] - scaled[np.rint(above).astype(np.intp)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(kept > 0, errors / kept, 0.0)
+        area: NDArray[np.float64] = wrong_total * (harmonic[np.rint(total).astype(np.intp)] + 1.0)
+        area -= (share * spread).sum(axis=1)
+        return area
+
+    def _kept_accuracy(
+        self,
+        cumulative: NDArray[np.float64],
+        wrong_total: NDArray[np.float64],
+        total: NDArray[np.float64],
+        coverage: float,
+    ) -> NDArray[np.float64]:
+        """Accuracy among each row's ``ceil(coverage * n)`` most confident items, ties in expectation."""
+        # Rounded first so 0.9 * 30 = 27.000000000000004 keeps 27 items, not 28.
+        wanted = np.maximum(np.ceil(np.round(coverage * total, 9)), 1.0)
+        rows = np.arange(len(cumulative))
+
+        def at_least_as_confident(group: NDArray[np.intp]) -> NDArray[np.float64]:
+            wrong_above = wrong_total - cumulative[rows, self.wrong_start[group]]
+            return wrong_above + total - cumulative[rows, self.right_start[group]]
+
+        # The first group (most confident first) reaching the wanted count, by bisection per row.
+        low = np.zeros(len(rows), dtype=np.intp)
+        high = np.full(len(rows), len(self.wrong_start) - 1, dtype=np.intp)
+        while np.any(low < high):
+            middle = (low + high) // 2
+            reached = at_least_as_confident(middle) >= wanted
+            high = np.where(reached, middle, high)
+            low = np.where(reached, low, middle + 1)
+        right_above = total - cumulative[rows, self.right_end[low]]
+        right = cumulative[rows, self.right_end[low]] - cumulative[rows, self.right_start[low]]
+        errors = cumulative[rows, self.wrong_end[low]] - cumulative[rows, self.wrong_start[low]]
+        kept = right + errors
+        inside = wanted - (at_least_as_confident(low) - kept)
+        accuracy: NDArray[np.float64] = (right_above + inside * right / kept) / wanted
+        return accuracy
 
 
 def _checked(confidences: ArrayLike, correct: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -170,10 +231,16 @@ def _checked(confidences: ArrayLike, correct: ArrayLike) -> tuple[NDArray[np.flo
 
 
 def _values(confidences: ArrayLike, correct: ArrayLike, coverages: Sequence[float] = ()) -> dict[str, float]:
-    scores, y = _checked(confidences, correct)
-    groups = ConfidenceGroups.of(scores)
-    kept, right = groups.sums(np.ones((1, len(scores))), y)
-    return {name: float(value[0]) for name, value in grouped_values(kept, right, coverages).items()}
+    groups, cumulative = _groups_of(*_checked(confidences, correct))
+    return {name: float(value[0]) for name, value in groups.values(cumulative, coverages).items()}
+
+
+def _groups_of(
+    scores: NDArray[np.float64], correct: NDArray[np.float64]
+) -> tuple[ConfidenceGroups, NDArray[np.float64]]:
+    """The items' groups and running counts (each item counted once), as one row."""
+    order = wrong_then_right_order(scores, correct)
+    return ConfidenceGroups.of(scores[order], correct[order]), np.arange(len(scores) + 1.0)[None, :]
 
 
 def aurc(confidences: ArrayLike, correct: ArrayLike) -> float:
@@ -285,10 +352,9 @@ def risk_coverage_curve(confidences: ArrayLike, correct: ArrayLike) -> RiskCover
         >>> curve.coverage.tolist(), curve.risk.tolist()
         ([0.25, 0.5, 0.75, 1.0], [0.0, 0.0, 0.3333333333333333, 0.5])
     """
-    scores, y = _checked(confidences, correct)
-    groups = ConfidenceGroups.of(scores)
-    n = len(scores)
-    kept, right = (values[0] for values in groups.sums(np.ones((1, n)), y))
+    groups, cumulative = _groups_of(*_checked(confidences, correct))
+    n = cumulative.shape[1] - 1
+    kept, right = (values[0] for values in groups.counts(cumulative))
     sizes = kept.astype(np.intp)
     group_of = np.repeat(np.arange(len(sizes)), sizes)
     before = np.cumsum(kept) - kept
