@@ -61,6 +61,7 @@ def jobs(references: dict[str, Path], out: Path) -> dict[str, list[str]]:
                      "--lr", "1e-3", "--eval-data", str(references["train"])],
         "eval": ["eval", str(out)],
         "compare": ["cli", "compare", run, run, "--n-resamples", "20", "--out", str(out)],
+        "calibrate": ["cli", "calibrate", run, "--n-resamples", "20", "--out", str(out)],
         "report": ["cli", "report", run, "--out", str(out / "report.html")],
         "metrics": ["cli", "metrics", str(references["predictions"]), "--n-resamples", "20",
                     "--out", str(out / "metrics.json")],
@@ -96,7 +97,7 @@ def fault_cycle(
     for point in points(first.events, count):
         out = work / f"{job}-{fault}-{point}"
         out.mkdir(parents=True)
-        if job in ("compare", "report", "metrics"):  # a previous result in place: kept or replaced whole
+        if job in ("compare", "calibrate", "report", "metrics"):  # a previous result in place: kept or replaced whole
             for name, data in expected.items():
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 (out / name).write_bytes(data.replace(b"alpha", b"ALPHA") if name.endswith(".html") else data)
@@ -123,7 +124,7 @@ def fault_cycle(
 
 # The report job draws its diagrams at every rerun (over 5 s): its cases run with the slow tests.
 @pytest.mark.parametrize(
-    "job", ["eval", "compare", pytest.param("report", marks=pytest.mark.slow), "metrics"]
+    "job", ["eval", "compare", "calibrate", pytest.param("report", marks=pytest.mark.slow), "metrics"]
 )
 def test_a_kill_at_a_sampled_write_leaves_whole_files_and_a_rerun_ends_identical(job, references, tmp_path):
     tried, hit = fault_cycle(job, references, tmp_path, DEFAULT_POINTS, fault="kill")
@@ -169,7 +170,7 @@ def test_every_write_of_every_job_survives_a_kill_and_a_disk_error(
 ):
     references = {**references, "model": Path(tiny_model_dir)}
     totals = {}
-    for job in ("eval", "finetune", "compare", "report", "metrics"):
+    for job in ("eval", "finetune", "compare", "calibrate", "report", "metrics"):
         for fault in ("kill", "ENOSPC", "EIO"):
             # Every write is killed; a disk error is tried at a seeded sample of writes (CI's time budget).
             count = None if fault == "kill" else DISK_ERROR_POINTS

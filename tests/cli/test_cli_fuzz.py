@@ -1,9 +1,10 @@
 """Fuzzing the command line: every run ends with exit code 0 or 2, never a traceback, never a partial file.
 
-Hypothesis draws whole command lines of ``metrics``, ``report``, ``compare``, ``eval`` (on a tiny local
-GPT-2) and ``from-lm-eval``: input files that are missing, empty, directories, binary, torn, in UTF-16 or
-Latin-1, with a huge field or wrong-typed JSON; run directories with one file deleted, replaced or one JSON
-value changed; option values out of range, empty or odd unicode; output paths that are empty, taken by a
+Hypothesis draws whole command lines of ``metrics``, ``report``, ``compare``, ``calibrate``, ``eval`` (on a
+tiny local GPT-2, sampling and ``--answers`` included) and ``from-lm-eval``: input files that are missing,
+empty, directories, binary, torn, in UTF-16 or Latin-1, with a huge field or wrong-typed JSON; run
+directories with one file deleted, replaced or one JSON value changed; option values out of range, empty or
+odd unicode; output paths that are empty, taken by a
 file or a directory. Each example runs in-process (``llmcal.cli.app.main``) in a fresh working directory:
 
 - the exit code is 0 or 2, and no exception escapes ``main`` (an escaping exception is a traceback);
@@ -12,8 +13,9 @@ file or a directory. Each example runs in-process (``llmcal.cli.app.main``) in a
 - a run that exits 0 wrote what it says.
 
 ``LLMCAL_FUZZ_EXAMPLES`` (default 60, as in tests/test_fuzz.py) is the number of ``metrics`` examples;
-``compare`` and ``from-lm-eval`` get half of it, ``eval`` (a model) and ``report`` (diagrams) a sixth: about
-25 s in all on 2 CPU cores. ``-m slow`` runs ten times as many and shrinks a failure to a minimal command
+``compare``, ``calibrate`` and ``from-lm-eval`` get half of it, ``eval`` (a model) and ``report``
+(diagrams) a sixth: about 30 s in all on 2 CPU cores. ``-m slow`` runs ten times as many and shrinks a
+failure to a minimal command
 line (the default run reports it as drawn). Command lines that once failed run every time
 (``test_command_lines_the_fuzzing_found``).
 """
@@ -323,6 +325,32 @@ def compare_cases(draw: st.DrawFn) -> Case:
     return Case(argv, runs=dict(zip(names, runs, strict=True)), expect=expect)
 
 
+@st.composite
+def calibrate_cases(draw: st.DrawFn) -> Case:
+    bases = ["eval-40"] * 6 + ["eval", "comparison", "training", "missing", "empty", "file"]
+    runs = {"run0": draw(run_dirs(bases))}
+    drawn = options(
+        fit_on=float_option(st.floats(0.2, 0.8)),
+        calibrators=choice(["isotonic", "platt", "histogram", "isotonic,platt", "platt,platt"]),
+        methods=choice(["sum", "sum,choice", "verbal"]),
+        seed=SEED,
+        n_bins=N_BINS,
+        strategy=STRATEGY,
+        n_resamples=N_RESAMPLES,
+        level=LEVEL,
+    )
+    argv = ["calibrate", "run0", *draw(drawn)]
+    if draw(mostly(st.just(False), st.just(True), odds=3)):
+        runs["run1"] = draw(run_dirs(bases))
+        argv += ["--apply-to", draw(mostly(st.just("run1"), st.sampled_from(["run0", "missing", "."])))]
+    if "--n-resamples" not in argv:
+        argv += ["--n-resamples", "3"]
+    argv, expect = with_out(
+        argv, draw(st.none() | DIR_OUTS), "run0-calibrated", ["calibration.json", "run.json"]
+    )
+    return Case(argv, runs=runs, expect=expect)
+
+
 # eval ---------------------------------------------------------------------------------------------------
 
 words = mostly(
@@ -343,6 +371,11 @@ open_item = st.builds(
 items = (st.lists(mc_item, min_size=1, max_size=3) | st.lists(open_item, min_size=1, max_size=2)).map(
     lambda rows: [dict(row, id=f"i{index}") for index, row in enumerate(rows)]
 )
+given_answers = st.lists(
+    st.builds(lambda i, answer, samples: {"id": f"i{i}", "answer": answer, "samples": samples},
+              st.integers(0, 2), words, st.lists(words, max_size=3)),
+    min_size=1, max_size=3,
+)  # fmt: skip
 items_csv = st.lists(st.tuples(words, words, words), min_size=1, max_size=3).map(
     lambda rows: (
         "id,question,choice_0,choice_1,answer\n"
@@ -367,7 +400,8 @@ def eval_cases(model: str) -> st.SearchStrategy[Case]:
         ]
         argv += draw(options(
             task=mostly(st.none(), odd_text),  # never a real task name: those would download their dataset
-            methods=choice(["sum", "sum,choice", "seq-prob", "verbal", "choise"]),
+            methods=choice(["sum", "sum,choice", "seq-prob", "verbal", "choise", "self-consistency",
+                            "semantic-entropy,seq-prob", "eigv,degree"]),
             format=choice(["cloze", "letters"]),
             num_fewshot=integer_option(st.integers(0, 3)), max_new_tokens=integer_option(st.integers(1, 3)),
             stop=mostly(st.none(), odd_text | st.just("\\n")), limit=integer_option(st.integers(1, 3)),
@@ -379,10 +413,20 @@ def eval_cases(model: str) -> st.SearchStrategy[Case]:
             seed=SEED, n_bins=N_BINS, n_resamples=N_RESAMPLES, by=mostly(st.none(), choice(["subject"])),
             strata=integer_option(st.integers(1, 3)),
         ))  # fmt: skip
+        argv += draw(options(  # methods over samples and answers made elsewhere (open-ended items)
+            samples=integer_option(st.integers(2, 3)), temperature=float_option(st.floats(0.1, 2.0)),
+            top_k=integer_option(st.integers(0, 5)), top_p=float_option(st.floats(0.1, 1.0)),
+            # Never a real NLI model (a download); an unknown or odd name must be refused.
+            nli=mostly(st.none(), st.sampled_from(["no-such-nli-model", "", ".", "existing_dir"]), odds=4),
+        ))  # fmt: skip
+        files = {name: body}
+        if draw(mostly(st.just(False), st.just(True), odds=3)):
+            files["answers.jsonl"] = draw(file_content(given_answers, ["id", "answer", "samples"]))
+            argv += ["--answers", "answers.jsonl"]
         if "--n-resamples" not in argv:
             argv += ["--n-resamples", "3"]
         argv, expect = with_out(argv, draw(DIR_OUTS), None, ["results.json", "records.jsonl"])
-        return Case(argv, {name: body}, expect=expect)
+        return Case(argv, files, expect=expect)
 
     return cases()
 
@@ -661,17 +705,21 @@ def run_case(case: Case, bases: dict[str, Path], *, drawn: bool = True) -> None:
 def bases(tmp_path_factory) -> dict[str, Path]:
     """Base output directories that report and compare read.
 
-    An evaluation (from lm-eval samples: no model needed), a comparison of it with itself, and a fine-tuning
-    run from the golden files.
+    An evaluation (from lm-eval samples: no model needed), one of 40 items, a comparison of the first with
+    itself, and a fine-tuning run from the golden files.
     """
     root = tmp_path_factory.mktemp("bases")
     sample_file = root / "samples_t_2026-11-23T10-00-00.1.jsonl"
     sample_file.write_bytes(sample_lines(12))
-    evaluation, comparison = root / "eval", root / "comparison"
+    larger_file = root / "larger" / sample_file.name
+    larger_file.parent.mkdir()
+    larger_file.write_bytes(sample_lines(40))
+    evaluation, comparison, larger = root / "eval", root / "comparison", root / "eval-40"
     quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
     with quiet[0], quiet[1], warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)
         assert main(["from-lm-eval", str(sample_file), "--out", str(evaluation), "--n-resamples", "5"]) == 0
+        assert main(["from-lm-eval", str(larger_file), "--out", str(larger), "--n-resamples", "5"]) == 0
         assert (
             main(
                 ["compare", str(evaluation), str(evaluation), "--n-resamples", "5", "--out", str(comparison)]
@@ -680,6 +728,7 @@ def bases(tmp_path_factory) -> dict[str, Path]:
         )
     return {
         "eval": evaluation,
+        "eval-40": larger,  # enough items to fit a calibrator on a share of them
         "comparison": comparison,
         "training": Path(__file__).parents[1] / "golden" / "previous-version" / "finetune" / "sft",
     }
@@ -710,6 +759,7 @@ COMMANDS: dict[str, tuple[Callable[[str], st.SearchStrategy[Case]], int]] = {
     "metrics": (lambda model: metrics_cases(), EXAMPLES),
     "report": (lambda model: report_cases(), HEAVY),
     "compare": (lambda model: compare_cases(), EXAMPLES // 2),
+    "calibrate": (lambda model: calibrate_cases(), EXAMPLES // 2),
     "eval": (eval_cases, HEAVY),
     "from-lm-eval": (lambda model: from_lm_eval_cases(), EXAMPLES // 2),
 }
