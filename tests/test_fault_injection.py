@@ -97,7 +97,8 @@ def fault_cycle(
     for point in points(first.events, count):
         out = work / f"{job}-{fault}-{point}"
         out.mkdir(parents=True)
-        if job in ("compare", "calibrate", "report", "metrics"):  # a previous result in place: kept or replaced whole
+        # A previous result in place: kept or replaced whole.
+        if job in ("compare", "calibrate", "report", "metrics"):
             for name, data in expected.items():
                 (out / name).parent.mkdir(parents=True, exist_ok=True)
                 (out / name).write_bytes(data.replace(b"alpha", b"ALPHA") if name.endswith(".html") else data)

@@ -45,6 +45,14 @@ def test_each_method_is_a_line_of_its_curve_labelled_with_its_aurc():
     assert reversed_.get_ydata().tolist() == pytest.approx([1, 1, 2 / 3, 2 / 4, 2 / 5, 2 / 6])
 
 
+def test_thirteen_methods_are_thirteen_different_lines():
+    lines = [_line(f"m{index}", RANKED + 0.001 * index) for index in range(13)]
+    drawn = _drawn(lines)
+    methods = [line for label, line in drawn.items() if label.startswith("m")]
+    assert len({(line.get_color(), line.get_linestyle()) for line in methods}) == 13
+    assert not {line.get_linestyle() for line in methods} & {"--", ":"}  # the references' styles
+
+
 def test_methods_judged_on_the_same_answers_share_one_grey_pair_of_references():
     drawn = _drawn([_line("ranked", RANKED), _line("flat", np.full(6, 0.5))])
     random_rejection = drawn["random rejection (error rate 0.333)"]

@@ -29,6 +29,7 @@ PRR are the same) but is not a probability until calibrated (``llmcal calibrate`
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 
@@ -179,7 +180,16 @@ def eccentricity(similarity: NDArray[np.float64]) -> float:
 
 def _graph(record: GenerationRecord) -> NDArray[np.float64]:
     assert record.samples is not None
-    return similarity_matrix([sample.text for sample in record.samples], jaccard)
+    return _jaccard_graph(tuple(sample.text for sample in record.samples))
+
+
+# The three spectral methods, each as a confidence and an uncertainty, read one record's graph in turn:
+# built once, not six times (K^2 word-set comparisons each).
+@functools.lru_cache(maxsize=32)
+def _jaccard_graph(texts: tuple[str, ...]) -> NDArray[np.float64]:
+    graph = similarity_matrix(texts, jaccard)
+    graph.flags.writeable = False  # shared between callers through the cache
+    return graph
 
 
 def _eigv(record: GenerationRecord) -> float:

@@ -33,11 +33,13 @@ CURVE_POINTS = 200
 """Points drawn per line: a curve of ``n`` items is thinned to about this many, so a page stays small."""
 
 # One colour per method, in the results' order: the reliability diagrams' blue, orange, green and red
-# first, then the rest of the same (seaborn "deep") palette; cycled past ten methods.
+# first, then the rest of the same (seaborn "deep") palette. Past ten methods the colours come round again
+# with another line style (never the references' dashed or dotted), so up to 30 lines are told apart.
 _METHOD_COLOURS = (
     "#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3",
     "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD",
 )  # fmt: skip
+_METHOD_LINE_STYLES = ("-", "-.", (0, (5, 1, 1, 1, 1, 1)))
 _REFERENCE_GREY = "0.5"
 
 
@@ -93,10 +95,11 @@ def plot_risk_coverage(lines: Sequence[MethodRiskCoverage], ax: Axes, *, title: 
     first method and names its methods in the legend.
     """
     colours = {line.method: _METHOD_COLOURS[index % len(_METHOD_COLOURS)] for index, line in enumerate(lines)}
-    for line in lines:
+    for index, line in enumerate(lines):
         drawn = line.curve.thinned(CURVE_POINTS)
-        ax.plot(drawn.coverage, drawn.risk, color=colours[line.method], linewidth=1.6, zorder=3,
-                label=f"{line.method} (AURC {number(line.aurc)})")  # fmt: skip
+        style = _METHOD_LINE_STYLES[index // len(_METHOD_COLOURS) % len(_METHOD_LINE_STYLES)]
+        ax.plot(drawn.coverage, drawn.risk, color=colours[line.method], linestyle=style, linewidth=1.6,
+                zorder=3, label=f"{line.method} (AURC {number(line.aurc)})")  # fmt: skip
     references = _reference_groups(lines)
     for (n_items, n_right), methods in references.items():
         colour = _REFERENCE_GREY if len(references) == 1 else colours[methods[0]]
