@@ -9,7 +9,8 @@ held-out confidences is compared with the raw confidences' ECE on the same items
 Prints a markdown table per task; ``--json`` writes every number.
 
     python benchmarks/open_ended_uq.py --model smollm2-135m-instruct --out /tmp/uq-smollm2 \\
-        [--tasks facts_open_capital,facts_open_city_country] [--limit 150] [--samples 10] [--json out.json]
+        [--tasks facts_open_capital,facts_open_city_country] [--limit 150] [--samples 10] [--num-fewshot 0]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="facts_open_capital,facts_open_city_country")
     parser.add_argument("--limit", type=int, default=150)
     parser.add_argument("--samples", type=int, default=10)
+    parser.add_argument("--num-fewshot", type=int, default=0, help="Solved examples before each question.")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-resamples", type=int, default=1000)
@@ -75,7 +77,10 @@ def main() -> None:
     metric_settings = MetricSettings(n_resamples=args.n_resamples, seed=args.seed)
     settings = EvalSettings(
         GenerationSettings(
-            methods, seed=args.seed, sampling=SamplingSettings(samples=args.samples, seed=args.seed)
+            methods,
+            num_fewshot=args.num_fewshot,
+            seed=args.seed,
+            sampling=SamplingSettings(samples=args.samples, seed=args.seed),
         ),
         metric_settings,
     )
@@ -85,7 +90,12 @@ def main() -> None:
     minutes = (time.perf_counter() - began) / 60
     run = read_eval_run(Path(args.out))
     results = run.results()
-    report: dict[str, Any] = {"model": args.model, "minutes": round(minutes, 1), "tasks": {}}
+    report: dict[str, Any] = {
+        "model": args.model,
+        "num_fewshot": args.num_fewshot,
+        "minutes": round(minutes, 1),
+        "tasks": {},
+    }
     for task in tasks:
         rows = {}
         for method in methods:
@@ -109,7 +119,8 @@ def main() -> None:
             rows[method] = row
         report["tasks"][task.name] = rows
         accuracy = results.tasks[task.name].methods[methods[0]].metric("accuracy").value
-        print(f"\n{task.name}: {len(task.items)} questions, accuracy {accuracy:.3f}, {args.model}\n")
+        shots = f", {args.num_fewshot}-shot" if args.num_fewshot else ""
+        print(f"\n{task.name}: {len(task.items)} questions, accuracy {accuracy:.3f}, {args.model}{shots}\n")
         print("| method | n | AUROC | PRR | AURC | ECE raw | ECE isotonic | ECE Platt |")
         print("|---|---|---|---|---|---|---|---|")
         for method, row in rows.items():

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,35 @@ def test_a_folder_without_its_marker_is_converted_anew(tmp_path: Path, conversio
     (Path(resolved.path) / "llmcal-gguf.json").unlink()  # e.g. a conversion killed before the end
     resolve_model(str(model), cache=tmp_path)
     assert len(conversions) == 2
+
+
+def test_processes_resolving_one_file_at_once_convert_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second waits for the first's conversion and reads its folder (parallel jobs on one cache)."""
+    calls: list[GGUFSource] = []
+
+    def slow_convert(path: Path, source: GGUFSource, cache: Path) -> Path:
+        calls.append(source)
+        time.sleep(0.3)  # long enough for the other thread to arrive while this one converts
+        folder = cache / "models" / source.sha256[:16]
+        folder.mkdir(parents=True)
+        (folder / "llmcal-gguf.json").write_text(json.dumps(asdict(source)))
+        return folder
+
+    monkeypatch.setattr(models, "_convert", slow_convert)
+    model = write_gguf(tmp_path / "tiny.gguf")
+    resolved: list[str] = []
+    threads = [
+        threading.Thread(target=lambda: resolved.append(resolve_model(str(model), cache=tmp_path).path))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert resolved == [str(tmp_path / "models" / file_sha256(model)[:16])] * 2
 
 
 def test_a_missing_gguf_file_is_named(tmp_path: Path) -> None:

@@ -5,18 +5,21 @@ transformers reads GGUF (package ``gguf``) and de-quantizes it to float32, which
 on a CPU. llmcal does that once per file: the de-quantized model and its tokenizer are saved as a
 standard safetensors folder in llmcal's cache (:func:`llmcal.cache.cache_dir`), keyed by the file's
 SHA-256, and every later load reads that folder. The folder is built under a temporary name and renamed
-into place when complete, so an interrupted conversion leaves nothing that looks finished.
+into place when complete, so an interrupted conversion leaves nothing that looks finished. Processes that
+need the same file at once (parallel jobs on one cache) take turns on a lock beside the folder: one
+converts, the others wait and read its folder, and none removes a folder another is reading.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -256,12 +259,32 @@ def _from_gguf(name: str, path: Path, cache: Path, on_status: StatusCallback | N
         return ResolvedModel(name, str(folder), replace(source, file=str(path.resolve())))
     architecture, quantization = _read_header(path)
     source = GGUFSource(str(path.resolve()), sha256, quantization, architecture)
-    if on_status is not None:
-        on_status(
-            f"de-quantizing {path.name} ({architecture}, {quantization}) to float32; "
-            f"once: later runs read {_model_folder(cache, sha256)}"
-        )
-    return ResolvedModel(name, str(_convert(path, source, cache)), source)
+    with _converting(cache, sha256):
+        converted = _converted(cache, sha256)  # by the process this one waited for
+        if converted is not None:
+            return ResolvedModel(name, str(converted[0]), source)
+        if on_status is not None:
+            on_status(
+                f"de-quantizing {path.name} ({architecture}, {quantization}) to float32; "
+                f"once: later runs read {_model_folder(cache, sha256)}"
+            )
+        return ResolvedModel(name, str(_convert(path, source, cache)), source)
+
+
+@contextlib.contextmanager
+def _converting(cache: Path, sha256: str) -> Iterator[None]:
+    """Held while one process converts the file with this hash; another waits its turn (POSIX ``flock``).
+
+    The kernel releases the lock when its holder exits, however it exits, so a killed conversion blocks
+    nothing; the lock file itself stays (removing it would race with a process about to take it).
+    """
+    import fcntl
+
+    folder = _model_folder(cache, sha256)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f".{folder.name}.lock").open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def _read_header(path: Path) -> tuple[str, str]:
@@ -323,8 +346,6 @@ def _convert(path: Path, source: GGUFSource, cache: Path) -> Path:
         model.save_pretrained(building, safe_serialization=True)
         tokenizer.save_pretrained(building)
         write_text_atomic(building / _SOURCE_NAME, json_text(asdict(source), indent=2) + "\n")
-        if _converted(cache, source.sha256) is not None:
-            return target  # another process converted the same file meanwhile
         if target.exists():  # a folder without its marker: an interrupted conversion, replaced
             shutil.rmtree(target)
         building.rename(target)
