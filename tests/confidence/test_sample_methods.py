@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmcal.confidence.answer_equivalence import AliasTable, equivalence_classes
+from llmcal.confidence.answer_equivalence import AliasMatch, AliasTable, equivalence_classes
 from llmcal.confidence.answer_similarity import jaccard, rouge_l, similarity_matrix
 from llmcal.confidence.generation_extraction import GenerationSettings, extract_generation_records
 from llmcal.confidence.generation_methods import GENERATION_METHODS
@@ -20,6 +20,7 @@ from llmcal.confidence.sample_methods import (
     degree_uncertainty,
     eccentricity,
     eigenvalue_uncertainty,
+    semantic_entropy,
 )
 from llmcal.errors import InputError
 from llmcal.runs.records import RecordStore
@@ -161,6 +162,22 @@ def test_aliases_of_one_item_are_one_class_whoever_is_right() -> None:
         2,
         2,
     )
+
+
+def test_alias_match_groups_each_questions_answers_with_the_tasks_aliases() -> None:
+    table = AliasTable.of([("United States", "USA")])
+    assert AliasMatch(table).classes(["q1", "q2"], [["USA", "United States"], ["usa", "Mexico"]]) == [
+        (0, 0),
+        (0, 1),
+    ]
+
+
+def test_an_empty_answer_shares_no_words_with_another() -> None:
+    assert rouge_l("", "the cat") == rouge_l("the cat", "") == 0.0
+
+
+def test_classes_of_no_probability_add_nothing_to_the_entropy() -> None:
+    assert semantic_entropy(np.array([0.5, 0.5, 0.0])) == pytest.approx(math.log(2))
 
 
 def test_records_with_samples_round_trip_through_the_records_file(tmp_path) -> None:

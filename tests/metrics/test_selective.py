@@ -81,6 +81,11 @@ def test_selective_accuracy_is_the_accuracy_of_the_most_confident_answers(n, see
     assert selective_accuracy(confidences, correct, coverage) == pytest.approx(expected, abs=1e-12)
 
 
+def test_a_coverage_below_one_item_keeps_the_most_confident_item():
+    assert selective_accuracy([0.9, 0.1], [1, 0], 0.01) == 1.0  # ceil(0.02) = 1 item
+    assert selective_accuracy([0.9, 0.1], [1, 0], 1e-12) == 1.0  # rounds to 0 items: still 1
+
+
 def test_small_case_by_hand():
     # Most confident first: right, wrong, right, wrong, wrong.
     confidences = [0.9, 0.8, 0.7, 0.6, 0.5]
@@ -186,8 +191,9 @@ def test_random_rejection_averages_to_prr_zero():
 
 
 def test_prr_is_nan_with_a_warning_when_every_answer_is_alike():
-    with pytest.warns(CalibrationWarning, match="PRR is undefined"):
+    with pytest.warns(CalibrationWarning, match="PRR is undefined") as caught:
         assert math.isnan(prr([0.2, 0.9], [1, 1]))
+    assert caught[0].filename == __file__  # the warning points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert aurc([0.2, 0.9], [1, 1]) == 0.0
