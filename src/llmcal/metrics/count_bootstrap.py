@@ -80,13 +80,17 @@ __all__ = [
 EXACT_BOOTSTRAP_MAX_ITEMS = 1_000_000
 """Up to this many items every resample has every item; above, the bag of little bootstraps applies.
 
-1,000 resamples of the whole catalogue on 1M items take about 30 s on 2 cores. The bag of little
+1,000 resamples of the whole catalogue on 1M items take under a minute on 2 cores (57 s for
+``llmcal metrics`` on a 1M-item file, reading included: ``benchmarks/metrics_1m.py``). The bag of little
 bootstraps is faster, but on 1M well-calibrated items it widened ECE-type intervals by ~20% and it
 narrows MCE's (module docstring), so it is kept for inputs beyond this size."""
 
-# Cells (resamples x items) of one block of counts: 12M float64 cells are 96 MiB, twelve resamples of 1M
-# items. Fewer resamples per block and the fixed costs per block dominate; more, and memory grows.
-_BLOCK_CELLS = 12 << 20
+# Cells (resamples x items) of one block of counts: 6M float64 cells are 48 MiB, six resamples of 1M items.
+# Fewer resamples per block and the fixed costs per block dominate. More, and the temporaries over groups
+# of equal confidence (about half as many cells) pass 32 MiB, beyond which glibc maps every allocation
+# afresh from the kernel: measured on 1M items, 48 resamples took 2.4-2.7 s in blocks of 6M cells and
+# 4.3-5.3 s in blocks of 12M (`values` of the count kernels, paired runs).
+_BLOCK_CELLS = 6 << 20
 
 # The metrics computed from per-group sums along the confidence order (llmcal.metrics.selective).
 _SELECTIVE = frozenset(
@@ -139,17 +143,17 @@ def _parts(
 
 
 def _draw_counts(
-    generator: np.random.Generator, n_rows: int, n_draws: int, n_resamples: int
+    generator: np.random.Generator, n_rows: int, n_draws: int, out: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Multinomial counts of ``n_draws`` draws over ``n_rows`` items, one row per resample.
+    """Multinomial counts of ``n_draws`` draws over ``n_rows`` items into ``out``, one row per resample.
 
     Drawn as ``bincount(integers(0, n_rows, n_draws))``: with ``n_draws == n_rows`` the rows
-    :func:`~llmcal.metrics.bootstrap_ci` would draw, resample by resample.
+    :func:`~llmcal.metrics.bootstrap_ci` would draw, resample by resample. ``out`` is reused from block to
+    block (fresh memory for each would cost its page faults every time).
     """
-    counts = np.empty((n_resamples, n_rows))
-    for index in range(n_resamples):
-        counts[index] = np.bincount(generator.integers(0, n_rows, size=n_draws), minlength=n_rows)
-    return counts
+    for index in range(len(out)):
+        out[index] = np.bincount(generator.integers(0, n_rows, size=n_draws), minlength=n_rows)
+    return out
 
 
 # Items per chunk of a sorted order. Quantiles of a resample are found among its chunk totals first, then
@@ -386,6 +390,7 @@ class _CountKernels:
         if predictions.probs is not None and predictions.labels is not None:
             columns += self._probability_statistics(predictions.probs[rows], predictions.labels[rows])
         self._dense = np.column_stack(columns)
+        self._buffers: dict[tuple[str, tuple[int, ...]], NDArray[np.float64]] = {}
 
     def _probability_statistics(
         self, probs: NDArray[np.float64], labels: NDArray[np.intp]
@@ -456,7 +461,7 @@ class _CountKernels:
         n_resamples, n_items = counts.shape
         # Items down the rows, resamples across: the sparse products walk items in order. Rows past the
         # items are never drawn; they pad sorted orders to whole chunks.
-        by_item = np.zeros((math.ceil(n_items / _CHUNK) * _CHUNK + 1, n_resamples))
+        by_item = self._zeroed_once("by item", (math.ceil(n_items / _CHUNK) * _CHUNK + 1, n_resamples))
         by_item[:n_items] = counts.T
         items = by_item[:n_items]
         dense = counts @ self._dense
@@ -472,7 +477,7 @@ class _CountKernels:
         if self._ranks is not None or self._confidence_groups is not None:
             ordered = counts if self._to_resampling_order is None else counts[:, self._to_resampling_order]
             # Running totals of the counts in this run's resampling order, shared by both kernels.
-            cumulative = np.zeros((n_resamples, n_items + 1))
+            cumulative = self._zeroed_once("running totals", (n_resamples, n_items + 1))
             np.cumsum(ordered, axis=1, out=cumulative[:, 1:])
         if self._ranks is not None:
             values["auroc"] = self._auroc(ordered, cumulative, totals, self._ranks)
@@ -496,6 +501,17 @@ class _CountKernels:
         for name in wanted - values.keys():
             values[name] = self._materialised(name, counts)
         return {name: values[name] for name in self._names}
+
+    def _zeroed_once(self, name: str, shape: tuple[int, ...]) -> NDArray[np.float64]:
+        """A work array made (zeroed) once per shape and reused by every block of resamples.
+
+        Each block overwrites the same cells (the zeros it relies on are never written), and reusing the
+        memory spares the page faults of fresh tens of MiB per block, as costly as the arithmetic.
+        """
+        key = (name, shape)
+        if key not in self._buffers:
+            self._buffers[key] = np.zeros(shape)
+        return self._buffers[key]
 
     def _materialised(self, name: str, counts: NDArray[np.float64]) -> NDArray[np.float64]:
         """A metric without a count kernel: the metric function on each resample's rows, drawn out."""
@@ -672,9 +688,10 @@ def _resampled(
             collected: list[dict[str, list[NDArray[np.float64]]]] = [
                 {name: [] for name in names} for _ in runs
             ]
+            drawn = np.empty((block, len(part.rows)))
             for first in range(0, part.n_resamples, block):
                 size = min(block, part.n_resamples - first)
-                counts = _draw_counts(generator, len(part.rows), n_items, size)
+                counts = _draw_counts(generator, len(part.rows), n_items, drawn[:size])
                 for kernel, store in zip(kernels, collected, strict=True):
                     for name, values in kernel.values(counts).items():
                         store[name].append(values)

@@ -177,19 +177,24 @@ class ConfidenceGroups:
         """
         if not len(self.erring):
             return np.zeros(len(cumulative))
+        # Arrays of (rows, erring groups), a few million cells per block of resamples: updated in place
+        # where they can be, since fresh pages for each temporary cost as much as the arithmetic.
         ends = cumulative[:, self.erring_bounds]
         errors = ends[:, :-1] - ends[:, 1:]
-        right_end = self.right_end[self.erring]
-        above_right = cumulative[:, right_end]
-        right = above_right - cumulative[:, self.right_start[self.erring]]
-        above = (wrong_total[:, None] - ends[:, :-1]) + (total[:, None] - above_right)
-        kept = errors + right
+        above = cumulative[:, self.right_end[self.erring]]  # for now: the counts up to its right answers
+        kept = cumulative[:, self.right_start[self.erring]]
+        np.subtract(above, kept, out=kept)  # its right answers
+        kept += errors
+        above += ends[:, :-1]
+        np.subtract((wrong_total + total)[:, None], above, out=above)  # the items above it
+        low = above.astype(np.intp)  # counts are whole numbers: exact
+        above += kept
         scaled = harmonic * np.arange(len(harmonic))
-        spread = scaled[np.rint(above + kept).astype(np.intp)] - scaled[np.rint(above).astype(np.intp)]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(kept > 0, errors / kept, 0.0)
+        spread = scaled[above.astype(np.intp)]
+        spread -= scaled[low]
+        np.divide(errors, kept, out=errors, where=kept > 0)  # the share wrong (0 where nothing is kept)
         area: NDArray[np.float64] = wrong_total * (harmonic[np.rint(total).astype(np.intp)] + 1.0)
-        area -= (share * spread).sum(axis=1)
+        area -= np.einsum("ij,ij->i", errors, spread)
         return area
 
     def _kept_accuracy(
