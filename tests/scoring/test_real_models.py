@@ -292,17 +292,38 @@ def test_from_lm_eval_gives_the_ece_of_llmcal_eval(
     assert Path(gguf["file"]).is_file()
 
 
+# The plain forward pass's values of each (model, context, continuation) already computed: the test past
+# the attention window checks four strategies against the same references.
+_PLAIN: dict[tuple[str, tuple[int, ...], tuple[int, ...]], tuple[torch.Tensor, bool]] = {}
+
+
+def _plain_forward_pass(
+    backend: HFBackend, context: list[int], continuation: list[int]
+) -> tuple[torch.Tensor, bool]:
+    """The continuation's log-probabilities in one unbatched forward pass, and whether each is the argmax.
+
+    Only the positions that predict the continuation go through the output layer (``logits_to_keep``):
+    the same values, without Gemma's 262k-wide logits for every prompt token.
+    """
+    key = (backend.name, tuple(context), tuple(continuation))
+    if key not in _PLAIN:
+        tokens = torch.tensor([context + continuation])
+        with torch.inference_mode():
+            logits = backend.model(input_ids=tokens, logits_to_keep=len(continuation) + 1).logits[0, :-1]
+        logprobs = logits.float().log_softmax(dim=-1)
+        wanted = torch.tensor(continuation)
+        expected = logprobs.gather(1, wanted.unsqueeze(1)).squeeze(1)
+        _PLAIN[key] = (expected, bool((logprobs.argmax(dim=-1) == wanted).all()))
+    return _PLAIN[key]
+
+
 def _assert_equals_a_plain_forward_pass(
     backend: HFBackend, context: list[int], continuation: list[int], score: Any
 ) -> torch.Tensor:
     """Checks ``score`` against one unbatched forward pass over context + continuation; returns its values."""
-    tokens = torch.tensor([context + continuation])
-    with torch.inference_mode():
-        logits = backend.model(input_ids=tokens).logits[0].float()
-    logprobs = logits[len(context) - 1 : -1].log_softmax(dim=-1)
-    expected = logprobs.gather(1, torch.tensor(continuation).unsqueeze(1)).squeeze(1)
+    expected, greedy = _plain_forward_pass(backend, context, continuation)
     assert score.token_logprobs == pytest.approx(expected.tolist(), abs=1e-4), (context, continuation)
-    assert score.is_greedy == bool((logprobs.argmax(dim=-1) == torch.tensor(continuation)).all())
+    assert score.is_greedy == greedy
     return expected
 
 
