@@ -92,7 +92,7 @@ narrows MCE's (module docstring), so it is kept for inputs beyond this size."""
 # 4.3-5.3 s in blocks of 12M (`values` of the count kernels, paired runs).
 _BLOCK_CELLS = 6 << 20
 
-# The metrics computed from per-group sums along the confidence order (llmcal.metrics.selective).
+# The metrics computed from the running sum along the confidence order (llmcal.metrics.selective).
 _SELECTIVE = frozenset(
     {"aurc", "eaurc", "auarc", "prr", *(selective_accuracy_name(c) for c in SELECTIVE_COVERAGES)}
 )
@@ -380,10 +380,9 @@ class _CountKernels:
                 by_confidence = np.argsort(self._c, kind="stable")
                 residuals = (self._y - self._c)[by_confidence]
                 self._top_sorted = _SortedItems.of(by_confidence, self._c[by_confidence], residuals, n_items)
-        self._ranks = _RanksAmongWrong.of(self._c[order], self._y[order]) if "auroc" in wanted else None
-        self._confidence_groups = (
-            ConfidenceGroups.of(self._c[order], self._y[order]) if wanted & _SELECTIVE else None
-        )
+        ranked = self._c[order], self._y[order]  # AUROC and the selective metrics read counts in this order
+        self._ranks = _RanksAmongWrong.of(*ranked) if "auroc" in wanted else None
+        self._confidence_groups = ConfidenceGroups.of(*ranked) if wanted & _SELECTIVE else None
         self._smooth = self._smooth_grid() if "smooth_ece" in wanted else None
         self._static_bins: Any = None
         self._adaptive_items: list[_SortedItems] = []

@@ -33,6 +33,7 @@ resample counts without drawing rows (:mod:`llmcal.metrics.count_bootstrap`).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -62,11 +63,17 @@ SELECTIVE_COVERAGES = (0.5, 0.8, 0.9)
 """The coverages whose selective accuracy every summary reports (``sel_acc_50``, ...)."""
 
 
-def _harmonic(n: int) -> NDArray[np.float64]:
-    """``H[k] = sum_{j<=k} 1/j`` for ``k`` in ``0..n`` (``H[0] = 0``)."""
-    values = np.zeros(n + 1)
-    np.cumsum(1.0 / np.arange(1, n + 1), out=values[1:])
-    return values
+@functools.lru_cache(maxsize=4)
+def _harmonic_tables(n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``H[k] = sum_{j<=k} 1/j`` and ``T[k] = k H[k]`` for ``k`` in ``0..n`` (``H[0] = 0``), read-only.
+
+    Cached: every block of bootstrap resamples of one run asks for the same ``n``.
+    """
+    harmonic = np.zeros(n + 1)
+    np.cumsum(1.0 / np.arange(1, n + 1), out=harmonic[1:])
+    scaled = harmonic * np.arange(n + 1)
+    harmonic.flags.writeable = scaled.flags.writeable = False  # shared through the cache
+    return harmonic, scaled
 
 
 def wrong_then_right_order(
@@ -142,10 +149,14 @@ class ConfidenceGroups:
         total = cumulative[:, -1]
         wrong_total = cumulative[:, self.n_wrong]
         wins = total - wrong_total
-        n_max = round(float(total.max()))
-        harmonic = _harmonic(n_max)
-        risk_area = self._error_area(cumulative, wrong_total, total, harmonic) / total
-        tail = harmonic[np.rint(total).astype(np.intp)] - harmonic[np.rint(wins).astype(np.intp)]
+        harmonic, scaled = _harmonic_tables(round(float(total.max())))
+        harmonic_total = harmonic[np.rint(total).astype(np.intp)]
+        # sum_k E_k / k over coverages k = 1..n (see _group_spreads).
+        error_area = wrong_total * (harmonic_total + 1.0) - self._group_spreads(
+            cumulative, wrong_total, total, scaled
+        )
+        risk_area = error_area / total
+        tail = harmonic_total - harmonic[np.rint(wins).astype(np.intp)]
         best = ((total - wins) - wins * tail) / total
         accuracy = wins / total
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -161,19 +172,20 @@ class ConfidenceGroups:
             values[f"coverage:{coverage}"] = self._kept_accuracy(cumulative, wrong_total, total, coverage)
         return values
 
-    def _error_area(
+    def _group_spreads(
         self,
         cumulative: NDArray[np.float64],
         wrong_total: NDArray[np.float64],
         total: NDArray[np.float64],
-        harmonic: NDArray[np.float64],
+        scaled: NDArray[np.float64],
     ) -> NDArray[np.float64]:
-        r"""``sum_k E_k / k`` over coverages ``k = 1..n``, ``E_k`` the expected errors among the top ``k``.
+        r"""``sum_groups (e/m) (T(a+m) - T(a))`` per row: what ``sum_k E_k / k`` takes from ``E (H_n + 1)``.
 
-        Swapping the sums, an error at position ``j`` counts ``sum_{k >= j} 1/k = H_n - H_{j-1}``. A group
-        above ``a`` items with ``m`` items, ``e`` of them wrong, has ``e/m`` expected errors at each of
-        positions ``a+1..a+m``, and ``sum_{i=a}^{a+m-1} H_i = T(a+m) - T(a) - m`` with ``T(N) = N H_N``.
-        Summed: ``E (H_n + 1) - sum_groups (e/m) (T(a+m) - T(a))``; only groups with an error count.
+        ``E_k`` is the expected errors among the top ``k``. Swapping the sums, an error at position ``j``
+        counts ``sum_{k >= j} 1/k = H_n - H_{j-1}``. A group above ``a`` items with ``m`` items, ``e`` of
+        them wrong, has ``e/m`` expected errors at each of positions ``a+1..a+m``, and
+        ``sum_{i=a}^{a+m-1} H_i = T(a+m) - T(a) - m`` with ``T(N) = N H_N`` (``scaled``). Summed:
+        ``sum_k E_k / k = E (H_n + 1) - sum_groups (e/m) (T(a+m) - T(a))``; only groups with an error count.
         """
         if not len(self.erring):
             return np.zeros(len(cumulative))
@@ -189,13 +201,11 @@ class ConfidenceGroups:
         np.subtract((wrong_total + total)[:, None], above, out=above)  # the items above it
         low = above.astype(np.intp)  # counts are whole numbers: exact
         above += kept
-        scaled = harmonic * np.arange(len(harmonic))
         spread = scaled[above.astype(np.intp)]
         spread -= scaled[low]
         np.divide(errors, kept, out=errors, where=kept > 0)  # the share wrong (0 where nothing is kept)
-        area: NDArray[np.float64] = wrong_total * (harmonic[np.rint(total).astype(np.intp)] + 1.0)
-        area -= np.einsum("ij,ij->i", errors, spread)
-        return area
+        spreads: NDArray[np.float64] = np.einsum("ij,ij->i", errors, spread)
+        return spreads
 
     def _kept_accuracy(
         self,
