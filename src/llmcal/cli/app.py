@@ -26,6 +26,7 @@ from llmcal.cli import (
     probe_command,
     report_command,
     serve_local_command,
+    study_command,
     tasks_command,
     world_command,
 )
@@ -60,6 +61,7 @@ app.command("calibrate", no_args_is_help=True)(calibrate_command.calibrate)
 app.command("from-lm-eval", no_args_is_help=True)(from_lm_eval_command.from_lm_eval)
 app.command("report", no_args_is_help=True)(report_command.report)
 app.command("serve-local", no_args_is_help=True)(serve_local_command.serve_local)
+app.command("study")(study_command.study)
 app.add_typer(world_command.app, name="world")
 
 

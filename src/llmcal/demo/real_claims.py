@@ -18,14 +18,10 @@ the losses are ``llmcal finetune``'s defaults; nothing here was tuned until a cl
 from __future__ import annotations
 
 import copy
-import ctypes
-import gc
 import random
-import resource
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +43,7 @@ from llmcal.knowledge.ground_truth import known_from_records
 from llmcal.locking import OutputLock
 from llmcal.metrics.comparison import MetricChange
 from llmcal.metrics.settings import MetricSettings
+from llmcal.process_memory import peak_rss_gib, release_memory
 from llmcal.reports.reliability import save_reliability_pngs
 from llmcal.runs.demo import DemoRow
 from llmcal.runs.eval_run import read_eval_run
@@ -148,25 +145,8 @@ class _Steps:
         self.stage(name)
         start = time.perf_counter()
         yield
-        self.costs.append(StepCost(name, round(time.perf_counter() - start, 2), _peak_rss_gib()))
-        _release_memory()
-
-
-def _release_memory() -> None:
-    """Frees what the step left unreachable and, on glibc, hands the freed heap back to the system.
-
-    Without the trim the resident set only grows from step to step (freed model copies stay in the
-    allocator's arenas), and every later step's peak would sit on top of the earlier ones.
-    """
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        with suppress(OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _peak_rss_gib() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)  # bytes on macOS, KiB on Linux
+        self.costs.append(StepCost(name, round(time.perf_counter() - start, 2), peak_rss_gib()))
+        release_memory()
 
 
 def run_real_claims(

@@ -13,7 +13,7 @@ options, are left empty).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ def finetune(
     show_progress: bool = False,
     resume: bool = False,
     stop: tuple[str, ...] = DEFAULT_STOP,
+    on_epoch_end: Callable[[int, Any], None] | None = None,
 ) -> tuple[Any, TrainingResults]:
     """Fine-tunes ``model`` on ``train_items`` and returns the trained model and the run's results.
 
@@ -105,6 +106,9 @@ def finetune(
         show_progress: Show the Trainer's progress bar.
         resume: Continue from the last checkpoint in ``out/checkpoints``.
         stop: Open-ended evaluation items: where a generated answer ends.
+        on_epoch_end: Called with (epoch number from 1, the model in eval mode) after every epoch of the
+            main run, before the next begins (e.g. to evaluate training length in one run); the model is
+            put back in training mode after it.
 
     Raises:
         InputError: If a loss that needs known flags has no labelled calibration items, settings are
@@ -120,7 +124,7 @@ def finetune(
         raise InputError("epochs and batch size must be positive, and the learning rate above 0.")
     procedure = FinetuneProcedure(
         settings, train_items, calibration_items, calibration_known,
-        open_ended=open_ended, resume=resume, show_progress=show_progress,
+        open_ended=open_ended, resume=resume, show_progress=show_progress, on_epoch_end=on_epoch_end,
     )  # fmt: skip
     evaluation = EvaluationItems(eval_items, format=settings.format, style=settings.style, stop=stop)
     return run_training(procedure, model, tokenizer, Path(out_dir), evaluation, save_model=save_model)

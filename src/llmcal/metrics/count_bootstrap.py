@@ -74,6 +74,7 @@ __all__ = [
     "metric_values_of_counts",
     "resampled_changes",
     "resampled_metrics",
+    "resampled_together",
     "resampling_order",
 ]
 
@@ -726,6 +727,25 @@ def resampled_metrics(
             predictions lack, or the resample count or level is out of range.
     """
     return _resampled([predictions], names, settings, on_progress, max_exact_items)[0]
+
+
+def resampled_together(
+    runs: Sequence[Predictions], names: Sequence[str], settings: MetricSettings = MetricSettings()
+) -> list[ResampledValues]:
+    """Each metric of each run on the same resamples: runs of the same items, in the same order, paired.
+
+    What :func:`resampled_changes` does for two runs, for any number (e.g. a base and a fine-tuned model
+    under several seeds, all on one test set).
+
+    Raises:
+        InputError: As :func:`resampled_metrics`, or if the runs hold different numbers of items.
+    """
+    if not runs:
+        raise InputError("No runs to resample.")
+    if len({run.n_items for run in runs}) > 1:
+        counts = ", ".join(f"{run.source or 'run'}: {run.n_items}" for run in runs)
+        raise InputError(f"Paired resamples need the same items in every run; got {counts}.")
+    return _resampled(list(runs), names, settings, None, None)
 
 
 def resampled_changes(

@@ -18,6 +18,7 @@ from llmcal.reports.pages.eval import eval_sections
 from llmcal.reports.pages.parts import Part, Section
 from llmcal.reports.pages.real_claims import real_claims_sections
 from llmcal.reports.pages.recalibration import recalibration_sections
+from llmcal.reports.pages.study import study_sections
 from llmcal.reports.pages.training import training_sections
 from llmcal.runs.kinds import RUN_KINDS, RunOutput, read_output
 
@@ -34,6 +35,7 @@ SECTIONS.add("eval", eval_sections)
 SECTIONS.add("finetune", training_sections)
 SECTIONS.add("align", training_sections)
 SECTIONS.add("calibration", recalibration_sections)
+SECTIONS.add("study", study_sections)
 
 
 def run_sections(output: RunOutput, heading: str | None = None) -> list[Section]:

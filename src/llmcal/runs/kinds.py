@@ -1,8 +1,9 @@
 """Every kind of run directory llmcal writes, and the one function that reads any of them.
 
 A directory names its kind in ``run.json`` (``kind``), or by its results file for the kinds without a manifest
-(``demo.json``, ``real-claims.json``, ``comparison.json``). Directories written before manifests named their
-kind are recognised by the sections of their manifest; an alignment written then has no manifest at all.
+(``demo.json``, ``real-claims.json``, ``comparison.json``, ``study.json``). Directories written before
+manifests named their kind are recognised by the sections of their manifest; an alignment written then has
+no manifest at all.
 Adding a kind is one :data:`RUN_KINDS` entry here, and its page under the same name in
 :data:`llmcal.reports.sections.SECTIONS` (a test fails until every kind has one).
 """
@@ -25,6 +26,7 @@ from llmcal.runs.files import read_json_object
 from llmcal.runs.manifest import MANIFEST_NAME, manifest_kind, read_manifest
 from llmcal.runs.real_claims import REAL_CLAIMS_NAME, read_real_claims
 from llmcal.runs.recalibration import CALIBRATION_KIND, read_recalibration
+from llmcal.runs.study import STUDY_NAME, read_study
 from llmcal.runs.training import TrainingResults, read_training_results
 
 __all__ = ["RUN_KINDS", "RunKind", "RunOutput", "TrainingRun", "read_output", "run_kind", "settings_text"]
@@ -71,6 +73,7 @@ RUN_KINDS.add(EVAL_KIND, RunKind("Evaluation", read_eval_run))
 RUN_KINDS.add("finetune", RunKind("Fine-tuning", _read_training_run))
 RUN_KINDS.add("align", RunKind("Alignment", _read_training_run))
 RUN_KINDS.add(CALIBRATION_KIND, RunKind("Post-hoc calibration", read_recalibration))
+RUN_KINDS.add("study", RunKind("The papers' claims, decided", read_study))
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def run_kind(path: Path) -> str:
         return "real-claims"
     if (path / COMPARISON_NAME).is_file():
         return "comparison"
+    if (path / STUDY_NAME).is_file():
+        return "study"
     if (path / MANIFEST_NAME).is_file():
         kind = manifest_kind(read_manifest(path))
         if kind is None:
