@@ -47,6 +47,8 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     # An unknown preset: building a world (or the demo) would take minutes before it wrote anything.
     "world build": (["world", "build", "--preset", "no-such-preset"], "dir"),
     "demo": (["demo", "--preset", "no-such-preset", "--real-model", "none"], "dir"),
+    # A --doc that is not markdown: refused after --out, before a model loads.
+    "study": (["study", "--doc", "notes.txt"], "dir"),
 }
 
 

@@ -95,3 +95,26 @@ def test_style_adaptation_runs_a_short_sft_pass_first(tiny_model_dir, tmp_path, 
     assert adapted.epochs is not None
     assert direct.epochs is not None
     assert adapted.epochs[0]["threshold"] != direct.epochs[0]["threshold"]
+
+
+@pytest.mark.parametrize("lora", [None, LoraSettings(rank=4, alpha=8)])
+def test_on_epoch_end_reads_the_model_after_each_epoch_in_eval_mode_and_training_goes_on(
+    tmp_path, load_tiny_model, lora
+):
+    """What a training-length study needs: the model as it is after epochs 1, 2 and 3 of one run."""
+    model, tokenizer = load_tiny_model()
+    seen = []
+
+    def read(epoch, current):
+        seen.append(
+            (epoch, current.training, [p.detach().clone() for p in current.parameters() if p.requires_grad])
+        )
+
+    settings = FinetuneSettings(loss="sft", epochs=3, batch_size=2, learning_rate=1e-2, style="qa", lora=lora)
+    _trained, results = finetune(model, tokenizer, ITEMS, settings, tmp_path / "run", save_model=False,
+                                on_epoch_end=read)  # fmt: skip
+    assert [epoch for epoch, _, _ in seen] == [1, 2, 3]
+    assert not any(training for _, training, _ in seen)
+    first, last = seen[0][2], seen[-1][2]
+    assert any(not torch.equal(a, b) for a, b in zip(first, last, strict=True))  # later epochs still trained
+    assert len(results.log) == 3

@@ -36,7 +36,9 @@ def micro_study_settings(tiny_model_dir: str) -> StudySettings:
             capacities=(Capacity("lora-r8", 8, 1e-2), Capacity("full", 0, 1e-3)),
             capacity_losses=("sft", "cogcalib-ls"),
         ),
-        detector=DetectorPart(models=(tiny_model_dir,), splits=MICRO_SPLITS, style_adaptation_items=10, seeds=(0,)),
+        detector=DetectorPart(
+            models=(tiny_model_dir,), splits=MICRO_SPLITS, style_adaptation_items=10, seeds=(0,)
+        ),
         restore=RestorePart(
             model=tiny_model_dir,
             splits=MICRO_SPLITS,

@@ -8,12 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-pytestmark = pytest.mark.slow  # ~30 tiny fine-tunings and alignments: about a minute on 2 cores
-
 from llmcal.errors import InputError
 from llmcal.runs.study import read_study
 from llmcal.study.run import run_study
 from tests.study.conftest import micro_study_settings
+
+pytestmark = pytest.mark.slow  # ~30 tiny fine-tunings and alignments: about a minute on 2 cores
 
 VERDICTS = {"reproduced", "partly", "not reproduced", "undecided"}
 
@@ -21,7 +21,9 @@ VERDICTS = {"reproduced", "partly", "not reproduced", "undecided"}
 def _run(out, settings, stages=None):
     from llmcal.reports.study import render_study
 
-    return run_study(out, settings, stage=(stages or []).append, render=lambda where, made: render_study(where, made))
+    return run_study(
+        out, settings, stage=(stages or []).append, render=lambda where, made: render_study(where, made)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,8 @@ def test_every_claim_gets_a_verdict_from_cells_that_exist(finished):
         "knowledge-ratio", "overconfidence-grows-lora-r8", "overconfidence-grows-full", "cogcalib-ls-vs-sft",
         "cogcalib-mbls-vs-sft", "cogcalib-ecp-vs-sft", "cogcalib-ls-vs-sft-full", "selective-vs-plain-ls",
         "cogcalib-vs-temperature-scaling", "alignment-sum-ece", "alignment-min-ece", "alignment-choice-sce",
-        "dpo-collapse", "cft-restores", "cft-on-its-training-split", "cft-vs-temperature-scaling", "rcft-trades",
+        "dpo-collapse", "cft-restores", "cft-on-its-training-split", "cft-vs-temperature-scaling",
+        "rcft-trades",
     ):  # fmt: skip
         assert expected in ids
     assert any(name.startswith("detector-") for name in ids)
@@ -56,7 +59,7 @@ def test_every_claim_gets_a_verdict_from_cells_that_exist(finished):
 
 
 def test_the_selection_reads_the_calibration_split_and_the_chosen_values_are_run_under_every_seed(finished):
-    out, settings, results, _ = finished
+    out, _settings, results, _ = finished
     selection = json.loads((out / "cells" / "selection-prevention" / "cell.json").read_text())
     chosen = selection["values"]["chosen"]
     assert chosen["cogcalib-ls"]["value"] in (0.1, 0.5)
@@ -75,7 +78,9 @@ def test_a_rerun_reads_every_cell_back_and_writes_the_same_verdicts(finished):
     out, settings, results, _ = finished
     stages: list[str] = []
     again = _run(out, settings, stages)
-    assert not [stage for stage in stages if stage.startswith(("prevention-", "restore-", "base-", "detector-"))]
+    assert not [
+        stage for stage in stages if stage.startswith(("prevention-", "restore-", "base-", "detector-"))
+    ]
     assert again.verdicts == results.verdicts
     assert read_study(out).verdicts == results.verdicts
 

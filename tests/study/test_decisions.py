@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from llmcal.study.decisions import Rule, decide, decide_level
+
+RISES = Rule(+1, 0.05)
+FALLS = Rule(-1, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("estimate", "low", "high", "rule", "verdict"),
+    [
+        (0.08, 0.02, 0.12, RISES, "reproduced"),
+        (0.05, 0.01, 0.09, RISES, "reproduced"),  # exactly the size that counts
+        (0.03, 0.01, 0.05, RISES, "partly"),
+        (-0.03, -0.05, -0.01, RISES, "not reproduced"),  # the reverse effect
+        (0.01, -0.01, 0.04, RISES, "not reproduced"),  # rules out an effect of 0.05
+        (0.02, -0.02, 0.07, RISES, "undecided"),
+        (-0.08, -0.12, -0.02, FALLS, "reproduced"),
+        (-0.03, -0.05, -0.01, FALLS, "partly"),
+        (0.03, 0.01, 0.05, FALLS, "not reproduced"),
+        (-0.01, -0.03, 0.02, FALLS, "not reproduced"),
+        (-0.02, -0.07, 0.02, FALLS, "undecided"),
+        (math.nan, 0.0, 0.1, RISES, "undecided"),
+    ],
+)
+def test_each_verdict_follows_its_rule(estimate, low, high, rule, verdict):
+    assert decide(estimate, low, high, rule).verdict == verdict
+
+
+def test_an_interval_given_upside_down_is_read_the_same():
+    assert decide(-0.08, -0.02, -0.12, FALLS) == decide(-0.08, -0.12, -0.02, FALLS)
+
+
+def test_the_boundary_of_zero_is_not_an_effect():
+    assert decide(0.06, 0.0, 0.1, RISES).verdict == "undecided"
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "verdict"),
+    [(0.99, 0.97, 1.0, "reproduced"), (0.95, 0.9, 0.98, "reproduced"), (0.8, 0.75, 0.85, "not reproduced")],
+)
+def test_a_level_is_reproduced_when_its_interval_reaches_the_papers(value, low, high, verdict):
+    assert decide_level(value, low, high, 0.98).verdict == verdict
+    assert decide_level(math.nan, low, high, 0.98).verdict == "undecided"

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmcal.calibrators.temperature import TemperatureScaler
+from llmcal.metrics import MetricSettings
+from llmcal.runs.study import Cell, ProbabilityTable
+from llmcal.study.evidence import Arm, mean_interval, overconfidence_change, temperature_scaled
+
+SETTINGS = MetricSettings(n_bins=10, n_resamples=200)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def _table(seed: int, n: int = 60, sharpness: float = 1.0) -> ProbabilityTable:
+    """Labels drawn from the unsharpened probabilities: ``sharpness`` > 1 makes the table overconfident."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, 4)) * 2.0
+    probs = _softmax(logits * sharpness)
+    labels = np.array([rng.choice(4, p=row) for row in _softmax(logits)])
+    return ProbabilityTable([f"i{k}" for k in range(n)], probs.tolist(), labels.tolist())
+
+
+def _arm(label: str, tables: list[ProbabilityTable]) -> Arm:
+    cells = [Cell(f"{label}-seed{k}", {}, {"test": table}) for k, table in enumerate(tables)]
+    return Arm.of(label, cells, "test")
+
+
+def test_overconfidence_change_is_the_mean_of_confidence_minus_accuracy_differences():
+    base, other = (
+        _arm("a", [_table(0), _table(1)]),
+        _arm("b", [_table(0, sharpness=3), _table(1, sharpness=3)]),
+    )
+    change = overconfidence_change(base, other, SETTINGS)
+
+    def gap(arm):
+        return np.mean([p.confidences.mean() - p.correct.mean() for p in arm.predictions()])
+
+    assert change.delta == pytest.approx(gap(other) - gap(base))
+    assert change.before == pytest.approx(gap(base))
+    assert change.delta > 0
+    assert change.low <= change.delta <= change.high
+
+
+def test_known_rows_select_the_items_overconfidence_is_read_on():
+    arm = _arm("a", [_table(0)])
+    rows = np.arange(60) < 20
+    change = overconfidence_change(arm, _arm("b", [_table(0, sharpness=2)]), SETTINGS, rows)
+    assert len(change.per_seed) == 1
+    full = overconfidence_change(arm, _arm("b", [_table(0, sharpness=2)]), SETTINGS)
+    assert change.delta != pytest.approx(full.delta)
+
+
+def test_temperature_scaling_is_fitted_per_seed_on_the_calibration_tables():
+    test, held_out = (
+        [_table(0, sharpness=3), _table(1, sharpness=3)],
+        [_table(5, sharpness=3), _table(6, sharpness=3)],
+    )
+    scaled = temperature_scaled(_arm("sft", test), _arm("sft", held_out))
+    for table, calibration, result in zip(test, held_out, scaled.tables, strict=True):
+        scaler = TemperatureScaler().fit(probs=np.array(calibration.probs), labels=calibration.labels)
+        assert np.array(result.probs) == pytest.approx(scaler.transform(probs=np.array(table.probs)))
+        assert result.labels == table.labels
+    assert scaled.note.startswith("fitted temperature ")
+    assert "temperature scaling" in scaled.label
+
+
+def test_a_missing_table_is_named():
+    with pytest.raises(Exception, match="no table 'calibration@4'"):
+        Arm.of("x", [Cell("c", {}, {})], "calibration@4")
+
+
+def test_mean_interval_pairs_items_across_seeds():
+    values = np.array([[1.0, 0.0, 1.0, 1.0], [1.0, 0.0, 1.0, 0.0]])
+    estimate, low, high = mean_interval(values, SETTINGS)
+    assert estimate == pytest.approx(0.625)
+    assert 0 <= low <= estimate <= high <= 1
