@@ -23,7 +23,6 @@ def test_a_table_of_items_with_different_option_counts_reads_as_padded_probabili
     padded = table.option_probabilities()
     assert padded.probs.shape == (3, 3)
     assert padded.option_mask.tolist()[0] == [True, True, False]
-    assert table.correct().tolist() == [True, False, False]
     predictions = table.predictions()
     assert predictions.confidences.tolist() == [0.9, 0.5, 0.6]
     assert predictions.correct.tolist() == [1.0, 0.0, 0.0]

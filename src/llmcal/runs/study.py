@@ -84,12 +84,6 @@ class ProbabilityTable:
         predictions = Predictions.from_probabilities(table.probs, table.labels, source, table.option_mask)
         return predictions if rows is None else predictions.subset(rows)
 
-    def correct(self) -> NDArray[np.bool_]:
-        """Whether each item's most probable option is the gold one (the first of equal maxima)."""
-        return np.array(
-            [int(np.argmax(row)) == label for row, label in zip(self.probs, self.labels, strict=True)]
-        )
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -168,7 +162,7 @@ def read_cell(out: Path, name: str, spec: Mapping[str, Any]) -> Cell | None:
     cell = parse_file(path, "a study cell", Cell.from_dict)
     wanted = as_json(dict(spec))
     if cell.spec != wanted:
-        changes = "; ".join(manifest_changes(cell.spec, wanted)[:3])
+        changes = _differences(cell.spec, wanted)
         raise InputError(
             f"{path} was measured with other settings ({changes}). A study directory holds one study: "
             "rerun with the settings it was started with, or choose a new `out`.",
@@ -196,7 +190,7 @@ def check_study_settings(out: Path, settings: dict[str, Any]) -> None:
     recorded = read_json_object(path).get("settings")
     wanted = as_json(settings)
     if recorded != wanted:
-        changes = "; ".join(manifest_changes(recorded or {}, wanted)[:3]) or "unreadable settings"
+        changes = _differences(recorded, wanted) if isinstance(recorded, dict) else "unreadable settings"
         raise InputError(
             f"{out} holds a study started with other settings ({changes}). Rerun with those settings to "
             "resume it, or choose a new `out`.",
@@ -283,6 +277,11 @@ def read_study(out: Path) -> StudyResults:
         InputError: If it is missing or not the structure llmcal writes.
     """
     return parse_file(out / STUDY_NAME, "the results of `llmcal study`", StudyResults.from_dict)
+
+
+def _differences(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    """The first three differences between two specs, in words (``settings.seed 0 -> 1``)."""
+    return "; ".join(manifest_changes({"settings": before}, {"settings": now})[:3])
 
 
 def _with_nan(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:

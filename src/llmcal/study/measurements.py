@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
+from llmcal.knowledge.ground_truth import known_from_records
 from llmcal.runs.study import ProbabilityTable
 from llmcal.scoring.hf import HFBackend
 from llmcal.tasks.schema import MCItem
@@ -39,9 +38,8 @@ class Reading:
 
     def known(self) -> list[bool]:
         """Per item, whether the model ranks the gold option first under ``sum`` (SliCK's greedy rule)."""
-        return [
-            bool(int(np.argmax(option_scores(record, "sum"))) == record.answer) for record in self.records
-        ]
+        truth = known_from_records(self.records)
+        return [truth[item_id] for item_id in self.ids]
 
 
 def in_memory_backend(model: Any, tokenizer: Any) -> HFBackend:
