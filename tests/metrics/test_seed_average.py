@@ -69,3 +69,38 @@ def test_mismatched_inputs_are_refused():
         seed_averaged_changes([_run(0)], [_run(1), _run(2)], ["ece"], SETTINGS)
     with pytest.raises(InputError, match="same items in every run"):
         seed_averaged_changes([_run(0, n=100)], [_run(1, n=120)], ["ece"], SETTINGS)
+
+
+def test_the_change_records_its_metric_and_both_seed_means():
+    bases, others = [_run(0), _run(1)], [_run(2, shift=0.1), _run(3, shift=0.1)]
+    change, accuracy = seed_averaged_changes(bases, others, ["ece", "accuracy"], SETTINGS)
+    assert (change.metric, accuracy.metric) == ("ece", "accuracy")
+    assert change.before == pytest.approx(np.mean([ece(b.confidences, b.correct, n_bins=10) for b in bases]))
+    assert change.after == pytest.approx(np.mean([ece(o.confidences, o.correct, n_bins=10) for o in others]))
+    assert change.after - change.before == pytest.approx(change.delta)
+
+
+def test_each_seed_is_paired_with_its_own_base_on_every_resample():
+    """The interval: the recentred spread of the seeds' mean (other_s - base_s) over shared resamples."""
+    from llmcal.metrics.bootstrap import recentred_interval
+    from llmcal.metrics.comparison import difference_bounds
+    from llmcal.metrics.count_bootstrap import resampled_together
+
+    bases = [_run(0), _run(1), _run(2)]
+    others = [_run(3, shift=0.02), _run(4, shift=0.2), _run(5, shift=-0.1)]
+    (change,) = seed_averaged_changes(bases, others, ["ece"], SETTINGS)
+    draws = resampled_together([*bases, *others], ["ece"], SETTINGS)
+    paired = np.mean(
+        [np.concatenate(draws[3 + s]["ece"]) - np.concatenate(draws[s]["ece"]) for s in range(3)], 0
+    )
+    expected = recentred_interval(change.delta, [paired], 0.95, difference_bounds((0.0, 1.0)))
+    assert (change.low, change.high) == pytest.approx(expected)
+
+
+def test_values_resample_every_run_together():
+    runs = [_run(0), _run(1), _run(2)]
+    value, low, high = seed_averaged_values(runs, ["accuracy"], SETTINGS)["accuracy"]
+    alone = [seed_averaged_values([run], ["accuracy"], SETTINGS)["accuracy"] for run in runs]
+    # Averaging over seeds shrinks the spread below the widest single seed's, and the interval is not a point.
+    assert low < value < high
+    assert high - low < max(h - lo for _, lo, h in alone)

@@ -78,3 +78,35 @@ def test_mean_interval_pairs_items_across_seeds():
     estimate, low, high = mean_interval(values, SETTINGS)
     assert estimate == pytest.approx(0.625)
     assert 0 <= low <= estimate <= high <= 1
+
+
+def test_a_model_without_seeds_is_paired_with_every_seed_of_the_other():
+    from llmcal.metrics.seed_average import seed_averaged_changes
+
+    base = _arm("base", [_table(9)])
+    tuned = _arm("sft", [_table(0, sharpness=2), _table(1, sharpness=2), _table(2, sharpness=2)])
+    rows = np.arange(60) % 3 != 0
+    forward = base.change_to(tuned, ("ece", "accuracy"), SETTINGS, rows)
+    expected = seed_averaged_changes(
+        base.predictions(rows) * 3, tuned.predictions(rows), ["ece", "accuracy"], SETTINGS
+    )
+    assert forward == {change.metric: change for change in expected}
+    backward = tuned.change_to(base, ("ece",), SETTINGS, rows)["ece"]
+    assert backward.delta == pytest.approx(-forward["ece"].delta)
+    assert len(backward.per_seed) == 3
+
+
+def test_overconfidence_change_fields_and_its_bounds():
+    base, other = _arm("a", [_table(0)]), _arm("b", [_table(0, sharpness=4)])
+    change = overconfidence_change(base, other, SETTINGS)
+    assert change.metric == "overconfidence"
+    assert change.after == pytest.approx(change.before + change.delta)
+    assert -1.0 <= change.low <= change.high <= 1.0
+
+
+def test_mean_interval_averages_seeds_item_by_item():
+    # Each item's mean over the two seeds is 0.5: every resample of items gives 0.5, a point interval.
+    values = np.array([[1.0] * 8, [0.0] * 8])
+    assert mean_interval(values, SETTINGS) == (0.5, 0.5, 0.5)
+    one_dimensional = mean_interval(np.array([1.0, 0.0, 1.0, 1.0]), SETTINGS)
+    assert one_dimensional == mean_interval(np.array([[1.0, 0.0, 1.0, 1.0]]), SETTINGS)
