@@ -30,6 +30,21 @@ def test_a_table_of_items_with_different_option_counts_reads_as_padded_probabili
     assert ProbabilityTable.of(table.ids, padded) == table
 
 
+def test_a_cell_keeps_its_spec_exactly_and_its_measurements_to_seven_digits(tmp_path):
+    from llmcal.runs.study import Cell, read_cell, write_cell
+
+    spec = {"learning_rate": 0.1 + 0.2, "seeds": (0, 1)}
+    table = ProbabilityTable(["a"], [[1 / 3, 2 / 3]], [1])
+    write_cell(tmp_path, Cell("c", spec, {"test": table}, {"nll": [math.pi, math.nan], "known": [True]}))
+    back = read_cell(tmp_path, "c", spec)
+    assert back is not None
+    assert back.spec == {"learning_rate": 0.30000000000000004, "seeds": [0, 1]}
+    assert back.tables["test"].probs == [[0.3333333, 0.6666667]]
+    assert back.values["nll"][0] == 3.141593
+    assert back.values["nll"][1] is None  # strict JSON
+    assert back.values["known"] == [True]
+
+
 def test_study_results_round_trip_with_nan_written_as_null(tmp_path):
     verdict = ClaimVerdict(
         "c", "p", "claim", "n", "m", math.nan, math.nan, math.nan, "undecided", "why", ["x"]

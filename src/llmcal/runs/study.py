@@ -143,10 +143,32 @@ def cell_path(out: Path, name: str) -> Path:
     return out / "cells" / name
 
 
+# Significant digits a cell keeps of its measured numbers: ECE and accuracies are read to 1e-7 at worst,
+# and a study's cells stay small enough to keep beside the page they decide (docs/study.md).
+MEASURED_DIGITS = 7
+
+
 def write_cell(out: Path, cell: Cell) -> None:
-    """Writes ``cells/<name>/cell.json`` atomically (the spec as it reads back from JSON)."""
+    """Writes ``cells/<name>/cell.json`` atomically, compact, its measured numbers to 7 significant digits.
+
+    The spec is kept exactly (as it reads back from JSON): a rerun compares it for equality. Strict JSON:
+    a non-finite value is written as ``null``.
+    """
     data = as_json(cell.to_dict())
-    write_text_atomic(cell_path(out, cell.name) / CELL_NAME, json.dumps(data, indent=1) + "\n")
+    data["tables"], data["values"] = _rounded(data["tables"]), _strict(_rounded(data["values"]))
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    write_text_atomic(cell_path(out, cell.name) / CELL_NAME, text + "\n")
+
+
+def _rounded(value: Any) -> Any:
+    """``value`` with every float to :data:`MEASURED_DIGITS` significant digits."""
+    if isinstance(value, float):
+        return float(f"{value:.{MEASURED_DIGITS}g}") if np.isfinite(value) else value
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    return value
 
 
 def read_cell(out: Path, name: str, spec: Mapping[str, Any]) -> Cell | None:

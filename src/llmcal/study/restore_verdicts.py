@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmcal.metrics.comparison import change_rate
 from llmcal.metrics.settings import MetricSettings
+from llmcal.reports.cells import percent
 from llmcal.runs.study import ClaimVerdict
 from llmcal.study.decisions import Rule
 from llmcal.study.evidence import Arm, temperature_scaled
@@ -58,6 +60,7 @@ def alignment_claims(part: RestorePart, cells: RestoreCells, settings: MetricSet
     for method, metric, number in claims:
         base, aligned = view.base(method), view.aligned(f"test:{method}")
         change = base.change_to(aligned, (metric, "accuracy"), settings)
+        rate = percent(change_rate(change[metric].before, change[metric].after))
         verdicts.append(
             claim_verdict(
                 f"alignment-{method}-{metric}",
@@ -65,7 +68,7 @@ def alignment_claims(part: RestorePart, cells: RestoreCells, settings: MetricSet
                 f"Alignment worsens calibration measured by {metric.upper()} of the `{method}` confidence.",
                 number + " (7 pretrained/aligned pairs, 7B-72B, 10 tasks)",
                 f"{part.model} base -> DPO, {metric.upper()} {interval_text(change[metric])} from "
-                f"{change[metric].before:.3f}; accuracy {interval_text(change['accuracy'])}",
+                f"{change[metric].before:.3f} (CR {rate}); accuracy {interval_text(change['accuracy'])}",
                 change[metric],
                 Rule(+1, 0.01),
                 base.cell_names + aligned.cell_names,
@@ -88,8 +91,8 @@ def restore_claims(part: RestorePart, cells: RestoreCells, settings: MetricSetti
             "pretrained one's.",
             "aligned 7-8B models: ECE 14.2-20.1% (pretrained well calibrated)",
             f"{part.model} base -> DPO ({part.dpo_epochs} epochs), test ECE {interval_text(collapse)} from "
-            f"{collapse.before:.3f}; mean confidence {base.mean_confidence():.3f} -> "
-            f"{aligned.mean_confidence():.3f}",
+            f"{collapse.before:.3f} (CR {percent(change_rate(collapse.before, collapse.after))}); mean "
+            f"confidence {base.mean_confidence():.3f} -> {aligned.mean_confidence():.3f}",
             collapse,
             Rule(+1, 0.05),
             base.cell_names + aligned.cell_names,
