@@ -110,3 +110,52 @@ def test_mean_interval_averages_seeds_item_by_item():
     assert mean_interval(values, SETTINGS) == (0.5, 0.5, 0.5)
     one_dimensional = mean_interval(np.array([1.0, 0.0, 1.0, 1.0]), SETTINGS)
     assert one_dimensional == mean_interval(np.array([[1.0, 0.0, 1.0, 1.0]]), SETTINGS)
+
+
+def test_an_arms_values_and_confidence_read_the_rows_asked_for():
+    arm = _arm("sft", [_table(0, sharpness=2), _table(1, sharpness=2)])
+    rows = np.arange(60) < 30
+    settings = MetricSettings(n_bins=5, n_resamples=100, seed=1)
+    values = arm.values(("ece", "accuracy"), settings, rows)
+    from llmcal.metrics.seed_average import seed_averaged_values
+
+    assert values == seed_averaged_values(arm.predictions(rows), ["ece", "accuracy"], settings)
+    assert arm.mean_confidence(rows) == pytest.approx(
+        np.mean([p.mean_confidence for p in arm.predictions(rows)])
+    )
+    assert arm.mean_confidence(rows) != pytest.approx(arm.mean_confidence())
+    assert all(p.source == "sft" for p in arm.predictions())
+    assert arm.cell_names == ["sft-seed0", "sft-seed1"]
+    assert (arm.label, arm.table) == ("sft", "test")
+
+
+def test_temperature_scaling_at_its_bound_is_a_note_not_a_failure():
+    # Held-out items the model always gets right: the sharper the better, so the fit runs to its lower bound
+    # (0.05), which warns; under the study that is a finding, written in the note.
+    separable = ProbabilityTable(["a", "b"], [[0.9, 0.1], [0.2, 0.8]], [0, 1])
+    scaled = temperature_scaled(_arm("sft", [_table(0), _table(1)]), _arm("sft", [separable, separable]))
+    assert scaled.note == "fitted temperature 0.050, 0.050"
+    assert scaled.cell_names == ["sft-seed0", "sft-seed1"]
+    assert [table.ids for table in scaled.tables] == [_table(0).ids, _table(1).ids]
+    assert scaled.table == "test"
+
+
+def test_temperature_scaling_refuses_mismatched_seeds_and_uneven_options():
+    with pytest.raises(Exception, match="one calibration table per seed"):
+        temperature_scaled(_arm("a", [_table(0), _table(1)]), _arm("c", [_table(2)]))
+    uneven = ProbabilityTable(["a", "b"], [[0.9, 0.1], [0.2, 0.5, 0.3]], [0, 2])
+    with pytest.raises(Exception, match="same number of options"):
+        temperature_scaled(_arm("a", [_table(0)]), _arm("c", [uneven]))
+    with pytest.raises(Exception, match="same number of options"):
+        temperature_scaled(_arm("a", [uneven]), _arm("c", [_table(0)]))
+
+
+def test_mean_interval_is_seeded_and_as_wide_as_the_normal_approximation():
+    values = np.random.default_rng(0).normal(size=400)
+    first, second = (
+        mean_interval(values, SETTINGS, bounds=(-9, 9)),
+        mean_interval(values, SETTINGS, bounds=(-9, 9)),
+    )
+    assert first == second
+    half_width = (first[2] - first[1]) / 2
+    assert half_width == pytest.approx(1.96 * values.std() / np.sqrt(400), rel=0.3)
