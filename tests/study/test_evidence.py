@@ -159,3 +159,14 @@ def test_mean_interval_is_seeded_and_as_wide_as_the_normal_approximation():
     assert first == second
     half_width = (first[2] - first[1]) / 2
     assert half_width == pytest.approx(1.96 * values.std() / np.sqrt(400), rel=0.3)
+
+
+@pytest.mark.parametrize("n_base", [1, 2])
+def test_two_seeds_pair_with_one_base_or_their_own(n_base):
+    from llmcal.metrics.seed_average import seed_averaged_changes
+
+    base = _arm("base", [_table(9 + k) for k in range(n_base)])
+    tuned = _arm("sft", [_table(0, sharpness=2), _table(1, sharpness=2)])
+    bases = base.predictions() * (2 // n_base)
+    expected = seed_averaged_changes(bases, tuned.predictions(), ["ece"], SETTINGS)
+    assert base.change_to(tuned, ("ece",), SETTINGS) == {"ece": expected[0]}
