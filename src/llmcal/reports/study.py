@@ -104,6 +104,9 @@ def _dose_response(figure: Any, rows: Sequence[dict[str, Any]]) -> None:
     """ECE on known and unknown test items against epochs: a row of panels per capacity, a line per loss."""
     capacities = list(dict.fromkeys(row["capacity"] for row in rows if row["capacity"]))
     base = {row["items"]: row for row in rows if row["loss"] == "base"}
+    # One colour per loss in every panel (each capacity runs its own subset of the losses).
+    losses = list(dict.fromkeys(row["loss"] for row in rows if row["loss"] != "base"))
+    colours = {loss: f"C{index % 10}" for index, loss in enumerate(losses)}
     axes = figure.subplots(len(capacities), 2, squeeze=False, sharey=True)
     for line, capacity in enumerate(capacities):
         for column, group in enumerate(("known", "unknown")):
@@ -116,12 +119,12 @@ def _dose_response(figure: Any, rows: Sequence[dict[str, Any]]) -> None:
                 low = [base[group]["ece_low"]] + [row["ece_low"] for row in points]
                 high = [base[group]["ece_high"]] + [row["ece_high"] for row in points]
                 errors = np.abs(np.array([np.subtract(ece, low), np.subtract(high, ece)], dtype=float))
-                ax.errorbar(epochs, ece, yerr=errors, marker="o", capsize=2, label=loss)
+                ax.errorbar(epochs, ece, yerr=errors, marker="o", capsize=2, label=loss, color=colours[loss])
             ax.set_xticks(sorted({0, *(row["epochs"] for row in chosen)}))
             ax.set_title(f"{capacity}: {group} test items", fontsize=10)
             ax.set_xlabel("epochs (0 = before fine-tuning)")
             ax.set_ylabel("ECE (mean over seeds)")
-            if line == 0 and column == 1:
+            if column == 1:  # each row's own losses
                 ax.legend(fontsize=7, frameon=False)
 
 
