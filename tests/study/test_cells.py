@@ -25,7 +25,8 @@ def test_a_cell_runs_once_and_is_read_back_the_second_time(tmp_path):
     second = CellRunner(tmp_path, stages.append)("cell-a", {"seed": 0}, work)
     assert len(calls) == 1
     assert stages == ["cell-a"]
-    assert second.tables == first.tables == {"test": TABLE}
+    assert second == first
+    assert second.tables == {"test": ProbabilityTable(["a", "b"], [[0.9, 0.1], [0.2, 0.5, 0.3]], [0, 2])}
     assert second.values == {"n": 3}
     assert second.seconds >= 0
     assert second.peak_rss_gib > 0
@@ -87,3 +88,12 @@ def test_the_kept_value_is_the_lowest_ece_among_those_near_sfts_accuracy():
         "value": 0.1,
         "eligible": False,
     }
+
+
+def test_a_fresh_cell_is_returned_as_written_so_a_rerun_reads_the_same_numbers(tmp_path):
+    runner = CellRunner(tmp_path, lambda _: None)
+    fresh = runner("c", {}, lambda _: ({"t": ProbabilityTable(["a"], [[1 / 3, 2 / 3]], [0])}, {"x": 1 / 7}))
+    again = CellRunner(tmp_path, lambda _: None)("c", {}, lambda _: pytest.fail("ran again"))
+    assert fresh == again
+    assert fresh.tables["t"].probs == [[0.3333333, 0.6666667]]
+    assert fresh.values == {"x": 0.1428571}

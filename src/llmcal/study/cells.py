@@ -58,4 +58,8 @@ class CellRunner:
         write_cell(self.out, cell)
         self.ran.append(name)
         release_memory()
-        return cell
+        # What was written (rounded to the cell format's digits), so a study decides the same from a fresh
+        # cell as a rerun does from its file.
+        written = read_cell(self.out, name, spec)
+        assert written is not None
+        return written

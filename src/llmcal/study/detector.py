@@ -9,19 +9,17 @@ the facts. The thresholds and their scores are computed from these cells when th
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmcal.finetune.run import finetune
 from llmcal.finetune.settings import FinetuneSettings, LoraSettings
 from llmcal.runs.manifest import records_digest
 from llmcal.runs.study import Cell, ProbabilityTable
 from llmcal.study.base_model import base_cell, items_spec, model_slug
 from llmcal.study.cells import CellRunner
 from llmcal.study.items import StudyItems, draw_items, training_draw
-from llmcal.study.measurements import in_memory_backend, read_model
+from llmcal.study.measurements import fine_tuned, read_model
 from llmcal.study.models import ModelCache
 from llmcal.study.settings import DetectorPart
 
@@ -82,15 +80,7 @@ def _adapted_cell(
             loss="sft", epochs=1, learning_rate=part.learning_rate, batch_size=8, lora=LoraSettings(),
             style=items.style, seed=seed,
         )  # fmt: skip
-        trained, _ = finetune(
-            copy.deepcopy(backend.model),
-            backend.tokenizer,
-            train,
-            settings,
-            directory / "run",
-            save_model=False,
-        )
-        reader = in_memory_backend(trained, backend.tokenizer)
+        reader, _ = fine_tuned(backend, train, settings, directory)
         readings = {
             split: read_model(reader, getattr(items, split), items.style) for split in ("calibration", "test")
         }

@@ -6,19 +6,24 @@ prompt (``choice``: the letters prompt), scored by the backend ``llmcal eval`` u
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from llmcal.confidence.extraction import ExtractionSettings, extract_records
 from llmcal.confidence.methods import option_scores, probabilities
 from llmcal.confidence.records import ItemRecord
+from llmcal.finetune.run import finetune
+from llmcal.finetune.settings import FinetuneSettings
 from llmcal.knowledge.ground_truth import known_from_records
 from llmcal.runs.study import ProbabilityTable
+from llmcal.runs.training import TrainingResults
 from llmcal.scoring.hf import HFBackend
 from llmcal.tasks.schema import MCItem
 from llmcal.tasks.spec import ClozeStyle
 
-__all__ = ["Reading", "in_memory_backend", "read_model"]
+__all__ = ["Reading", "fine_tuned", "in_memory_backend", "read_model"]
 
 
 class Reading:
@@ -54,3 +59,13 @@ def read_model(
     """The model's records on ``items`` for ``methods``."""
     records = extract_records(items, backend, ExtractionSettings(tuple(methods)), task="study", style=style)
     return Reading(items, records)
+
+
+def fine_tuned(
+    backend: HFBackend, train: Sequence[MCItem], settings: FinetuneSettings, directory: Path
+) -> tuple[HFBackend, TrainingResults]:
+    """A copy of ``backend``'s model fine-tuned on ``train`` (its run in ``directory/run``), as a backend."""
+    trained, results = finetune(
+        copy.deepcopy(backend.model), backend.tokenizer, train, settings, directory / "run", save_model=False
+    )
+    return in_memory_backend(trained, backend.tokenizer), results

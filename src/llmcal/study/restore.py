@@ -19,14 +19,13 @@ from typing import Any
 from llmcal.errors import InputError
 from llmcal.finetune.alignment import align
 from llmcal.finetune.preference_pairs import preference_pairs_from_items
-from llmcal.finetune.run import finetune
 from llmcal.finetune.settings import AlignSettings, FinetuneSettings, LoraSettings
 from llmcal.runs.manifest import records_digest
 from llmcal.runs.study import Cell, ProbabilityTable
 from llmcal.study.base_model import BASE_METHODS, base_cell, items_spec
 from llmcal.study.cells import CellRunner
 from llmcal.study.items import StudyItems, draw_items, training_draw
-from llmcal.study.measurements import in_memory_backend, read_model
+from llmcal.study.measurements import fine_tuned, in_memory_backend, read_model
 from llmcal.study.models import ModelCache
 from llmcal.study.prevention import FineTuning, calibration_scores, selection_choice
 from llmcal.study.settings import Capacity, RestorePart
@@ -140,15 +139,7 @@ def _restore_cell(
             batch_size=part.batch_size, lora=LoraSettings(), loss_configs=fine_tuning.loss_configs(),
             style=items.style, seed=fine_tuning.seed,
         )  # fmt: skip
-        trained, results = finetune(
-            copy.deepcopy(backend.model),
-            backend.tokenizer,
-            train,
-            settings,
-            directory / "run",
-            save_model=False,
-        )
-        reader = in_memory_backend(trained, backend.tokenizer)
+        reader, results = fine_tuned(backend, train, settings, directory)
         splits = (("test", items.test), ("calibration", items.calibration), ("train", train))
         tables = {
             f"{split}:sum": read_model(reader, split_items, items.style, ("sum",)).table()
