@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -29,13 +30,14 @@ from llmcal.study.cells import CellRunner
 from llmcal.study.items import StudyItems, draw_items, training_draw
 from llmcal.study.measurements import in_memory_backend, read_model
 from llmcal.study.models import ModelCache
-from llmcal.study.settings import Capacity, PreventionPart
+from llmcal.study.settings import Candidate, Capacity, PreventionPart
 from llmcal.tasks.schema import MCItem
 
 __all__ = [
     "FineTuning",
     "PreventionCells",
     "calibration_scores",
+    "candidate_trials",
     "check_both_kinds",
     "run_prevention",
     "selection_choice",
@@ -87,10 +89,8 @@ def run_prevention(
     check_both_kinds(base, part.model)
     main = part.capacities[0]
     runner = _Runner(part, items, items_key, base, cells, models)
-    first = part.seeds[0]
-    for candidate in part.candidates:
-        for value in candidate.values or (None,):
-            runner(FineTuning(candidate.loss, candidate.parameter, value, main, first))
+    for trial in candidate_trials(part.candidates, main, part.seeds[0]):
+        runner(trial)
     selection = _selection_cell(part, runner, cells)
     chosen = selection.values["chosen"]
     plan = [
@@ -113,6 +113,15 @@ def run_prevention(
     for fine_tuning in plan:
         runner(fine_tuning)
     return PreventionCells(base, selection, runner.done)
+
+
+def candidate_trials(candidates: Sequence[Candidate], capacity: Capacity, seed: int) -> list[FineTuning]:
+    """A fine-tuning per value of every candidate (one for a loss without a grid): what is chosen from."""
+    return [
+        FineTuning(candidate.loss, candidate.parameter, value, capacity, seed)
+        for candidate in candidates
+        for value in candidate.values or (None,)
+    ]
 
 
 def check_both_kinds(base: Cell, model: str) -> None:

@@ -27,7 +27,7 @@ from llmcal.study.cells import CellRunner
 from llmcal.study.items import StudyItems, draw_items, training_draw
 from llmcal.study.measurements import fine_tuned, in_memory_backend, read_model
 from llmcal.study.models import ModelCache
-from llmcal.study.prevention import FineTuning, calibration_scores, selection_choice
+from llmcal.study.prevention import FineTuning, calibration_scores, candidate_trials, selection_choice
 from llmcal.study.settings import Capacity, RestorePart
 from llmcal.tasks.schema import MCItem
 
@@ -60,10 +60,8 @@ def run_restore(part: RestorePart, split_seed: int, cells: CellRunner, models: M
         seed = fine_tuning.seed
         runs[fine_tuning] = _restore_cell(part, items, trains[seed], dpo[seed], fine_tuning, cells, models)
 
-    first = part.seeds[0]
-    for candidate in part.candidates:
-        for value in candidate.values or (None,):
-            restore(FineTuning(candidate.loss, candidate.parameter, value, lora, first))
+    for trial in candidate_trials(part.candidates, lora, part.seeds[0]):
+        restore(trial)
     selection = _selection_cell(part, runs, cells)
     chosen = selection.values["chosen"]
     for seed in part.seeds[1:]:
