@@ -40,6 +40,7 @@ __all__ = [
     "candidate_trials",
     "check_both_kinds",
     "run_prevention",
+    "selection_cell",
     "selection_choice",
 ]
 
@@ -89,9 +90,13 @@ def run_prevention(
     check_both_kinds(base, part.model)
     main = part.capacities[0]
     runner = _Runner(part, items, items_key, base, cells, models)
-    for trial in candidate_trials(part.candidates, main, part.seeds[0]):
-        runner(trial)
-    selection = _selection_cell(part, runner, cells)
+    trials = {trial: runner(trial) for trial in candidate_trials(part.candidates, main, part.seeds[0])}
+    selection = selection_cell(
+        "selection-prevention", part.candidates, trials, table=f"calibration@{max(part.epochs)}",
+        reference="sft", tolerance=part.accuracy_tolerance, cells=cells,
+        rule=f"lowest calibration-split ECE (10 bins) after {max(part.epochs)} epochs among values within "
+        f"{part.accuracy_tolerance} of SFT's calibration accuracy",
+    )  # fmt: skip
     chosen = selection.values["chosen"]
     plan = [
         FineTuning(loss, chosen[loss]["parameter"], chosen[loss]["value"], main, seed)
@@ -258,41 +263,48 @@ def calibration_scores(table: ProbabilityTable, n_bins: int = 10) -> dict[str, f
     }
 
 
-def _selection_cell(part: PreventionPart, runner: _Runner, cells: CellRunner) -> Cell:
-    """Chooses each loss's strength on the calibration split from the first seed's runs (its own cell)."""
-    main, first, last = part.capacities[0], part.seeds[0], max(part.epochs)
-    runs = {ft: cell for ft, cell in runner.done.items() if ft.capacity == main and ft.seed == first}
-    by_loss: dict[str, list[tuple[FineTuning, Cell]]] = {}
-    for fine_tuning, cell in runs.items():
-        by_loss.setdefault(fine_tuning.loss, []).append((fine_tuning, cell))
+def selection_cell(
+    name: str,
+    candidates: Sequence[Candidate],
+    trials: dict[FineTuning, Cell],
+    *,
+    table: str,
+    reference: str,
+    tolerance: float,
+    rule: str,
+    cells: CellRunner,
+) -> Cell:
+    """Chooses each candidate's strength from its ``trials`` by :func:`selection_choice` (its own cell).
+
+    Each trial is scored on its ``table`` (a calibration split); ``reference`` is the loss whose accuracy
+    the others must stay within ``tolerance`` of (SFT, or CFT after alignment); ``rule`` says so in the spec.
+
+    Why it is long: a cell's name, inputs and spec, each given by the part that chooses.
+    """
     spec = {
         "kind": "selection",
-        "rule": f"lowest calibration-split ECE (10 bins) after {last} epochs among values within "
-        f"{part.accuracy_tolerance} of SFT's calibration accuracy",
-        "cells": sorted(cell.name for cell in runs.values()),
-        "tolerance": part.accuracy_tolerance,
+        "rule": rule,
+        "cells": sorted(cell.name for cell in trials.values()),
+        "tolerance": tolerance,
     }
 
     def work(_: Any) -> tuple[dict[str, ProbabilityTable], dict[str, Any]]:
-        (sft,) = by_loss["sft"]
-        sft_scores = calibration_scores(sft[1].tables[f"calibration@{last}"])
-        chosen, tried = {}, {}
-        for candidate in part.candidates:
-            scored = [
-                {
-                    "value": ft.value,
-                    "cell": cell.name,
-                    **calibration_scores(cell.tables[f"calibration@{last}"]),
-                }
-                for ft, cell in by_loss[candidate.loss]
-            ]
-            tried[candidate.loss] = scored
-            pick = (
-                selection_choice(scored, sft_scores, part.accuracy_tolerance)
-                if candidate.values
-                else {"value": None, "eligible": True}
-            )
-            chosen[candidate.loss] = {"parameter": candidate.parameter, **pick}
-        return {}, {"chosen": chosen, "candidates": tried, "sft": sft_scores}
+        scored: dict[str, list[dict[str, Any]]] = {}
+        for trial, cell in trials.items():
+            scores = calibration_scores(cell.tables[table])
+            scored.setdefault(trial.loss, []).append({"value": trial.value, "cell": cell.name, **scores})
+        (reference_scores,) = scored[reference]
+        chosen = {
+            candidate.loss: {
+                "parameter": candidate.parameter,
+                **(
+                    selection_choice(scored[candidate.loss], reference_scores, tolerance)
+                    if candidate.values
+                    else {"value": None, "eligible": True}
+                ),
+            }
+            for candidate in candidates
+        }
+        return {}, {"chosen": chosen, "candidates": scored, reference: reference_scores}
 
-    return cells("selection-prevention", spec, work)
+    return cells(name, spec, work)

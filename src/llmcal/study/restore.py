@@ -27,7 +27,7 @@ from llmcal.study.cells import CellRunner
 from llmcal.study.items import StudyItems, draw_items, training_draw
 from llmcal.study.measurements import fine_tuned, in_memory_backend, read_model
 from llmcal.study.models import ModelCache
-from llmcal.study.prevention import FineTuning, calibration_scores, candidate_trials, selection_choice
+from llmcal.study.prevention import FineTuning, candidate_trials, selection_cell
 from llmcal.study.settings import Capacity, RestorePart
 from llmcal.tasks.schema import MCItem
 
@@ -56,13 +56,18 @@ def run_restore(part: RestorePart, split_seed: int, cells: CellRunner, models: M
     lora = Capacity("lora-r8", 8, part.learning_rate)
     runs: dict[FineTuning, Cell] = {}
 
-    def restore(fine_tuning: FineTuning) -> None:
+    def restore(fine_tuning: FineTuning) -> Cell:
         seed = fine_tuning.seed
         runs[fine_tuning] = _restore_cell(part, items, trains[seed], dpo[seed], fine_tuning, cells, models)
+        return runs[fine_tuning]
 
-    for trial in candidate_trials(part.candidates, lora, part.seeds[0]):
-        restore(trial)
-    selection = _selection_cell(part, runs, cells)
+    trials = {trial: restore(trial) for trial in candidate_trials(part.candidates, lora, part.seeds[0])}
+    selection = selection_cell(
+        "selection-restore", part.candidates, trials, table="calibration:sum", reference="cft",
+        tolerance=part.accuracy_tolerance, cells=cells,
+        rule="lowest calibration-split ECE (10 bins) among values within "
+        f"{part.accuracy_tolerance} of CFT's calibration accuracy",
+    )  # fmt: skip
     chosen = selection.values["chosen"]
     for seed in part.seeds[1:]:
         for loss, pick in chosen.items():
@@ -174,39 +179,7 @@ def _aligned_model(cells_dir: Path, dpo: Cell) -> Path:
     if not folder.is_dir():
         raise InputError(
             f"{folder}: the aligned model of {dpo.name} is missing; delete {cells_dir / dpo.name} so "
-            "the study "
-            "aligns again, then rerun.",
+            "the study aligns again, then rerun.",
             parameter="out",
         )
     return folder
-
-
-def _selection_cell(part: RestorePart, runs: dict[FineTuning, Cell], cells: CellRunner) -> Cell:
-    """Chooses each restoring loss's strength on the calibration split, against CFT's accuracy there."""
-    spec = {
-        "kind": "selection",
-        "rule": "lowest calibration-split ECE (10 bins) among values within "
-        f"{part.accuracy_tolerance} of CFT's calibration accuracy",
-        "cells": sorted(cell.name for cell in runs.values()),
-        "tolerance": part.accuracy_tolerance,
-    }
-
-    def work(_: Path) -> tuple[dict[str, ProbabilityTable], dict[str, Any]]:
-        scored: dict[str, list[dict[str, Any]]] = {}
-        for fine_tuning, cell in runs.items():
-            scores = calibration_scores(cell.tables["calibration:sum"])
-            scored.setdefault(fine_tuning.loss, []).append(
-                {"value": fine_tuning.value, "cell": cell.name, **scores}
-            )
-        (cft,) = scored["cft"]
-        chosen = {}
-        for candidate in part.candidates:
-            pick = (
-                selection_choice(scored[candidate.loss], cft, part.accuracy_tolerance)
-                if candidate.values
-                else {"value": None, "eligible": True}
-            )
-            chosen[candidate.loss] = {"parameter": candidate.parameter, **pick}
-        return {}, {"chosen": chosen, "candidates": scored, "cft": cft}
-
-    return cells("selection-restore", spec, work)
