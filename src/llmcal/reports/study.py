@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from llmcal.atomic import write_text_atomic
+from llmcal.atomic import write_bytes_atomic, write_text_atomic
 from llmcal.metrics.binning import ReliabilityBins
 from llmcal.reports.cells import gib, interval, number, seconds
-from llmcal.reports.figures import save_figure_atomic
+from llmcal.reports.figures import figure_png
 from llmcal.reports.reliability import plot_reliability
 from llmcal.runs.study import StudyResults
 
@@ -39,8 +39,12 @@ def render_study(out: Path, results: StudyResults, doc: Path | None = None, comm
     targets = [(out / "study.md", out / "figures", out)]
     if doc is not None:
         targets.append((doc, doc.parent / f"{doc.stem}-figures", out))
+    # Drawn once, written beside each page.
+    pngs = {name: figure_png(figure) for name, figure in study_figures(results).items()}
+    names = list(pngs)
     for page, figures_dir, study_dir in targets:
-        names = save_study_figures(figures_dir, results)
+        for name, png in pngs.items():
+            write_bytes_atomic(figures_dir / f"{name}.png", png)
         relative_figures = os.path.relpath(figures_dir, page.parent)
         relative_study = os.path.relpath(study_dir, page.parent)
         text = study_markdown(
@@ -49,14 +53,6 @@ def render_study(out: Path, results: StudyResults, doc: Path | None = None, comm
         write_text_atomic(page, text)
         written += [page, *(figures_dir / f"{name}.png" for name in names)]
     return written
-
-
-def save_study_figures(folder: Path, results: StudyResults) -> list[str]:
-    """The figures the results have data for, as ``folder/<name>.png``; their names."""
-    figures = study_figures(results)
-    for name, figure in figures.items():
-        save_figure_atomic(figure, folder / f"{name}.png")
-    return list(figures)
 
 
 def study_figures(results: StudyResults) -> dict[str, Any]:
