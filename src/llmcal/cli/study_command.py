@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 from rich.console import Console
 
 from llmcal.cli.out_paths import check_out_dir, check_out_file
+from llmcal.cli.progress import quiet_transformers
 from llmcal.errors import InputError
 from llmcal.runs.study import StudyResults
 from llmcal.scoring.models import PACKAGED_MODELS
@@ -61,12 +61,9 @@ def study(
 
 
 def _run(out: Path, settings: StudySettings, doc: Path | None) -> None:
-    from transformers.utils import logging as transformers_logging
-
     from llmcal.study.run import run_study
 
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    quiet_transformers()
     err = Console(stderr=True)
     start = time.perf_counter()
     command = "llmcal study " + " ".join(shlex.quote(arg) for arg in _arguments(out, settings, doc))
