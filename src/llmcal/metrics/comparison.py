@@ -22,7 +22,7 @@ from llmcal.metrics.catalog import METRICS
 from llmcal.metrics.count_bootstrap import resampled_changes
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.summary import metric_arrays
+from llmcal.metrics.summary import metric_value
 
 __all__ = ["MetricChange", "change", "change_rate", "metric_changes", "rank_by_change_rate"]
 
@@ -155,11 +155,10 @@ def metric_changes(
     deltas = resampled_changes(base, aligned, metrics, settings)
     changes: list[MetricChange] = []
     for name in metrics:
-        spec, kwargs = METRICS.get(name), settings.metric_kwargs(name)
+        spec = METRICS.get(name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
-            before = float(spec.function(*metric_arrays(base, name), **kwargs))
-            after = float(spec.function(*metric_arrays(aligned, name), **kwargs))
+            before, after = metric_value(base, name, settings), metric_value(aligned, name, settings)
             rate = change_rate(before, after)
         delta = change(before, after)
         low, high = recentred_interval(delta, deltas[name], settings.level, difference_bounds(spec.bounds))

@@ -24,7 +24,7 @@ from llmcal.metrics.comparison import difference_bounds
 from llmcal.metrics.count_bootstrap import resampled_together
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.summary import metric_arrays
+from llmcal.metrics.summary import metric_value
 
 __all__ = ["SeedAveragedChange", "seed_averaged_changes", "seed_averaged_values"]
 
@@ -58,16 +58,11 @@ class SeedAveragedChange:
             return 0
         return sum(1 for value in self.per_seed if np.sign(value) == np.sign(self.delta))
 
-    @property
-    def excludes_zero(self) -> bool:
-        """Whether the interval lies wholly on one side of 0."""
-        return bool(self.low > 0 or self.high < 0)
-
 
 def _values(run: Predictions, name: str, settings: MetricSettings) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
-        return float(METRICS.get(name).function(*metric_arrays(run, name), **settings.metric_kwargs(name)))
+        return metric_value(run, name, settings)
 
 
 def seed_averaged_changes(

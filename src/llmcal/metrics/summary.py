@@ -26,6 +26,8 @@ __all__ = [
     "Summary",
     "applicable_metrics",
     "calibration_row",
+    "metric_arrays",
+    "metric_value",
     "predictions_row",
     "summarize",
 ]
@@ -156,6 +158,16 @@ def metric_arrays(predictions: Predictions, name: str) -> tuple[NDArray[Any], ..
     return predictions.probs, predictions.labels, mask
 
 
+def metric_value(predictions: Predictions, name: str, settings: MetricSettings) -> float:
+    """Metric ``name`` of ``predictions`` under ``settings`` (its bins and options), as a float.
+
+    Raises:
+        InputError: If ``name`` is not a registered metric, or needs inputs ``predictions`` lacks.
+    """
+    arrays = metric_arrays(predictions, name)
+    return float(METRICS.get(name).function(*arrays, **settings.metric_kwargs(name)))
+
+
 def summarize(
     predictions: Predictions,
     settings: MetricSettings = MetricSettings(),
@@ -189,12 +201,7 @@ def summarize(
             results.append(MetricValue(name, nan, nan, nan, spec.summary, settings.binning(name)))
         return Summary(predictions.source, 0, predictions.n_options, settings, results)
     names = applicable_metrics(predictions)
-    estimates = {
-        name: float(
-            METRICS.get(name).function(*metric_arrays(predictions, name), **settings.metric_kwargs(name))
-        )
-        for name in names
-    }
+    estimates = {name: metric_value(predictions, name, settings) for name in names}
     resampled = resampled_metrics(predictions, names, settings, on_progress=on_progress)
     for name in names:
         spec = METRICS.get(name)
