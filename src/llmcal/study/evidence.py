@@ -20,6 +20,7 @@ from llmcal.metrics.bootstrap import recentred_interval
 from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.seed_average import SeedAveragedChange, seed_averaged_changes, seed_averaged_values
 from llmcal.metrics.settings import MetricSettings
+from llmcal.metrics.summary import metric_value
 from llmcal.reports.cells import temperature_cell
 from llmcal.runs.study import Cell, ProbabilityTable
 
@@ -71,6 +72,12 @@ class Arm:
         """Each metric's seed mean with its interval: ``(value, low, high)``."""
         return seed_averaged_values(self.predictions(rows), names, settings)
 
+    def value(self, name: str, settings: MetricSettings) -> float:
+        """A metric's seed mean alone, without the bootstrap of :meth:`values` (for the verdicts' words)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
+            return float(np.mean([metric_value(run, name, settings) for run in self.predictions()]))
+
     def mean_confidence(self, rows: NDArray[np.bool_] | None = None) -> float:
         """Mean confidence in the predicted option, averaged over seeds."""
         return float(np.mean([run.mean_confidence for run in self.predictions(rows)]))
@@ -83,12 +90,19 @@ class Arm:
         rows: NDArray[np.bool_] | None = None,
     ) -> dict[str, SeedAveragedChange]:
         """Each metric's seed-averaged change from this arm to ``other`` (paired by seed and item)."""
-        bases, others = self.predictions(rows), other.predictions(rows)
-        if len(bases) == 1 and len(others) > 1:  # a model without seeds against one with
-            bases = bases * len(others)
-        if len(others) == 1 and len(bases) > 1:
-            others = others * len(bases)
+        bases, others = _paired(self.predictions(rows), other.predictions(rows))
         return {change.metric: change for change in seed_averaged_changes(bases, others, names, settings)}
+
+
+def _paired(
+    bases: list[Predictions], others: list[Predictions]
+) -> tuple[list[Predictions], list[Predictions]]:
+    """Two arms' predictions seed by seed: a model without seeds (one run) meets every seed of the other."""
+    if len(bases) == 1 and len(others) > 1:
+        bases = bases * len(others)
+    if len(others) == 1 and len(bases) > 1:
+        others = others * len(bases)
+    return bases, others
 
 
 def overconfidence_change(
@@ -99,9 +113,7 @@ def overconfidence_change(
     An item-level mean, so its bootstrap resamples the per-item differences (``conf - correct``) averaged
     over seeds.
     """
-    bases, others = base.predictions(rows), other.predictions(rows)
-    if len(bases) == 1:
-        bases = bases * len(others)
+    bases, others = _paired(base.predictions(rows), other.predictions(rows))
 
     def gaps(runs: list[Predictions]) -> NDArray[np.float64]:
         return np.array([run.confidences - run.correct for run in runs])

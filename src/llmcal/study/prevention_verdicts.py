@@ -180,8 +180,7 @@ def _overconfidence_growth(view: _Prevention) -> list[ClaimVerdict]:
 def _losses_vs_sft(view: _Prevention) -> list[ClaimVerdict]:
     """Each CogCalib loss against SFT at the main dose, and cogcalib-ls at every larger capacity."""
     sft = view.arm("sft", view.main, view.last)
-    sft_ece = sft.values(("ece",), view.settings)["ece"][0]
-    base_ece = view.base.values(("ece",), view.settings)["ece"][0]
+    sft_ece, base_ece = sft.value("ece", view.settings), view.base.value("ece", view.settings)
     trained = (
         f"; training moved the model: test ECE {base_ece:.3f} before, {sft_ece:.3f} after SFT, mean "
         f"confidence {view.base.mean_confidence():.3f} -> {sft.mean_confidence():.3f}"
