@@ -13,6 +13,22 @@ import numpy as np
 import pytest
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture scope
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest tests first (``runs_long(seconds)``, longest first; the rest keep their order).
+
+    xdist's worksteal hands each worker a contiguous block of the collected order and steals from the back
+    of the busiest; a multi-minute test collected near the end of a block would run alone after every other
+    test is done. Started first, it runs beside the short ones.
+    """
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("runs_long")
+        return float(marker.args[0]) if marker is not None else 0.0
+
+    items.sort(key=seconds, reverse=True)  # a stable sort: tests without the marker keep their order
+
+
 def synthetic_logits(
     n_items: int, n_options: int, *, true_temperature: float = 2.0, scale: float = 3.0, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ from llmcal.study.settings import preset
 
 
 @pytest.mark.real_model
+@pytest.mark.runs_long(600)
 def test_the_quick_study_decides_every_claim_and_a_rerun_reads_it_back(tmp_path, capsys):
     for name in ("smollm2-135m-instruct", "gemma-3-270m"):
         if not PACKAGED_MODELS[name].is_installed():
