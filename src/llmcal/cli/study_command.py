@@ -17,7 +17,7 @@ from llmcal.runs.study import StudyResults
 from llmcal.scoring.models import PACKAGED_MODELS
 from llmcal.study.settings import StudySettings, preset
 
-__all__ = ["study"]
+__all__ = ["check_models_installed", "run_and_print_study", "study"]
 
 
 def study(
@@ -49,45 +49,63 @@ def study(
         check_out_file(doc, "--doc", example="docs/study.md")
         if doc.suffix != ".md":
             raise InputError(f"--doc {doc}: expected a markdown file path ending in .md.")
+    check_models_installed(settings, "llmcal study")
+    command = "llmcal study " + " ".join(shlex.quote(arg) for arg in _arguments(out, settings, doc))
+    run_and_print_study(out, settings, command, doc)
+
+
+def check_models_installed(settings: StudySettings, command: str) -> None:
+    """Refuses, before anything is written, a study whose packaged models are not installed.
+
+    Raises:
+        InputError: Naming the first missing model and its install command.
+    """
     needed = {part.model for part in (settings.prevention, settings.restore) if part is not None}
     needed |= set(settings.detector.models if settings.detector is not None else ())
     for name in sorted(needed):
         packaged = PACKAGED_MODELS.get(name)
         if packaged is not None and not packaged.is_installed():
-            raise InputError(
-                f"llmcal study needs {packaged.description}; install it with: {packaged.install}"
-            )
-    _run(out, settings, doc)
+            raise InputError(f"{command} needs {packaged.description}; install it with: {packaged.install}")
 
 
-def _run(out: Path, settings: StudySettings, doc: Path | None) -> None:
+def run_and_print_study(
+    out: Path, settings: StudySettings, command: str, doc: Path | None = None, *, html_title: str = ""
+) -> StudyResults:
+    """Runs (or resumes) the study with its stages on stderr, then prints a line per verdict.
+
+    ``command`` is the command line the page names; ``html_title``, when given, also writes
+    ``out/report.html``.
+    """
     from llmcal.study.run import run_study
 
     quiet_transformers()
     err = Console(stderr=True)
     start = time.perf_counter()
-    command = "llmcal study " + " ".join(shlex.quote(arg) for arg in _arguments(out, settings, doc))
 
     def stage(text: str) -> None:
         err.print(f"[dim]· {text} (at {time.perf_counter() - start:.0f} s)[/]", highlight=False)
 
-    results = run_study(
-        out, settings, stage=stage, render=lambda where, made: _render(where, made, doc, command),
-    )  # fmt: skip
+    def render(where: Path, made: StudyResults) -> None:
+        from llmcal.reports.study import render_study
+
+        render_study(where, made, doc, command)
+        if html_title:
+            from llmcal.reports.html import write_report
+
+            write_report([where], where / "report.html", title=html_title)
+
+    results = run_study(out, settings, stage=stage, render=render)
     console = Console(markup=False, highlight=False)
     for verdict in results.verdicts:
         console.print(f"{verdict.verdict:>15}  {verdict.id}: {verdict.measured}")
+    written = [f"{out}/study.md", f"{out}/study.json", f"{out}/figures"]
+    written += [f"{out}/report.html"] if html_title else []
+    written += [str(doc)] if doc is not None else []
     console.print(
-        f"Wrote {out}/study.md, {out}/study.json and {out}/figures"
-        + (f", and {doc}" if doc is not None else "")
-        + f" in {time.perf_counter() - start:.0f} s (cells: {results.seconds:.0f} s of compute)."
+        f"Wrote {', '.join(written[:-1])} and {written[-1]} in {time.perf_counter() - start:.0f} s "
+        f"(cells: {results.seconds:.0f} s of compute)."
     )
-
-
-def _render(out: Path, results: StudyResults, doc: Path | None, command: str) -> None:
-    from llmcal.reports.study import render_study
-
-    render_study(out, results, doc, command)
+    return results
 
 
 def _arguments(out: Path, settings: StudySettings, doc: Path | None) -> list[str]:

@@ -18,7 +18,6 @@ from llmcal.metrics.summary import CalibrationRow, Summary
 from llmcal.reports.cells import (
     AT_TEMPERATURE_BOUND,
     CALIBRATION_COLUMNS,
-    HEADLINE_METRICS,
     OPEN_SUMMARY_METRICS,
     STRATUM_METRICS,
     TERMINAL_SUMMARY_METRICS,
@@ -26,12 +25,10 @@ from llmcal.reports.cells import (
     change_cells,
     change_columns,
     column_title,
-    gib,
     interval,
     metric_cell,
     number,
     reasons_cell,
-    seconds,
     stratum_metrics,
     temperature_at_bound,
     temperature_cell,
@@ -40,14 +37,12 @@ from llmcal.reports.cells import (
 from llmcal.runs.comparison import UncomparedMethod
 from llmcal.runs.demo import DemoRow, RealModelResults
 from llmcal.runs.evaluation import EvalResults, TaskStrata
-from llmcal.runs.real_claims import RealClaimsResults
 
 __all__ = [
     "before_after_table",
     "change_table",
     "demo_rows_table",
     "metric_table",
-    "real_claims_tables",
     "strata_table",
     "stratum_summaries_table",
     "summary_table",
@@ -310,46 +305,3 @@ def real_model_tables(real: RealModelResults) -> tuple[Table, Table]:
             number(scaled.mean_confidence),
         )
     return methods, strata
-
-
-def real_claims_tables(results: RealClaimsResults) -> list[Table]:
-    """``llmcal demo --real``: each part's variants by known / unknown items, the DPO changes, the costs."""
-    tables: list[Table] = []
-    prevention, alignment = results.prevention, results.alignment
-    if prevention is not None:
-        detector = prevention.detector
-        tables.append(
-            demo_rows_table(
-                prevention.rows,
-                title=f"{prevention.model}: LoRA fine-tuning losses (CogCalib), method sum",
-                caption=(
-                    "known = answered right before fine-tuning. NLL detector on the test items: accuracy "
-                    f"{number(detector.accuracy)}, TPR {number(detector.tpr)}, TNR {number(detector.tnr)} "
-                    f"({detector.n_known} known, {detector.n_unknown} unknown)"
-                ),
-                group="items",
-                compact=True,
-            )
-        )
-    if alignment is not None:
-        headline = [change for change in alignment.comparison if change.metric in HEADLINE_METRICS]
-        if headline:
-            tables.append(
-                change_table(headline, title=f"{headline[0].pair}: every method", level=0.95, ranked=False)
-            )
-        tables.append(
-            demo_rows_table(
-                alignment.rows,
-                title=f"{alignment.model}: DPO, then CFT and RCFT (LoRA), method sum",
-                caption="known = the base model answered it right",
-                group="items",
-                compact=True,
-            )
-        )
-    costs = terminal_table(title="what each step cost", caption="peak: the process's high-water mark so far")
-    for column in ("step", "seconds", "peak GiB"):
-        costs.add_column(column, justify="left" if column == "step" else "right", overflow="fold")
-    for step in results.steps:
-        costs.add_row(step.step, seconds(step.seconds), gib(step.peak_rss_gib))
-    tables.append(costs)
-    return tables

@@ -62,7 +62,6 @@ __all__ = [
     "DemoSchedule",
     "DemoSettings",
     "Variant",
-    "known_unknown_rows",
     "run_demo",
     "world_for",
 ]
@@ -95,7 +94,7 @@ def _ground_truth(path: Path) -> dict[str, bool]:
     return {record["id"]: bool(record["known_entity"]) for record in _task_records(path)}
 
 
-def known_unknown_rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
+def _known_unknown_rows(variant: str, table: OptionProbabilities, known: NDArray[np.bool_]) -> list[DemoRow]:
     """The variant's calibration on all test items, on the known ones and on the unknown ones.
 
     A group with no items is left out.
@@ -145,7 +144,7 @@ def _finetune_rows(run: _DemoRun, aligned_dir: Path | None, variants: Sequence[V
                 f"demo variant {variant.name!r} starts from the aligned model; run the alignment."
             )
         table = _finetune_and_evaluate(run, variant, start, tokenizer, training)
-        rows.extend(known_unknown_rows(variant.name, table, run.known))
+        rows.extend(_known_unknown_rows(variant.name, table, run.known))
     return rows
 
 
@@ -352,13 +351,14 @@ def _pretrained_rows(
     """The pretrained model's rows per method, then with temperature scaling (fitted on calibration)."""
     rows: list[DemoRow] = []
     for method in DEMO_METHODS:
-        rows.extend(known_unknown_rows(f"pretrained {method}", probabilities(records["test"], method), known))
+        table = probabilities(records["test"], method)
+        rows.extend(_known_unknown_rows(f"pretrained {method}", table, known))
     scaler = TemperatureScaler().fit(
         logits=_scores(records["calibration"], "sum"), labels=[r.answer for r in records["calibration"]]
     )
     test = probabilities(records["test"], "sum")
     calibrated = test._replace(probs=scaler.transform(logits=_scores(records["test"], "sum")))
-    rows.extend(known_unknown_rows("pretrained sum + temperature", calibrated, known))
+    rows.extend(_known_unknown_rows("pretrained sum + temperature", calibrated, known))
     return rows, scaler
 
 
@@ -414,7 +414,7 @@ def _align_and_compare(run: _DemoRun, n_resamples: int) -> _Alignment:
     rows = [
         row
         for method in DEMO_METHODS
-        for row in known_unknown_rows(f"aligned {method}", probabilities(records, method), run.known)
+        for row in _known_unknown_rows(f"aligned {method}", probabilities(records, method), run.known)
     ]
     return _Alignment(model_dir, results, rows, _compare(run.out, n_resamples=n_resamples))
 

@@ -6,8 +6,6 @@
    change's paired bootstrap interval as a whisker on the aligned bar.
 3. The real model on real facts: accuracy and mean confidence per popularity stratum, rarest facts first;
    the gap between confidence and accuracy is the miscalibration, before and after temperature scaling.
-
-``llmcal demo --real`` has one figure of its own (:func:`real_claims_headline_png`).
 """
 
 from __future__ import annotations
@@ -21,12 +19,11 @@ from llmcal.metrics.comparison import MetricChange
 from llmcal.reports.cells import number, temperature_cell
 from llmcal.reports.figures import figure_png
 from llmcal.runs.demo import DemoResults, DemoRow, RealModelResults, known_unknown_values
-from llmcal.runs.real_claims import RealClaimsResults
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["StoryFigure", "demo_story_figures", "real_claims_headline_png"]
+__all__ = ["StoryFigure", "demo_story_figures"]
 
 # The knowledge world's other methods; the headline keeps `sum` (fine-tuned variants are scored with it).
 _OTHER_METHODS = (" mean", " min")
@@ -182,34 +179,3 @@ def _popularity_panel(ax: Axes, real: RealModelResults) -> None:
     ax.set_title(f"{real.model} on {real.n_test} real fact questions ({_REAL_METHOD})")
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-
-
-def real_claims_headline_png(results: RealClaimsResults) -> bytes:
-    """PNG of ``llmcal demo --real`` in one picture: a panel per claim whose part ran.
-
-    CogCalib: ECE of each fine-tuning variant on known and unknown test items. Oh & Hwang: ECE of each
-    confidence method before and after DPO. Xiao et al.: ECE of the base, aligned, and restored models on
-    known and unknown items.
-    """
-    from matplotlib.figure import Figure
-
-    prevention, alignment = results.prevention, results.alignment
-    panels = (prevention is not None) + 2 * (alignment is not None)
-    figure = Figure(figsize=(5.4 * max(panels, 1), 5.0), layout="constrained")
-    axes = iter(figure.subplots(1, max(panels, 1), squeeze=False)[0])
-    if prevention is not None:
-        ax = next(axes)
-        _known_unknown_panel(ax, prevention.rows, "items")
-        ax.set_xlabel("ECE on the test items (sum; lower is better)")
-        ax.set_title(f"CogCalib: {prevention.model}, LoRA")
-    if alignment is not None:
-        ax = next(axes)
-        _base_vs_aligned_panel(ax, alignment.comparison, "ece", ("base", "after DPO"), interval=False)
-        ax.set_ylabel("ECE on the test items (lower is better)")
-        ax.set_title(f"Alignment: {alignment.model}, base vs DPO")
-        ax.legend(frameon=False)
-        ax = next(axes)
-        _known_unknown_panel(ax, alignment.rows, "items")
-        ax.set_xlabel("ECE on the test items (sum; lower is better)")
-        ax.set_title("Restoring it: CFT and RCFT after DPO")
-    return figure_png(figure)

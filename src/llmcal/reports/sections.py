@@ -16,7 +16,6 @@ from llmcal.reports.pages.comparison import comparison_sections
 from llmcal.reports.pages.demo import demo_sections
 from llmcal.reports.pages.eval import eval_sections
 from llmcal.reports.pages.parts import Part, Section
-from llmcal.reports.pages.real_claims import real_claims_sections
 from llmcal.reports.pages.recalibration import recalibration_sections
 from llmcal.reports.pages.study import study_sections
 from llmcal.reports.pages.training import training_sections
@@ -29,7 +28,6 @@ SectionsOf = Callable[[RunOutput, str], list[Part]]
 
 SECTIONS: Registry[SectionsOf] = Registry("report page of run kind")
 SECTIONS.add("demo", demo_sections)
-SECTIONS.add("real-claims", real_claims_sections)
 SECTIONS.add("comparison", comparison_sections)
 SECTIONS.add("eval", eval_sections)
 SECTIONS.add("finetune", training_sections)

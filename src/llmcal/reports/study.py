@@ -187,6 +187,7 @@ def study_markdown(
         "smaller), *not reproduced* (the reverse effect, or an interval that rules out an effect of that "
         "size), *undecided* (the interval holds both 0 and that size).",
         "",
+        *_demo_note(settings),
         *_what_ran(settings),
         "## Verdicts",
         "",
@@ -204,64 +205,78 @@ def study_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _demo_note(settings: dict[str, Any]) -> list[str]:
+    """What a ``demo`` page is, against the full study's."""
+    if settings["name"] != "demo":
+        return []
+    return [
+        "This is `llmcal demo --real`: the full study's strongest contrasts, with its settings, on one "
+        "seed, so its intervals hold only the test items' variation and its verdicts are a first look; "
+        "`llmcal study` decides each claim on three seeds (the repository's docs/study.md).",
+        "",
+    ]
+
+
 def _what_ran(settings: dict[str, Any]) -> list[str]:
-    """The design in words, from the settings the study ran with."""
-    lines = ["## What ran", ""]
-    prevention, detector, restore = (
-        settings.get("prevention"),
-        settings.get("detector"),
-        settings.get("restore"),
+    """The design in words, from the settings the study ran with: a bullet per part that ran."""
+    parts = (
+        (settings.get("prevention"), _prevention_design),
+        (settings.get("detector"), _detector_design),
+        (settings.get("restore"), _restore_design),
     )
-    if prevention:
-        splits = prevention["splits"]
-        grids = "; ".join(
-            f"`{c['loss']}`" + (f" {c['parameter']} in {list(c['values'])}" if c["values"] else "")
-            for c in prevention["candidates"]
-        )
-        capacities = ", ".join(
-            f"{c['name']} (learning rate {c['learning_rate']:g})" for c in prevention["capacities"]
-        )
-        lines.append(
-            f"- **CogCalib** on `{prevention['model']}`, task `{splits['task']}`: {splits['n_test']} test, "
-            f"{splits['n_calibration']} calibration and {splits['n_train']} training items per seed (seeds "
-            f"{list(prevention['seeds'])}). Losses and the strengths tried: {grids}. Each fine-tuning trains "
-            f"{max(prevention['epochs'])} epochs (batch {prevention['batch_size']}, cosine schedule) "
-            "and is read "
-            f"after {list(prevention['epochs'])}. Capacities: {capacities}; the first for every loss, the "
-            f"others for {list(prevention['capacity_losses'])}. Known = the model ranked the gold "
-            "option first "
-            "before fine-tuning (SliCK's greedy rule)"
-            + (
-                ", and SFT ran on known-only and on unknown-only items too."
-                if prevention["knowledge_only"]
-                else "."
-            )
-        )
-    if detector:
-        lines.append(
-            f"- **The NLL detector** of {', '.join(f'`{m}`' for m in detector['models'])}: gold-answer "
-            "NLL, summed "
-            "or per token, threshold by Youden's J on the calibration split, read on the test split; "
-            "and after "
-            f"style adaptation (one SFT epoch, LoRA r8, on {detector['style_adaptation_items']} "
-            "training items, "
-            f"seeds {list(detector['seeds'])})."
-        )
-    if restore:
-        grids = "; ".join(
-            f"`{c['loss']}`" + (f" {c['parameter']} in {list(c['values'])}" if c["values"] else "")
-            for c in restore["candidates"]
-        )
-        lines.append(
-            f"- **Alignment and restoring** on `{restore['model']}` (a base model): DPO (LoRA r8, "
-            f"{restore['dpo_epochs']} epochs, learning rate {restore['dpo_learning_rate']:g}, beta "
-            f"{restore['dpo_beta']:g}) on preference pairs from {restore['splits']['n_train']} training "
-            "items "
-            f"(gold over a random wrong option), then {grids} ({restore['epochs']} epochs, learning rate "
-            f"{restore['learning_rate']:g}, LoRA r8) on the same items; temperature scaling fitted on the "
-            f"calibration split as the baseline; seeds {list(restore['seeds'])}."
-        )
-    return [*lines, ""]
+    return ["## What ran", "", *(f"- {describe(part)}" for part, describe in parts if part), ""]
+
+
+def _grids(candidates: Sequence[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"`{c['loss']}`" + (f" {c['parameter']} in {list(c['values'])}" if c["values"] else "")
+        for c in candidates
+    )
+
+
+def _prevention_design(prevention: dict[str, Any]) -> str:
+    splits = prevention["splits"]
+    capacities = ", ".join(
+        f"{c['name']} (learning rate {c['learning_rate']:g})" for c in prevention["capacities"]
+    )
+    if len(prevention["capacities"]) > 1:
+        capacities += f"; the first for every loss, the others for {list(prevention['capacity_losses'])}"
+    knowledge_only = (
+        ", and SFT ran on known-only and on unknown-only items too" if prevention["knowledge_only"] else ""
+    )
+    return (
+        f"**CogCalib** on `{prevention['model']}`, task `{splits['task']}`: {splits['n_test']} test, "
+        f"{splits['n_calibration']} calibration and {splits['n_train']} training items per seed (seeds "
+        f"{list(prevention['seeds'])}). Losses and the strengths tried: {_grids(prevention['candidates'])}. "
+        f"Each fine-tuning trains {max(prevention['epochs'])} epochs (batch {prevention['batch_size']}, "
+        f"cosine schedule) and is read after {list(prevention['epochs'])}. Capacities: {capacities}. Known "
+        f"= the model ranked the gold option first before fine-tuning (SliCK's greedy rule){knowledge_only}."
+    )
+
+
+def _detector_design(detector: dict[str, Any]) -> str:
+    adapted = detector["style_adaptation_items"]
+    style = (
+        f"; and after style adaptation (one SFT epoch, LoRA r8, on {adapted} training items, seeds "
+        f"{list(detector['seeds'])})."
+        if adapted
+        else " (no style adaptation)."
+    )
+    return (
+        f"**The NLL detector** of {', '.join(f'`{m}`' for m in detector['models'])}: gold-answer NLL, summed "
+        f"or per token, threshold by Youden's J on the calibration split, read on the test split{style}"
+    )
+
+
+def _restore_design(restore: dict[str, Any]) -> str:
+    return (
+        f"**Alignment and restoring** on `{restore['model']}` (a base model): DPO (LoRA r8, "
+        f"{restore['dpo_epochs']} epochs, learning rate {restore['dpo_learning_rate']:g}, beta "
+        f"{restore['dpo_beta']:g}) on preference pairs from {restore['splits']['n_train']} training items "
+        f"(gold over a random wrong option), then {_grids(restore['candidates'])} ({restore['epochs']} "
+        f"epochs, learning rate {restore['learning_rate']:g}, LoRA r8) on the same items; temperature "
+        f"scaling fitted on the calibration split as the baseline; seeds {list(restore['seeds'])}."
+    )
 
 
 def _figure_lines(names: Sequence[str], folder: str) -> list[str]:

@@ -1,9 +1,9 @@
 """Every kind of run directory llmcal writes, and the one function that reads any of them.
 
 A directory names its kind in ``run.json`` (``kind``), or by its results file for the kinds without a manifest
-(``demo.json``, ``real-claims.json``, ``comparison.json``, ``study.json``). Directories written before
-manifests named their kind are recognised by the sections of their manifest; an alignment written then has
-no manifest at all.
+(``demo.json``, ``comparison.json``, ``study.json``; ``llmcal demo --real`` writes a study). Directories
+written before manifests named their kind are recognised by the sections of their manifest; an alignment
+written then has no manifest at all.
 Adding a kind is one :data:`RUN_KINDS` entry here, and its page under the same name in
 :data:`llmcal.reports.sections.SECTIONS` (a test fails until every kind has one).
 """
@@ -24,7 +24,6 @@ from llmcal.runs.eval_run import read_eval_run
 from llmcal.runs.evaluation import EVAL_KIND, RESULTS_NAME
 from llmcal.runs.files import read_json_object
 from llmcal.runs.manifest import MANIFEST_NAME, manifest_kind, read_manifest
-from llmcal.runs.real_claims import REAL_CLAIMS_NAME, read_real_claims
 from llmcal.runs.recalibration import CALIBRATION_KIND, read_recalibration
 from llmcal.runs.study import STUDY_NAME, read_study
 from llmcal.runs.training import TrainingResults, read_training_results
@@ -67,7 +66,6 @@ class RunKind:
 
 RUN_KINDS: Registry[RunKind] = Registry("run kind")
 RUN_KINDS.add("demo", RunKind("Demo", read_demo))
-RUN_KINDS.add("real-claims", RunKind("The papers' claims on real LLMs", read_real_claims))
 RUN_KINDS.add("comparison", RunKind("Comparison", read_comparison))
 RUN_KINDS.add(EVAL_KIND, RunKind("Evaluation", read_eval_run))
 RUN_KINDS.add("finetune", RunKind("Fine-tuning", _read_training_run))
@@ -97,8 +95,6 @@ def run_kind(path: Path) -> str:
         )
     if (path / DEMO_NAME).is_file():
         return "demo"
-    if (path / REAL_CLAIMS_NAME).is_file():
-        return "real-claims"
     if (path / COMPARISON_NAME).is_file():
         return "comparison"
     if (path / STUDY_NAME).is_file():
@@ -113,8 +109,8 @@ def run_kind(path: Path) -> str:
     if (path / RESULTS_NAME).is_file() and "n_pairs" in read_json_object(path / RESULTS_NAME):
         return "align"  # alignments written before they had a manifest
     raise InputError(
-        f"{path}: not an llmcal output directory (expected {DEMO_NAME}, {REAL_CLAIMS_NAME}, "
-        f"{COMPARISON_NAME} or {MANIFEST_NAME})."
+        f"{path}: not an llmcal output directory (expected {DEMO_NAME}, {COMPARISON_NAME}, {STUDY_NAME} "
+        f"or {MANIFEST_NAME})."
     )
 
 

@@ -2,8 +2,9 @@
 
 Torch-free, so ``llmcal study --help`` and the settings check run without loading a model. The two presets
 are :data:`PRESETS` ``full`` (the study whose verdicts docs/study.md reports) and ``quick`` (the same
-pipeline on a few items and one seed, a smoke run). Every number a part uses is here; the parts read
-nothing else.
+pipeline on a few items and one seed, a smoke run); :func:`demo_settings` is ``llmcal demo --real``, the
+full study's strongest contrasts on one seed. Every number a part uses is here; the parts read nothing
+else.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "RestorePart",
     "Splits",
     "StudySettings",
+    "demo_settings",
     "preset",
 ]
 
@@ -281,3 +283,29 @@ def preset(name: str) -> StudySettings:
     if name not in PRESETS:
         raise InputError(f"No study preset {name!r}; choose one of {', '.join(PRESETS)}.", parameter="preset")
     return PRESETS[name]
+
+
+def demo_settings(seed: int) -> StudySettings:
+    """``llmcal demo --real``: the full study's strongest contrasts on one seed, ~10 minutes on 2 cores.
+
+    The cells whose effects the full study found clearest, with its settings, so each cell is the full
+    study's cell of that seed (same spec, same numbers): SmolLM2 fully fine-tuned with SFT and with
+    cogcalib-ls at the strength the full study chose (overconfidence on known items grows from 1 to 4
+    epochs; cogcalib-ls lowers ECE), Gemma aligned with DPO for 3 epochs (the confidence collapse), and CFT
+    after it against temperature scaling; the NLL detector read off the two base models' cells (no extra
+    run). Left out: the LoRA grids and the knowledge-ratio runs (their effects are too small to show on one
+    seed), the detector's style adaptation and RCFT (at the constant the full study chose it trains like
+    CFT).
+    """
+    # The full preset is every part's defaults.
+    return StudySettings(
+        name="demo",
+        prevention=PreventionPart(
+            seeds=(seed,),
+            candidates=(Candidate("sft"), Candidate("cogcalib-ls", "alpha", (0.1,))),
+            capacities=(PreventionPart().capacities[-1],),
+            knowledge_only=False,
+        ),
+        detector=DetectorPart(style_adaptation_items=0, seeds=(seed,)),
+        restore=RestorePart(seeds=(seed,), candidates=(Candidate("cft"),)),
+    )
