@@ -24,7 +24,20 @@ def test_a_missing_local_path_is_refused_at_once_instead_of_asking_the_hub(name)
     assert time.monotonic() - started < 1.0
 
 
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("smollm2", "smollm2-135m-instruct"), ("Gemma-3", "gemma-3-270m"), ("gemma-3-207m", "gemma-3-270m")],
+)
+def test_a_shortened_or_misspelt_packaged_name_is_refused_at_once_naming_it(name, meant):
+    started = time.monotonic()
+    with pytest.raises(InputError, match=f"did you mean '{meant}'"):
+        resolve_model(name)
+    assert time.monotonic() - started < 1.0
+
+
 def test_hub_ids_and_existing_folders_still_resolve_as_before(tmp_path, monkeypatch):
+    for hub_id in ("gpt2", "distilgpt2", "gpt2-medium", "google/gemma-3-270m", "HuggingFaceTB/SmolLM2-135M"):
+        assert resolve_model(hub_id).path == hub_id
     assert resolve_model("Qwen/Qwen2.5-0.5B").path == "Qwen/Qwen2.5-0.5B"
     assert resolve_model("gpt2").path == "gpt2"
     monkeypatch.chdir(tmp_path)

@@ -13,6 +13,7 @@ converts, the others wait and read its folder, and none removes a folder another
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -216,7 +217,28 @@ def resolve_model(
             "the path; a model folder holds config.json, safetensors weights and a tokenizer.",
             parameter="model",
         )
+    if not Path(name).expanduser().exists() and (meant := _packaged_name_meant(name)):
+        raise InputError(
+            f"`model` {name}: not a packaged model; did you mean {meant!r}? (`llmcal models` lists them.) "
+            "A hub id names its organisation: 'org/model'.",
+            parameter="model",
+        )
     return ResolvedModel(name, name)
+
+
+def _packaged_name_meant(name: str) -> str | None:
+    """The packaged model a bare name (no 'org/') abbreviates or misspells, if any.
+
+    Sent to the hub, such a name costs a minute of retries offline and then a misleading error; the hub's
+    few organisation-less ids (``gpt2``, ``distilgpt2``) are neither prefixes of nor close to a packaged
+    name.
+    """
+    if "/" in name:
+        return None
+    lowered = name.lower()
+    prefixed = [packaged for packaged in PACKAGED_MODELS if packaged.startswith(lowered)]
+    close = difflib.get_close_matches(lowered, list(PACKAGED_MODELS), n=1, cutoff=0.8)
+    return (prefixed or close or [None])[0]
 
 
 # What a hub id is made of: "name" or "org/name", with letters, digits, '-', '_' and '.'.
