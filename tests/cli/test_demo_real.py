@@ -86,7 +86,7 @@ def test_demo_real_writes_its_contrasts_and_a_report(tmp_path, monkeypatch, caps
         )  # fmt: skip
 
     monkeypatch.setattr("llmcal.study.settings.demo_settings", tiny_demo)
-    out = tmp_path / "real"
+    out = tmp_path / ("a-directory-name-longer-than-a-terminal-line-" * 2) / "real"  # paths print unbroken
     assert main(["demo", "--real", "--seed", "3", "--n-resamples", "20", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     study = json.loads((out / "study.json").read_text())
@@ -104,4 +104,4 @@ def test_demo_real_writes_its_contrasts_and_a_report(tmp_path, monkeypatch, caps
     assert sorted(path.name for path in (out / "cells").iterdir() if "adapted" in path.name) == []
     assert (out / "report.html").is_file()
     assert (out / "study.md").read_text().count("llmcal demo --real --seed 3") >= 1
-    assert "report.html" in printed
+    assert f"{out}/report.html in " in printed  # whole, however long the path

@@ -103,7 +103,8 @@ def run_and_print_study(
     written += [str(doc)] if doc is not None else []
     console.print(
         f"Wrote {', '.join(written[:-1])} and {written[-1]} in {time.perf_counter() - start:.0f} s "
-        f"(cells: {results.seconds:.0f} s of compute)."
+        f"(cells: {results.seconds:.0f} s of compute).",
+        soft_wrap=True,  # paths are copied from here: never broken across lines
     )
     return results
 
