@@ -238,7 +238,8 @@ def _packaged_name_meant(name: str) -> str | None:
     lowered = name.lower()
     prefixed = [packaged for packaged in PACKAGED_MODELS if packaged.startswith(lowered)]
     close = difflib.get_close_matches(lowered, list(PACKAGED_MODELS), n=1, cutoff=0.8)
-    return (prefixed or close or [None])[0]
+    found = prefixed or close
+    return found[0] if found else None
 
 
 # What a hub id is made of: "name" or "org/name", with letters, digits, '-', '_' and '.'.
