@@ -26,7 +26,7 @@ from llmcal.metrics.predictions import Predictions
 from llmcal.metrics.settings import MetricSettings
 from llmcal.metrics.summary import metric_value
 
-__all__ = ["SeedAveragedChange", "seed_averaged_changes", "seed_averaged_values"]
+__all__ = ["SeedAveragedChange", "seed_averaged_changes", "seed_averaged_values", "seed_mean"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,11 @@ def _values(run: Predictions, name: str, settings: MetricSettings) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
         return metric_value(run, name, settings)
+
+
+def seed_mean(runs: Sequence[Predictions], name: str, settings: MetricSettings = MetricSettings()) -> float:
+    """A metric's mean over seeds, without an interval (an undefined value is NaN)."""
+    return float(np.mean([_values(run, name, settings) for run in runs]))
 
 
 def seed_averaged_changes(
@@ -121,7 +126,7 @@ def seed_averaged_values(
     resampled = resampled_together(runs, names, settings)
     values = {}
     for name in names:
-        value = float(np.mean([_values(run, name, settings) for run in runs]))
+        value = seed_mean(runs, name, settings)
         draws = np.mean([np.concatenate(per_run[name]) for per_run in resampled], axis=0)
         low, high = recentred_interval(value, [draws], settings.level, METRICS.get(name).bounds)
         values[name] = (value, low, high)

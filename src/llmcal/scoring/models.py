@@ -211,13 +211,14 @@ def resolve_model(
         if not path.is_file():
             raise InputError(f"`model` {name}: no such GGUF file.", parameter="model")
         return _from_gguf(name, path, folder, on_status)
-    if not Path(name).expanduser().exists() and _names_a_local_path(name):
+    exists = Path(name).expanduser().exists()
+    if not exists and _names_a_local_path(name):
         raise InputError(
             f"`model` {name}: no such folder (the name is a path, not a hub id like 'org/model'). Check "
             "the path; a model folder holds config.json, safetensors weights and a tokenizer.",
             parameter="model",
         )
-    if not Path(name).expanduser().exists() and (meant := _packaged_name_meant(name)):
+    if not exists and (meant := _packaged_name_meant(name)):
         raise InputError(
             f"`model` {name}: not a packaged model; did you mean {meant!r}? (`llmcal models` lists them.) "
             "A hub id names its organisation: 'org/model'.",

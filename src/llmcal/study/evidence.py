@@ -18,9 +18,13 @@ from llmcal.calibrators.temperature import TemperatureScaler
 from llmcal.errors import CalibrationWarning, InputError
 from llmcal.metrics.bootstrap import recentred_interval
 from llmcal.metrics.predictions import Predictions
-from llmcal.metrics.seed_average import SeedAveragedChange, seed_averaged_changes, seed_averaged_values
+from llmcal.metrics.seed_average import (
+    SeedAveragedChange,
+    seed_averaged_changes,
+    seed_averaged_values,
+    seed_mean,
+)
 from llmcal.metrics.settings import MetricSettings
-from llmcal.metrics.summary import metric_value
 from llmcal.reports.cells import temperature_cell
 from llmcal.runs.study import Cell, ProbabilityTable
 
@@ -74,9 +78,7 @@ class Arm:
 
     def value(self, name: str, settings: MetricSettings) -> float:
         """A metric's seed mean alone, without the bootstrap of :meth:`values` (for the verdicts' words)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CalibrationWarning)  # undefined values become NaN
-            return float(np.mean([metric_value(run, name, settings) for run in self.predictions()]))
+        return seed_mean(self.predictions(), name, settings)
 
     def mean_confidence(self, rows: NDArray[np.bool_] | None = None) -> float:
         """Mean confidence in the predicted option, averaged over seeds."""

@@ -288,14 +288,13 @@ def preset(name: str) -> StudySettings:
 def demo_settings(seed: int) -> StudySettings:
     """``llmcal demo --real``: the full study's strongest contrasts on one seed, ~10 minutes on 2 cores.
 
-    The cells whose effects the full study found clearest, with its settings, so each cell is the full
-    study's cell of that seed (same spec, same numbers): SmolLM2 fully fine-tuned with SFT and with
-    cogcalib-ls at the strength the full study chose (overconfidence on known items grows from 1 to 4
-    epochs; cogcalib-ls lowers ECE), Gemma aligned with DPO for 3 epochs (the confidence collapse), and CFT
-    after it against temperature scaling; the NLL detector read off the two base models' cells (no extra
-    run). Left out: the LoRA grids and the knowledge-ratio runs (their effects are too small to show on one
-    seed), the detector's style adaptation and RCFT (at the constant the full study chose it trains like
-    CFT).
+    The cells whose effects the full study found clearest, with its settings, so each cell is the full study's
+    cell of that seed (same spec, same numbers): SmolLM2 fully fine-tuned with SFT and with cogcalib-ls at the
+    strength the full study chose (overconfidence on known items grows from 1 to 4 epochs; on three seeds
+    cogcalib-ls lowers ECE, partly), Gemma aligned with DPO for 3 epochs (the confidence collapse), and CFT
+    after it against temperature scaling; the NLL detector read off the two base models' cells (no extra run).
+    Left out: the LoRA grids and the knowledge-ratio runs (their effects are too small to show on one seed),
+    the detector's style adaptation and RCFT (at the constant the full study chose it trains like CFT).
     """
     # The full preset is every part's defaults.
     return StudySettings(
