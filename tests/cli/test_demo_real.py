@@ -53,8 +53,23 @@ def test_knowledge_world_options_are_refused_with_real_before_anything_is_writte
     out = tmp_path / "real"
     assert main(["demo", "--real", "--out", str(out), *option]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert option[0] in err
+    assert f"{option[0]} belongs to the knowledge-world demo" in err
     assert "takes --out, --seed and --n-resamples" in err
+    assert not out.exists()
+
+
+def test_two_world_options_are_named_together(tmp_path, capsys):
+    out = tmp_path / "real"
+    assert main(["demo", "--real", "--quick", "--real-items", "50", "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--quick, --real-items belong to the knowledge-world demo" in err
+
+
+def test_too_few_resamples_name_the_flag_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "real"
+    assert main(["demo", "--real", "--n-resamples", "3", "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--n-resamples 3: llmcal demo --real needs at least 10" in err
     assert not out.exists()
 
 

@@ -169,20 +169,26 @@ def _refuse_world_options(
     }
     ignored = [name for name, was_given in given.items() if was_given]
     if ignored:
+        verb, pronoun = ("belongs", "it") if len(ignored) == 1 else ("belong", "them")
         raise InputError(
-            f"llmcal demo --real takes --out, --seed and --n-resamples; {', '.join(ignored)} belong to the "
-            "knowledge-world demo (`llmcal demo` without --real). Drop them, or run `llmcal study --quick` "
-            "for a smaller run on real LLMs."
+            f"llmcal demo --real takes --out, --seed and --n-resamples; {', '.join(ignored)} {verb} to the "
+            f"knowledge-world demo (`llmcal demo` without --real). Drop {pronoun}, or run `llmcal study "
+            "--quick` for a smaller run on real LLMs."
         )
 
 
 def _run_real_study(out: Path, *, seed: int, n_resamples: int | None) -> None:
     """``llmcal demo --real``: the full study's strongest contrasts on one seed, its page and HTML report."""
     from llmcal.cli.study_command import check_models_installed, run_and_print_study
-    from llmcal.study.settings import demo_settings
+    from llmcal.study.settings import MIN_RESAMPLES, demo_settings
 
     settings = demo_settings(seed)
     if n_resamples is not None:
+        if n_resamples < MIN_RESAMPLES:
+            raise InputError(
+                f"--n-resamples {n_resamples}: llmcal demo --real needs at least {MIN_RESAMPLES} (its "
+                "bootstrap intervals); the default is 1000."
+            )
         settings = replace(settings, n_resamples=n_resamples)
     check_models_installed(settings, "llmcal demo --real")
     command = f"llmcal demo --real --seed {seed} --out {shlex.quote(str(out))}"

@@ -15,6 +15,7 @@ from typing import Any
 from llmcal.errors import InputError
 
 __all__ = [
+    "MIN_RESAMPLES",
     "PRESETS",
     "Candidate",
     "Capacity",
@@ -209,13 +210,19 @@ class StudySettings:
         return asdict(self)
 
 
+# Fewer bootstrap resamples than this leave the 95% intervals' ends to one or two draws.
+MIN_RESAMPLES = 10
+
+
 def _check(settings: StudySettings) -> None:
     """Refuses settings no part can run, naming the field."""
     parts = [settings.prevention, settings.detector, settings.restore]
     if all(part is None for part in parts):
         raise InputError("StudySettings: every part is None; nothing to run.")
-    if settings.n_resamples < 10:
-        raise InputError(f"StudySettings.n_resamples must be at least 10; got {settings.n_resamples}.")
+    if settings.n_resamples < MIN_RESAMPLES:
+        raise InputError(
+            f"StudySettings.n_resamples must be at least {MIN_RESAMPLES}; got {settings.n_resamples}."
+        )
     for part in parts:
         if part is None:
             continue
